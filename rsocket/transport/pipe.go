@@ -1,0 +1,124 @@
+package transport
+
+import (
+	"io"
+	"net"
+	"sync"
+)
+
+// PipeCapacity is how many flushed frames each direction of a Pipe holds before Flush blocks
+// waiting for the peer to read.
+const PipeCapacity = 64
+
+// Pipe returns the two ends of an in-memory connection for tests. It behaves like a stream
+// transport: WriteFrame copies the frame (so the caller's slices are free as soon as it
+// returns), Flush hands the queued frames to the peer, blocking while the peer's queue holds
+// PipeCapacity unread frames. Frames flushed before a Close are still delivered; after them the
+// peer's ReadFrame returns io.EOF. WriteFrame and Flush after the local Close return ErrClosed,
+// Flush after the peer's Close returns io.ErrClosedPipe. The maximum frame size is MaxFrameLen.
+func Pipe() (Conn, Conn) {
+	ab := make(chan []byte, PipeCapacity)
+	ba := make(chan []byte, PipeCapacity)
+	a := &pipeConn{in: ba, out: ab, done: make(chan struct{}), max: MaxFrameLen, name: "pipe-a"}
+	b := &pipeConn{in: ab, out: ba, done: make(chan struct{}), max: MaxFrameLen, name: "pipe-b"}
+	a.peer, b.peer = b, a
+	return a, b
+}
+
+type pipeConn struct {
+	in, out chan []byte
+	done    chan struct{} // closed by Close
+	peer    *pipeConn
+	max     int
+	name    string
+
+	pending   [][]byte // written, not yet flushed; writer goroutine only
+	closeOnce sync.Once
+}
+
+func (p *pipeConn) ReadFrame() ([]byte, error) {
+	select {
+	case <-p.done:
+		return nil, ErrClosed
+	default:
+	}
+	select {
+	case f := <-p.in:
+		return f, nil
+	case <-p.done:
+		return nil, ErrClosed
+	case <-p.peer.done:
+		// Deliver what the peer flushed before closing, then report the clean end.
+		select {
+		case f := <-p.in:
+			return f, nil
+		default:
+			return nil, io.EOF
+		}
+	}
+}
+
+func (p *pipeConn) WriteFrame(head, metadata, data []byte) error {
+	select {
+	case <-p.done:
+		return ErrClosed
+	default:
+	}
+	n := len(head) + len(metadata) + len(data)
+	if n > p.max {
+		return &FrameSizeError{Op: "write", Size: n, Limit: p.max}
+	}
+	f := make([]byte, 0, n)
+	f = append(append(append(f, head...), metadata...), data...)
+	p.pending = append(p.pending, f)
+	return nil
+}
+
+func (p *pipeConn) Flush() error {
+	for i, f := range p.pending {
+		select {
+		case <-p.done:
+			p.dropPending()
+			return ErrClosed
+		case <-p.peer.done:
+			p.dropPending()
+			return io.ErrClosedPipe
+		default:
+		}
+		select {
+		case p.out <- f:
+			p.pending[i] = nil
+		case <-p.done:
+			p.dropPending()
+			return ErrClosed
+		case <-p.peer.done:
+			p.dropPending()
+			return io.ErrClosedPipe
+		}
+	}
+	p.pending = p.pending[:0]
+	select {
+	case <-p.done:
+		return ErrClosed
+	default:
+		return nil
+	}
+}
+
+func (p *pipeConn) dropPending() {
+	clear(p.pending)
+	p.pending = p.pending[:0]
+}
+
+func (p *pipeConn) Close() error {
+	p.closeOnce.Do(func() { close(p.done) })
+	return nil
+}
+
+func (p *pipeConn) LocalAddr() net.Addr  { return pipeAddr(p.name) }
+func (p *pipeConn) RemoteAddr() net.Addr { return pipeAddr(p.peer.name) }
+
+type pipeAddr string
+
+func (a pipeAddr) Network() string { return "pipe" }
+func (a pipeAddr) String() string  { return string(a) }

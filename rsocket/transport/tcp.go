@@ -1,0 +1,330 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+)
+
+// Stream framing: every frame is preceded by its length as a 24-bit big-endian integer that does
+// not count the prefix itself (RSocket 1.0, "Framing Format", "Frame Length").
+const prefixLen = 3
+
+const (
+	// scratchInitial is the first scratch chunk allocated for a write batch.
+	scratchInitial = 4 << 10
+	// scratchRetain is the largest scratch chunk kept across batches; bigger ones are dropped
+	// after Flush.
+	scratchRetain = 256 << 10
+	// maxEmptyReads bounds consecutive (0, nil) reads before giving up with io.ErrNoProgress.
+	maxEmptyReads = 100
+)
+
+// DialTCP connects to addr ("host:port"). With a non-nil cfg the connection is TLS; when
+// cfg.ServerName is empty it is taken from addr. The TLS handshake is done before returning.
+func DialTCP(ctx context.Context, addr string, cfg *tls.Config) (Conn, error) {
+	return DialTCPWith(ctx, addr, cfg, Options{})
+}
+
+// DialTCPWith is DialTCP with Options.
+func DialTCPWith(ctx context.Context, addr string, cfg *tls.Config, opts Options) (Conn, error) {
+	var nc net.Conn
+	var err error
+	if cfg == nil {
+		var d net.Dialer
+		nc, err = d.DialContext(ctx, "tcp", addr)
+	} else {
+		d := tls.Dialer{Config: cfg}
+		nc, err = d.DialContext(ctx, "tcp", addr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return NewTCPConnWith(nc, opts), nil
+}
+
+// ListenTCP listens on addr ("host:port", port 0 for an ephemeral one). With a non-nil cfg the
+// accepted connections are TLS; the handshake happens on the first read or write.
+func ListenTCP(addr string, cfg *tls.Config) (Listener, error) {
+	return ListenTCPWith(addr, cfg, Options{})
+}
+
+// ListenTCPWith is ListenTCP with Options applied to every accepted Conn.
+func ListenTCPWith(addr string, cfg *tls.Config, opts Options) (Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if cfg != nil {
+		ln = tls.NewListener(ln, cfg)
+	}
+	return &tcpListener{ln: ln, opts: opts}, nil
+}
+
+type tcpListener struct {
+	ln   net.Listener
+	opts Options
+}
+
+func (l *tcpListener) Accept() (Conn, error) {
+	c, err := l.ln.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return NewTCPConnWith(c, l.opts), nil
+}
+
+func (l *tcpListener) Close() error   { return l.ln.Close() }
+func (l *tcpListener) Addr() net.Addr { return l.ln.Addr() }
+
+// NewTCPConn wraps any byte stream (TCP, TLS, Unix socket, net.Pipe) with RSocket's 24-bit
+// length-prefix framing. The Conn owns c: Close closes it. TCP_NODELAY is switched on for TCP.
+func NewTCPConn(c net.Conn) Conn { return NewTCPConnWith(c, Options{}) }
+
+// NewTCPConnWith is NewTCPConn with Options.
+func NewTCPConnWith(c net.Conn, opts Options) Conn {
+	writev := false
+	switch tc := c.(type) {
+	case *net.TCPConn:
+		_ = tc.SetNoDelay(true)
+		writev = true
+	case *net.UnixConn:
+		writev = true
+	}
+	sc := newStreamConn(c, opts, writev)
+	sc.nc = c
+	return sc
+}
+
+// streamConn implements length-prefixed framing over an io.ReadWriter.
+type streamConn struct {
+	nc  net.Conn // nil when built over a bare io.ReadWriter (tests, fuzzing)
+	rw  io.ReadWriter
+	max int
+
+	// Read side, used only by the reading goroutine.
+	rbuf       []byte  // fixed size; frames that fit are returned as views into it
+	rpos, rend int     // buffered bytes are rbuf[rpos:rend]
+	big        *[]byte // pooled buffer holding the last returned large frame
+	rerr       error   // sticky
+
+	// Write side, used only by the writing goroutine.
+	bufs        net.Buffers // the queued batch
+	out         net.Buffers // consumed by WriteTo; a field so that WriteTo does not allocate
+	scratch     []byte      // current chunk for copied pieces; earlier chunks stay alive via bufs
+	lastScratch bool        // bufs[len-1] is a slice of scratch ending at len(scratch)
+	copyMax     int
+	werr        error // sticky
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+func newStreamConn(rw io.ReadWriter, opts Options, writev bool) *streamConn {
+	c := &streamConn{
+		rw:   rw,
+		max:  opts.maxFrameLen(),
+		rbuf: make([]byte, opts.readBufferSize()),
+	}
+	switch {
+	case opts.WriteCopyThreshold < 0:
+		c.copyMax = 0
+	case opts.WriteCopyThreshold > 0:
+		c.copyMax = opts.WriteCopyThreshold
+	case writev:
+		c.copyMax = defaultCopyWritev
+	default:
+		c.copyMax = defaultCopyOther
+	}
+	return c
+}
+
+func (c *streamConn) ReadFrame() ([]byte, error) {
+	if c.big != nil {
+		putBig(c.big)
+		c.big = nil
+	}
+	if c.rerr != nil {
+		return nil, c.rerr
+	}
+	if c.rend-c.rpos < prefixLen {
+		if err := c.fill(prefixLen); err != nil {
+			return nil, c.readFailed(err, c.rend == c.rpos)
+		}
+	}
+	p := c.rbuf[c.rpos : c.rpos+prefixLen]
+	n := int(p[0])<<16 | int(p[1])<<8 | int(p[2])
+	if n > c.max {
+		c.rerr = &FrameSizeError{Op: "read", Size: n, Limit: c.max}
+		return nil, c.rerr
+	}
+	c.rpos += prefixLen
+	if n <= len(c.rbuf) {
+		if c.rend-c.rpos < n {
+			if err := c.fill(n); err != nil {
+				return nil, c.readFailed(err, false)
+			}
+		}
+		f := c.rbuf[c.rpos : c.rpos+n : c.rpos+n]
+		c.rpos += n
+		return f, nil
+	}
+	// Larger than the read buffer: the buffered head of the frame is copied, the rest is read
+	// straight into the pooled frame buffer.
+	c.big = getBig(n)
+	f := (*c.big)[:n:n]
+	k := copy(f, c.rbuf[c.rpos:c.rend])
+	c.rpos, c.rend = 0, 0
+	if _, err := io.ReadFull(c.rw, f[k:]); err != nil {
+		return nil, c.readFailed(err, false)
+	}
+	return f, nil
+}
+
+// fill reads until at least need (<= len(rbuf)) bytes are buffered from rpos.
+func (c *streamConn) fill(need int) error {
+	if c.rpos == c.rend {
+		c.rpos, c.rend = 0, 0
+	} else if len(c.rbuf)-c.rpos < need {
+		c.rend = copy(c.rbuf, c.rbuf[c.rpos:c.rend])
+		c.rpos = 0
+	}
+	empty := 0
+	for c.rend-c.rpos < need {
+		m, err := c.rw.Read(c.rbuf[c.rend:])
+		c.rend += m
+		if c.rend-c.rpos >= need {
+			return nil // a concurrent error will be seen again by the next Read
+		}
+		if err != nil {
+			return err
+		}
+		if m == 0 {
+			if empty++; empty >= maxEmptyReads {
+				return io.ErrNoProgress
+			}
+		}
+	}
+	return nil
+}
+
+// readFailed maps a read error and makes it sticky. atBoundary says no byte of a next frame had
+// been received, so io.EOF is a clean close.
+func (c *streamConn) readFailed(err error, atBoundary bool) error {
+	if err == io.EOF && !atBoundary {
+		err = io.ErrUnexpectedEOF
+	}
+	c.rerr = err
+	return err
+}
+
+func (c *streamConn) WriteFrame(head, metadata, data []byte) error {
+	if c.werr != nil {
+		return c.werr
+	}
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	n := len(head) + len(metadata) + len(data)
+	if n > c.max {
+		return &FrameSizeError{Op: "write", Size: n, Limit: c.max}
+	}
+	c.queueCopy([]byte{byte(n >> 16), byte(n >> 8), byte(n)})
+	c.queue(head)
+	c.queue(metadata)
+	c.queue(data)
+	return nil
+}
+
+func (c *streamConn) queue(p []byte) {
+	if len(p) == 0 {
+		return
+	}
+	if len(p) <= c.copyMax {
+		c.queueCopy(p)
+		return
+	}
+	c.bufs = append(c.bufs, p)
+	c.lastScratch = false
+}
+
+// queueCopy copies p into the scratch chunk. A full chunk is replaced by a new one; slices of the
+// old chunk already in bufs stay valid because the old array is never written again in this
+// batch.
+func (c *streamConn) queueCopy(p []byte) {
+	if cap(c.scratch)-len(c.scratch) < len(p) {
+		size := max(2*cap(c.scratch), scratchInitial, len(p))
+		c.scratch = make([]byte, 0, size)
+		c.lastScratch = false
+	}
+	start := len(c.scratch)
+	c.scratch = append(c.scratch, p...)
+	if c.lastScratch {
+		last := len(c.bufs) - 1
+		c.bufs[last] = c.bufs[last][:len(c.bufs[last])+len(p)]
+		return
+	}
+	c.bufs = append(c.bufs, c.scratch[start:len(c.scratch)])
+	c.lastScratch = true
+}
+
+func (c *streamConn) Flush() error {
+	if c.werr != nil {
+		return c.werr
+	}
+	if len(c.bufs) == 0 {
+		if c.closed.Load() {
+			return ErrClosed
+		}
+		return nil
+	}
+	c.out = c.bufs
+	_, err := c.out.WriteTo(c.rw)
+	c.out = nil
+	clear(c.bufs) // drop references to the caller's slices (WriteTo resliced the entries)
+	c.bufs = c.bufs[:0]
+	c.lastScratch = false
+	if cap(c.scratch) > scratchRetain {
+		c.scratch = nil
+	} else {
+		c.scratch = c.scratch[:0]
+	}
+	if err != nil {
+		if c.closed.Load() {
+			err = ErrClosed
+		}
+		c.werr = err
+		return err
+	}
+	return nil
+}
+
+func (c *streamConn) Close() error {
+	c.closeOnce.Do(func() {
+		c.closed.Store(true)
+		if c.nc != nil {
+			c.closeErr = c.nc.Close()
+		} else if cl, ok := c.rw.(io.Closer); ok {
+			c.closeErr = cl.Close()
+		}
+	})
+	return c.closeErr
+}
+
+func (c *streamConn) LocalAddr() net.Addr {
+	if c.nc == nil {
+		return nil
+	}
+	return c.nc.LocalAddr()
+}
+
+func (c *streamConn) RemoteAddr() net.Addr {
+	if c.nc == nil {
+		return nil
+	}
+	return c.nc.RemoteAddr()
+}
