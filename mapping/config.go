@@ -1,0 +1,431 @@
+package mapping
+
+import (
+	"os"
+	"time"
+)
+
+// Interaction names (the values of a route's "interaction" key).
+const (
+	InteractionRequestResponse = "request-response" // HTTP request -> REQUEST_RESPONSE -> HTTP response
+	InteractionFireAndForget   = "fire-and-forget"  // HTTP request -> REQUEST_FNF -> 202 Accepted
+	InteractionRequestStream   = "request-stream"   // HTTP request -> REQUEST_STREAM -> SSE or NDJSON
+	InteractionRequestChannel  = "request-channel"  // WebSocket messages <-> REQUEST_CHANNEL payloads
+	InteractionRSocket         = "rsocket"          // RSocket over WebSocket, frames relayed to the backend
+	InteractionHTTP            = "http"             // plain HTTP reverse proxy to an http backend
+)
+
+// Backend transports (the values of a backend's "transport" key).
+const (
+	TransportTCP       = "tcp"       // RSocket over TCP; addresses are "host:port"
+	TransportWebSocket = "websocket" // RSocket over WebSocket; addresses are "ws://" or "wss://" URLs
+	TransportHTTP      = "http"      // legacy REST upstream; addresses are "http://" or "https://" URLs
+)
+
+// Stream formats (the values of a route's "stream.format" key).
+const (
+	StreamAuto   = "auto"   // SSE when the request accepts text/event-stream, NDJSON otherwise
+	StreamSSE    = "sse"    // always text/event-stream
+	StreamNDJSON = "ndjson" // always application/x-ndjson
+)
+
+// MethodAny is the route method that matches every HTTP method.
+const MethodAny = "*"
+
+// MaxParams is the largest number of parameters a path template may have.
+const MaxParams = 16
+
+// Defaults. Exported so that the README, the -demo wiring and tests share one source.
+const (
+	DefaultListen          = ":8080"
+	DefaultAdmin           = "127.0.0.1:9901"
+	DefaultShutdownGrace   = 15 * time.Second
+	DefaultMaxBody         = 4 << 20
+	DefaultReadTimeout     = 30 * time.Second
+	DefaultIdleTimeout     = 120 * time.Second
+	DefaultMaxHeaderSize   = 8 << 10
+	DefaultConnections     = 2
+	DefaultDataMIME        = "application/json"
+	DefaultMetadataMIME    = "message/x.rsocket.composite-metadata.v0"
+	DefaultKeepalive       = 20 * time.Second
+	DefaultMaxLifetime     = 90 * time.Second
+	DefaultMaxInflight     = 10000
+	DefaultDialTimeout     = 5 * time.Second
+	DefaultResolveInterval = 30 * time.Second
+	DefaultMinBackoff      = 100 * time.Millisecond
+	DefaultMaxBackoff      = 10 * time.Second
+	DefaultRouteTimeout    = 30 * time.Second
+	DefaultStreamWindow    = 64
+	DefaultWSMaxMessage    = 1 << 20
+	DefaultWSIdleTimeout   = 60 * time.Second
+	DefaultWSPingInterval  = 25 * time.Second
+	MinMTU                 = 64
+	MaxWindow              = 1<<31 - 1
+)
+
+// Config is the whole configuration file. A Config returned by Parse or Load is validated and every field
+// holds its effective value (defaults applied).
+type Config struct {
+	// File is the path the config was read from (for messages and SIGHUP reload). Not a YAML key.
+	File string `yaml:"-"`
+
+	// Listen is the HTTP and WebSocket ingress address, "host:port" (host may be empty). Key "listen",
+	// default ":8080".
+	Listen string `yaml:"listen"`
+
+	// Admin is the admin listener address (/metrics, /healthz, /readyz, /routes, /backends). Key "admin",
+	// default "127.0.0.1:9901"; "" or "off" disables it (Admin is then "").
+	Admin string `yaml:"admin"`
+
+	// ShutdownGrace is how long a SIGTERM drain waits for in-flight requests and streams before closing
+	// them. Key "shutdown_grace", default 15s.
+	ShutdownGrace Duration `yaml:"shutdown_grace"`
+
+	// Log configures logging. Key "log".
+	Log LogConfig `yaml:"log"`
+
+	// Limits are the ingress limits. Key "limits".
+	Limits Limits `yaml:"limits"`
+
+	// TLS enables HTTPS/WSS on the ingress listener when present. Key "tls", default absent (plain HTTP).
+	TLS *IngressTLS `yaml:"tls,omitempty"`
+
+	// Backends maps a backend name (the YAML key) to its settings. Key "backends", at least one.
+	Backends map[string]*Backend `yaml:"backends"`
+
+	// Routes lists the routes; order does not matter for matching (specificity does). Key "routes",
+	// at least one.
+	Routes []*Route `yaml:"routes"`
+
+	// lines maps a field path ("routes[2].timeout") to the line of its key; nil for configs built in Go.
+	lines map[string]int
+}
+
+// LogConfig is the "log" section.
+type LogConfig struct {
+	// Level is the minimum level: debug | info | warn | error. Key "log.level", default "info".
+	Level string `yaml:"level"`
+	// Format is json | console. Key "log.format", default "json".
+	Format string `yaml:"format"`
+	// AccessLog configures per-request access logging. Key "log.access_log".
+	AccessLog AccessLogConfig `yaml:"access_log"`
+}
+
+// AccessLogConfig is the "log.access_log" section.
+type AccessLogConfig struct {
+	// Enabled turns access logging on. Key "log.access_log.enabled", default false.
+	Enabled bool `yaml:"enabled"`
+	// Sample is the fraction of requests logged, 0..1 (errors are meant to be logged always). Key
+	// "log.access_log.sample", default 1.
+	Sample float64 `yaml:"sample"`
+}
+
+// Limits is the "limits" section: ingress-wide limits.
+type Limits struct {
+	// MaxBody is the largest request body (and WebSocket upgrade request) accepted, in bytes; larger
+	// bodies get 413. Routes may override it. Key "limits.max_body", bytes or "4MiB"; default 4 MiB; > 0.
+	MaxBody int `yaml:"max_body" unit:"bytes"`
+	// ReadTimeout bounds reading one whole request (headers and body). Key "limits.read_timeout",
+	// default 30s; 0 = none.
+	ReadTimeout Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds writing one response. Key "limits.write_timeout", default 0 = none (streams and
+	// WebSockets run as long as they run; route timeouts bound the backend side).
+	WriteTimeout Duration `yaml:"write_timeout"`
+	// IdleTimeout closes keep-alive connections idle this long. Key "limits.idle_timeout", default 120s;
+	// 0 = none.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// MaxConnections caps concurrent client connections. Key "limits.max_connections", default 0 = the
+	// server's built-in limit (fasthttp: 256 Ki).
+	MaxConnections int `yaml:"max_connections"`
+	// MaxHeaderSize is the largest request line plus headers, in bytes. Key "limits.max_header_size",
+	// bytes or "8KiB"; default 8 KiB; >= 1 KiB.
+	MaxHeaderSize int `yaml:"max_header_size" unit:"bytes"`
+}
+
+// IngressTLS is the "tls" section: certificate for the ingress listener.
+type IngressTLS struct {
+	// Cert is the PEM certificate chain file. Key "tls.cert", required.
+	Cert string `yaml:"cert"`
+	// Key is the PEM private key file. Key "tls.key", required.
+	Key string `yaml:"key"`
+}
+
+// Backend is one entry of "backends": a set of instances reached over one transport.
+type Backend struct {
+	// Name is the key under "backends". Not a YAML key.
+	Name string `yaml:"-"`
+	// Line is the YAML line of the backend's name (0 for configs built in Go). Not a YAML key.
+	Line int `yaml:"-"`
+
+	// Transport is tcp | websocket | http. Key "transport", default "tcp".
+	Transport string `yaml:"transport"`
+	// Addresses are the instances: "host:port" for tcp, "ws://" or "wss://" URLs for websocket,
+	// "http://" or "https://" URLs for http. Key "addresses" (a list, or one string), required.
+	Addresses []string `yaml:"addresses"`
+	// Connections is the number of persistent connections per address. Key "connections", default 2,
+	// 1..1024.
+	Connections int `yaml:"connections"`
+	// DataMIME is the SETUP data MIME type. Key "data_mime", default "application/json".
+	DataMIME string `yaml:"data_mime"`
+	// MetadataMIME is the SETUP metadata MIME type. Key "metadata_mime", default
+	// "message/x.rsocket.composite-metadata.v0".
+	MetadataMIME string `yaml:"metadata_mime"`
+	// Keepalive is the KEEPALIVE interval sent in SETUP. Key "keepalive", default 20s; 1ms..2^31-1 ms.
+	Keepalive Duration `yaml:"keepalive"`
+	// MaxLifetime closes a connection that has received nothing for this long. Key "max_lifetime",
+	// default 90s; must exceed keepalive; at most 2^31-1 ms.
+	MaxLifetime Duration `yaml:"max_lifetime"`
+	// MaxInflight caps concurrent requests per connection; beyond it requests get 503. Key "max_inflight",
+	// default 10000; >= 1.
+	MaxInflight int `yaml:"max_inflight"`
+	// DialTimeout bounds dialling plus SETUP. Key "dial_timeout", default 5s; > 0.
+	DialTimeout Duration `yaml:"dial_timeout"`
+	// MTU fragments outgoing frames larger than this many bytes. Key "mtu", default 0 = never fragment;
+	// otherwise 64..16777215.
+	MTU int `yaml:"mtu" unit:"bytes"`
+	// Lease sets the L flag in SETUP: requests are sent only within leases granted by the backend. Key
+	// "lease", default false.
+	Lease bool `yaml:"lease"`
+	// Setup is an optional SETUP payload. Key "setup", default absent (empty payload).
+	Setup *SetupPayload `yaml:"setup,omitempty"`
+	// TLS enables TLS to the backend when present (for websocket, a wss:// address also enables it).
+	// Key "tls", default absent.
+	TLS *TLS `yaml:"tls,omitempty"`
+	// ResolveInterval re-resolves host names in addresses this often and adds or drops connections
+	// to follow the DNS answer (Kubernetes headless services). Key "resolve_interval", default 30s;
+	// 0 = resolve once at dial time.
+	ResolveInterval Duration `yaml:"resolve_interval"`
+	// Reconnect is the backoff between failed dials. Key "reconnect".
+	Reconnect Reconnect `yaml:"reconnect"`
+}
+
+// SetupPayload is a backend's "setup" section: the payload sent in SETUP.
+type SetupPayload struct {
+	// Data is the SETUP data. Key "setup.data", default "".
+	Data string `yaml:"data"`
+	// Metadata is the SETUP metadata; when set, the M flag is set. Key "setup.metadata", default "".
+	Metadata string `yaml:"metadata"`
+}
+
+// TLS is a backend's "tls" section.
+type TLS struct {
+	// CA is a PEM file of roots to verify the backend with. Key "tls.ca", default "" = system roots.
+	CA string `yaml:"ca"`
+	// Cert is a PEM client certificate (mutual TLS). Key "tls.cert", default ""; needs tls.key.
+	Cert string `yaml:"cert"`
+	// Key is the client certificate's PEM private key. Key "tls.key", default ""; needs tls.cert.
+	Key string `yaml:"key"`
+	// ServerName overrides the name verified in the backend's certificate. Key "tls.server_name",
+	// default "" = the address's host.
+	ServerName string `yaml:"server_name"`
+	// InsecureSkipVerify disables certificate verification (testing only). Key
+	// "tls.insecure_skip_verify", default false.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+}
+
+// Reconnect is a backend's "reconnect" section: jittered exponential backoff between dials.
+type Reconnect struct {
+	// MinBackoff is the first delay. Key "reconnect.min_backoff", default 100ms; > 0.
+	MinBackoff Duration `yaml:"min_backoff"`
+	// MaxBackoff caps the delay. Key "reconnect.max_backoff", default 10s; >= min_backoff.
+	MaxBackoff Duration `yaml:"max_backoff"`
+}
+
+// Route is one entry of "routes": an HTTP method and path mapped onto a backend interaction.
+type Route struct {
+	// Line is the YAML line where the route starts (0 for configs built in Go). Not a YAML key.
+	Line int `yaml:"-"`
+
+	// Name identifies the route in logs, metrics and /routes. Key "name", required, unique; letters,
+	// digits, '.', '_' and '-'.
+	Name string `yaml:"name"`
+	// Method is the HTTP method, upper-cased on load, or "*" for any. Key "method". Default by
+	// interaction: request-stream GET, fire-and-forget POST, http "*"; required for request-response;
+	// request-channel and rsocket are WebSocket upgrades and always GET (only "GET" may be written).
+	Method string `yaml:"method"`
+	// Path is the path template: literal segments, "{name}" segments and an optional final "{name...}".
+	// Key "path", required, starts with "/".
+	Path string `yaml:"path"`
+	// Backend names the entry in "backends". Key "backend", required. Interaction http needs an http
+	// backend and every other interaction an RSocket (tcp or websocket) backend.
+	Backend string `yaml:"backend"`
+	// Interaction is request-response | fire-and-forget | request-stream | request-channel | rsocket |
+	// http. Key "interaction", required.
+	Interaction string `yaml:"interaction"`
+	// Route is the routing tag template, e.g. "users.{id}"; every {param} must be a path parameter;
+	// braces cannot be escaped. Key "route", default "" = no routing metadata. Not allowed for rsocket
+	// and http.
+	Route string `yaml:"route"`
+	// Rewrite is the upstream path template for interaction http, e.g. "/v1/users/{id}". Key "rewrite",
+	// default "" = forward the request path unchanged. Only for http.
+	Rewrite string `yaml:"rewrite,omitempty"`
+	// Timeout bounds the whole exchange; when it fires the client gets 504 (or a stream error) and the
+	// backend gets CANCEL. Key "timeout"; default 30s for request-response, fire-and-forget and http,
+	// 0 = none for request-stream, request-channel and rsocket.
+	Timeout Duration `yaml:"timeout"`
+	// Stream configures request-stream and request-channel delivery. Key "stream"; only for those.
+	Stream StreamConfig `yaml:"stream,omitempty"`
+	// MaxBody overrides limits.max_body for this route, in bytes. Key "max_body", bytes or "1MiB";
+	// default limits.max_body; > 0.
+	MaxBody int `yaml:"max_body" unit:"bytes"`
+	// ForwardHeaders are HTTP request header names copied into the gateway metadata entry. Key
+	// "forward_headers", default none; valid header names, no duplicates (case-insensitive).
+	ForwardHeaders []string `yaml:"forward_headers,omitempty"`
+	// ForwardAuth turns "Authorization: Bearer X" into a bearer authentication metadata entry. Key
+	// "forward_auth", default true.
+	ForwardAuth bool `yaml:"forward_auth"`
+	// Errors maps APPLICATION_ERROR messages or error codes to HTTP statuses. A key that is an integer
+	// (decimal or 0x hex, e.g. 0x202) is an RSocket error code; any other key is a prefix of the
+	// APPLICATION_ERROR message (the longest matching prefix wins). Values are statuses 200..599.
+	// Key "errors", default none (see the default error table in the README).
+	Errors map[string]int `yaml:"errors,omitempty"`
+	// WebSocket configures the client WebSocket of request-channel and rsocket routes. Key
+	// "websocket"; only for those.
+	WebSocket WebSocketConfig `yaml:"websocket,omitempty"`
+	// RSocket configures interaction rsocket. Key "rsocket"; only for rsocket.
+	RSocket *RSocketConfig `yaml:"rsocket,omitempty"`
+}
+
+// StreamConfig is a route's "stream" section.
+type StreamConfig struct {
+	// Format is auto | sse | ndjson. Key "stream.format", default "auto" (SSE when the request's Accept
+	// includes text/event-stream, NDJSON otherwise).
+	Format string `yaml:"format"`
+	// Window is the REQUEST_N credit kept outstanding towards the backend, in items. Key "stream.window",
+	// default 64; 1..2^31-1.
+	Window int `yaml:"window"`
+}
+
+// WebSocketConfig is a route's "websocket" section.
+type WebSocketConfig struct {
+	// MaxMessage is the largest inbound WebSocket message, in bytes. Key "websocket.max_message", bytes
+	// or "1MiB"; default 1 MiB; > 0.
+	MaxMessage int `yaml:"max_message" unit:"bytes"`
+	// IdleTimeout closes the socket after this long without a message either way. Key
+	// "websocket.idle_timeout", default 60s; 0 = none.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// PingInterval is how often the gateway pings the client. Key "websocket.ping_interval", default
+	// 25s; 0 = never.
+	PingInterval Duration `yaml:"ping_interval"`
+	// Origins is the allow-list of Origin header values ("https://app.example.com"), or ["*"] for any.
+	// Key "websocket.origins", default none = same origin only (Origin's host equals Host).
+	Origins []string `yaml:"origins,omitempty"`
+}
+
+// RSocketConfig is a route's "rsocket" section (interaction rsocket).
+type RSocketConfig struct {
+	// Routes sends requests whose first routing tag matches a pattern to another backend. A pattern is
+	// an exact tag, or a prefix ending in "*" ("users.*"); the exact match, then the longest prefix
+	// wins; unmatched requests go to the route's backend. Key "rsocket.routes", default none.
+	Routes map[string]string `yaml:"routes,omitempty"`
+}
+
+// NewConfig returns a Config holding every default and no backends or routes.
+func NewConfig() *Config {
+	return &Config{
+		Listen:        DefaultListen,
+		Admin:         DefaultAdmin,
+		ShutdownGrace: Duration(DefaultShutdownGrace),
+		Log:           LogConfig{Level: "info", Format: "json", AccessLog: AccessLogConfig{Sample: 1}},
+		Limits: Limits{
+			MaxBody:       DefaultMaxBody,
+			ReadTimeout:   Duration(DefaultReadTimeout),
+			IdleTimeout:   Duration(DefaultIdleTimeout),
+			MaxHeaderSize: DefaultMaxHeaderSize,
+		},
+		Backends: map[string]*Backend{},
+	}
+}
+
+// NewBackend returns a Backend named name holding every default and no addresses.
+func NewBackend(name string) *Backend {
+	return &Backend{
+		Name:            name,
+		Transport:       TransportTCP,
+		Connections:     DefaultConnections,
+		DataMIME:        DefaultDataMIME,
+		MetadataMIME:    DefaultMetadataMIME,
+		Keepalive:       Duration(DefaultKeepalive),
+		MaxLifetime:     Duration(DefaultMaxLifetime),
+		MaxInflight:     DefaultMaxInflight,
+		DialTimeout:     Duration(DefaultDialTimeout),
+		ResolveInterval: Duration(DefaultResolveInterval),
+		Reconnect:       Reconnect{MinBackoff: Duration(DefaultMinBackoff), MaxBackoff: Duration(DefaultMaxBackoff)},
+	}
+}
+
+// NewRoute returns a Route with the given name and interaction and every default that depends only on the
+// interaction (method, timeout, stream and websocket sections). MaxBody is left 0, which Validate resolves
+// to limits.max_body.
+func NewRoute(name, interaction string) *Route {
+	r := newRoute()
+	r.Name, r.Interaction = name, interaction
+	r.resolveDefaults(func(string) bool { return false })
+	return r
+}
+
+// newRoute returns a Route holding the interaction-independent defaults; YAML is decoded over it.
+func newRoute() *Route {
+	return &Route{
+		ForwardAuth: true,
+		Stream:      StreamConfig{Format: StreamAuto, Window: DefaultStreamWindow},
+		WebSocket: WebSocketConfig{
+			MaxMessage:   DefaultWSMaxMessage,
+			IdleTimeout:  Duration(DefaultWSIdleTimeout),
+			PingInterval: Duration(DefaultWSPingInterval),
+		},
+	}
+}
+
+// resolveDefaults fills the defaults that depend on the interaction and clears the sections the
+// interaction does not use (so a marshalled Config omits them). set reports whether the YAML gave a key
+// of the route explicitly.
+func (r *Route) resolveDefaults(set func(key string) bool) {
+	if !set("method") && r.Method == "" {
+		switch r.Interaction {
+		case InteractionRequestStream, InteractionRequestChannel, InteractionRSocket:
+			r.Method = "GET"
+		case InteractionFireAndForget:
+			r.Method = "POST"
+		case InteractionHTTP:
+			r.Method = MethodAny
+		}
+	}
+	if !set("timeout") {
+		switch r.Interaction {
+		case InteractionRequestResponse, InteractionFireAndForget, InteractionHTTP:
+			r.Timeout = Duration(DefaultRouteTimeout)
+		default:
+			r.Timeout = 0
+		}
+	}
+	if !r.usesStream() {
+		r.Stream = StreamConfig{}
+	}
+	if !r.IsWebSocket() {
+		r.WebSocket = WebSocketConfig{}
+	}
+}
+
+func (r *Route) usesStream() bool {
+	return r.Interaction == InteractionRequestStream || r.Interaction == InteractionRequestChannel
+}
+
+// IsWebSocket reports whether the route is served over a client WebSocket (request-channel, rsocket).
+func (r *Route) IsWebSocket() bool {
+	return r.Interaction == InteractionRequestChannel || r.Interaction == InteractionRSocket
+}
+
+// Backend returns the backend with the given name, or nil.
+func (c *Config) Backend(name string) *Backend {
+	return c.Backends[name]
+}
+
+// Load reads and parses the configuration file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(data, path)
+}
