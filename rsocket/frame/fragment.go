@@ -68,14 +68,25 @@ type Fragmenter struct {
 	done     bool
 }
 
-// NewFragmenter prepares the fragmentation of one frame. flags are the original frame's flags (F and M are
-// ignored: M follows metadata != nil). mtu values in 1..MinMTU-1 are raised to MinMTU.
+// NewFragmenter prepares the fragmentation of one frame. flags are the original frame's flags: only C (PAYLOAD,
+// REQUEST_CHANNEL) and N (PAYLOAD) are used; M follows metadata != nil and F is set as needed. mtu values in 1..MinMTU-1 are raised to MinMTU.
 func NewFragmenter(mtu int, t Type, flags Flags, initialN uint32, metadata, data []byte) Fragmenter {
 	if mtu > 0 && mtu < MinMTU {
 		mtu = MinMTU
 	}
+	switch t {
+	case TypePayload:
+		flags &= FlagComplete | FlagNext
+	case TypeRequestChannel:
+		flags &= FlagComplete
+	default:
+		flags = 0
+	}
+	if !t.HasInitialN() {
+		initialN = 0
+	}
 	return Fragmenter{
-		mtu: mtu, t: t, flags: flags &^ (FlagFollows | FlagMetadata), initialN: initialN,
+		mtu: mtu, t: t, flags: flags, initialN: initialN,
 		md: metadata, data: data, hasMD: metadata != nil,
 	}
 }
@@ -139,12 +150,7 @@ func (f *Fragmenter) Next() (fr Fragment, ok bool) {
 	fr.Type = t
 	if first {
 		fr.InitialN = f.initialN
-		fr.Flags = f.flags &^ FlagComplete
-		if t == TypePayload {
-			fr.Flags &= FlagNext | FlagIgnore
-		} else {
-			fr.Flags &^= FlagNext
-		}
+		fr.Flags = f.flags & FlagNext // N for PAYLOAD originals; requests have no N
 	} else if f.t == TypePayload {
 		fr.Flags = f.flags & FlagNext
 	} else {
