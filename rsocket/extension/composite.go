@@ -34,6 +34,25 @@ func AppendCompositeEntryID(dst []byte, id uint8, value []byte) []byte {
 	return append(dst, value...)
 }
 
+// AppendCompositeEntryRef appends one entry with the MIME field exactly as m holds it (a custom name stays a
+// name even when the table knows it), so that re-encoding decoded entries reproduces the input bytes. It panics
+// with *ArgError on a bad m (id > 127, name not 1..128 US-ASCII bytes) or a value that is too long.
+func AppendCompositeEntryRef(dst []byte, m MimeRef, value []byte) []byte {
+	if len(value) > MaxCompositeValueLen {
+		panic(argErr(codecComposite, "value length out of range 0..16777215"))
+	}
+	if m.WellKnown {
+		return AppendCompositeEntryID(dst, m.ID, value)
+	}
+	if err := checkCustomName(codecComposite, "custom MIME type", m.Name); err != nil {
+		panic(err)
+	}
+	dst = append(dst, byte(len(m.Name)-1))
+	dst = append(dst, m.Name...)
+	dst = appendU24(dst, len(value))
+	return append(dst, value...)
+}
+
 // AppendCompositeHeader appends an entry header announcing valueLen bytes; the caller appends exactly valueLen
 // value bytes next. Panics as AppendCompositeEntry does.
 func AppendCompositeHeader(dst []byte, mime string, valueLen int) []byte {
