@@ -1,0 +1,26 @@
+// Package pool keeps, for each backend of the configuration, a set of persistent RSocket connections and
+// chooses one of them for every request.
+//
+// A Pool owns `connections` slots per configured address (per resolved IP when the address is a DNS name
+// re-resolved every resolve_interval). Each slot is a Member: a goroutine dials it (TCP or WebSocket, with the
+// backend's TLS settings), sends SETUP through rsocket.Connect, waits for the connection to end, marks the slot
+// down and reconnects with jittered exponential backoff. A lost connection fails only its own in-flight streams
+// (the rsocket core does that); Pick skips it from the moment its Done channel closes.
+//
+// Balancing is power of two choices over peak EWMA latency x (outstanding + 1) (Finagle's "peak EWMA"):
+// two random members are compared and the cheaper one is taken; members that are not ready, or whose
+// connection has no lease left, are never chosen. The hot path (Pick, Member.Conn, Member.Done) uses only
+// per-member atomics, the per-thread runtime random source and, when max_inflight is set, one per-pool
+// counter; it does not allocate.
+//
+// Lifetime rules:
+//   - Pick reserves one in-flight slot on the returned Member; the caller must call Member.Done exactly once,
+//     whatever happened to the request. Member.Conn may be called any number of times in between.
+//   - A *Member stays valid after its slot was drained or its pool closed (Done still works); its Conn then
+//     reports ErrClosed on new requests.
+//   - Pick errors are sentinel-backed values owned by the pool (no allocation); match them with errors.Is
+//     against ErrNoConnection, ErrOverloaded, ErrNoLease, ErrClosed and ask RetryAfter for a hint.
+//
+// Backends with transport "http" (legacy REST upstreams) are not served by this package: New returns an
+// error matching ErrUnsupportedTransport and a Group skips them (Group.Get returns nil for them).
+package pool

@@ -1,0 +1,266 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rsgate/rsgate/rsocket"
+	"go.uber.org/zap"
+)
+
+// State is the life-cycle state of one connection slot.
+type State int32
+
+// Slot states. A slot cycles Connecting -> Ready -> Down -> Connecting ... until it is drained (its DNS
+// record went away) or its pool closes.
+const (
+	StateIdle       State = iota // created, Start not called yet
+	StateConnecting              // dialling and sending SETUP
+	StateReady                   // connected; Pick may choose it (if it has a lease when leases are on)
+	StateDown                    // the last dial failed or the connection was lost; waiting to retry
+	StateDraining                // removed from the pool; closes when its in-flight requests are done
+	StateClosed                  // finished
+)
+
+var stateNames = [...]string{"idle", "connecting", "ready", "down", "draining", "closed"}
+
+func (s State) String() string {
+	if s >= 0 && int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return "unknown"
+}
+
+// MarshalText writes the state's name (for /backends JSON).
+func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Member is one connection slot of a pool. Pick returns it with one in-flight slot reserved; Done releases
+// the slot. A Member is long-lived and shared by all requests that go through its slot.
+type Member struct {
+	// Hot fields, touched by Pick and Done.
+	state       atomic.Int32
+	outstanding atomic.Int64
+	costBits    atomic.Uint64 // peak EWMA latency in nanoseconds (float64 bits), as of stamp
+	stamp       atomic.Int64  // pool clock (ns since the pool's epoch) of the last observation
+	conn        atomic.Pointer[rsocket.Conn]
+	pool        *Pool
+
+	mu sync.Mutex // serialises EWMA updates; also guards lastErr and since
+
+	ep   *endpoint
+	slot int
+
+	reconnects   atomic.Uint64 // successful connects after the first one
+	dialFailures atomic.Uint64
+	errors       atomic.Uint64 // requests finished with a non-nil error
+	nextAttempt  atomic.Int64  // pool clock of the next dial attempt while down
+	lastErr      string
+	since        time.Time // last state change
+
+	cancel context.CancelFunc
+	exited chan struct{}
+	_      [64]byte // keep the next member's hot fields off this member's cache lines
+}
+
+// Conn returns the slot's RSocket connection: the one that was ready when Pick chose this member (or the one
+// that replaced it after a reconnect). Requests on a connection that has since been lost fail with the
+// rsocket core's connection error.
+func (m *Member) Conn() *rsocket.Conn { return m.conn.Load() }
+
+// Addr returns the address the slot dials: "ip:port" or "host:port" for tcp, a ws:// or wss:// URL for
+// websocket.
+func (m *Member) Addr() string { return m.ep.dialAddr }
+
+// Backend returns the name of the member's pool.
+func (m *Member) Backend() string { return m.pool.name }
+
+// State returns the slot's current state.
+func (m *Member) State() State { return State(m.state.Load()) }
+
+// InFlight returns the requests picked on this member and not yet Done.
+func (m *Member) InFlight() int64 { return m.outstanding.Load() }
+
+// Done releases the in-flight slot reserved by Pick and feeds the latency since start into the member's
+// EWMA. Call it exactly once per successful Pick, with the time the request was started and its outcome.
+// Cancellations (context.Canceled, rsocket.ErrCanceled) say nothing about the backend's speed and are not
+// measured; other errors count as at least the current cost, so a backend that fails fast does not attract
+// more traffic. Done does not allocate.
+func (m *Member) Done(start time.Time, err error) {
+	m.outstanding.Add(-1)
+	p := m.pool
+	if p.maxInflight > 0 {
+		p.inflight.Add(-1)
+	}
+	if err != nil {
+		m.errors.Add(1)
+		if errors.Is(err, context.Canceled) || errors.Is(err, rsocket.ErrCanceled) {
+			return
+		}
+	}
+	t := p.now()
+	rtt := float64(t.Sub(start))
+	if rtt < 0 {
+		rtt = 0
+	}
+	m.observe(int64(t.Sub(p.epoch)), rtt, err != nil)
+}
+
+// observe folds one latency sample into the peak EWMA: a sample above the current cost replaces it at once
+// (peak sensitivity), lower samples are averaged in with weight 1-exp(-dt/tau).
+func (m *Member) observe(now int64, rtt float64, failed bool) {
+	tau := m.pool.tau
+	m.mu.Lock()
+	cost := math.Float64frombits(m.costBits.Load())
+	dt := now - m.stamp.Load()
+	if dt < 0 {
+		dt = 0
+	}
+	w := math.Exp(-float64(dt) / tau)
+	if failed && rtt < cost*w {
+		rtt = cost * w
+	}
+	if rtt > cost {
+		cost = rtt
+	} else {
+		cost = cost*w + rtt*(1-w)
+	}
+	m.costBits.Store(math.Float64bits(cost))
+	m.stamp.Store(now)
+	m.mu.Unlock()
+}
+
+// penalty is the load of a member that has requests outstanding but no latency sample yet (Finagle's
+// convention): we do not know how slow it is, so prefer members we know about.
+const penalty = 1e18
+
+// ewma returns the decayed latency estimate at pool clock now, in nanoseconds.
+func (m *Member) ewma(now int64) float64 {
+	c := math.Float64frombits(m.costBits.Load())
+	if c == 0 {
+		return 0
+	}
+	if dt := now - m.stamp.Load(); dt > 0 {
+		c *= math.Exp(-float64(dt) / m.pool.tau)
+	}
+	return c
+}
+
+// load is the balancing cost: EWMA latency x (outstanding + 1).
+func (m *Member) load(now int64) float64 {
+	out := m.outstanding.Load()
+	c := m.ewma(now)
+	if c == 0 && out > 0 {
+		return penalty + float64(out)
+	}
+	return c * float64(out+1)
+}
+
+// available reports whether Pick may choose the member: ready and, when the backend uses leases, holding
+// one. ready is true when the member is connected (whatever its lease).
+func (m *Member) available() (ok, ready bool) {
+	if State(m.state.Load()) != StateReady {
+		return false, false
+	}
+	c := m.conn.Load()
+	if c == nil {
+		return false, false
+	}
+	return c.LeaseAvailable(), true
+}
+
+func (m *Member) setState(s State, err error) {
+	m.mu.Lock()
+	m.state.Store(int32(s))
+	m.since = m.pool.now()
+	if err != nil {
+		m.lastErr = err.Error()
+	}
+	m.mu.Unlock()
+}
+
+// run keeps the slot connected until ctx ends.
+func (m *Member) run(ctx context.Context) {
+	defer close(m.exited)
+	p := m.pool
+	log := p.log.With(zap.String("addr", m.ep.dialAddr), zap.Int("slot", m.slot))
+	var (
+		attempt   int
+		delay     time.Duration
+		connected bool
+	)
+	for {
+		if delay > 0 {
+			m.nextAttempt.Store(int64(p.now().Sub(p.epoch) + delay))
+			if !sleep(ctx, delay) {
+				break
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		m.setState(StateConnecting, nil)
+		conn, err := p.connect(ctx, m.ep)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			m.dialFailures.Add(1)
+			p.countDialFailure()
+			attempt++
+			delay = p.backoff(attempt)
+			m.setState(StateDown, err)
+			log.Warn("backend connect failed", zap.Error(err), zap.Int("attempt", attempt), zap.Duration("retry_in", delay))
+			continue
+		}
+		m.conn.Store(conn)
+		if connected {
+			m.reconnects.Add(1)
+			p.countReconnect()
+		}
+		connected = true
+		up := p.now()
+		m.setState(StateReady, nil)
+		log.Info("backend connected")
+		select {
+		case <-conn.Done():
+		case <-ctx.Done():
+			_ = conn.Close()
+			<-conn.Done()
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		// A connection that stayed up for a while resets the backoff; one that dies right after SETUP (a
+		// rejecting or crashing backend) keeps growing it.
+		if p.now().Sub(up) >= p.maxBackoff {
+			attempt = 0
+		}
+		attempt++
+		delay = p.backoff(attempt)
+		cerr := conn.Err()
+		if cerr == nil {
+			cerr = errConnectionEnded
+		}
+		m.setState(StateDown, cerr)
+		log.Warn("backend connection lost", zap.Error(cerr), zap.Duration("retry_in", delay))
+	}
+	m.setState(StateClosed, nil)
+}
+
+var errConnectionEnded = errors.New("connection ended")
+
+// sleep waits d or until ctx ends; it reports whether the whole d elapsed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
