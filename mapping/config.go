@@ -99,6 +99,8 @@ type Config struct {
 
 	// lines maps a field path ("routes[2].timeout") to the line of its key; nil for configs built in Go.
 	lines map[string]int
+	// bad holds the fields Parse could not decode; validation does not pile on more errors about them.
+	bad map[string]bool
 }
 
 // LogConfig is the "log" section.

@@ -33,20 +33,26 @@ func Parse(data []byte, filename string) (*Config, error) {
 		if err != nil {
 			errs.errs = append(errs.errs, yamlSyntaxError(filename, err))
 		} else {
-			errs.add(extra.Line, "", "only one YAML document is allowed (found a second \"---\")")
+			line := extra.Line
+			if len(extra.Content) > 0 {
+				line = extra.Content[0].Line
+			}
+			errs.add(line, "", "only one YAML document is allowed (found a second \"---\")")
 		}
 		return nil, errs.err()
 	}
 
 	cfg := NewConfig()
 	cfg.File = filename
-	d := &decoder{errs: errs, lines: map[string]int{}}
+	d := &decoder{errs: errs, lines: map[string]int{}, bad: map[string]bool{}}
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		d.value(root.Content[0], reflect.ValueOf(cfg).Elem(), "", "")
 	}
-	cfg.lines = d.lines
-	d.resolve(cfg)
-	cfg.validate(errs)
+	cfg.lines, cfg.bad = d.lines, d.bad
+	if !d.bad[""] {
+		d.resolve(cfg)
+		cfg.validate(errs)
+	}
 	if err := errs.err(); err != nil {
 		return nil, err
 	}
@@ -74,7 +80,14 @@ func yamlSyntaxError(file string, err error) FieldError {
 type decoder struct {
 	errs  *errorList
 	lines map[string]int
+	bad   map[string]bool // fields whose value could not be decoded: validation stays quiet about them
 	nodes int
+}
+
+// fail reports a value that cannot be decoded into field.
+func (d *decoder) fail(line int, field, format string, args ...any) {
+	d.bad[field] = true
+	d.errs.add(line, field, format, args...)
 }
 
 var durationType = reflect.TypeFor[Duration]()
@@ -143,7 +156,7 @@ func (d *decoder) deref(n *yaml.Node) *yaml.Node {
 	}
 	d.nodes++
 	if d.nodes == maxNodes {
-		d.errs.add(n.Line, "", "document too large or too many alias expansions")
+		d.fail(n.Line, "", "document too large or too many alias expansions")
 	}
 	if d.nodes >= maxNodes {
 		return nil
@@ -158,12 +171,12 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, field, unit string) {
 	}
 	if v.Type() == durationType {
 		if n.Kind != yaml.ScalarNode || n.ShortTag() == "!!null" || n.ShortTag() == "!!bool" {
-			d.errs.add(n.Line, field, "expected a duration such as \"5s\", got %s", kindName(n))
+			d.fail(n.Line, field, "expected a duration such as \"5s\", got %s", kindName(n))
 			return
 		}
 		dur, err := parseDuration(n.Value, n.ShortTag())
 		if err != nil {
-			d.errs.add(n.Line, field, "%s", err.Error())
+			d.fail(n.Line, field, "%s", err.Error())
 			return
 		}
 		v.SetInt(int64(dur))
@@ -191,7 +204,7 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, field, unit string) {
 		}
 	case reflect.Bool:
 		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {
-			d.errs.add(n.Line, field, "expected true or false, got %s", kindName(n))
+			d.fail(n.Line, field, "expected true or false, got %s", kindName(n))
 			return
 		}
 		v.SetBool(strings.EqualFold(n.Value, "true"))
@@ -200,7 +213,7 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, field, unit string) {
 	case reflect.Float64:
 		tag := n.ShortTag()
 		if n.Kind != yaml.ScalarNode || tag != "!!int" && tag != "!!float" {
-			d.errs.add(n.Line, field, "expected a number, got %s", kindName(n))
+			d.fail(n.Line, field, "expected a number, got %s", kindName(n))
 			return
 		}
 		f, err := strconv.ParseFloat(strings.ReplaceAll(n.Value, "_", ""), 64)
@@ -213,7 +226,7 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, field, unit string) {
 			case "-.inf":
 				f = math.Inf(-1)
 			default:
-				d.errs.add(n.Line, field, "invalid number %q", n.Value)
+				d.fail(n.Line, field, "invalid number %q", n.Value)
 				return
 			}
 		}
@@ -225,7 +238,7 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, field, unit string) {
 
 func (d *decoder) str(n *yaml.Node, field string) (string, bool) {
 	if n.Kind != yaml.ScalarNode {
-		d.errs.add(n.Line, field, "expected a string, got %s", kindName(n))
+		d.fail(n.Line, field, "expected a string, got %s", kindName(n))
 		return "", false
 	}
 	switch n.ShortTag() {
@@ -236,36 +249,36 @@ func (d *decoder) str(n *yaml.Node, field string) (string, bool) {
 	case "!!binary":
 		b, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(n.Value), ""))
 		if err != nil {
-			d.errs.add(n.Line, field, "invalid !!binary value")
+			d.fail(n.Line, field, "invalid !!binary value")
 			return "", false
 		}
 		return string(b), true
 	}
-	d.errs.add(n.Line, field, "expected a string, got %s (quote it)", kindName(n))
+	d.fail(n.Line, field, "expected a string, got %s (quote it)", kindName(n))
 	return "", false
 }
 
 func (d *decoder) integer(n *yaml.Node, v reflect.Value, field, unit string) {
 	if n.Kind != yaml.ScalarNode {
-		d.errs.add(n.Line, field, "expected a number, got %s", kindName(n))
+		d.fail(n.Line, field, "expected a number, got %s", kindName(n))
 		return
 	}
 	if unit == "bytes" && n.ShortTag() != "!!bool" && n.ShortTag() != "!!null" {
 		size, err := parseSize(n.Value)
 		if err != nil {
-			d.errs.add(n.Line, field, "%s", err.Error())
+			d.fail(n.Line, field, "%s", err.Error())
 			return
 		}
 		v.SetInt(int64(size))
 		return
 	}
 	if n.ShortTag() != "!!int" {
-		d.errs.add(n.Line, field, "expected an integer, got %s", kindName(n))
+		d.fail(n.Line, field, "expected an integer, got %s", kindName(n))
 		return
 	}
 	i, err := strconv.ParseInt(n.Value, 0, 64)
 	if err != nil || i != int64(int(i)) {
-		d.errs.add(n.Line, field, "invalid or out-of-range integer %s", n.Value)
+		d.fail(n.Line, field, "invalid or out-of-range integer %s", n.Value)
 		return
 	}
 	v.SetInt(i)
@@ -278,7 +291,7 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, field string) {
 		return // "key:" with nothing: keep the defaults
 	}
 	if n.Kind != yaml.MappingNode {
-		d.errs.add(n.Line, field, "expected a mapping, got %s", kindName(n))
+		d.fail(n.Line, field, "expected a mapping, got %s", kindName(n))
 		return
 	}
 	fields := structFields(v.Type())
@@ -355,7 +368,7 @@ func (d *decoder) mapValue(n *yaml.Node, v reflect.Value, field string) {
 		return
 	}
 	if n.Kind != yaml.MappingNode {
-		d.errs.add(n.Line, field, "expected a mapping, got %s", kindName(n))
+		d.fail(n.Line, field, "expected a mapping, got %s", kindName(n))
 		return
 	}
 	if v.IsNil() {
@@ -408,7 +421,7 @@ func (d *decoder) slice(n *yaml.Node, v reflect.Value, field string) {
 		return
 	}
 	if n.Kind != yaml.SequenceNode {
-		d.errs.add(n.Line, field, "expected a list, got %s", kindName(n))
+		d.fail(n.Line, field, "expected a list, got %s", kindName(n))
 		return
 	}
 	out := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))

@@ -46,6 +46,16 @@ type validator struct {
 }
 
 func (v *validator) add(field, format string, args ...any) {
+	for f := field; ; {
+		if v.c.bad[f] {
+			return
+		}
+		i := strings.LastIndexAny(f, ".[")
+		if i < 0 {
+			break
+		}
+		f = f[:i]
+	}
 	v.errs.add(v.c.lineOf(field), field, format, args...)
 }
 
@@ -140,7 +150,11 @@ func (v *validator) oneOf(field, val string, allowed ...string) bool {
 func (v *validator) hostPort(field, addr string, needHost bool) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		v.add(field, "invalid address %q (want host:port)", addr)
+		if _, nerr := strconv.ParseUint(addr, 10, 16); nerr == nil {
+			v.add(field, "invalid address %q (want host:port, e.g. \":%s\")", addr, addr)
+		} else {
+			v.add(field, "invalid address %q (want host:port)", addr)
+		}
 		return
 	}
 	if p, err := strconv.ParseUint(port, 10, 16); err != nil || (needHost && p == 0) {
