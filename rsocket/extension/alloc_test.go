@@ -7,12 +7,6 @@ import "testing"
 // The gateway's hot path: build the request metadata into a pooled buffer, and read routing from incoming
 // metadata. None of it may allocate.
 
-var (
-	sinkBytes []byte
-	sinkBool  bool
-	sinkInt   int
-)
-
 func TestAllocsBuildComposite(t *testing.T) {
 	buf := make([]byte, 0, 512)
 	tag := []byte("users.42")

@@ -6,6 +6,13 @@ import (
 	"testing"
 )
 
+// Sinks keep results alive so the compiler cannot drop the measured work.
+var (
+	sinkBytes []byte
+	sinkBool  bool
+	sinkInt   int
+)
+
 func BenchmarkBuildComposite(b *testing.B) {
 	buf := make([]byte, 0, 512)
 	tag := []byte("users.42")
