@@ -1,0 +1,50 @@
+// Package rsocket implements RSocket 1.0 connections (protocol core): the SETUP handshake, the four
+// interaction models and METADATA_PUSH in both directions, REQUEST_N credit, LEASE, KEEPALIVE,
+// fragmentation and reassembly. It sits on rsocket/frame (wire codec) and rsocket/transport (frames over
+// TCP, WebSocket or an in-memory pipe).
+//
+// # Goroutines
+//
+// Every Conn runs three goroutines: the reader (transport.ReadFrame into the transport's reused buffer,
+// frame.Parse, dispatch by stream id), the writer (drains the write queue: one transport.WriteFrame per
+// frame and one Flush per batch, so frames of many streams share a syscall) and the keepalive ticker.
+// Any goroutine may queue frames (mutex + slice swap, wake-up through a 1-slot channel; shutdown is a
+// flag under the mutex, no channel is ever closed while others may send on it). Handler and Subscriber
+// methods run on the reader goroutine: they must not block, and must not wait for an answer on the same
+// connection.
+//
+// # Ownership and lifetimes
+//
+//   - Payloads passed to Handler and Subscriber methods are views into the transport's read buffer (or a
+//     reassembly buffer), valid only during the call.
+//   - RequestResponse and FireAndForget write the caller's slices in place (zero copy) and return only
+//     after the writer is done with them. Everything else that sends a payload (Stream.Send, Respond,
+//     Complete, RequestStream, RequestChannel, MetadataPush) copies it into the write queue at once.
+//   - The *Message returned by RequestResponse owns one pooled buffer (the answer is copied once, or the
+//     reassembly buffer is handed over); Release returns it.
+//   - Stream ids are odd for the client and even for the server and are never reused; when they run out,
+//     requests fail with ErrStreamIDsExhausted.
+//
+// # Lifetime of a connection
+//
+// A connection ends on Close/CloseWithError, a connection-level ERROR from the peer, a protocol violation
+// (we send ERROR[CONNECTION_ERROR]), a transport error, or keepalive expiry (no frame from the peer within
+// the maximum lifetime). Then every open stream fails with an error matching ErrClosed (and the cause, e.g.
+// the peer's *Error), every goroutine returns and every pooled buffer comes back; Done is closed last.
+//
+// # Spec decisions
+//
+//   - Resumption is not supported: SETUP with R gets ERROR[REJECTED_SETUP], RESUME gets
+//     ERROR[REJECTED_RESUME].
+//   - A received REQUEST_N (or cumulative credit) of 2^31-1 means unbounded, as rsocket-java does.
+//   - Leases: with the L flag the requester fails fast with ErrNoLease instead of waiting, so that a pool
+//     can use another connection; the responder answers requests beyond its lease with ERROR[REJECTED].
+//   - Fragmentation: reassembly is always on and keyed on "this stream has fragments pending", not on N.
+//     A fragment with F and C set continues the sequence and completes it at its end (rsocket-go v0.8.12
+//     sets C on the first fragment); see onFragment.
+//   - Close sends ERROR[CONNECTION_CLOSE] and closes at once; streams in flight fail with ErrClosed. A
+//     connection-level ERROR from the peer (including CONNECTION_CLOSE) ends the connection at once.
+//   - Frames on unknown streams, on the wrong stream (e.g. PAYLOAD on 0, METADATA_PUSH on > 0), requests
+//     on ids in use or with our parity, SETUP after the handshake, RESUME/RESUME_OK: ignored. Unknown frame
+//     types with I: ignored; without I, and malformed frames: ERROR[CONNECTION_ERROR] and close.
+package rsocket

@@ -1,0 +1,92 @@
+package rsocket
+
+import (
+	"sync"
+	"time"
+
+	"github.com/rsgate/rsgate/rsocket/frame"
+)
+
+// leaseState is the LEASE accounting of both directions ("Lease Semantics"). required and enforce are
+// fixed when the connection is set up (the client's L flag); the rest is guarded by mu.
+type leaseState struct {
+	required bool // we must hold a lease from the peer to send requests
+	enforce  bool // requests from the peer need a lease we issued (else ERROR[REJECTED])
+
+	mu           sync.Mutex
+	left         uint32    // requests the peer's newest LEASE still allows
+	expiry       time.Time // ... until then
+	issuedLeft   uint32    // requests our newest LEASE still allows the peer
+	issuedExpiry time.Time
+}
+
+// take consumes one request of the peer's lease: ErrNoLease when none is valid. Fails fast, so that a
+// pool can pick another connection.
+func (l *leaseState) take() error {
+	if !l.required {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.left == 0 || !time.Now().Before(l.expiry) {
+		return ErrNoLease
+	}
+	l.left--
+	return nil
+}
+
+// takeIssued consumes one request of the lease we issued; false: reject the request.
+func (l *leaseState) takeIssued() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.issuedLeft == 0 || !time.Now().Before(l.issuedExpiry) {
+		return false
+	}
+	l.issuedLeft--
+	return true
+}
+
+// onLease records a LEASE from the peer: the newest replaces any earlier one.
+func (c *Conn) onLease(ttlMillis, requests uint32) {
+	if !c.lease.required {
+		return // we did not negotiate leases; ignore
+	}
+	c.lease.mu.Lock()
+	c.lease.left = requests
+	c.lease.expiry = time.Now().Add(time.Duration(ttlMillis) * time.Millisecond)
+	c.lease.mu.Unlock()
+}
+
+// LeaseAvailable reports whether a request may be sent now: true when the peer does not require leases,
+// otherwise whether its newest LEASE is unexpired and not used up.
+func (c *Conn) LeaseAvailable() bool {
+	if !c.lease.required {
+		return true
+	}
+	c.lease.mu.Lock()
+	defer c.lease.mu.Unlock()
+	return c.lease.left > 0 && time.Now().Before(c.lease.expiry)
+}
+
+// SendLease issues a lease to the peer: it may send up to requests requests within ttl (millisecond
+// resolution). It replaces the previous lease. Requests beyond it are answered with ERROR[REJECTED] when
+// leases were negotiated (SETUP with L).
+func (c *Conn) SendLease(ttl time.Duration, requests uint32, md []byte) error {
+	if requests > frame.MaxRequestN {
+		requests = frame.MaxRequestN
+	}
+	ms := durationMillis(ttl)
+	c.lease.mu.Lock()
+	c.lease.issuedLeft = requests
+	c.lease.issuedExpiry = time.Now().Add(time.Duration(ms) * time.Millisecond)
+	c.lease.mu.Unlock()
+	wasEmpty, err := c.lockQueue()
+	if err != nil {
+		return err
+	}
+	off := len(c.wbuf)
+	c.wbuf = frame.AppendLease(c.wbuf, ms, requests, md)
+	c.push(off, nil, nil, nil)
+	c.unlockQueue(wasEmpty)
+	return nil
+}

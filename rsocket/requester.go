@@ -1,0 +1,176 @@
+package rsocket
+
+import (
+	"context"
+	"errors"
+
+	"github.com/rsgate/rsgate/rsocket/frame"
+)
+
+// ErrInvalidRequestN: RequestStream and RequestChannel need an initial request n > 0 (the spec forbids 0).
+var ErrInvalidRequestN = errors.New("rsocket: initial request n must be greater than 0")
+
+// RequestResponse sends p as REQUEST_RESPONSE and waits for the answer, the peer's ERROR (*Error), the
+// end of the connection (ErrClosed) or ctx (nil allowed; on ctx end a CANCEL is sent).
+//
+// p's slices are written to the transport in place (zero copy); they are free again when
+// RequestResponse returns, which it does only once the writer is done with them. The *Message answer
+// owns a pooled buffer: call Release when done with it. It is never nil when err is nil (an answer
+// without data, "PAYLOAD with C only", is an empty Message).
+func (c *Conn) RequestResponse(ctx context.Context, p Payload) (*Message, error) {
+	var ctxDone <-chan struct{}
+	if ctx != nil {
+		if ctxDone = ctx.Done(); ctxDone != nil {
+			select {
+			case <-ctxDone:
+				return nil, ctx.Err()
+			default:
+			}
+		}
+	}
+	if err := c.checkFrameSize(frame.TypeRequestResponse, p.Metadata, p.Data); err != nil {
+		return nil, err
+	}
+	if err := c.lease.take(); err != nil {
+		return nil, err
+	}
+	s := getRR(c)
+	if err := c.register(s); err != nil {
+		s.recycle()
+		return nil, err
+	}
+	if err := c.enqueuePayload(frame.TypeRequestResponse, s.id, 0, 0, p.Metadata, p.Data, true, s); err != nil {
+		if !c.take(s.id, s) {
+			<-s.ev // the teardown took it and delivers the connection error
+			if s.msg != nil {
+				s.msg.Release()
+			}
+		}
+		s.recycle()
+		return nil, err
+	}
+	select {
+	case <-s.ev:
+	case <-ctxDone:
+		if c.take(s.id, s) {
+			// We own the stream: no answer will be delivered. "Upon sending a CANCEL, the stream is
+			// terminated on the Requester"; a late answer finds no stream and is dropped.
+			_ = c.sendCancel(s.id)
+			<-s.wr
+			s.recycle()
+			return nil, ctx.Err()
+		}
+		<-s.ev // the answer (or error) is being delivered right now: take it
+	}
+	<-s.wr
+	m, err := s.msg, s.rerr
+	s.recycle()
+	return m, err
+}
+
+// FireAndForget sends p as REQUEST_FNF. It returns once the frame has been written (p's slices are
+// written in place and free again on return), or with the error that prevented it. ctx (nil allowed) is
+// checked before queuing; once queued, the frame is written or dropped by the writer without waiting for
+// ctx.
+func (c *Conn) FireAndForget(ctx context.Context, p Payload) error {
+	if ctx != nil {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	if err := c.checkFrameSize(frame.TypeRequestFNF, p.Metadata, p.Data); err != nil {
+		return err
+	}
+	if err := c.lease.take(); err != nil {
+		return err
+	}
+	id, err := c.nextStreamID()
+	if err != nil {
+		return err
+	}
+	s := getRR(c)
+	if err := c.enqueuePayload(frame.TypeRequestFNF, id, 0, 0, p.Metadata, p.Data, true, s); err != nil {
+		s.recycle()
+		return err
+	}
+	<-s.wr
+	s.recycle()
+	// The frame may have been dropped because the connection ended meanwhile.
+	if err := c.Err(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// RequestStream sends p as REQUEST_STREAM granting initialN items (>= 2^31-1: unbounded) and returns the
+// stream; items arrive at sub on the reader goroutine (see Subscriber). Grant more with Stream.Request,
+// stop with Stream.Cancel. p is copied.
+func (c *Conn) RequestStream(p Payload, initialN uint32, sub Subscriber) (*Stream, error) {
+	if initialN == 0 {
+		return nil, ErrInvalidRequestN
+	}
+	if initialN > frame.MaxRequestN {
+		initialN = frame.MaxRequestN
+	}
+	if err := c.checkFrameSize(frame.TypeRequestStream, p.Metadata, p.Data); err != nil {
+		return nil, err
+	}
+	if err := c.lease.take(); err != nil {
+		return nil, err
+	}
+	s := &Stream{c: c, kind: kindStream, requester: true, sub: sub, outDone: true,
+		inUnbounded: initialN == frame.MaxRequestN}
+	if err := c.register(s); err != nil {
+		return nil, err
+	}
+	if err := c.enqueuePayload(frame.TypeRequestStream, s.id, 0, initialN, p.Metadata, p.Data, false, nil); err != nil {
+		c.take(s.id, s)
+		return nil, err
+	}
+	return s, nil
+}
+
+// RequestChannel sends p as REQUEST_CHANNEL granting initialN inbound items, with C when complete (we
+// will send nothing more). Further items go out with Stream.Send, which waits for the responder's
+// REQUEST_N ("the requester sends no PAYLOAD until the responder sends REQUEST_N"); our direction ends
+// with Stream.Complete. Inbound items arrive at sub. The channel terminates when both directions
+// completed, or on ERROR or CANCEL. p is copied.
+func (c *Conn) RequestChannel(p Payload, initialN uint32, complete bool, sub Subscriber) (*Stream, error) {
+	if initialN == 0 {
+		return nil, ErrInvalidRequestN
+	}
+	if initialN > frame.MaxRequestN {
+		initialN = frame.MaxRequestN
+	}
+	if err := c.checkFrameSize(frame.TypeRequestChannel, p.Metadata, p.Data); err != nil {
+		return nil, err
+	}
+	if err := c.lease.take(); err != nil {
+		return nil, err
+	}
+	s := &Stream{c: c, kind: kindChannel, requester: true, sub: sub, outDone: complete,
+		inUnbounded: initialN == frame.MaxRequestN}
+	if err := c.register(s); err != nil {
+		return nil, err
+	}
+	var flags frame.Flags
+	if complete {
+		flags = frame.FlagComplete
+	}
+	if err := c.enqueuePayload(frame.TypeRequestChannel, s.id, flags, initialN, p.Metadata, p.Data, false, nil); err != nil {
+		c.take(s.id, s)
+		return nil, err
+	}
+	return s, nil
+}
+
+// MetadataPush sends METADATA_PUSH (stream 0). md is copied.
+func (c *Conn) MetadataPush(md []byte) error {
+	if md == nil {
+		md = emptyMetadata
+	}
+	if len(md)+frame.HeaderLen > frame.MaxFrameLen {
+		return ErrTooLarge
+	}
+	return c.sendFrame(func(dst []byte) []byte { return frame.AppendMetadataPush(dst, md) })
+}

@@ -1,0 +1,287 @@
+package rsocket
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/rsgate/rsgate/rsocket/frame"
+)
+
+// The write queue (grpc-go controlbuf style): any goroutine appends frames under wmu; the writer goroutine
+// swaps the whole queue out, writes every frame with transport.WriteFrame and flushes once per batch.
+//
+// A queued frame is wbuf[off:end] (the encoded header, or the whole frame when its payload was copied)
+// followed by md and data, which are caller slices written in place (zero copy) when the enqueuer
+// promised to keep them untouched until notified. The writer signals notify.wr after the Flush that
+// carried the frame, or when the frame is dropped because the connection ended; every queued notify is
+// signalled exactly once.
+type wframe struct {
+	off, end int
+	md, data []byte
+	notify   *Stream
+}
+
+const (
+	// maxRetainedBatch: batch buffers that grew beyond this are dropped after the batch.
+	maxRetainedBatch = 1 << 20
+	// closeFlushTimeout bounds how long the writer may take to flush the final frames after shutdown
+	// before the transport is closed under it.
+	closeFlushTimeout = 2 * time.Second
+)
+
+func (c *Conn) wakeWriter() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// lockQueue takes wmu if the queue still accepts frames. It returns whether the queue was empty (the
+// writer then needs a wake-up after unlockQueue).
+func (c *Conn) lockQueue() (wasEmpty bool, err error) {
+	c.wmu.Lock()
+	if c.wclosed {
+		err = c.err
+		c.wmu.Unlock()
+		return false, err
+	}
+	return len(c.wq) == 0, nil
+}
+
+// lockQueueSpace is lockQueue that first waits (bounded by ctx) until the copied bytes waiting in the
+// queue are below MaxQueuedBytes: the back-pressure of Stream.Send.
+func (c *Conn) lockQueueSpace(ctx context.Context) (bool, error) {
+	c.wmu.Lock()
+	for !c.wclosed && len(c.wbuf) >= c.cfg.maxQueued {
+		c.spaceWaiters++
+		c.wmu.Unlock()
+		var ctxDone <-chan struct{}
+		if ctx != nil {
+			ctxDone = ctx.Done()
+		}
+		select {
+		case <-c.space:
+		case <-ctxDone:
+			c.wmu.Lock()
+			c.spaceWaiters--
+			c.wmu.Unlock()
+			return false, ctx.Err()
+		}
+		c.wmu.Lock()
+		c.spaceWaiters--
+	}
+	if c.wclosed {
+		err := c.err
+		c.wmu.Unlock()
+		return false, err
+	}
+	if c.spaceWaiters > 0 && len(c.wbuf) < c.cfg.maxQueued {
+		select { // pass the wake-up on to the next waiter
+		case c.space <- struct{}{}:
+		default:
+		}
+	}
+	return len(c.wq) == 0, nil
+}
+
+func (c *Conn) unlockQueue(wasEmpty bool) {
+	c.wmu.Unlock()
+	if wasEmpty {
+		c.wakeWriter()
+	}
+}
+
+// push queues wbuf[off:] plus md and data. wmu must be held.
+func (c *Conn) push(off int, md, data []byte, notify *Stream) {
+	c.wq = append(c.wq, wframe{off: off, end: len(c.wbuf), md: md, data: data, notify: notify})
+}
+
+// appendPayloadLocked encodes one logical REQUEST_*/PAYLOAD frame, fragmented when it exceeds the MTU.
+// zeroCopy: md and data are referenced, not copied; notify (only with zeroCopy) is signalled once the
+// last fragment has been flushed. wmu must be held.
+func (c *Conn) appendPayloadLocked(t frame.Type, id uint32, flags frame.Flags, initialN uint32, md, data []byte, zeroCopy bool, notify *Stream) {
+	if !frame.NeedsFragmentation(c.cfg.mtu, t, md, data) {
+		off := len(c.wbuf)
+		c.wbuf = frame.AppendPrefix(c.wbuf, t, id, flags, initialN, len(md), md != nil)
+		if zeroCopy {
+			c.push(off, md, data, notify)
+			return
+		}
+		c.wbuf = append(append(c.wbuf, md...), data...)
+		c.push(off, nil, nil, nil)
+		return
+	}
+	fr := frame.NewFragmenter(c.cfg.mtu, t, flags, initialN, md, data)
+	for f, ok := fr.Next(); ok; f, ok = fr.Next() {
+		off := len(c.wbuf)
+		c.wbuf = f.AppendPrefix(c.wbuf, id)
+		if zeroCopy {
+			c.push(off, f.Metadata, f.Data, nil)
+		} else {
+			c.wbuf = append(append(c.wbuf, f.Metadata...), f.Data...)
+			c.push(off, nil, nil, nil)
+		}
+	}
+	c.wq[len(c.wq)-1].notify = notify
+}
+
+// checkFrameSize rejects a frame that cannot be sent unfragmented.
+func (c *Conn) checkFrameSize(t frame.Type, md, data []byte) error {
+	if c.cfg.mtu == 0 && frame.FrameLen(t, len(md), len(data), md != nil) > frame.MaxFrameLen {
+		return fmt.Errorf("%w: frame of %d bytes exceeds %d bytes and no MTU is set for fragmentation",
+			ErrTooLarge, frame.FrameLen(t, len(md), len(data), md != nil), frame.MaxFrameLen)
+	}
+	if len(md) > frame.MaxMetadataLen {
+		return fmt.Errorf("%w: metadata of %d bytes exceeds %d bytes", ErrTooLarge, len(md), frame.MaxMetadataLen)
+	}
+	return nil
+}
+
+// enqueuePayload queues one logical REQUEST_*/PAYLOAD frame (see appendPayloadLocked).
+func (c *Conn) enqueuePayload(t frame.Type, id uint32, flags frame.Flags, initialN uint32, md, data []byte, zeroCopy bool, notify *Stream) error {
+	if err := c.checkFrameSize(t, md, data); err != nil {
+		return err
+	}
+	wasEmpty, err := c.lockQueue()
+	if err != nil {
+		return err
+	}
+	c.appendPayloadLocked(t, id, flags, initialN, md, data, zeroCopy, notify)
+	c.unlockQueue(wasEmpty)
+	return nil
+}
+
+// enqueueItem is enqueuePayload (copying) for Stream.Send: it waits for queue space first.
+func (c *Conn) enqueueItem(ctx context.Context, id uint32, flags frame.Flags, md, data []byte) error {
+	if err := c.checkFrameSize(frame.TypePayload, md, data); err != nil {
+		return err
+	}
+	wasEmpty, err := c.lockQueueSpace(ctx)
+	if err != nil {
+		return err
+	}
+	c.appendPayloadLocked(frame.TypePayload, id, flags, 0, md, data, false, nil)
+	c.unlockQueue(wasEmpty)
+	return nil
+}
+
+func (c *Conn) sendRequestN(id, n uint32) error {
+	wasEmpty, err := c.lockQueue()
+	if err != nil {
+		return err
+	}
+	off := len(c.wbuf)
+	c.wbuf = frame.AppendRequestN(c.wbuf, id, n)
+	c.push(off, nil, nil, nil)
+	c.unlockQueue(wasEmpty)
+	return nil
+}
+
+func (c *Conn) sendCancel(id uint32) error {
+	wasEmpty, err := c.lockQueue()
+	if err != nil {
+		return err
+	}
+	off := len(c.wbuf)
+	c.wbuf = frame.AppendCancel(c.wbuf, id)
+	c.push(off, nil, nil, nil)
+	c.unlockQueue(wasEmpty)
+	return nil
+}
+
+func (c *Conn) sendError(id uint32, code frame.ErrorCode, msg string) error {
+	wasEmpty, err := c.lockQueue()
+	if err != nil {
+		return err
+	}
+	off := len(c.wbuf)
+	c.wbuf = frame.AppendError(c.wbuf, id, code, msg)
+	c.push(off, nil, nil, nil)
+	c.unlockQueue(wasEmpty)
+	return nil
+}
+
+func (c *Conn) sendKeepalive(respond bool, data []byte) error {
+	wasEmpty, err := c.lockQueue()
+	if err != nil {
+		return err
+	}
+	off := len(c.wbuf)
+	c.wbuf = frame.AppendKeepalive(c.wbuf, respond, 0, data)
+	c.push(off, nil, nil, nil)
+	c.unlockQueue(wasEmpty)
+	return nil
+}
+
+func (c *Conn) sendFrame(encode func([]byte) []byte) error {
+	wasEmpty, err := c.lockQueue()
+	if err != nil {
+		return err
+	}
+	off := len(c.wbuf)
+	c.wbuf = encode(c.wbuf)
+	c.push(off, nil, nil, nil)
+	c.unlockQueue(wasEmpty)
+	return nil
+}
+
+// writeLoop is the connection's only writer. It exits after the batch that contains everything queued
+// before shutdown, then closes the transport.
+func (c *Conn) writeLoop() {
+	defer close(c.writerDone)
+	var (
+		q      []wframe
+		buf    []byte
+		failed bool
+	)
+	for {
+		c.wmu.Lock()
+		for len(c.wq) == 0 && !c.wclosed {
+			c.wmu.Unlock()
+			<-c.wake
+			c.wmu.Lock()
+		}
+		q, c.wq = c.wq, q[:0]
+		buf, c.wbuf = c.wbuf, buf[:0]
+		closed := c.wclosed
+		if c.spaceWaiters > 0 {
+			select {
+			case c.space <- struct{}{}:
+			default:
+			}
+		}
+		c.wmu.Unlock()
+
+		if !failed {
+			if err := c.writeBatch(q, buf); err != nil {
+				failed = true
+				c.shutdown(fmt.Errorf("write: %w", err), 0, "", false)
+				closed = false // drain what was queued meanwhile on the next round
+			}
+		}
+		for i := range q {
+			if n := q[i].notify; n != nil {
+				n.wr <- struct{}{}
+			}
+			q[i] = wframe{}
+		}
+		if cap(buf) > maxRetainedBatch {
+			buf = nil
+		}
+		if closed {
+			c.closeTransport()
+			return
+		}
+	}
+}
+
+func (c *Conn) writeBatch(q []wframe, buf []byte) error {
+	for i := range q {
+		f := &q[i]
+		if err := c.tc.WriteFrame(buf[f.off:f.end], f.md, f.data); err != nil {
+			return err
+		}
+	}
+	return c.tc.Flush()
+}
