@@ -1,0 +1,310 @@
+package ingress
+
+import (
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
+
+	"github.com/rsgate/rsgate/internal/httpmeta"
+	"github.com/rsgate/rsgate/mapping"
+	"github.com/rsgate/rsgate/rsocket"
+	"github.com/rsgate/rsgate/rsocket/extension"
+)
+
+// request is the pooled per-request state of the handler.
+type request struct {
+	ps   mapping.Params
+	md   []byte // request metadata buffer
+	call *callCtx
+}
+
+var requestPool = sync.Pool{New: func() any {
+	return &request{md: make([]byte, 0, 256), call: newCallCtx()}
+}}
+
+func acquireRequest() *request { return requestPool.Get().(*request) }
+
+func releaseRequest(rq *request) {
+	rq.ps.Reset()
+	if !rq.call.finish() {
+		rq.call = newCallCtx() // its timer may still fire: never reuse it
+	}
+	if cap(rq.md) > maxPooledMetadata {
+		rq.md = make([]byte, 0, 256)
+	}
+	requestPool.Put(rq)
+}
+
+// maxPooledMetadata: metadata buffers that grew beyond this are dropped instead of pooled.
+const maxPooledMetadata = 64 << 10
+
+var (
+	strAllow      = []byte("Allow")
+	strNoRoute    = "no route"
+	strNotAllowed = "method not allowed"
+)
+
+// handle is the fasthttp handler: match, then dispatch on the route's interaction.
+func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	st := s.state.Load()
+	rq := acquireRequest()
+	path := ctx.Path()
+	cr, res := st.table.Match(ctx.Method(), path, &rq.ps)
+	switch res {
+	case mapping.MatchOK:
+	case mapping.MatchMethodNotAllowed:
+		if allow := st.table.Allowed(path); allow != "" {
+			ctx.Response.Header.SetBytesK(strAllow, allow)
+		}
+		writeJSONError(ctx, fasthttp.StatusMethodNotAllowed, strNotAllowed, CodeMethodNotAllowed, path)
+		s.finishUnmatched(ctx, st, rq)
+		return
+	default:
+		writeJSONError(ctx, fasthttp.StatusNotFound, strNoRoute, CodeNoRoute, path)
+		s.finishUnmatched(ctx, st, rq)
+		return
+	}
+	rt := st.routes[cr.Index]
+	rt.m.begin()
+	if body := ctx.PostBody(); len(body) > rt.maxBody {
+		writeJSONError(ctx, fasthttp.StatusRequestEntityTooLarge, "request body over the route's size limit", CodeBodyTooLarge, nil)
+		s.finish(ctx, st, rt, rq, fasthttp.StatusRequestEntityTooLarge)
+		return
+	}
+	var status int
+	switch rt.kind {
+	case kindRequestResponse:
+		status = s.serveRequestResponse(ctx, rt, rq)
+	case kindFireAndForget:
+		status = s.serveFireAndForget(ctx, rt, rq)
+	case kindRequestStream:
+		if s.serveStream(ctx, st, rt, rq) {
+			// The stream owns the request state and the metrics/access log from now on.
+			return
+		}
+		status = ctx.Response.StatusCode()
+	default:
+		status = fasthttp.StatusNotImplemented
+		writeJSONError(ctx, status, "interaction "+rt.cr.Interaction+" is not implemented in this build", CodeNotImplemented, nil)
+	}
+	s.finish(ctx, st, rt, rq, status)
+}
+
+func (s *Server) finishUnmatched(ctx *fasthttp.RequestCtx, st *state, rq *request) {
+	status := ctx.Response.StatusCode()
+	d := time.Since(ctx.Time())
+	st.unmatched.count(status, d)
+	if st.accessLog {
+		s.accessLog(st, ctx.Method(), ctx.Path(), "", "", status, len(ctx.Response.Body()), d)
+	}
+	releaseRequest(rq)
+}
+
+func (s *Server) finish(ctx *fasthttp.RequestCtx, st *state, rt *route, rq *request, status int) {
+	d := time.Since(ctx.Time())
+	rt.m.end(status, d)
+	if st.accessLog {
+		s.accessLog(st, ctx.Method(), ctx.Path(), rt.name, rt.backend, status, len(ctx.Response.Body()), d)
+	}
+	releaseRequest(rq)
+}
+
+// accessLog writes one access log line, sampled by log.access_log.sample; 5xx answers are always logged.
+func (s *Server) accessLog(st *state, method, path []byte, route, backend string, status, bytes int, d time.Duration) {
+	if status < 500 && st.sample < 1 && rand.Float64() >= st.sample {
+		return
+	}
+	if ce := s.log.Check(zap.InfoLevel, "access"); ce != nil {
+		ce.Write(
+			zap.ByteString("method", method),
+			zap.ByteString("path", path),
+			zap.String("route", route),
+			zap.Int("status", status),
+			zap.Int("bytes", bytes),
+			zap.Duration("duration", d),
+			zap.String("backend", backend),
+		)
+	}
+}
+
+// buildMetadata builds the request metadata into rq.md. On error it answers 400 and returns false.
+func buildMetadata(ctx *fasthttp.RequestCtx, rt *route, rq *request) ([]byte, bool) {
+	mr := metaRequest{method: ctx.Method(), target: ctx.RequestURI(), header: &ctx.Request.Header}
+	md, err := appendRequestMetadata(rq.md, rt, &rq.ps, &mr)
+	if err != nil {
+		writeJSONError(ctx, fasthttp.StatusBadRequest, err.Error(), CodeBadRequest, nil)
+		return nil, false
+	}
+	if md != nil {
+		rq.md = md[:0] // keep the grown buffer
+	}
+	return md, true
+}
+
+// pick returns the backend connection for rt, or answers the error and returns nil.
+func (s *Server) pick(ctx *fasthttp.RequestCtx, rt *route) (*poolMember, bool) {
+	p := s.pools.Get(rt.backend)
+	if p == nil {
+		writeJSONError(ctx, fasthttp.StatusBadGateway, "backend "+rt.backend+" has no connection pool", CodeNoBackend, nil)
+		return nil, false
+	}
+	m, err := p.Pick()
+	if err != nil {
+		writeFailure(ctx, classify(err, nil, rt))
+		return nil, false
+	}
+	return m, true
+}
+
+func (s *Server) serveRequestResponse(ctx *fasthttp.RequestCtx, rt *route, rq *request) int {
+	md, ok := buildMetadata(ctx, rt, rq)
+	if !ok {
+		return fasthttp.StatusBadRequest
+	}
+	m, ok := s.pick(ctx, rt)
+	if !ok {
+		return ctx.Response.StatusCode()
+	}
+	c := rq.call
+	c.start(rt.timeout)
+	s.calls.add(c)
+	start := time.Now()
+	var (
+		msg *rsocket.Message
+		err error
+	)
+	if conn := m.Conn(); conn != nil {
+		msg, err = conn.RequestResponse(c, rsocket.Payload{Metadata: md, Data: ctx.PostBody()})
+	} else {
+		err = rsocket.ErrClosed
+	}
+	m.Done(start, countsAgainstBackend(err))
+	s.calls.remove(c)
+	if err != nil {
+		f := classify(err, c.Cause(), rt)
+		writeFailure(ctx, f)
+		return f.status
+	}
+	status := writeAnswer(ctx, rt, msg)
+	msg.Release()
+	return status
+}
+
+func (s *Server) serveFireAndForget(ctx *fasthttp.RequestCtx, rt *route, rq *request) int {
+	md, ok := buildMetadata(ctx, rt, rq)
+	if !ok {
+		return fasthttp.StatusBadRequest
+	}
+	m, ok := s.pick(ctx, rt)
+	if !ok {
+		return ctx.Response.StatusCode()
+	}
+	c := rq.call
+	c.start(rt.timeout)
+	s.calls.add(c)
+	start := time.Now()
+	var err error
+	if conn := m.Conn(); conn != nil {
+		err = conn.FireAndForget(c, rsocket.Payload{Metadata: md, Data: ctx.PostBody()})
+	} else {
+		err = rsocket.ErrClosed
+	}
+	m.Done(start, err)
+	s.calls.remove(c)
+	if err != nil {
+		f := classify(err, c.Cause(), rt)
+		writeFailure(ctx, f)
+		return f.status
+	}
+	ctx.SetStatusCode(fasthttp.StatusAccepted)
+	return fasthttp.StatusAccepted
+}
+
+// writeAnswer copies a request-response answer into the HTTP response: status 200 and the backend's data
+// MIME as Content-Type, unless the answer's metadata carries a gateway response entry (status, headers) or
+// a per-stream mime-type entry.
+func writeAnswer(ctx *fasthttp.RequestCtx, rt *route, msg *rsocket.Message) int {
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.Response.Header.SetContentTypeBytes(rt.contentType)
+	if msg.Metadata != nil && rt.mdKind == mdComposite {
+		applyResponseMetadata(&ctx.Response, msg.Metadata)
+	}
+	ctx.SetBody(msg.Data)
+	return ctx.Response.StatusCode()
+}
+
+// applyResponseMetadata applies the entries of a response's composite metadata the gateway understands.
+// Malformed metadata is ignored (the answer itself is still delivered).
+func applyResponseMetadata(resp *fasthttp.Response, md []byte) {
+	it := extension.NewCompositeIter(md)
+	for it.Next() {
+		e := it.Entry()
+		switch {
+		case e.WellKnown && e.MimeID == extension.IDMimeType:
+			if ref, err := extension.ParseMimeTypeRef(e.Value); err == nil {
+				if ref.WellKnown {
+					if name, ok := extension.MimeName(ref.ID); ok && name != "" {
+						resp.Header.SetContentType(name)
+					}
+				} else {
+					resp.Header.SetContentTypeBytes(ref.Name)
+				}
+			}
+		case !e.WellKnown && string(e.Mime) == MimeGateway:
+			v, err := httpmeta.ParseResponse(e.Value)
+			if err != nil {
+				continue
+			}
+			if v.Status >= 100 && v.Status <= 599 {
+				resp.SetStatusCode(v.Status)
+			}
+			h := v.Headers
+			for h.Next() {
+				name := h.Name()
+				switch {
+				case hopByHop(name):
+				case equalASCIIFold(name, "content-type"):
+					resp.Header.SetContentTypeBytes(h.Value())
+				default:
+					resp.Header.AddBytesKV(name, h.Value())
+				}
+			}
+		}
+	}
+}
+
+// hopByHop reports headers a backend may not set on the HTTP response: connection management and framing
+// belong to the gateway.
+func hopByHop(name []byte) bool {
+	for _, h := range hopByHopHeaders {
+		if equalASCIIFold(name, h) {
+			return true
+		}
+	}
+	return false
+}
+
+var hopByHopHeaders = [...]string{"connection", "keep-alive", "proxy-connection", "transfer-encoding",
+	"content-length", "te", "trailer", "upgrade", "server", "date"}
+
+func equalASCIIFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range b {
+		x, y := b[i], s[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}

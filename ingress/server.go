@@ -1,0 +1,272 @@
+package ingress
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
+
+	"github.com/rsgate/rsgate/mapping"
+	"github.com/rsgate/rsgate/pool"
+)
+
+// Pools finds a backend's connection pool by name; *pool.Group implements it. Get returns nil for a
+// backend without a pool (the request is answered 502).
+type Pools interface {
+	Get(name string) *pool.Pool
+}
+
+// Options are the process-wide settings of a Server. Every field is optional.
+type Options struct {
+	// Logger receives the access log (when log.access_log.enabled) and server events. Default: no logging.
+	Logger *zap.Logger
+	// Metrics is the set the per-route series are registered on (rsgate_http_requests_total,
+	// rsgate_http_request_duration_seconds, rsgate_http_inflight_requests, rsgate_stream_items_total, all
+	// labelled route="name"; requests that match no route use route="_unmatched"). Default: no metrics.
+	Metrics *metrics.Set
+	// SSEHeartbeat is the period of the SSE comment line (": ping") written on idle SSE streams, which keeps
+	// proxies from closing them and detects clients that went away. Default 15s; negative: never.
+	SSEHeartbeat time.Duration
+	// StreamErrorWait is how long a request-stream handler waits for the backend's first signal before it
+	// sends the 200 and the stream headers: an error that arrives within it is answered with its own HTTP
+	// status instead of an in-stream error event. The first item ends the wait at once. Default 50ms;
+	// negative: never wait.
+	StreamErrorWait time.Duration
+	// ReduceMemoryUsage releases the read and write buffers of idle keep-alive connections (fasthttp's
+	// ReduceMemoryUsage): less memory with many idle clients, a little more CPU per request. Default false.
+	ReduceMemoryUsage bool
+}
+
+// Defaults of Options.
+const (
+	DefaultSSEHeartbeat    = 15 * time.Second
+	DefaultStreamErrorWait = 50 * time.Millisecond
+)
+
+// Server is the HTTP ingress. It is safe for concurrent use; see the package documentation for its
+// lifetime rules.
+type Server struct {
+	log   *zap.Logger
+	set   *metrics.Set
+	pools Pools
+	opts  Options
+
+	state atomic.Pointer[state]
+	fs    *fasthttp.Server
+	calls calls
+
+	connsMu sync.Mutex
+	conns   map[net.Conn]struct{}
+
+	// Base limits the fasthttp server was built with; a reload cannot change them (logged).
+	limits mapping.Limits
+}
+
+// New builds a Server for cfg and its compiled table. pools gives each backend's connection pool (pass
+// the *pool.Group). The server does not listen until Serve or ListenAndServe.
+func New(cfg *mapping.Config, table *mapping.Table, pools Pools, opts Options) (*Server, error) {
+	if pools == nil {
+		return nil, fmt.Errorf("%w: nil pools", errConfig)
+	}
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	if opts.SSEHeartbeat == 0 {
+		opts.SSEHeartbeat = DefaultSSEHeartbeat
+	}
+	if opts.StreamErrorWait == 0 {
+		opts.StreamErrorWait = DefaultStreamErrorWait
+	}
+	s := &Server{log: opts.Logger, set: opts.Metrics, pools: pools, opts: opts, conns: map[net.Conn]struct{}{}}
+	st, err := compileState(cfg, table, opts.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	s.state.Store(st)
+	s.limits = cfg.Limits
+	headerSize := cfg.Limits.MaxHeaderSize
+	if headerSize <= 0 {
+		headerSize = mapping.DefaultMaxHeaderSize
+	}
+	s.fs = &fasthttp.Server{
+		Handler:              s.handle,
+		ErrorHandler:         s.handleParseError,
+		HeaderReceived:       s.headerReceived,
+		ConnState:            s.connState,
+		Name:                 "rsgate",
+		ReadTimeout:          cfg.Limits.ReadTimeout.D(),
+		WriteTimeout:         cfg.Limits.WriteTimeout.D(),
+		IdleTimeout:          cfg.Limits.IdleTimeout.D(),
+		Concurrency:          cfg.Limits.MaxConnections,
+		ReadBufferSize:       headerSize, // fasthttp: the request line and headers must fit the read buffer
+		MaxRequestBodySize:   st.maxBody,
+		StreamRequestBody:    false,
+		ReduceMemoryUsage:    opts.ReduceMemoryUsage,
+		NoDefaultContentType: true,
+		CloseOnShutdown:      true,
+		Logger:               fasthttpLogger{opts.Logger},
+	}
+	return s, nil
+}
+
+// Serve serves HTTP on ln until Shutdown (then it returns nil) or a listener error.
+func (s *Server) Serve(ln net.Listener) error {
+	return s.fs.Serve(ln)
+}
+
+// ListenAndServe listens on the TCP address addr and serves it (see Serve).
+func (s *Server) ListenAndServe(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return s.Serve(ln)
+}
+
+// forceCloseWait bounds how long Shutdown waits, after canceling what was left, for handlers to write
+// their answers before it closes the remaining client connections.
+const forceCloseWait = 2 * time.Second
+
+// Shutdown stops accepting connections and waits until in-flight requests and streams are done or ctx
+// ends. Then it cancels what is still running (the backend gets CANCEL, request-response clients 503,
+// stream clients an error event), waits briefly for those answers and closes the remaining client
+// connections. It returns ctx's error if the grace period ended with work in flight, else nil.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.fs.ShutdownWithContext(ctx)
+	if err == nil {
+		return nil
+	}
+	s.calls.killAll()
+	deadline := time.Now().Add(forceCloseWait)
+	for s.calls.len() > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	s.connsMu.Lock()
+	for c := range s.conns {
+		_ = c.Close()
+	}
+	s.connsMu.Unlock()
+	// fasthttp leaves the listener closed; the Server is not reused.
+	return err
+}
+
+// Update swaps in a new configuration and route table. Requests already running finish with the old ones.
+// Listener settings (limits.max_header_size, timeouts, max_connections) are fixed when the Server is built:
+// changes to them are logged and need a restart; limits.max_body and route max_body changes apply.
+func (s *Server) Update(cfg *mapping.Config, table *mapping.Table) error {
+	st, err := compileState(cfg, table, s.set)
+	if err != nil {
+		return err
+	}
+	l := cfg.Limits
+	l.MaxBody = s.limits.MaxBody
+	if l != s.limits {
+		s.log.Warn("listener limits changed; they apply after a restart",
+			zap.Int("max_header_size", cfg.Limits.MaxHeaderSize),
+			zap.Stringer("read_timeout", cfg.Limits.ReadTimeout),
+			zap.Stringer("write_timeout", cfg.Limits.WriteTimeout),
+			zap.Stringer("idle_timeout", cfg.Limits.IdleTimeout),
+			zap.Int("max_connections", cfg.Limits.MaxConnections))
+	}
+	s.state.Store(st)
+	return nil
+}
+
+// RouteInfo describes one served route (the /routes admin endpoint).
+type RouteInfo struct {
+	Name        string `json:"name"`
+	Method      string `json:"method"`
+	Path        string `json:"path"`
+	Interaction string `json:"interaction"`
+	Backend     string `json:"backend"`
+	Route       string `json:"route,omitempty"`
+	Timeout     string `json:"timeout,omitempty"`
+	MaxBody     int    `json:"max_body"`
+	Stream      string `json:"stream,omitempty"`
+	Window      int    `json:"window,omitempty"`
+	Served      bool   `json:"served"` // false: answered 501 by this build
+}
+
+// Routes returns the routes being served, for JSON encoding ([]RouteInfo).
+func (s *Server) Routes() any {
+	st := s.state.Load()
+	out := make([]RouteInfo, 0, len(st.routes))
+	for _, rt := range st.routes {
+		ri := RouteInfo{
+			Name: rt.name, Method: rt.cr.Method, Path: rt.cr.Path, Interaction: rt.cr.Interaction,
+			Backend: rt.backend, Route: rt.cr.Route.Route, MaxBody: rt.maxBody, Served: rt.kind != kindNotImplemented,
+		}
+		if rt.timeout > 0 {
+			ri.Timeout = rt.timeout.String()
+		}
+		if rt.kind == kindRequestStream {
+			ri.Stream, ri.Window = rt.cr.Stream.Format, int(rt.window)
+		}
+		out = append(out, ri)
+	}
+	return out
+}
+
+// InFlight returns the number of backend calls and streams in progress.
+func (s *Server) InFlight() int { return s.calls.len() }
+
+// headerReceived applies the current configuration's body limit (reload-safe; fasthttp's own field is
+// fixed at start).
+func (s *Server) headerReceived(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+	return fasthttp.RequestConfig{MaxRequestBodySize: s.state.Load().maxBody}
+}
+
+// handleParseError answers requests fasthttp could not read, in JSON.
+func (s *Server) handleParseError(ctx *fasthttp.RequestCtx, err error) {
+	var (
+		status = fasthttp.StatusBadRequest
+		code   = CodeBadRequest
+		msg    = "cannot parse the request"
+	)
+	var sm *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		status, code, msg = fasthttp.StatusRequestEntityTooLarge, CodeBodyTooLarge, "request body over the size limit"
+	case errors.As(err, &sm):
+		status, msg = fasthttp.StatusRequestHeaderFieldsTooLarge, "request headers over the size limit"
+	default:
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			status, code, msg = fasthttp.StatusRequestTimeout, CodeTimeout, "timeout reading the request"
+		}
+	}
+	writeJSONError(ctx, status, msg, code, nil)
+	s.state.Load().unmatched.count(status, 0)
+}
+
+func (s *Server) connState(c net.Conn, cs fasthttp.ConnState) {
+	switch cs {
+	case fasthttp.StateNew:
+		s.connsMu.Lock()
+		s.conns[c] = struct{}{}
+		s.connsMu.Unlock()
+	case fasthttp.StateClosed, fasthttp.StateHijacked:
+		s.connsMu.Lock()
+		delete(s.conns, c)
+		s.connsMu.Unlock()
+	}
+}
+
+// fasthttpLogger sends fasthttp's own messages to zap at debug level.
+type fasthttpLogger struct{ log *zap.Logger }
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	if ce := l.log.Check(zap.DebugLevel, "fasthttp"); ce != nil {
+		ce.Write(zap.String("msg", fmt.Sprintf(format, args...)))
+	}
+}
+
+// poolMember is the pool slot a request holds between Pick and Done.
+type poolMember = pool.Member

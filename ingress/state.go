@@ -1,0 +1,223 @@
+package ingress
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/rsgate/rsgate/mapping"
+	"github.com/rsgate/rsgate/rsocket"
+	"github.com/rsgate/rsgate/rsocket/extension"
+)
+
+// kind is a route's interaction, resolved once per configuration.
+type kind uint8
+
+const (
+	kindRequestResponse kind = iota
+	kindFireAndForget
+	kindRequestStream
+	kindNotImplemented // request-channel, rsocket, http: not served by this build (501)
+)
+
+// metadataKind is how a backend expects request metadata (its metadata_mime).
+type metadataKind uint8
+
+const (
+	mdComposite metadataKind = iota // composite metadata: routing, auth, gateway entries
+	mdRouting                       // plain routing metadata: the tag only
+	mdNone                          // another MIME type: no metadata is sent
+)
+
+// streamFormat is a request-stream route's output format.
+type streamFormat uint8
+
+const (
+	formatAuto streamFormat = iota
+	formatSSE
+	formatNDJSON
+)
+
+// route is what the ingress derives from one compiled route: everything the hot path needs, resolved.
+type route struct {
+	cr          *mapping.CompiledRoute
+	name        string
+	kind        kind
+	backend     string
+	contentType []byte // backend data_mime: Content-Type of answers and stream items
+	mdKind      metadataKind
+	timeout     time.Duration
+	maxBody     int
+	forward     []string // forward_headers as configured
+	forwardAuth bool
+	format      streamFormat
+	window      uint32
+	m           *routeMetrics
+}
+
+// errorStatus applies the route's "errors" table to an ERROR frame.
+func (rt *route) errorStatus(e *rsocket.Error) (int, bool) {
+	return rt.cr.ErrorStatus(uint32(e.Code), unsafeBytes(e.Message))
+}
+
+// state is one configuration as served: swapped atomically by Update.
+type state struct {
+	cfg       *mapping.Config
+	table     *mapping.Table
+	routes    []*route // by CompiledRoute.Index
+	maxBody   int      // largest body any route accepts (fasthttp's limit)
+	accessLog bool
+	sample    float64
+	unmatched *routeMetrics // 404/405
+}
+
+// routeMetrics are the per-route series on the Options.Metrics set.
+type routeMetrics struct {
+	byClass  [6]*metrics.Counter // rsgate_http_requests_total{route,status="1xx".."5xx"}; [0] other
+	duration *metrics.PrometheusHistogram
+	inflight *metrics.Gauge
+	items    *metrics.Counter // rsgate_stream_items_total
+	set      *metrics.Set
+}
+
+func newRouteMetrics(set *metrics.Set, name string) *routeMetrics {
+	m := &routeMetrics{set: set}
+	if set == nil {
+		return m
+	}
+	label := `route="` + name + `"`
+	classes := [6]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
+	for i, c := range classes {
+		m.byClass[i] = set.GetOrCreateCounter(`rsgate_http_requests_total{` + label + `,status="` + c + `"}`)
+	}
+	m.duration = set.GetOrCreatePrometheusHistogram(`rsgate_http_request_duration_seconds{` + label + `}`)
+	m.inflight = set.GetOrCreateGauge(`rsgate_http_inflight_requests{`+label+`}`, nil)
+	m.items = set.GetOrCreateCounter(`rsgate_stream_items_total{` + label + `}`)
+	return m
+}
+
+func (m *routeMetrics) begin() {
+	if m.set != nil {
+		m.inflight.Inc()
+	}
+}
+
+// end counts a finished request or stream.
+func (m *routeMetrics) end(status int, d time.Duration) {
+	if m.set == nil {
+		return
+	}
+	m.inflight.Dec()
+	m.count(status, d)
+}
+
+// count counts a request that was never in flight (404/405, errors before dispatch).
+func (m *routeMetrics) count(status int, d time.Duration) {
+	if m.set == nil {
+		return
+	}
+	c := status / 100
+	if c < 1 || c > 5 {
+		c = 0
+	}
+	m.byClass[c].Inc()
+	m.duration.Update(d.Seconds())
+}
+
+func (m *routeMetrics) addItems(n int) {
+	if m.set != nil && n > 0 {
+		m.items.Add(n)
+	}
+}
+
+// errConfig reports a configuration the ingress cannot serve.
+var errConfig = errors.New("ingress: configuration")
+
+func compileState(cfg *mapping.Config, table *mapping.Table, set *metrics.Set) (*state, error) {
+	if cfg == nil || table == nil {
+		return nil, fmt.Errorf("%w: nil config or table", errConfig)
+	}
+	st := &state{
+		cfg:       cfg,
+		table:     table,
+		maxBody:   cfg.Limits.MaxBody,
+		accessLog: cfg.Log.AccessLog.Enabled,
+		sample:    cfg.Log.AccessLog.Sample,
+		unmatched: newRouteMetrics(set, "_unmatched"),
+	}
+	crs := table.Routes()
+	st.routes = make([]*route, len(crs))
+	for _, cr := range crs {
+		if cr.Index < 0 || cr.Index >= len(crs) || st.routes[cr.Index] != nil {
+			return nil, fmt.Errorf("%w: route %q has a bad index %d", errConfig, cr.Name, cr.Index)
+		}
+		rt, err := newRoute(cfg, cr, set)
+		if err != nil {
+			return nil, err
+		}
+		st.routes[cr.Index] = rt
+		if rt.maxBody > st.maxBody {
+			st.maxBody = rt.maxBody
+		}
+	}
+	return st, nil
+}
+
+func newRoute(cfg *mapping.Config, cr *mapping.CompiledRoute, set *metrics.Set) (*route, error) {
+	rt := &route{
+		cr:          cr,
+		name:        cr.Name,
+		backend:     cr.Backend,
+		timeout:     cr.Timeout.D(),
+		maxBody:     cr.MaxBody,
+		forward:     cr.ForwardHeaders,
+		forwardAuth: cr.ForwardAuth,
+		m:           newRouteMetrics(set, cr.Name),
+	}
+	if rt.maxBody <= 0 {
+		rt.maxBody = cfg.Limits.MaxBody
+	}
+	switch cr.Interaction {
+	case mapping.InteractionRequestResponse:
+		rt.kind = kindRequestResponse
+	case mapping.InteractionFireAndForget:
+		rt.kind = kindFireAndForget
+	case mapping.InteractionRequestStream:
+		rt.kind = kindRequestStream
+	default:
+		rt.kind = kindNotImplemented
+	}
+	b := cr.BackendConfig
+	if b == nil {
+		b = cfg.Backends[cr.Backend]
+	}
+	if b == nil {
+		return nil, fmt.Errorf("%w: route %q: unknown backend %q", errConfig, cr.Name, cr.Backend)
+	}
+	rt.contentType = []byte(b.DataMIME)
+	switch strings.ToLower(b.MetadataMIME) {
+	case "", extension.MimeComposite:
+		rt.mdKind = mdComposite
+	case extension.MimeRouting:
+		rt.mdKind = mdRouting
+	default:
+		rt.mdKind = mdNone
+	}
+	switch cr.Stream.Format {
+	case mapping.StreamSSE:
+		rt.format = formatSSE
+	case mapping.StreamNDJSON:
+		rt.format = formatNDJSON
+	default:
+		rt.format = formatAuto
+	}
+	w := cr.Stream.Window
+	if w <= 0 {
+		w = mapping.DefaultStreamWindow
+	}
+	rt.window = uint32(min(w, mapping.MaxWindow))
+	return rt, nil
+}

@@ -1,0 +1,408 @@
+package ingress
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/valyala/bytebufferpool"
+	"github.com/valyala/fasthttp"
+
+	"github.com/rsgate/rsgate/rsocket"
+	"github.com/rsgate/rsgate/rsocket/frame"
+)
+
+var (
+	strTextEventStream  = []byte("text/event-stream")
+	strNDJSON           = []byte("application/x-ndjson")
+	strCacheControl     = []byte("Cache-Control")
+	strNoCache          = []byte("no-cache")
+	strXAccelBuffering  = []byte("X-Accel-Buffering")
+	strNo               = []byte("no")
+	strSSEID            = []byte("id: ")
+	strSSEData          = []byte("data: ")
+	strSSEErrorEvent    = []byte("event: error\ndata: ")
+	strSSEPing          = []byte(": ping\n\n")
+	errBackendOverflow  = errors.New("ingress: backend sent more items than the credit it was granted")
+	errStreamEndedEarly = errors.New("ingress: stream ended")
+)
+
+// itemPool holds the copies of stream items between the reader goroutine and the writer goroutine.
+var itemPool bytebufferpool.Pool
+
+// streamer carries one request-stream from the backend to the HTTP client. The Subscriber half runs on the
+// backend connection's reader goroutine and only queues; the writer half (run) runs on fasthttp's
+// stream-writer goroutine and owns everything else. It is not pooled: a late Subscriber call may still
+// touch it after the stream ended.
+type streamer struct {
+	s      *Server
+	st     *state
+	rt     *route
+	rq     *request
+	member *poolMember
+	stream *rsocket.Stream
+	format streamFormat
+
+	mu       sync.Mutex
+	queue    []*bytebufferpool.ByteBuffer
+	received uint64 // items queued so far
+	granted  uint64 // credit granted so far (initial N + REQUEST_N)
+	ended    bool   // the backend ended its side (complete or error)
+	endErr   error
+	closed   bool          // the writer is done: drop late items
+	notify   chan struct{} // 1 slot: something was queued or the stream ended
+	first    chan struct{} // closed on the first signal from the backend
+	gotFirst bool
+
+	// Writer-owned.
+	start     time.Time // request start (access log, metrics)
+	picked    time.Time // when the stream was requested (pool latency)
+	firstAt   time.Time // first signal from the backend
+	delivered uint64
+	eventID   uint64
+	bytes     int
+	status    int
+	method    []byte
+	path      []byte
+	watch     *disconnectWatch
+}
+
+// OnNext implements rsocket.Subscriber (reader goroutine; must not block).
+func (sr *streamer) OnNext(p rsocket.Payload, complete bool) {
+	sr.mu.Lock()
+	if sr.closed || sr.ended {
+		sr.mu.Unlock()
+		return
+	}
+	bb := itemPool.Get()
+	bb.B = append(bb.B[:0], p.Data...)
+	sr.queue = append(sr.queue, bb)
+	sr.received++
+	if sr.received > sr.granted {
+		sr.ended, sr.endErr = true, errBackendOverflow
+	} else if complete {
+		sr.ended = true
+	}
+	sr.signalLocked()
+	sr.mu.Unlock()
+}
+
+// OnComplete implements rsocket.Subscriber.
+func (sr *streamer) OnComplete() {
+	sr.mu.Lock()
+	if !sr.ended {
+		sr.ended = true
+	}
+	sr.signalLocked()
+	sr.mu.Unlock()
+}
+
+// OnError implements rsocket.Subscriber.
+func (sr *streamer) OnError(err error) {
+	sr.mu.Lock()
+	if !sr.ended {
+		sr.ended, sr.endErr = true, err
+	}
+	sr.signalLocked()
+	sr.mu.Unlock()
+}
+
+func (sr *streamer) signalLocked() {
+	if !sr.gotFirst {
+		sr.gotFirst = true
+		sr.firstAt = time.Now()
+		close(sr.first)
+	}
+	select {
+	case sr.notify <- struct{}{}:
+	default:
+	}
+}
+
+// serveStream starts a request-stream. It returns true when the stream writer took over the request (it then
+// finishes metrics, access log and the pooled request), false when the handler answered an error itself.
+func (s *Server) serveStream(ctx *fasthttp.RequestCtx, st *state, rt *route, rq *request) bool {
+	md, ok := buildMetadata(ctx, rt, rq)
+	if !ok {
+		return false
+	}
+	m, ok := s.pick(ctx, rt)
+	if !ok {
+		return false
+	}
+	sr := &streamer{
+		s: s, st: st, rt: rt, rq: rq, member: m,
+		format:  chooseFormat(rt.format, ctx.Request.Header.Peek(fasthttp.HeaderAccept)),
+		granted: uint64(rt.window),
+		notify:  make(chan struct{}, 1),
+		first:   make(chan struct{}),
+		start:   ctx.Time(),
+		picked:  time.Now(),
+	}
+	c := rq.call
+	c.start(rt.timeout)
+	s.calls.add(c)
+	conn := m.Conn()
+	var err error
+	if conn == nil {
+		err = rsocket.ErrClosed
+	} else {
+		sr.stream, err = conn.RequestStream(rsocket.Payload{Metadata: md, Data: ctx.PostBody()}, rt.window, sr)
+	}
+	if err != nil {
+		m.Done(sr.picked, err)
+		s.calls.remove(c)
+		writeFailure(ctx, classify(err, c.Cause(), rt))
+		return false
+	}
+	// Wait briefly for the first signal so that an immediate error gets its own HTTP status.
+	if w := s.opts.StreamErrorWait; w > 0 {
+		t := time.NewTimer(w)
+		select {
+		case <-sr.first:
+		case <-t.C:
+		case <-c.Done():
+		}
+		t.Stop()
+	}
+	sr.mu.Lock()
+	immediateErr := sr.ended && sr.endErr != nil && len(sr.queue) == 0
+	if immediateErr {
+		sr.closed = true
+	}
+	endErr := sr.endErr
+	sr.mu.Unlock()
+	if immediateErr {
+		m.Done(sr.picked, countsAgainstBackend(endErr))
+		s.calls.remove(c)
+		writeFailure(ctx, classify(endErr, c.Cause(), rt))
+		return false
+	}
+
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	sr.status = fasthttp.StatusOK
+	if sr.format == formatSSE {
+		ctx.Response.Header.SetContentTypeBytes(strTextEventStream)
+	} else {
+		ctx.Response.Header.SetContentTypeBytes(strNDJSON)
+	}
+	ctx.Response.Header.SetCanonical(strCacheControl, strNoCache)
+	ctx.Response.Header.SetCanonical(strXAccelBuffering, strNo)
+	ctx.Response.ImmediateHeaderFlush = true
+	sr.method = append([]byte(nil), ctx.Method()...)
+	sr.path = append([]byte(nil), ctx.Path()...)
+	sr.watch = watchDisconnect(ctx.Conn(), c)
+	ctx.SetBodyStreamWriter(sr.run)
+	return true
+}
+
+// chooseFormat resolves "auto": SSE when Accept names text/event-stream, NDJSON otherwise.
+func chooseFormat(f streamFormat, accept []byte) streamFormat {
+	if f != formatAuto {
+		return f
+	}
+	if bytes.Contains(accept, strTextEventStream) {
+		return formatSSE
+	}
+	return formatNDJSON
+}
+
+// run is the stream writer (fasthttp's stream-writer goroutine): it writes and flushes queued items, grants
+// credit for what was flushed, and ends the stream on completion, error, timeout, shutdown or a gone client.
+func (sr *streamer) run(w *bufio.Writer) {
+	c := sr.rq.call
+	var heartbeat <-chan time.Time
+	var ticker *time.Ticker
+	if sr.format == formatSSE && sr.s.opts.SSEHeartbeat > 0 {
+		ticker = time.NewTicker(sr.s.opts.SSEHeartbeat)
+		heartbeat = ticker.C
+		defer ticker.Stop()
+	}
+	var batch []*bytebufferpool.ByteBuffer
+	for {
+		var (
+			ended  bool
+			endErr error
+		)
+		select {
+		case <-sr.notify:
+		case <-heartbeat:
+			if _, err := w.Write(strSSEPing); err != nil || w.Flush() != nil {
+				sr.finish(ErrClientGone, nil)
+				return
+			}
+			continue
+		case <-c.Done():
+			cause := c.Cause()
+			if cause != ErrClientGone {
+				sr.writeError(w, classify(cause, cause, sr.rt))
+			}
+			sr.finish(cause, nil)
+			return
+		}
+		sr.mu.Lock()
+		batch, sr.queue = sr.queue, batch[:0]
+		ended, endErr = sr.ended, sr.endErr
+		sr.mu.Unlock()
+
+		werr := sr.writeItems(w, batch)
+		n := len(batch)
+		for i, bb := range batch {
+			itemPool.Put(bb)
+			batch[i] = nil
+		}
+		if werr == nil && n > 0 {
+			werr = w.Flush()
+		}
+		if werr != nil {
+			sr.finish(ErrClientGone, nil)
+			return
+		}
+		sr.delivered += uint64(n)
+		sr.rt.m.addItems(n)
+		if ended {
+			if endErr != nil {
+				sr.writeError(w, classify(endErr, nil, sr.rt))
+			}
+			sr.finish(nil, endErr)
+			return
+		}
+		sr.replenish()
+	}
+}
+
+// replenish tops the backend's credit up to the window once half of it has been delivered to the client.
+func (sr *streamer) replenish() {
+	window := uint64(sr.rt.window)
+	sr.mu.Lock()
+	outstanding := sr.granted - sr.delivered
+	var n uint64
+	if outstanding <= window/2 {
+		n = window - outstanding
+		sr.granted += n
+	}
+	sr.mu.Unlock()
+	if n > 0 {
+		sr.stream.Request(uint32(min(n, frame.MaxRequestN)))
+	}
+}
+
+// writeItems writes items in the stream's format (not flushed).
+func (sr *streamer) writeItems(w *bufio.Writer, items []*bytebufferpool.ByteBuffer) error {
+	for _, bb := range items {
+		if sr.format == formatSSE {
+			sr.eventID++
+			var num [20]byte
+			w.Write(strSSEID)
+			w.Write(strconv.AppendUint(num[:0], sr.eventID, 10))
+			w.WriteByte('\n')
+			sr.bytes += writeSSEData(w, bb.B) + len(strSSEID) + 2
+			if _, err := w.Write(newlines[:2]); err != nil {
+				return err
+			}
+		} else {
+			w.Write(bb.B)
+			if err := w.WriteByte('\n'); err != nil {
+				return err
+			}
+			sr.bytes += len(bb.B) + 1
+		}
+	}
+	return nil
+}
+
+var newlines = []byte("\n\n")
+
+// writeSSEData writes b as "data: " lines: a line break inside the item (\n, \r\n or \r) starts a new data
+// line, so any item survives SSE framing. It returns the number of bytes written, without the final \n\n.
+func writeSSEData(w *bufio.Writer, b []byte) int {
+	n := 0
+	for {
+		i := bytes.IndexAny(b, "\r\n")
+		line := b
+		if i >= 0 {
+			line = b[:i]
+		}
+		w.Write(strSSEData)
+		w.Write(line)
+		n += len(strSSEData) + len(line)
+		if i < 0 {
+			return n
+		}
+		w.WriteByte('\n')
+		n++
+		if b[i] == '\r' && i+1 < len(b) && b[i+1] == '\n' {
+			i++
+		}
+		b = b[i+1:]
+	}
+}
+
+// writeError writes an in-stream error: an SSE "error" event or an NDJSON error line.
+func (sr *streamer) writeError(w *bufio.Writer, f failure) {
+	bb := scratchPool.Get()
+	if sr.format == formatSSE {
+		bb.B = append(bb.B[:0], strSSEErrorEvent...)
+		bb.B = appendJSONError(bb.B, f.msg, f.code, nil)
+		bb.B = append(bb.B, newlines...)
+	} else {
+		bb.B = appendJSONError(bb.B[:0], f.msg, f.code, nil)
+		bb.B = append(bb.B, '\n')
+	}
+	if _, err := w.Write(bb.B); err == nil {
+		_ = w.Flush()
+	}
+	sr.bytes += len(bb.B)
+	scratchPool.Put(bb)
+	if sr.status < f.status {
+		sr.status = f.status // the access log and metrics show how the stream ended
+	}
+}
+
+// finish ends the stream exactly once, from the writer: cancels the backend side unless it ended itself
+// (cause: why we end it; endErr: the backend's own error), returns queued buffers, releases the pool slot
+// and the pooled request, and counts the stream.
+func (sr *streamer) finish(cause, endErr error) {
+	sr.mu.Lock()
+	sr.closed = true
+	backendEnded := sr.ended
+	queue := sr.queue
+	sr.queue = nil
+	sr.mu.Unlock()
+	if !backendEnded {
+		sr.stream.Cancel()
+	}
+	for _, bb := range queue {
+		itemPool.Put(bb)
+	}
+	sr.watch.stop()
+	c := sr.rq.call
+	sr.s.calls.remove(c)
+	// The pool's EWMA gets the time to the first signal: the stream's duration says nothing about the
+	// backend's speed. A stream we canceled is reported as canceled.
+	first := sr.firstAt
+	if first.IsZero() {
+		first = time.Now()
+	}
+	var merr error
+	switch {
+	case cause != nil:
+		merr = rsocket.ErrCanceled
+	default:
+		merr = countsAgainstBackend(endErr)
+	}
+	sr.member.Done(time.Now().Add(-first.Sub(sr.picked)), merr)
+	if cause == ErrClientGone && sr.status < 499 {
+		sr.status = 499
+	}
+	d := time.Since(sr.start)
+	sr.rt.m.end(sr.status, d)
+	if sr.st.accessLog {
+		sr.s.accessLog(sr.st, sr.method, sr.path, sr.rt.name, sr.rt.backend, sr.status, sr.bytes, d)
+	}
+	releaseRequest(sr.rq)
+	sr.rq = nil
+}
