@@ -110,7 +110,8 @@ func (m *Member) Done(start time.Time, err error) {
 }
 
 // observe folds one latency sample into the peak EWMA: a sample above the current cost replaces it at once
-// (peak sensitivity), lower samples are averaged in with weight 1-exp(-dt/tau).
+// (peak sensitivity), lower samples are averaged in with weight 1-exp(-dt/tau), dt being the time since the
+// previous sample. A failed request faster than the estimate leaves the estimate where it is.
 func (m *Member) observe(now int64, rtt float64, failed bool) {
 	tau := m.pool.tau
 	m.mu.Lock()
@@ -120,12 +121,12 @@ func (m *Member) observe(now int64, rtt float64, failed bool) {
 		dt = 0
 	}
 	w := math.Exp(-float64(dt) / tau)
-	if failed && rtt < cost*w {
-		rtt = cost * w
-	}
-	if rtt > cost {
+	switch {
+	case failed && rtt <= cost*w:
+		cost *= w // a fast failure keeps the (decayed) estimate instead of lowering it
+	case rtt > cost:
 		cost = rtt
-	} else {
+	default:
 		cost = cost*w + rtt*(1-w)
 	}
 	m.costBits.Store(math.Float64bits(cost))
@@ -133,9 +134,11 @@ func (m *Member) observe(now int64, rtt float64, failed bool) {
 	m.mu.Unlock()
 }
 
-// penalty is the load of a member that has requests outstanding but no latency sample yet (Finagle's
-// convention): we do not know how slow it is, so prefer members we know about.
-const penalty = 1e18
+// penalty is the base load of a member that has requests outstanding but no latency sample yet (Finagle's
+// convention): we do not know how slow it is, so prefer members we know about. 2^46 ns (about 19.5 hours)
+// is above any real latency x outstanding product, and small enough that penalty + outstanding is exact in
+// a float64 (so busy unmeasured members still compare by their outstanding count).
+const penalty = 1 << 46
 
 // ewma returns the decayed latency estimate at pool clock now, in nanoseconds.
 func (m *Member) ewma(now int64) float64 {

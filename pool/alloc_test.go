@@ -1,0 +1,41 @@
+//go:build !race
+
+package pool
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestPickDoneAllocs(t *testing.T) {
+	bk := testBackend("allocs", "10.0.0.1:1", "10.0.0.2:1")
+	bk.Connections = 2
+	bk.MaxInflight = 2
+	p := newPool(t, bk, Options{Dialer: pipeDialer(t, echoHandler(), nil)})
+	p.Start()
+	waitFor(t, "4 ready connections", 5*time.Second, func() bool { return readyConns(p) == 4 })
+	start := time.Now()
+	if n := testing.AllocsPerRun(1000, func() {
+		m, err := p.Pick()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = m.Conn()
+		m.Done(start, nil)
+	}); n != 0 {
+		t.Errorf("Pick+Conn+Done: %v allocs, want 0", n)
+	}
+	// The refusal path (a 503 storm) does not allocate either.
+	a, _ := p.Pick()
+	b, _ := p.Pick()
+	if n := testing.AllocsPerRun(1000, func() {
+		if _, err := p.Pick(); !errors.Is(err, ErrOverloaded) {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("refused Pick: %v allocs, want 0", n)
+	}
+	a.Done(start, nil)
+	b.Done(start, errors.New("failed"))
+}
