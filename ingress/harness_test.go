@@ -83,6 +83,17 @@ func (b *special) handler() rsocket.Handler {
 				_ = s.Respond(rsocket.Payload{Metadata: metaResponse(), Data: describeMetadata(req.Metadata)})
 			case tag == "empty":
 				_ = s.Complete()
+			case strings.HasPrefix(tag, "sleep."):
+				ms, _ := strconv.Atoi(tag[len("sleep."):])
+				data := append([]byte(nil), req.Data...)
+				go func() {
+					select {
+					case <-time.After(time.Duration(ms) * time.Millisecond):
+						_ = s.Respond(rsocket.Payload{Data: data})
+					case <-s.Done():
+						b.noteCancel(tag)
+					}
+				}()
 			default:
 				_ = s.Respond(rsocket.Payload{Data: append([]byte(nil), req.Data...)})
 			}
@@ -295,6 +306,12 @@ func newConfig(backends map[string]string, routes []routeSpec) *mapping.Config {
 
 func startGateway(t *testing.T, cfg *mapping.Config, opts Options) *gateway {
 	t.Helper()
+	return startGatewayListener(t, cfg, opts, nil)
+}
+
+// startGatewayListener is startGateway with a listener wrapper (nil: none).
+func startGatewayListener(t *testing.T, cfg *mapping.Config, opts Options, wrap func(net.Listener) net.Listener) *gateway {
+	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("config: %v", err)
 	}
@@ -322,6 +339,9 @@ func startGateway(t *testing.T, cfg *mapping.Config, opts Options) *gateway {
 	}
 	g.addr = ln.Addr().String()
 	g.base = "http://" + g.addr
+	if wrap != nil {
+		ln = wrap(ln)
+	}
 	go func() { g.served <- g.srv.Serve(ln) }()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -428,4 +448,34 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+}
+
+// startGatewayNoWait starts a gateway whose pools may never become ready.
+func startGatewayNoWait(t *testing.T, cfg *mapping.Config, table *mapping.Table) *gateway {
+	t.Helper()
+	g := &gateway{t: t, set: metrics.NewSet(), served: make(chan error, 1)}
+	var err error
+	g.pools, err = pool.NewGroup(cfg, pool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.pools.Start()
+	t.Cleanup(func() { _ = g.pools.Close() })
+	g.srv, err = New(cfg, table, g.pools, Options{Metrics: g.set})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.addr = ln.Addr().String()
+	g.base = "http://" + g.addr
+	go func() { g.served <- g.srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = g.srv.Shutdown(ctx)
+	})
+	return g
 }

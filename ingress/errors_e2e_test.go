@@ -1,0 +1,226 @@
+package ingress
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rsgate/rsgate/mapping"
+	"github.com/rsgate/rsgate/rsocket"
+)
+
+func specialRoutes() []routeSpec {
+	rr := mapping.InteractionRequestResponse
+	return []routeSpec{
+		{name: "err", method: "GET", path: "/err/{code}", backend: "sp", interaction: rr, tag: "err.{code}",
+			mutate: func(r *mapping.Route) {
+				r.Errors = map[string]int{"0x301": 409, "failed with 0x20": 422}
+			}},
+		{name: "plain-err", method: "GET", path: "/plain-err/{code}", backend: "sp", interaction: rr, tag: "err.{code}"},
+		{name: "hang", method: "GET", path: "/hang", backend: "sp", interaction: rr, tag: "hang", timeout: 80 * time.Millisecond},
+		{name: "hang-long", method: "GET", path: "/hang-long", backend: "sp", interaction: rr, tag: "hang", timeout: 30 * time.Second},
+		{name: "meta", method: "POST", path: "/meta/{id}", backend: "sp", interaction: rr, tag: "meta",
+			mutate: func(r *mapping.Route) { r.ForwardHeaders = []string{"X-Trace", "content-type"} }},
+		{name: "meta-noauth", method: "POST", path: "/meta-noauth", backend: "sp", interaction: rr, tag: "meta",
+			mutate: func(r *mapping.Route) { r.ForwardAuth = false }},
+		{name: "sleep", method: "GET", path: "/sleep/{ms}", backend: "sp", interaction: rr, tag: "sleep.{ms}"},
+		{name: "empty", method: "GET", path: "/empty", backend: "sp", interaction: rr, tag: "empty"},
+		{name: "long-tag", method: "GET", path: "/tag/{t}", backend: "sp", interaction: rr, tag: "{t}"},
+		{name: "endless", path: "/endless", backend: "sp", interaction: mapping.InteractionRequestStream, tag: "endless",
+			mutate: func(r *mapping.Route) { r.Stream.Window = 8 }},
+		{name: "idle", path: "/idle", backend: "sp", interaction: mapping.InteractionRequestStream, tag: "idle"},
+		{name: "idle-timeout", path: "/idle-timeout", backend: "sp", interaction: mapping.InteractionRequestStream, tag: "idle", timeout: 100 * time.Millisecond},
+		{name: "fail-after", path: "/fail-after/{n}", backend: "sp", interaction: mapping.InteractionRequestStream, tag: "fail-after.{n}"},
+		{name: "multiline", path: "/multiline", backend: "sp", interaction: mapping.InteractionRequestStream, tag: "multiline",
+			mutate: func(r *mapping.Route) { r.Stream.Format = mapping.StreamSSE }},
+		{name: "stream-err", path: "/stream-err/{code}", backend: "sp", interaction: mapping.InteractionRequestStream, tag: "err.{code}"},
+	}
+}
+
+func startSpecial(t *testing.T, opts Options) (*special, *rsocketBackend, *gateway) {
+	t.Helper()
+	sp := newSpecial()
+	b := startBackend(t, sp.handler)
+	g := startGateway(t, newConfig(map[string]string{"sp": b.addr}, specialRoutes()), opts)
+	return sp, b, g
+}
+
+// TestErrorMapping checks every row of the default error table for ERROR frames, and the route's errors map.
+func TestErrorMapping(t *testing.T) {
+	_, _, g := startSpecial(t, Options{})
+	for _, tc := range []struct {
+		path       string
+		status     int
+		code       string
+		retryAfter bool
+	}{
+		{"/plain-err/0x201", 500, "APPLICATION_ERROR", false},
+		{"/plain-err/0x202", 503, "REJECTED", true},
+		{"/plain-err/0x203", 503, "CANCELED", false},
+		{"/plain-err/0x204", 400, "INVALID", false},
+		{"/plain-err/0x301", 500, "APPLICATION_CODE_0x301", false},
+		{"/err/0x301", 409, "APPLICATION_CODE_0x301", false}, // route errors: code rule
+		{"/err/0x201", 422, "APPLICATION_ERROR", false},      // route errors: message prefix rule
+		{"/err/0x204", 400, "INVALID", false},                // prefix rules apply to APPLICATION_ERROR only
+	} {
+		t.Run(strings.TrimPrefix(tc.path, "/"), func(t *testing.T) {
+			r := g.do("GET", tc.path, "")
+			m := jsonError(t, r, tc.status, tc.code)
+			if !strings.HasPrefix(m["error"].(string), "failed with") {
+				t.Fatalf("message %q", m["error"])
+			}
+			if got := r.header.Get("Retry-After"); (got != "") != tc.retryAfter {
+				t.Fatalf("Retry-After %q, want present=%v", got, tc.retryAfter)
+			}
+		})
+	}
+}
+
+func TestConnectionErrorIs502(t *testing.T) {
+	sp := newSpecial()
+	var b *rsocketBackend
+	b = startBackend(t, func() rsocket.Handler {
+		h := sp.handler()
+		hf := h.(*rsocket.HandlerFuncs)
+		rr := hf.RequestResponseFunc
+		hf.RequestResponseFunc = func(req rsocket.Payload, s *rsocket.Stream) {
+			if firstTag(req.Metadata) == "err.0x101" {
+				// A connection-level error: the backend kills the whole connection.
+				b.mu.Lock()
+				conns := append([]*rsocket.Conn(nil), b.conns...)
+				b.mu.Unlock()
+				for _, c := range conns {
+					go c.CloseWithError(0x101, "backend broke")
+				}
+				return
+			}
+			rr(req, s)
+		}
+		return hf
+	})
+	g := startGateway(t, newConfig(map[string]string{"sp": b.addr}, specialRoutes()), Options{})
+	r := g.do("GET", "/plain-err/0x101", "")
+	jsonError(t, r, 502, "")
+	// The pool reconnects; requests succeed again.
+	g.waitReady()
+	waitFor(t, "requests to succeed after reconnect", func() bool { return g.do("GET", "/empty", "").status == 200 })
+}
+
+func TestPoolErrorsAre503(t *testing.T) {
+	// A backend that is not listening: the pool has no connection.
+	cfg := newConfig(map[string]string{"down": "127.0.0.1:1"}, []routeSpec{
+		{name: "down", method: "GET", path: "/down", backend: "down", interaction: mapping.InteractionRequestResponse, tag: "x"},
+		{name: "down-stream", path: "/down-stream", backend: "down", interaction: mapping.InteractionRequestStream, tag: "x"},
+	})
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	table, err := mapping.Compile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := startGatewayNoWait(t, cfg, table)
+	for _, p := range []string{"/down", "/down-stream"} {
+		r := gw.do("GET", p, "")
+		jsonError(t, r, 503, CodeNoConnection)
+		if r.header.Get("Retry-After") == "" {
+			t.Fatalf("%s: no Retry-After", p)
+		}
+	}
+}
+
+func TestMetadataForwarding(t *testing.T) {
+	sp, _, g := startSpecial(t, Options{})
+	r := g.do("POST", "/meta/7?q=1", `{}`, "Authorization", "Bearer tok123", "X-Trace", "abc", "Content-Type", "application/json")
+	// The backend's gateway response entry: status 201, X-Backend header, Content-Type text/plain; its
+	// Connection header is hop-by-hop and dropped.
+	if r.status != 201 || r.header.Get("X-Backend") != "special" || r.header.Get("Content-Type") != "text/plain" {
+		t.Fatalf("response entry not applied: %d %v", r.status, r.header)
+	}
+	if r.header.Get("Connection") == "close" {
+		t.Fatal("hop-by-hop Connection header from the backend was applied")
+	}
+	var got struct {
+		Route, Bearer, Method, Target string
+		Headers                       []string
+	}
+	if err := json.Unmarshal([]byte(r.body), &got); err != nil {
+		t.Fatalf("body %q: %v", r.body, err)
+	}
+	if got.Route != "meta" || got.Bearer != "tok123" || got.Method != "POST" || got.Target != "/meta/7?q=1" {
+		t.Fatalf("backend saw %+v", got)
+	}
+	if strings.Join(got.Headers, "|") != "x-trace: abc|content-type: application/json" {
+		t.Fatalf("forwarded headers %q", got.Headers)
+	}
+	// forward_auth false, no forward_headers: routing entry only.
+	r = g.do("POST", "/meta-noauth", `{}`, "Authorization", "Bearer tok123")
+	if r.body != `{"route":"meta"}` {
+		t.Fatalf("meta-noauth: backend saw %s", r.body)
+	}
+	_ = sp
+}
+
+func TestEmptyAnswerAndLongTag(t *testing.T) {
+	_, _, g := startSpecial(t, Options{})
+	if r := g.do("GET", "/empty", ""); r.status != 200 || r.body != "" {
+		t.Fatalf("empty answer: %d %q", r.status, r.body)
+	}
+	jsonError(t, g.do("GET", "/tag/"+strings.Repeat("t", 256), ""), 400, CodeBadRequest)
+	if r := g.do("GET", "/tag/"+strings.Repeat("t", 255), ""); r.status != 200 {
+		t.Fatalf("255-byte tag: %d %q", r.status, r.body)
+	}
+}
+
+func TestTimeoutCancelsUpstream(t *testing.T) {
+	sp, _, g := startSpecial(t, Options{})
+	start := time.Now()
+	jsonError(t, g.do("GET", "/hang", ""), 504, CodeTimeout)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("504 after %v", d)
+	}
+	select {
+	case tag := <-sp.canceled:
+		if tag != "hang" {
+			t.Fatalf("canceled %q", tag)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("backend never saw CANCEL after the route timeout")
+	}
+}
+
+func TestStreamErrors(t *testing.T) {
+	_, _, g := startSpecial(t, Options{})
+	t.Run("immediate-error-gets-status", func(t *testing.T) {
+		jsonError(t, g.do("GET", "/stream-err/0x201", ""), 500, "APPLICATION_ERROR")
+		jsonError(t, g.do("GET", "/stream-err/0x204", ""), 400, "INVALID")
+	})
+	t.Run("ndjson-mid-stream", func(t *testing.T) {
+		r := g.do("GET", "/fail-after/2", "")
+		want := "{\"n\":0}\n{\"n\":1}\n{\"error\":\"broke after 2\",\"code\":\"APPLICATION_ERROR\"}\n"
+		if r.status != 200 || r.body != want {
+			t.Fatalf("ndjson error: %d %q", r.status, r.body)
+		}
+	})
+	t.Run("sse-mid-stream", func(t *testing.T) {
+		r := g.do("GET", "/fail-after/1", "", "Accept", "text/event-stream")
+		want := "id: 1\ndata: {\"n\":0}\n\nevent: error\ndata: {\"error\":\"broke after 1\",\"code\":\"APPLICATION_ERROR\"}\n\n"
+		if r.status != 200 || r.body != want {
+			t.Fatalf("sse error: %d %q", r.status, r.body)
+		}
+	})
+	t.Run("sse-multiline-item", func(t *testing.T) {
+		r := g.do("GET", "/multiline", "")
+		if want := "id: 1\ndata: a\ndata: b\ndata: c\n\n"; r.body != want {
+			t.Fatalf("multiline: %q, want %q", r.body, want)
+		}
+	})
+	t.Run("stream-timeout", func(t *testing.T) {
+		r := g.do("GET", "/idle-timeout", "")
+		want := "{\"error\":\"route timeout after 100ms\",\"code\":\"TIMEOUT\"}\n"
+		if r.status != 200 || r.body != want {
+			t.Fatalf("stream timeout: %d %q", r.status, r.body)
+		}
+	})
+}
