@@ -15,9 +15,11 @@ func BenchmarkEncodeRequestResponse(b *testing.B) {
 	buf := make([]byte, 0, 2048)
 	b.ReportAllocs()
 	b.SetBytes(int64(FrameLen(TypeRequestResponse, len(benchMD), len(benchData), true)))
+	ct := startCPU(b)
 	for i := 0; i < b.N; i++ {
 		buf = AppendRequestResponse(buf[:0], uint32(i)|1, false, benchMD, benchData)
 	}
+	ct.stop(b)
 	benchSink += len(buf)
 }
 
@@ -25,9 +27,11 @@ func BenchmarkEncodePayload(b *testing.B) {
 	buf := make([]byte, 0, 2048)
 	b.ReportAllocs()
 	b.SetBytes(int64(FrameLen(TypePayload, len(benchMD), len(benchData), true)))
+	ct := startCPU(b)
 	for i := 0; i < b.N; i++ {
 		buf = AppendPayload(buf[:0], uint32(i)|1, FlagNext|FlagComplete, benchMD, benchData)
 	}
+	ct.stop(b)
 	benchSink += len(buf)
 }
 
@@ -35,9 +39,11 @@ func BenchmarkEncodePayload(b *testing.B) {
 func BenchmarkEncodePayloadPrefix(b *testing.B) {
 	buf := make([]byte, 0, 16)
 	b.ReportAllocs()
+	ct := startCPU(b)
 	for i := 0; i < b.N; i++ {
 		buf = AppendPrefix(buf[:0], TypePayload, uint32(i)|1, FlagNext|FlagComplete, 0, len(benchMD), true)
 	}
+	ct.stop(b)
 	benchSink += len(buf)
 }
 
@@ -45,6 +51,7 @@ func BenchmarkParseRequestResponse(b *testing.B) {
 	fr := AppendRequestResponse(nil, 1, false, benchMD, benchData)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(fr)))
+	ct := startCPU(b)
 	for i := 0; i < b.N; i++ {
 		f, err := Parse(fr)
 		if err != nil {
@@ -52,12 +59,14 @@ func BenchmarkParseRequestResponse(b *testing.B) {
 		}
 		benchSink += len(f.Metadata()) + len(f.Data()) + int(f.StreamID()) + int(f.Type())
 	}
+	ct.stop(b)
 }
 
 func BenchmarkParsePayload(b *testing.B) {
 	fr := AppendPayload(nil, 1, FlagNext|FlagComplete, benchMD, benchData)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(fr)))
+	ct := startCPU(b)
 	for i := 0; i < b.N; i++ {
 		f, err := Parse(fr)
 		if err != nil {
@@ -65,6 +74,7 @@ func BenchmarkParsePayload(b *testing.B) {
 		}
 		benchSink += len(f.Metadata()) + len(f.Data()) + int(f.StreamID()) + int(f.Flags())
 	}
+	ct.stop(b)
 }
 
 func BenchmarkFragmentPayload64K(b *testing.B) {

@@ -54,10 +54,48 @@ func AppendPrefix(dst []byte, t Type, id uint32, flags Flags, initialN uint32, m
 	return dst
 }
 
+// grow extends dst by n bytes (reusing capacity when possible) and returns the extended slice.
+func grow(dst []byte, n int) []byte {
+	l := len(dst)
+	if cap(dst)-l < n {
+		return append(dst, make([]byte, n)...)
+	}
+	return dst[:l+n]
+}
+
+// appendPayloadLike encodes header [+ initial N] [+ metadata length + metadata] + data with one capacity
+// check and direct stores (the hot path for REQUEST_* and PAYLOAD).
 func appendPayloadLike(dst []byte, t Type, id uint32, flags Flags, initialN uint32, metadata, data []byte) []byte {
-	dst = AppendPrefix(dst, t, id, flags, initialN, len(metadata), metadata != nil)
-	dst = append(dst, metadata...)
-	return append(dst, data...)
+	flags &= flagMask &^ FlagMetadata
+	n := HeaderLen
+	hasN := t.HasInitialN()
+	if hasN {
+		n += 4
+	}
+	if metadata != nil {
+		flags |= FlagMetadata
+		n += metadataLenLen + len(metadata)
+	}
+	l := len(dst)
+	dst = grow(dst, n+len(data))
+	b := dst[l:]
+	_ = b[HeaderLen-1]
+	b[0], b[1], b[2], b[3] = byte(id>>24)&0x7F, byte(id>>16), byte(id>>8), byte(id)
+	b[4], b[5] = byte(t)<<2|byte(flags>>8), byte(flags)
+	b = b[HeaderLen:]
+	if hasN {
+		_ = b[3]
+		b[0], b[1], b[2], b[3] = byte(initialN>>24)&0x7F, byte(initialN>>16), byte(initialN>>8), byte(initialN)
+		b = b[4:]
+	}
+	if metadata != nil {
+		m := len(metadata)
+		_ = b[2]
+		b[0], b[1], b[2] = byte(m>>16), byte(m>>8), byte(m)
+		b = b[metadataLenLen+copy(b[metadataLenLen:], metadata):]
+	}
+	copy(b, data)
+	return dst
 }
 
 func boolFlag(b bool, f Flags) Flags {
