@@ -572,3 +572,108 @@ func TestLoadMissingFile(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// TestParseValueErrors covers the decoder's type checks and the remaining range checks.
+func TestParseValueErrors(t *testing.T) {
+	tests := []struct{ extra, want string }{
+		{"    max_body: [1]\n", `routes[0].max_body: expected a number, got a list`},
+		{"    max_body: true\n", `routes[0].max_body: expected an integer, got boolean true`},
+		{"    max_body: 99999999999999999999999\n", `routes[0].max_body: size "99999999999999999999999" too large`},
+		{"    forward_auth: [true]\n", `routes[0].forward_auth: expected true or false, got a list`},
+		{"    route: {a: b}\n", `routes[0].route: expected a string, got a mapping`},
+		{"    route: !!binary \"!!!\"\n", `routes[0].route: invalid !!binary value`},
+		{"    errors: [1]\n", `routes[0].errors: expected a mapping, got a list`},
+		{"    errors: {[a]: 1}\n", `routes[0].errors: keys must be strings, got a list`},
+		{"    errors: {a: 400, a: 401}\n", `routes[0].errors.a: duplicate key (first at line 13)`},
+		{"    errors: {a: x}\n", `routes[0].errors.a: expected an integer, got string "x"`},
+		{"    ? [a]\n    : 1\n", `routes[0]: keys must be strings, got a list`},
+		{"    forward_headers: {a: 1}\n", `routes[0].forward_headers: expected a list, got a mapping`},
+		{"    <<: [{timeout: 1s}, 7]\n", `routes[0]: expected a mapping, got number 7`},
+	}
+	for _, tt := range tests {
+		_, err := Parse([]byte(base+tt.extra), "c.yaml")
+		want := "c.yaml:13: " + tt.want
+		if err == nil || err.Error() != want {
+			t.Errorf("%q:\ngot  %v\nwant %s", tt.extra, err, want)
+		}
+	}
+
+	top := []struct{ src, want string }{
+		{"log: {access_log: {sample: .nan}}\n", `c.yaml:1: log.access_log.sample: must be between 0 and 1, got NaN`},
+		{"log: {access_log: {sample: -.inf}}\n", `c.yaml:1: log.access_log.sample: must be between 0 and 1, got -Inf`},
+		{"log: {access_log: {sample: x}}\n", `c.yaml:1: log.access_log.sample: expected a number, got string "x"`},
+		{"log: {access_log: {sample: 1_0}}\n", `c.yaml:1: log.access_log.sample: must be between 0 and 1, got 10`},
+		{"limits: {max_connections: 1.5}\n", `c.yaml:1: limits.max_connections: expected an integer, got number 1.5`},
+		{"limits: {max_connections: !!int 99999999999999999999}\n", `c.yaml:1: limits.max_connections: invalid or out-of-range integer 99999999999999999999`},
+		{"limits: {max_connections: 0x1ffffffffffffffff}\n", `c.yaml:1: limits.max_connections: expected an integer, got string "0x1ffffffffffffffff"`},
+		{"listen: [a]\n", `c.yaml:1: listen: expected a string, got a list`},
+		{"listen: \"h:99999\"\n", `c.yaml:1: listen: invalid port in "h:99999"`},
+		{"admin: \"a b:1\"\n", `c.yaml:1: admin: invalid host in "a b:1"`},
+		{"tls: {key: k}\n", `c.yaml:1: tls.cert: required when tls is set`},
+	}
+	for _, tt := range top {
+		_, err := Parse([]byte(tt.src+base), "c.yaml")
+		if err == nil || err.Error() != tt.want {
+			t.Errorf("%q:\ngot  %v\nwant %s", tt.src, err, tt.want)
+		}
+	}
+
+	backend := "backends:\n  \"bad name\":\n    addresses: [\"h:1\"]\n    data_mime: \"a b\"\n    metadata_mime: " +
+		strings.Repeat("m", 256) + "\n    keepalive: 600h\n    max_lifetime: 700h\n    dial_timeout: 0\n" +
+		"    reconnect: {min_backoff: 0}\n    tls: {key: k.pem}\n" + base[len("backends:\n"):]
+	want := []string{
+		`c.yaml:2: backends.bad name: invalid backend name "bad name" (letters, digits, '.', '_' and '-')`,
+		`c.yaml:4: backends.bad name.data_mime: invalid MIME type "a b" (printable ASCII only)`,
+		`c.yaml:5: backends.bad name.metadata_mime: longer than 255 bytes`,
+		`c.yaml:6: backends.bad name.keepalive: must be between 1ms and 2^31-1 ms, got 600h0m0s`,
+		`c.yaml:7: backends.bad name.max_lifetime: must be at most 2^31-1 ms, got 700h0m0s`,
+		`c.yaml:8: backends.bad name.dial_timeout: must be greater than 0`,
+		`c.yaml:9: backends.bad name.reconnect.min_backoff: must be greater than 0`,
+		`c.yaml:10: backends.bad name.tls.cert: required when tls.key is set`,
+	}
+	if _, err := Parse([]byte(backend), "c.yaml"); err == nil || err.Error() != strings.Join(want, "\n") {
+		t.Errorf("backend errors:\n%v\nwant:\n%s", err, strings.Join(want, "\n"))
+	}
+}
+
+func TestBinaryAndMergeList(t *testing.T) {
+	cfg := mustParse(t, `defaults: &d {timeout: 3s, max_body: 1KiB}
+`[:0]+base+`    route: !!binary aGVsbG8=
+  - <<: [{timeout: 3s, max_body: 1KiB}, {timeout: 9s, forward_auth: false}]
+    name: m
+    method: GET
+    path: /m
+    backend: demo
+    interaction: request-response
+`)
+	if r := cfg.Routes[0]; r.Route != "hello" {
+		t.Errorf("binary route = %q", r.Route)
+	}
+	if m := cfg.Routes[1]; m.Timeout.D() != 3*time.Second || m.MaxBody != 1024 || m.ForwardAuth {
+		t.Errorf("merged route = %+v", m)
+	}
+}
+
+func TestErrorFormatting(t *testing.T) {
+	cases := map[FieldError]string{
+		{File: "f", Line: 3, Field: "a.b", Msg: "m"}: "f:3: a.b: m",
+		{File: "f", Field: "a", Msg: "m"}:            "f: a: m",
+		{File: "f", Line: 2, Msg: "m"}:               "f:2: m",
+		{Line: 2, Field: "a", Msg: "m"}:              "line 2: a: m",
+		{Msg: "m"}:                                   "m",
+	}
+	for fe, want := range cases {
+		if got := fe.Error(); got != want {
+			t.Errorf("%#v.Error() = %q, want %q", fe, got, want)
+		}
+	}
+	if got := (&ConfigError{}).Error(); got != "invalid configuration" {
+		t.Errorf("empty ConfigError = %q", got)
+	}
+	if got := suggest("x", []string{"timeout"}); got != "" {
+		t.Errorf("suggest(x) = %q", got)
+	}
+	if got := suggest(strings.Repeat("a", 100), []string{"timeout"}); got != "" {
+		t.Errorf("suggest(long) = %q", got)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -116,7 +117,7 @@ func buildFuzzTable(spec string) (*Table, []refRoute) {
 			continue
 		}
 		shapes[method+" "+tpl.shape()] = true
-		name := "r" + itoa(len(cfg.Routes))
+		name := "r" + strconv.Itoa(len(cfg.Routes))
 		var r *Route
 		if method == MethodAny {
 			r = NewRoute(name, InteractionHTTP)

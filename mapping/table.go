@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -76,7 +77,7 @@ func (r MatchResult) String() string {
 	case MatchMethodNotAllowed:
 		return "method not allowed"
 	}
-	return "MatchResult(" + string(rune('0'+r)) + ")"
+	return "MatchResult(" + strconv.Itoa(int(r)) + ")"
 }
 
 // Table is the compiled route table: a segment trie keyed by literal segments, with one parameter child
@@ -120,12 +121,12 @@ func Compile(cfg *Config) (*Table, error) {
 	for i, r := range cfg.Routes {
 		cr, err := compileRoute(cfg, r)
 		if err != nil { // unreachable after Validate; kept so Compile never trusts its input blindly
-			errs.add(r.Line, "routes["+itoa(i)+"]", "%s", err.Error())
+			errs.add(r.Line, "routes["+strconv.Itoa(i)+"]", "%s", err.Error())
 			continue
 		}
 		cr.Index = i
 		if !t.insert(cr) {
-			errs.add(r.Line, "routes["+itoa(i)+"].path", "%s %s conflicts with another route", r.Method, r.Path)
+			errs.add(r.Line, "routes["+strconv.Itoa(i)+"].path", "%s %s conflicts with another route", r.Method, r.Path)
 			continue
 		}
 		t.routes = append(t.routes, cr)
@@ -136,13 +137,6 @@ func Compile(cfg *Config) (*Table, error) {
 	}
 	t.root.finish()
 	return t, nil
-}
-
-func itoa(i int) string {
-	if i < 10 {
-		return string(rune('0' + i))
-	}
-	return itoa(i/10) + string(rune('0'+i%10))
 }
 
 // insert adds cr at the end of its path; false when method+path is taken.

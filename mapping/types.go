@@ -59,7 +59,11 @@ func parseSize(s string) (int, error) {
 	if t == "" {
 		return 0, bad
 	}
-	if n, err := strconv.ParseInt(t, 0, 64); err == nil {
+	n, err := strconv.ParseInt(t, 0, 64)
+	if errors.Is(err, strconv.ErrRange) {
+		return 0, errors.New("size " + strconv.Quote(s) + " too large")
+	}
+	if err == nil {
 		if n < 0 {
 			return 0, errors.New("negative size " + strconv.Quote(s))
 		}

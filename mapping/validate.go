@@ -345,8 +345,8 @@ func (v *validator) route(f string, i int, r *Route, names, shapes map[string]in
 	}
 
 	// Method.
-	if isToken(r.Method) {
-		r.Method = strings.ToUpper(r.Method)
+	if up := strings.ToUpper(r.Method); up != r.Method && isToken(r.Method) {
+		r.Method = up // only on change: validating a parsed config again writes nothing
 	}
 	switch {
 	case r.Method == "":
