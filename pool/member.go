@@ -140,7 +140,8 @@ func (m *Member) observe(now int64, rtt float64, failed bool) {
 // a float64 (so busy unmeasured members still compare by their outstanding count).
 const penalty = 1 << 46
 
-// ewma returns the decayed latency estimate at pool clock now, in nanoseconds.
+// ewma returns the latency estimate decayed to pool clock now, in nanoseconds. For a now before the
+// member's last sample the estimate is returned undecayed.
 func (m *Member) ewma(now int64) float64 {
 	c := math.Float64frombits(m.costBits.Load())
 	if c == 0 {
@@ -152,7 +153,7 @@ func (m *Member) ewma(now int64) float64 {
 	return c
 }
 
-// load is the balancing cost: EWMA latency x (outstanding + 1).
+// load is the balancing cost at pool clock now: EWMA latency x (outstanding + 1).
 func (m *Member) load(now int64) float64 {
 	out := m.outstanding.Load()
 	c := m.ewma(now)
@@ -197,7 +198,6 @@ func (m *Member) run(ctx context.Context) {
 	)
 	for {
 		if delay > 0 {
-			m.nextAttempt.Store(int64(p.now().Sub(p.epoch) + delay))
 			if !sleep(ctx, delay) {
 				break
 			}
@@ -215,6 +215,7 @@ func (m *Member) run(ctx context.Context) {
 			p.countDialFailure()
 			attempt++
 			delay = p.backoff(attempt)
+			m.nextAttempt.Store(int64(p.now().Sub(p.epoch) + delay))
 			m.setState(StateDown, err)
 			log.Warn("backend connect failed", zap.Error(err), zap.Int("attempt", attempt), zap.Duration("retry_in", delay))
 			continue
@@ -244,6 +245,7 @@ func (m *Member) run(ctx context.Context) {
 		}
 		attempt++
 		delay = p.backoff(attempt)
+		m.nextAttempt.Store(int64(p.now().Sub(p.epoch) + delay))
 		cerr := conn.Err()
 		if cerr == nil {
 			cerr = errConnectionEnded

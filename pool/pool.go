@@ -416,7 +416,6 @@ func (p *Pool) choose() (*Member, error) {
 	if n == 0 {
 		return nil, p.noConnection(ms)
 	}
-	now := int64(p.now().Sub(p.epoch))
 	if n == 1 {
 		m := ms[0]
 		if ok, ready := m.available(); !ok {
@@ -436,15 +435,20 @@ func (p *Pool) choose() (*Member, error) {
 	a, b := ms[i], ms[j]
 	if okA, _ := a.available(); okA {
 		if okB, _ := b.available(); okB {
-			return cheaper(a, b, now), nil
+			return cheaper(a, b), nil
 		}
 	}
-	return p.chooseSlow(ms, now)
+	return p.chooseSlow(ms)
 }
 
 // cheaper returns the member with the lower load; a is already a random one of the two, so ties go to a.
-func cheaper(a, b *Member, now int64) *Member {
-	if b.load(now) < a.load(now) {
+//
+// Both estimates are decayed to the same instant, the newer of the two samples' times, instead of the
+// current time: decaying both further by a common factor would not change which is smaller, and this way
+// Pick needs no clock read (time.Now costs more than the rest of Pick on some virtual machines).
+func cheaper(a, b *Member) *Member {
+	ref := max(a.stamp.Load(), b.stamp.Load())
+	if b.load(ref) < a.load(ref) {
 		return b
 	}
 	return a
@@ -452,7 +456,7 @@ func cheaper(a, b *Member, now int64) *Member {
 
 // chooseSlow runs when a random pair hit an unavailable member: it draws a pair uniformly among the
 // available members (two passes over the snapshot, no allocation).
-func (p *Pool) chooseSlow(ms []*Member, now int64) (*Member, error) {
+func (p *Pool) chooseSlow(ms []*Member) (*Member, error) {
 	avail, ready := 0, 0
 	var only *Member
 	for _, m := range ms {
@@ -494,7 +498,7 @@ func (p *Pool) chooseSlow(ms []*Member, now int64) (*Member, error) {
 	}
 	switch {
 	case a != nil && b != nil:
-		return cheaper(a, b, now), nil
+		return cheaper(a, b), nil
 	case a != nil:
 		return a, nil
 	case b != nil:

@@ -247,7 +247,10 @@ func TestNoConnectionRetryAfter(t *testing.T) {
 	bk.Reconnect = mapping.Reconnect{MinBackoff: mapping.Duration(3 * time.Second), MaxBackoff: mapping.Duration(3 * time.Second)}
 	p := newPool(t, bk, Options{})
 	p.Start()
-	waitFor(t, "a failed dial", 5*time.Second, func() bool { return connStats(p, bk.Addresses[0]).DialFailures > 0 })
+	waitFor(t, "a failed dial", 5*time.Second, func() bool {
+		st := connStats(p, bk.Addresses[0])
+		return st.DialFailures > 0 && st.State == StateDown
+	})
 	_, err := p.Pick()
 	if !errors.Is(err, ErrNoConnection) {
 		t.Fatalf("Pick: got %v, want ErrNoConnection", err)

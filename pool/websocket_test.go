@@ -1,0 +1,53 @@
+package pool
+
+import (
+	"testing"
+	"time"
+
+	"github.com/rsgate/rsgate/mapping"
+	"github.com/rsgate/rsgate/rsocket"
+	"github.com/rsgate/rsgate/rsocket/transport"
+)
+
+func TestWebSocketBackend(t *testing.T) {
+	l, err := transport.ListenWebSocket("127.0.0.1:0", "/rsocket", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := echoHandler()
+	srv := &rsocket.Server{Acceptor: func(*rsocket.SetupInfo, *rsocket.Conn) (rsocket.Handler, error) { return h, nil }}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		_ = srv.Serve(l)
+	}()
+	t.Cleanup(func() {
+		_ = srv.Close()
+		<-served
+	})
+
+	bk := testBackend("ws", "ws://"+l.Addr().String()+"/rsocket")
+	bk.Transport = mapping.TransportWebSocket
+	bk.Connections = 2
+	p := newPool(t, bk, Options{})
+	p.Start()
+	waitFor(t, "2 websocket connections", 5*time.Second, func() bool { return readyConns(p) == 2 })
+	for i := 0; i < 10; i++ {
+		if _, err := request(t, p); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	if setup := (*p.members.Load())[0].Conn().Setup(); setup.DataMIME != mapping.DefaultDataMIME || setup.MetadataMIME != mapping.DefaultMetadataMIME {
+		t.Errorf("SETUP MIME types: %q %q", setup.DataMIME, setup.MetadataMIME)
+	}
+
+	// A wrong path is refused by the server: dial failures, not ready.
+	bad := testBackend("ws-404", "ws://"+l.Addr().String()+"/nope")
+	bad.Transport = mapping.TransportWebSocket
+	q := newPool(t, bad, Options{})
+	q.Start()
+	waitFor(t, "a failed upgrade", 5*time.Second, func() bool { return connStats(q, bad.Addresses[0]).DialFailures > 0 })
+	if q.Ready() {
+		t.Fatal("ready after a refused upgrade")
+	}
+}
