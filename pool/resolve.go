@@ -64,15 +64,7 @@ func (p *Pool) resolveOnce(ctx context.Context) bool {
 
 // applyResolved makes t's endpoints follow ips.
 func (p *Pool) applyResolved(t *target, ips []string) {
-	want := make(map[string]bool, len(ips))
-	for _, ip := range ips {
-		if parsed := net.ParseIP(ip); parsed != nil {
-			ip = parsed.String()
-		}
-		if ip != "" {
-			want[ip] = true
-		}
-	}
+	want := wantedIPs(ips)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.shut {
@@ -134,4 +126,32 @@ func sortedEndpoints(t *target) []*endpoint {
 	}
 	sort.Slice(eps, func(i, j int) bool { return eps[i].ip < eps[j].ip })
 	return eps
+}
+
+// wantedIPs normalises a DNS answer into the set of addresses to keep connections to. When the answer
+// holds both IPv4 and IPv6 addresses only the IPv4 ones are kept: a dual-stack name lists every instance
+// once per family ("localhost" -> 127.0.0.1 and ::1, a dual-stack headless service -> each pod twice), and
+// connecting to both would double the connections to each instance (or leave the family the backend does
+// not listen on failing forever).
+func wantedIPs(ips []string) map[string]bool {
+	want := make(map[string]bool, len(ips))
+	v4 := false
+	for _, ip := range ips {
+		if parsed := net.ParseIP(ip); parsed != nil && parsed.To4() != nil {
+			v4 = true
+		}
+	}
+	for _, ip := range ips {
+		parsed := net.ParseIP(ip)
+		if parsed != nil {
+			if v4 && parsed.To4() == nil {
+				continue
+			}
+			ip = parsed.String()
+		}
+		if ip != "" {
+			want[ip] = true
+		}
+	}
+	return want
 }

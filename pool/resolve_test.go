@@ -191,3 +191,24 @@ func TestResolvedEndpointKeepsNameForTLSAndHost(t *testing.T) {
 		t.Fatal("targets without resolve_interval or with IP literals must not be re-resolved")
 	}
 }
+
+func TestWantedIPs(t *testing.T) {
+	for _, tc := range []struct {
+		in   []string
+		want []string
+	}{
+		{[]string{"127.0.0.1", "::1"}, []string{"127.0.0.1"}},
+		{[]string{"::1", "fd00::0001"}, []string{"::1", "fd00::1"}},
+		{[]string{"10.0.0.2", "10.0.0.1", "10.0.0.2", ""}, []string{"10.0.0.1", "10.0.0.2"}},
+		{nil, nil},
+	} {
+		var got []string
+		for ip := range wantedIPs(tc.in) {
+			got = append(got, ip)
+		}
+		sort.Strings(got)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("wantedIPs(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
