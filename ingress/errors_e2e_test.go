@@ -24,6 +24,7 @@ func specialRoutes() []routeSpec {
 			mutate: func(r *mapping.Route) { r.ForwardHeaders = []string{"X-Trace", "content-type"} }},
 		{name: "meta-noauth", method: "POST", path: "/meta-noauth", backend: "sp", interaction: rr, tag: "meta",
 			mutate: func(r *mapping.Route) { r.ForwardAuth = false }},
+		{name: "echo", method: "POST", path: "/echo", backend: "sp", interaction: rr, tag: "echo"},
 		{name: "sleep", method: "GET", path: "/sleep/{ms}", backend: "sp", interaction: rr, tag: "sleep.{ms}"},
 		{name: "empty", method: "GET", path: "/empty", backend: "sp", interaction: rr, tag: "empty"},
 		{name: "long-tag", method: "GET", path: "/tag/{t}", backend: "sp", interaction: rr, tag: "{t}"},
