@@ -19,7 +19,7 @@ const (
 	DefaultSetupTimeout       = 10 * time.Second
 	// DefaultMaxQueuedBytes bounds the bytes copied into the write queue by Stream.Send before Send
 	// waits for the writer.
-	DefaultMaxQueuedBytes = 4 << 20
+	DefaultMaxQueuedBytes = 1 << 20
 )
 
 // SetupInfo is the content of the SETUP frame that opened a connection.
@@ -55,7 +55,7 @@ type Options struct {
 	// A larger inbound payload ends its stream: CANCEL (our request) or ERROR[REJECTED] (their request).
 	MaxReassembledSize int
 	// MaxQueuedBytes bounds the bytes Stream.Send may have waiting in the write queue; Send blocks
-	// beyond it. Default 4 MiB.
+	// beyond it. Default 1 MiB.
 	MaxQueuedBytes int
 	// Handler serves requests from the peer; nil answers them with ERROR[REJECTED].
 	Handler Handler

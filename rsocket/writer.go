@@ -3,6 +3,7 @@ package rsocket
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/rsgate/rsgate/rsocket/frame"
@@ -23,8 +24,11 @@ type wframe struct {
 }
 
 const (
-	// maxRetainedBatch: batch buffers that grew beyond this are dropped after the batch.
-	maxRetainedBatch = 1 << 20
+	// yieldBelow: the writer yields once before taking a batch of fewer frames.
+	yieldBelow = 16
+	// maxRetainedBatch: batch buffers with a larger capacity are dropped after a run of batches that
+	// were all smaller than this.
+	maxRetainedBatch = 256 << 10
 	// closeFlushTimeout bounds how long the writer may take to flush the final frames after shutdown
 	// before the transport is closed under it.
 	closeFlushTimeout = 2 * time.Second
@@ -233,7 +237,9 @@ func (c *Conn) writeLoop() {
 	var (
 		q      []wframe
 		buf    []byte
-		failed bool
+		failed   bool
+		yielded  bool
+		smallRun int
 	)
 	for {
 		c.wmu.Lock()
@@ -242,6 +248,15 @@ func (c *Conn) writeLoop() {
 			<-c.wake
 			c.wmu.Lock()
 		}
+		if len(c.wq) < yieldBelow && !c.wclosed && !yielded {
+			// A small batch: let the goroutines that are producing frames right now (the reader
+			// answering a burst of requests, requesters) add theirs, so that one flush carries many.
+			c.wmu.Unlock()
+			runtime.Gosched()
+			yielded = true
+			continue
+		}
+		yielded = false
 		q, c.wq = c.wq, q[:0]
 		buf, c.wbuf = c.wbuf, buf[:0]
 		closed := c.wclosed
@@ -266,7 +281,11 @@ func (c *Conn) writeLoop() {
 			}
 			q[i] = wframe{}
 		}
-		if cap(buf) > maxRetainedBatch {
+		// Keep big batch buffers while batches are big (streaming); drop them after a run of small
+		// batches, so that a connection back to light traffic does not pin megabytes.
+		if len(buf) > maxRetainedBatch {
+			smallRun = 0
+		} else if smallRun++; smallRun > 64 && cap(buf) > maxRetainedBatch {
 			buf = nil
 		}
 		if closed {
