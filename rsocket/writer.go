@@ -235,8 +235,8 @@ func (c *Conn) sendFrame(encode func([]byte) []byte) error {
 func (c *Conn) writeLoop() {
 	defer close(c.writerDone)
 	var (
-		q      []wframe
-		buf    []byte
+		q        []wframe
+		buf      []byte
 		failed   bool
 		yielded  bool
 		smallRun int
