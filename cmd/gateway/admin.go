@@ -1,0 +1,105 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
+)
+
+// adminServer serves the operator endpoints on the admin listener (never on the public one):
+//
+//	GET  /metrics   Prometheus text format: the gateway's metrics plus Go runtime and process metrics
+//	GET  /healthz   200 while the process runs
+//	GET  /readyz    200 when the configuration is loaded and every backend a route uses has a healthy connection
+//	GET  /routes    the route table as JSON
+//	GET  /backends  per backend, per connection: state, in-flight, EWMA latency, lease, reconnects (JSON)
+//	POST /reload    re-read the configuration file (as SIGHUP); 200 or 400 with the errors
+type adminServer struct {
+	g   *gateway
+	ln  net.Listener
+	srv *fasthttp.Server
+}
+
+func newAdmin(g *gateway, addr string) (*adminServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("admin listen %s: %w", addr, err)
+	}
+	a := &adminServer{g: g, ln: ln}
+	a.srv = &fasthttp.Server{Handler: a.handle, Name: "rsgate-admin", NoDefaultServerHeader: false}
+	return a, nil
+}
+
+func (a *adminServer) serve() error { return a.srv.Serve(a.ln) }
+func (a *adminServer) close() error  { return a.srv.Shutdown() }
+
+func (a *adminServer) handle(ctx *fasthttp.RequestCtx) {
+	switch string(ctx.Path()) {
+	case "/metrics":
+		ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
+		metrics.WritePrometheus(ctx, true)
+	case "/healthz":
+		ctx.SetContentType("text/plain; charset=utf-8")
+		ctx.WriteString("ok\n")
+	case "/readyz":
+		ctx.SetContentType("text/plain; charset=utf-8")
+		if missing := a.notReady(); len(missing) > 0 {
+			ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+			fmt.Fprintf(ctx, "not ready: no healthy connection to %v\n", missing)
+			return
+		}
+		ctx.WriteString("ready\n")
+	case "/routes":
+		_, table := a.g.config()
+		writeJSON(ctx, table.Routes())
+	case "/backends":
+		writeJSON(ctx, a.g.pools.Stats())
+	case "/reload":
+		if !ctx.IsPost() {
+			ctx.Response.Header.Set("Allow", "POST")
+			ctx.SetStatusCode(fasthttp.StatusMethodNotAllowed)
+			return
+		}
+		if err := a.g.reload(); err != nil {
+			a.g.log.Error("reload via admin failed; keeping the running configuration", zap.Error(err))
+			ctx.SetStatusCode(fasthttp.StatusBadRequest)
+			writeJSON(ctx, map[string]string{"error": err.Error()})
+			return
+		}
+		writeJSON(ctx, map[string]string{"status": "reloaded"})
+	default:
+		ctx.SetStatusCode(fasthttp.StatusNotFound)
+		ctx.SetContentType("text/plain; charset=utf-8")
+		ctx.WriteString("admin endpoints: /metrics /healthz /readyz /routes /backends /reload\n")
+	}
+}
+
+// notReady lists the backends used by routes that have no healthy connection.
+func (a *adminServer) notReady() []string {
+	cfg, _ := a.g.config()
+	seen := map[string]bool{}
+	var missing []string
+	for _, r := range cfg.Routes {
+		if seen[r.Backend] {
+			continue
+		}
+		seen[r.Backend] = true
+		if p := a.g.pools.Get(r.Backend); p == nil || !p.Ready() {
+			missing = append(missing, r.Backend)
+		}
+	}
+	return missing
+}
+
+func writeJSON(ctx *fasthttp.RequestCtx, v any) {
+	ctx.SetContentType("application/json")
+	enc := json.NewEncoder(ctx)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		ctx.SetStatusCode(fasthttp.StatusInternalServerError)
+	}
+}
