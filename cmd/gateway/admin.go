@@ -35,7 +35,7 @@ func newAdmin(g *gateway, addr string) (*adminServer, error) {
 }
 
 func (a *adminServer) serve() error { return a.srv.Serve(a.ln) }
-func (a *adminServer) close() error  { return a.srv.Shutdown() }
+func (a *adminServer) close() error { return a.srv.Shutdown() }
 
 func (a *adminServer) handle(ctx *fasthttp.RequestCtx) {
 	switch string(ctx.Path()) {

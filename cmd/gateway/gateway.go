@@ -218,4 +218,3 @@ func printDemoHelp(w io.Writer, listen string) {
 		fmt.Fprintln(w, l)
 	}
 }
-
