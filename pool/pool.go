@@ -17,6 +17,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/rsgate/rsgate/mapping"
 	"github.com/rsgate/rsgate/rsocket"
+	"github.com/rsgate/rsgate/rsocket/frame"
 	"github.com/rsgate/rsgate/rsocket/transport"
 	"go.uber.org/zap"
 )
@@ -130,8 +131,17 @@ func New(b *mapping.Backend, opts Options) (*Pool, error) {
 	if len(bk.Addresses) == 0 {
 		return nil, cfgErr("addresses", errors.New("no address"))
 	}
-	if bk.Connections < 0 || bk.MaxInflight < 0 || bk.MTU < 0 {
-		return nil, cfgErr("connections", errors.New("negative connections, max_inflight or mtu"))
+	switch {
+	case bk.Connections < 0:
+		return nil, cfgErr("connections", errors.New("negative"))
+	case bk.MaxInflight < 0:
+		return nil, cfgErr("max_inflight", errors.New("negative"))
+	case bk.MTU < 0 || bk.MTU > 0 && bk.MTU < frame.MinMTU:
+		return nil, cfgErr("mtu", fmt.Errorf("%d is not 0 (off) or at least %d", bk.MTU, frame.MinMTU))
+	case len(bk.DataMIME) > 255:
+		return nil, cfgErr("data_mime", errors.New("longer than 255 bytes"))
+	case len(bk.MetadataMIME) > 255:
+		return nil, cfgErr("metadata_mime", errors.New("longer than 255 bytes"))
 	}
 	def := mapping.NewBackend(bk.Name)
 	if bk.Connections == 0 {

@@ -6,11 +6,14 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rsgate/rsgate/mapping"
 	"github.com/rsgate/rsgate/rsocket"
+	"github.com/rsgate/rsgate/rsocket/frame"
+	"github.com/rsgate/rsgate/rsocket/transport"
 )
 
 func TestNewRejectsBadBackends(t *testing.T) {
@@ -28,6 +31,9 @@ func TestNewRejectsBadBackends(t *testing.T) {
 		{"missing port", func(b *mapping.Backend) { b.Addresses = []string{"127.0.0.1"} }, nil},
 		{"tcp address for websocket", func(b *mapping.Backend) { b.Transport = mapping.TransportWebSocket }, nil},
 		{"half a key pair", func(b *mapping.Backend) { b.TLS = &mapping.TLS{Cert: "x.pem"} }, nil},
+		{"tiny mtu", func(b *mapping.Backend) { b.MTU = 10 }, nil},
+		{"negative connections", func(b *mapping.Backend) { b.Connections = -1 }, nil},
+		{"long mime", func(b *mapping.Backend) { b.DataMIME = strings.Repeat("x", 256) }, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := testBackend("b", "127.0.0.1:1")
@@ -384,5 +390,38 @@ func echoHandler() rsocket.Handler {
 		RequestResponseFunc: func(req rsocket.Payload, st *rsocket.Stream) {
 			_ = st.Respond(rsocket.Payload{Data: append([]byte(nil), req.Data...)})
 		},
+	}
+}
+
+func TestRejectedSetupBacksOff(t *testing.T) {
+	l, err := transport.ListenTCP("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var setups atomic.Int64
+	srv := &rsocket.Server{Acceptor: func(*rsocket.SetupInfo, *rsocket.Conn) (rsocket.Handler, error) {
+		setups.Add(1)
+		return nil, &rsocket.Error{Code: frame.CodeRejectedSetup, Message: "go away"}
+	}}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		_ = srv.Serve(l)
+	}()
+	t.Cleanup(func() {
+		_ = srv.Close()
+		<-served
+	})
+	p := newPool(t, testBackend("rejected", l.Addr().String()), Options{})
+	p.Start()
+	waitFor(t, "the rejection to be recorded", 5*time.Second, func() bool {
+		return strings.Contains(connStats(p, l.Addr().String()).LastError, "REJECTED_SETUP")
+	})
+	// Connections that die right after SETUP keep growing the backoff (10ms..100ms here): about ten
+	// attempts in 500ms, not a hot loop.
+	n := setups.Load()
+	time.Sleep(500 * time.Millisecond)
+	if got := setups.Load() - n; got < 2 || got > 30 {
+		t.Fatalf("%d SETUPs in 500ms, want 2..30", got)
 	}
 }

@@ -25,9 +25,9 @@ type ConnStats struct {
 	State        State         `json:"state"`
 	Since        time.Time     `json:"since"` // last state change
 	InFlight     int64         `json:"inflight"`
-	EWMA         time.Duration `json:"ewma_ns"` // decayed peak-EWMA latency; 0 = no sample yet
-	Lease        bool          `json:"lease"`   // ready and a request may be sent under the lease rules
-	Reconnects   uint64        `json:"reconnects"`
+	EWMA         time.Duration `json:"ewma_ns"`    // decayed peak-EWMA latency; 0 = no sample yet
+	Lease        bool          `json:"lease"`      // ready and a request may be sent under the lease rules
+	Reconnects   uint64        `json:"reconnects"` // connections made after the first (also ones refused at SETUP)
 	DialFailures uint64        `json:"dial_failures"`
 	Errors       uint64        `json:"errors"` // requests that finished with an error
 	LastError    string        `json:"last_error,omitempty"`
