@@ -407,7 +407,7 @@ func TestInteractionDefaults(t *testing.T) {
 }
 
 func TestAdminOffAndBackendForms(t *testing.T) {
-	cfg := mustParse(t, `admin: "off"
+	cfg := mustParse(t, `admin: off                       # unquoted: a string for the Node API
 backends:
   a:
     addresses: "h:1"                 # one string is a one-element list
