@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 )
@@ -118,7 +119,7 @@ func BenchmarkServeMux1000(b *testing.B) {
 }
 
 func BenchmarkParseConfig(b *testing.B) {
-	data, err := readFileOK("../config.example.yaml")
+	data, err := os.ReadFile("../config.example.yaml")
 	if err != nil {
 		b.Fatal(err)
 	}

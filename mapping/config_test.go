@@ -637,8 +637,7 @@ func TestParseValueErrors(t *testing.T) {
 }
 
 func TestBinaryAndMergeList(t *testing.T) {
-	cfg := mustParse(t, `defaults: &d {timeout: 3s, max_body: 1KiB}
-`[:0]+base+`    route: !!binary aGVsbG8=
+	cfg := mustParse(t, base+`    route: !!binary aGVsbG8=
   - <<: [{timeout: 3s, max_body: 1KiB}, {timeout: 9s, forward_auth: false}]
     name: m
     method: GET
