@@ -127,8 +127,11 @@ func classify(err, cause error, rt *route) failure {
 // countsAgainstBackend reports whether err says something about the backend's health, for pool.Member.Done:
 // an ERROR frame answering the request (APPLICATION_ERROR, INVALID, application codes) is a normal answer.
 func countsAgainstBackend(err error) error {
+	if err == nil {
+		return nil
+	}
 	var re *rsocket.Error
-	if err != nil && errors.As(err, &re) && !errors.Is(err, rsocket.ErrClosed) {
+	if errors.As(err, &re) && !errors.Is(err, rsocket.ErrClosed) {
 		switch re.Code {
 		case frame.CodeRejected, frame.CodeCanceled:
 			return err
