@@ -41,7 +41,9 @@ func newInProcess(tb testing.TB, set *metrics.Set) *inProcess {
 		client, server := transport.Pipe()
 		go func() {
 			_, _ = rsocket.Accept(context.Background(), server, rsocket.ServerOptions{},
-				func(*rsocket.SetupInfo, *rsocket.Conn) (rsocket.Handler, error) { return demo.Handler(nil, stats, false), nil })
+				func(*rsocket.SetupInfo, *rsocket.Conn) (rsocket.Handler, error) {
+					return demo.Handler(nil, stats, false), nil
+				})
 		}()
 		return client, nil
 	}
