@@ -388,8 +388,14 @@ run_wrk() { # out conns duration port
 	"${LOAD_PREFIX[@]}" wrk -t"$THREADS" -c"$2" -d"$3"s --timeout 5s --latency -s "$HERE/post.lua" \
 		"http://127.0.0.1:$4/api/echo" >"$1" 2>&1
 }
-val() { # file key -> value from the RSGATE_SUMMARY line
-	sed -n 's/.*RSGATE_SUMMARY.* '"$2"'=\([0-9.]*\).*/\1/p' "$1" | head -1
+summary() { # file -> "requests duration_s rps p50 p90 p99 p999 errors" from post.lua's RSGATE_SUMMARY line
+	awk '/^RSGATE_SUMMARY/ {
+		for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+		e = v["err_status"] + v["err_connect"] + v["err_read"] + v["err_write"] + v["err_timeout"]
+		printf "%d %.3f %.1f %s %s %s %s %d\n", v["requests"], v["duration_us"] / 1e6, v["requests"] / (v["duration_us"] / 1e6),
+			v["p50_us"], v["p90_us"], v["p99_us"], v["p999_us"], e
+		exit
+	}' "$1"
 }
 
 LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -425,18 +431,13 @@ for rep in $(seq 1 "$REPS"); do
 				log "trial $trial/$ntrials $p c=$c rep=$rep: no wrk summary"
 				continue
 			fi
-			reqs=$(val "$base.txt" requests)
-			dur_us=$(val "$base.txt" duration_us)
-			errs=0
-			for e in err_status err_connect err_read err_write err_timeout; do errs=$((errs + $(val "$base.txt" $e))); done
-			rps=$(awk -v r="$reqs" -v d="$dur_us" 'BEGIN{printf "%.1f", r/(d/1e6)}')
+			read -r reqs dur_s rps p50 p90 p99 p999 errs < <(summary "$base.txt")
 			wrk_cpu=$(awk '{print $1+$2}' "$base.time")
 			if [ "$t0b" = -1 ]; then btk=-1; else btk=$((t1b - t0b)); fi
-			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$p" "$c" "$rep" "$rps" "$reqs" \
-				"$(awk -v d="$dur_us" 'BEGIN{printf "%.3f", d/1e6}')" \
-				"$(val "$base.txt" p50_us)" "$(val "$base.txt" p90_us)" "$(val "$base.txt" p99_us)" "$(val "$base.txt" p999_us)" \
-				$((t1p - t0p)) "$btk" "$wrk_cpu" $((s1 - s0)) "$(awk -v a="$w0" -v b="$w1" 'BEGIN{printf "%.3f", (b-a)/1e9}')" "$errs" >>"$TSV"
-			log "trial $trial/$ntrials $p c=$c rep=$rep: $rps req/s, p99 $(val "$base.txt" p99_us)us, errors $errs"
+			wall=$(((w1 - w0) / 1000000))
+			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s.%03d\t%s\n' "$p" "$c" "$rep" "$rps" "$reqs" "$dur_s" \
+				"$p50" "$p90" "$p99" "$p999" $((t1p - t0p)) "$btk" "$wrk_cpu" $((s1 - s0)) $((wall / 1000)) $((wall % 1000)) "$errs" >>"$TSV"
+			log "trial $trial/$ntrials $p c=$c rep=$rep: $rps req/s, p99 ${p99}us, errors $errs"
 		done
 	done
 done
