@@ -2,6 +2,9 @@ package pool
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -39,6 +42,10 @@ func TestGroupAndMetrics(t *testing.T) {
 	waitFor(t, "all pools ready", 5*time.Second, g.Ready)
 	if st := g.Stats(); len(st) != 3 || st[0].Backend != "change" || !st[2].Ready {
 		t.Fatalf("Stats: %+v", st)
+	}
+	js, err := json.Marshal(g.Stats())
+	if err != nil || !strings.Contains(string(js), `"state":"ready"`) || !strings.Contains(string(js), `"backend":"keep"`) {
+		t.Fatalf("Stats JSON: %s, %v", js, err)
 	}
 
 	kept, changed, dropped := g.Get("keep"), g.Get("change"), g.Get("drop")
@@ -113,3 +120,39 @@ func TestGroupAndMetrics(t *testing.T) {
 }
 
 func slicesEqual(a, b []string) bool { return strings.Join(a, ",") == strings.Join(b, ",") }
+
+func TestGroupShutdown(t *testing.T) {
+	g, err := NewGroup(testConfig(testBackend("a", "10.0.0.1:1"), testBackend("b", "10.0.0.2:1")),
+		Options{Dialer: pipeDialer(t, echoHandler(), nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Start()
+	waitFor(t, "ready", 5*time.Second, g.Ready)
+	m, err := g.Get("a").Pick()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		done <- g.Shutdown(ctx)
+	}()
+	waitFor(t, "b closed", 5*time.Second, func() bool { return !g.Get("b").Ready() })
+	if _, err := g.Get("a").Pick(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Pick during Shutdown: %v, want ErrClosed", err)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("Shutdown returned %v with a request in flight", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	m.Done(time.Now(), nil)
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if err := g.Update(testConfig(testBackend("a", "10.0.0.1:1"))); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Update after Shutdown: %v", err)
+	}
+}

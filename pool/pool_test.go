@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/rsgate/rsgate/mapping"
 	"github.com/rsgate/rsgate/rsocket"
 	"github.com/rsgate/rsgate/rsocket/frame"
@@ -54,6 +56,7 @@ func TestPickSpreadsOverConnections(t *testing.T) {
 	a, b := startServer(t, 0), startServer(t, 0)
 	bk := testBackend("spread", a.addr, b.addr)
 	bk.Connections = 2
+	bk.MaxInflight = 0 // unlimited: InFlight sums the members
 	p := newPool(t, bk, Options{})
 	if _, err := p.Pick(); !errors.Is(err, ErrNoConnection) {
 		t.Fatalf("Pick before Start: got %v, want ErrNoConnection", err)
@@ -152,7 +155,8 @@ func TestMaxInflight(t *testing.T) {
 	bk := testBackend("limited", "10.0.0.1:7000")
 	bk.Connections = 2
 	bk.MaxInflight = 3
-	p := newPool(t, bk, Options{Dialer: pipeDialer(t, echoHandler(), nil)})
+	set := metrics.NewSet()
+	p := newPool(t, bk, Options{Dialer: pipeDialer(t, echoHandler(), nil), Metrics: set})
 	p.Start()
 	waitFor(t, "2 ready connections", 5*time.Second, func() bool { return readyConns(p) == 2 })
 	var held []*Member
@@ -173,6 +177,17 @@ func TestMaxInflight(t *testing.T) {
 	if got := p.InFlight(); got != 3 {
 		t.Errorf("InFlight after refused pick = %d, want 3", got)
 	}
+	var out bytes.Buffer
+	set.WritePrometheus(&out)
+	for _, want := range []string{
+		`rsgate_backend_pick_errors_total{backend="limited",reason="overloaded"} 1`,
+		`rsgate_backend_inflight{backend="limited"} 3`,
+		`rsgate_backend_connections{backend="limited"} 2`,
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("metrics lack %q:\n%s", want, out.String())
+		}
+	}
 	held[0].Done(time.Now(), nil)
 	m, err := p.Pick()
 	if err != nil {
@@ -189,7 +204,8 @@ func TestMaxInflight(t *testing.T) {
 
 func TestServerLossFailoverAndReconnect(t *testing.T) {
 	a, b := startServer(t, 0), startServer(t, 0)
-	p := newPool(t, testBackend("failover", a.addr, b.addr), Options{})
+	set := metrics.NewSet()
+	p := newPool(t, testBackend("failover", a.addr, b.addr), Options{Metrics: set})
 	p.Start()
 	waitFor(t, "2 ready connections", 5*time.Second, func() bool { return readyConns(p) == 2 })
 
@@ -216,6 +232,12 @@ func TestServerLossFailoverAndReconnect(t *testing.T) {
 	}
 	if st := p.Stats(); st.Reconnects < 1 {
 		t.Errorf("pool reconnects = %d, want >= 1", st.Reconnects)
+	}
+	var out bytes.Buffer
+	set.WritePrometheus(&out)
+	if strings.Contains(out.String(), `rsgate_backend_reconnects_total{backend="failover"} 0`) ||
+		!strings.Contains(out.String(), `rsgate_backend_reconnects_total{backend="failover"}`) {
+		t.Errorf("reconnects metric not counted:\n%s", out.String())
 	}
 	// Held picks spread over both again.
 	seen := map[string]bool{}
@@ -423,5 +445,49 @@ func TestRejectedSetupBacksOff(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	if got := setups.Load() - n; got < 2 || got > 30 {
 		t.Fatalf("%d SETUPs in 500ms, want 2..30", got)
+	}
+}
+
+func TestPickSkipsDownSlots(t *testing.T) {
+	pipe := pipeDialer(t, echoHandler(), nil)
+	dialer := func(ctx context.Context, addr string) (transport.Conn, error) {
+		if strings.HasPrefix(addr, "10.0.0.9:") {
+			return nil, errRefused
+		}
+		return pipe(ctx, addr)
+	}
+	bk := testBackend("partial", "10.0.0.9:1", "10.0.0.1:1", "10.0.0.9:2", "10.0.0.2:1", "10.0.0.9:3")
+	p := newPool(t, bk, Options{Dialer: dialer})
+	p.Start()
+	waitFor(t, "2 of 5 slots ready, 3 down", 5*time.Second, func() bool {
+		st := p.Stats()
+		down := 0
+		for _, c := range st.Conns {
+			if c.State == StateDown {
+				down++
+			}
+		}
+		return st.ReadyConns == 2 && down == 3
+	})
+	// Most random pairs include a down slot: the slow path must still pick only ready slots and still
+	// balance between them.
+	count := map[string]int{}
+	var held []*Member
+	for i := 0; i < 30; i++ {
+		m, err := p.Pick()
+		if err != nil {
+			t.Fatalf("Pick %d: %v", i, err)
+		}
+		count[m.Addr()]++
+		held = append(held, m)
+	}
+	if len(count) != 2 || count["10.0.0.1:1"] < 12 || count["10.0.0.2:1"] < 12 {
+		t.Fatalf("30 held picks: %v, want about 15 on each ready slot and none on down ones", count)
+	}
+	for _, m := range held {
+		m.Done(time.Now(), nil)
+	}
+	if !strings.Contains(connStats(p, "10.0.0.9:1").LastError, errRefused.Error()) {
+		t.Errorf("down slot's last error: %q", connStats(p, "10.0.0.9:1").LastError)
 	}
 }
