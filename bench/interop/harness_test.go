@@ -1,0 +1,515 @@
+package interop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rsgate/rsgate/bench/interop/peers"
+	"github.com/rsgate/rsgate/rsocket"
+	"github.com/rsgate/rsgate/rsocket/extension"
+	"github.com/rsgate/rsgate/rsocket/transport"
+
+	rsgo "github.com/rsocket/rsocket-go"
+	gotransport "github.com/rsocket/rsocket-go/core/transport"
+	"github.com/rsocket/rsocket-go/payload"
+	"github.com/rsocket/rsocket-go/rx"
+	"github.com/rsocket/rsocket-go/rx/flux"
+)
+
+const (
+	caseTimeout = 20 * time.Second
+	octetStream = "application/octet-stream"
+	setupData   = "hello-setup"
+)
+
+// combo is one client implementation talking to one server implementation over one transport.
+type combo struct {
+	client, server string // "ours" | "rsgo"
+	transport      string // "tcp" | "ws"
+}
+
+func (c combo) String() string { return c.client + "-to-" + c.server + "/" + c.transport }
+
+// The interop combinations, then two controls that tell a peer bug from a harness bug:
+// ours-to-ours (our stack alone) and rsgo-to-rsgo (rsocket-go alone).
+var combos = []combo{
+	{"rsgo", "ours", "tcp"},
+	{"rsgo", "ours", "ws"},
+	{"ours", "rsgo", "tcp"},
+	{"ours", "rsgo", "ws"},
+	{"ours", "ours", "tcp"},
+	{"ours", "ours", "ws"},
+	{"rsgo", "rsgo", "tcp"},
+	{"rsgo", "rsgo", "ws"},
+}
+
+// client is what every test drives; each implementation encodes routing metadata with its own library.
+type client interface {
+	RequestResponse(ctx context.Context, route string, data []byte) ([]byte, error)
+	FireAndForget(ctx context.Context, route string, data []byte) error
+	MetadataPush(ctx context.Context, md []byte) error
+	// StreamOneByOne sends REQUEST_STREAM with initial N 1 and requests one more item after each item it
+	// consumed. It cancels after cancelAfter items when cancelAfter > 0. extra reports items that arrived
+	// while the previous one was still unconsumed (a credit violation seen by the application).
+	StreamOneByOne(ctx context.Context, route string, cancelAfter int) (items []string, extra int, err error)
+	// Channel opens a channel whose first element (with the route) is items[0], sends the rest, completes,
+	// and collects every response until the responder completes.
+	Channel(ctx context.Context, route string, items []string) ([]string, error)
+	Close() error
+}
+
+// pair is a connected client and a running server, both torn down by t.Cleanup.
+type pair struct {
+	combo
+	cl  client
+	obs *peers.Observations
+	tap *tap // on our end of the connection (nil for rsgo-to-rsgo)
+}
+
+// newPair starts a server and connects a client; mtu applies to both sides (0 = no fragmentation).
+func newPair(t *testing.T, c combo, mtu int) *pair {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p := &pair{combo: c, obs: peers.NewObservations()}
+	var addr, url string
+	switch c.server {
+	case "ours":
+		var l transport.Listener
+		var err error
+		if c.transport == "tcp" {
+			l, err = transport.ListenTCP("127.0.0.1:0", nil)
+		} else {
+			l, err = transport.ListenWebSocket("127.0.0.1:0", "/", nil)
+		}
+		if err != nil {
+			t.Fatalf("listen: %v", err)
+		}
+		addr = l.Addr().String()
+		url = "ws://" + addr + "/"
+		tl := &tapListener{Listener: l, taps: make(chan *tap, 1)}
+		srv := &rsocket.Server{Acceptor: peers.OurAcceptor(p.obs), Options: rsocket.ServerOptions{MTU: mtu}}
+		served := make(chan error, 1)
+		go func() { served <- srv.Serve(tl) }()
+		t.Cleanup(func() {
+			srv.Close()
+			select {
+			case <-served:
+			case <-time.After(5 * time.Second):
+				t.Errorf("our Server.Serve did not return within 5s of Close")
+			}
+		})
+		if c.client == "rsgo" {
+			defer func() {
+				// the accepted connection exists once the client is connected
+				select {
+				case p.tap = <-tl.taps:
+				case <-time.After(5 * time.Second):
+					t.Fatalf("our server accepted no connection")
+				}
+			}()
+		}
+	case "rsgo":
+		s, err := peers.StartGoServer(c.transport, mtu, peers.GoAcceptor(p.obs))
+		if err != nil {
+			t.Fatalf("start rsocket-go server: %v", err)
+		}
+		t.Cleanup(func() {
+			if err := s.Close(); err != nil {
+				t.Logf("rsocket-go server close: %v", err)
+			}
+		})
+		addr, url = s.Addr, s.URL
+	}
+	switch c.client {
+	case "ours":
+		var tc transport.Conn
+		var err error
+		if c.transport == "tcp" {
+			tc, err = transport.DialTCP(ctx, addr, nil)
+		} else {
+			tc, err = transport.DialWebSocket(ctx, url, nil, nil)
+		}
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		p.tap = newTap(tc, false)
+		conn, err := rsocket.Connect(ctx, p.tap, rsocket.Options{
+			MTU:          mtu,
+			MetadataMIME: extension.MimeComposite,
+			DataMIME:     octetStream,
+			SetupPayload: rsocket.Payload{Data: []byte(setupData)},
+		})
+		if err != nil {
+			t.Fatalf("rsocket.Connect: %v", err)
+		}
+		p.cl = &ourClient{c: conn}
+	case "rsgo":
+		life, stop := context.WithCancel(context.Background())
+		t.Cleanup(stop)
+		var tp gotransport.ClientTransporter
+		if c.transport == "tcp" {
+			tp = rsgo.TCPClient().SetAddr(addr).Build()
+		} else {
+			tp = rsgo.WebsocketClient().SetURL(url).Build()
+		}
+		gc, err := rsgo.Connect().
+			Fragment(mtu).
+			MetadataMimeType(extension.MimeComposite).
+			DataMimeType(octetStream).
+			SetupPayload(payload.New([]byte(setupData), nil)).
+			ConnectTimeout(10 * time.Second).
+			Transport(tp).
+			Start(life) // rsocket-go ties the connection's lifetime to this context
+		if err != nil {
+			t.Fatalf("rsocket-go Connect: %v", err)
+		}
+		p.cl = &goClient{c: gc}
+	}
+	t.Cleanup(func() {
+		p.cl.Close()
+		if t.Failed() && p.tap != nil {
+			t.Logf("frames on our end of the connection (%s):\n%s", c, p.tap.dump(60))
+		}
+		drainErrors(t, p.obs)
+	})
+	return p
+}
+
+// drainErrors logs what the responder reported as odd (diagnostics only).
+func drainErrors(t *testing.T, obs *peers.Observations) {
+	for {
+		select {
+		case e := <-obs.Errors:
+			t.Logf("responder reported: %s", e)
+		default:
+			return
+		}
+	}
+}
+
+type tapListener struct {
+	transport.Listener
+	taps chan *tap
+}
+
+func (l *tapListener) Accept() (transport.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	tp := newTap(c, true)
+	select {
+	case l.taps <- tp:
+	default:
+	}
+	return tp, nil
+}
+
+// appError extracts the code and message of an ERROR frame received by either client implementation.
+func appError(err error) (code uint32, msg string, ok bool) {
+	var ours *rsocket.Error
+	if errors.As(err, &ours) {
+		return uint32(ours.Code), ours.Message, true
+	}
+	var theirs rsgo.Error
+	if errors.As(err, &theirs) {
+		return uint32(theirs.ErrorCode()), string(theirs.ErrorData()), true
+	}
+	return 0, "", false
+}
+
+// ---- our client ----
+
+type ourClient struct{ c *rsocket.Conn }
+
+func (o *ourClient) Close() error { return o.c.Close() }
+
+func (o *ourClient) RequestResponse(ctx context.Context, route string, data []byte) ([]byte, error) {
+	m, err := o.c.RequestResponse(ctx, rsocket.Payload{Metadata: peers.OurRouteMetadata(route), Data: data})
+	if err != nil {
+		return nil, err
+	}
+	defer m.Release()
+	return append([]byte{}, m.Data...), nil
+}
+
+func (o *ourClient) FireAndForget(ctx context.Context, route string, data []byte) error {
+	return o.c.FireAndForget(ctx, rsocket.Payload{Metadata: peers.OurRouteMetadata(route), Data: data})
+}
+
+func (o *ourClient) MetadataPush(ctx context.Context, md []byte) error { return o.c.MetadataPush(md) }
+
+// chanSub is an rsocket.Subscriber that hands items to the test goroutine without blocking the reader.
+type chanSub struct {
+	items  chan string
+	end    chan error
+	once   sync.Once
+	onItem func()
+}
+
+func newChanSub() *chanSub { return &chanSub{items: make(chan string, 8192), end: make(chan error, 1)} }
+
+func (s *chanSub) finish(err error) { s.once.Do(func() { s.end <- err }) }
+func (s *chanSub) OnNext(p rsocket.Payload, complete bool) {
+	if s.onItem != nil {
+		s.onItem()
+	}
+	select {
+	case s.items <- string(p.Data):
+	default:
+		s.finish(errors.New("subscriber queue overflow"))
+	}
+	if complete {
+		s.finish(nil)
+	}
+}
+func (s *chanSub) OnComplete()       { s.finish(nil) }
+func (s *chanSub) OnError(err error) { s.finish(err) }
+func drain(ch chan string) (out []string) {
+	for {
+		select {
+		case v := <-ch:
+			out = append(out, v)
+		default:
+			return out
+		}
+	}
+}
+
+func (o *ourClient) StreamOneByOne(ctx context.Context, route string, cancelAfter int) ([]string, int, error) {
+	sub := newChanSub()
+	var cr credit
+	sub.onItem = cr.received
+	cr.grant(1)
+	s, err := o.c.RequestStream(rsocket.Payload{Metadata: peers.OurRouteMetadata(route), Data: []byte("ours")}, 1, sub)
+	if err != nil {
+		return nil, 0, err
+	}
+	// The application loop: take one item, then request one more.
+	var got []string
+	for {
+		select {
+		case it := <-sub.items:
+			got = append(got, it)
+			if cancelAfter > 0 && len(got) == cancelAfter {
+				s.Cancel()
+				return got, cr.excess(), nil
+			}
+			cr.grant(1)
+			s.Request(1)
+		case err := <-sub.end:
+			got = append(got, drain(sub.items)...)
+			return got, cr.excess(), err
+		case <-ctx.Done():
+			s.Cancel()
+			return got, cr.excess(), ctx.Err()
+		}
+	}
+}
+
+// credit counts what a requester granted and what it received, to catch items beyond the credit.
+type credit struct {
+	granted, got, extra atomic.Int64
+}
+
+func (c *credit) grant(n int64) { c.granted.Add(n) }
+func (c *credit) received() {
+	if c.got.Add(1) > c.granted.Load() {
+		c.extra.Add(1)
+	}
+}
+func (c *credit) excess() int { return int(c.extra.Load()) }
+
+func (o *ourClient) Channel(ctx context.Context, route string, items []string) ([]string, error) {
+	sub := newChanSub()
+	first := rsocket.Payload{Metadata: peers.OurRouteMetadata(route), Data: []byte(items[0])}
+	s, err := o.c.RequestChannel(first, uint32(2*len(items)), len(items) == 1, sub)
+	if err != nil {
+		return nil, err
+	}
+	sendErr := make(chan error, 1)
+	go func() {
+		for _, it := range items[1:] {
+			if err := s.Send(ctx, rsocket.Payload{Data: []byte(it)}); err != nil {
+				sendErr <- fmt.Errorf("send %q: %w", it, err)
+				return
+			}
+		}
+		if len(items) > 1 {
+			sendErr <- s.Complete()
+			return
+		}
+		sendErr <- nil
+	}()
+	var got []string
+	for {
+		select {
+		case it := <-sub.items:
+			got = append(got, it)
+		case err := <-sub.end:
+			got = append(got, drain(sub.items)...)
+			if err != nil {
+				return got, err
+			}
+			select {
+			case err := <-sendErr:
+				return got, err
+			case <-ctx.Done():
+				return got, fmt.Errorf("responder completed but our sends did not finish: %w", ctx.Err())
+			}
+		case <-ctx.Done():
+			s.Cancel()
+			return got, ctx.Err()
+		}
+	}
+}
+
+// ---- rsocket-go client ----
+
+type goClient struct{ c rsgo.Client }
+
+func (g *goClient) Close() error { return g.c.Close() }
+
+func (g *goClient) RequestResponse(ctx context.Context, route string, data []byte) ([]byte, error) {
+	// BlockUnsafe + copy + release, as rsocket-go's own tests do: its Block (clone after the pooled frame
+	// may already be released) panics with "frame has been released!" under load.
+	p, release, err := g.c.RequestResponse(payload.New(data, peers.GoRouteMetadata(route))).BlockUnsafe(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	if p == nil {
+		return nil, errors.New("rsocket-go: empty response")
+	}
+	return append([]byte{}, p.Data()...), nil
+}
+
+func (g *goClient) FireAndForget(ctx context.Context, route string, data []byte) error {
+	g.c.FireAndForget(payload.New(data, peers.GoRouteMetadata(route)))
+	return nil
+}
+
+func (g *goClient) MetadataPush(ctx context.Context, md []byte) error {
+	g.c.MetadataPush(payload.New(nil, md))
+	return nil
+}
+
+func (g *goClient) StreamOneByOne(ctx context.Context, route string, cancelAfter int) ([]string, int, error) {
+	f := g.c.RequestStream(payload.New([]byte("rsgo"), peers.GoRouteMetadata(route)))
+	items := make(chan string, 8192)
+	end := make(chan error, 1)
+	subs := make(chan rx.Subscription, 1)
+	var once sync.Once
+	finish := func(err error) { once.Do(func() { end <- err }) }
+	var (
+		cr credit
+		mu sync.Mutex // guards su: set in OnSubscribe, used in OnNext on another goroutine
+		su rx.Subscription
+		n  int
+	)
+	// The next Request(1) is issued inside OnNext, on rsocket-go's reader goroutine: a Request from any
+	// other goroutine can strand an item that arrived while demand was 0 (reactor-go v0.5.5's
+	// unicastProcessor.Request adds to the counter without draining), which stalls the stream forever.
+	// See README.md, "rsocket-go".
+	go f.Subscribe(ctx,
+		rx.OnSubscribe(func(_ context.Context, s rx.Subscription) {
+			mu.Lock()
+			su = s
+			mu.Unlock()
+			subs <- s
+			cr.grant(1)
+			s.Request(1)
+		}),
+		rx.OnNext(func(p payload.Payload) error {
+			cr.received()
+			select {
+			case items <- string(p.Data()):
+			default:
+				finish(errors.New("subscriber queue overflow"))
+			}
+			n++
+			if cancelAfter <= 0 || n < cancelAfter {
+				cr.grant(1)
+				mu.Lock()
+				s := su
+				mu.Unlock()
+				s.Request(1)
+			}
+			return nil
+		}),
+		rx.OnComplete(func() { finish(nil) }),
+		rx.OnError(finish),
+	)
+	var sub rx.Subscription
+	select {
+	case sub = <-subs:
+	case <-ctx.Done():
+		return nil, 0, fmt.Errorf("rsocket-go never called OnSubscribe: %w", ctx.Err())
+	}
+	var got []string
+	for {
+		select {
+		case it := <-items:
+			got = append(got, it)
+			if cancelAfter > 0 && len(got) == cancelAfter {
+				sub.Cancel()
+				return got, cr.excess(), nil
+			}
+		case err := <-end:
+			got = append(got, drain(items)...)
+			return got, cr.excess(), err
+		case <-ctx.Done():
+			sub.Cancel()
+			return got, cr.excess(), ctx.Err()
+		}
+	}
+}
+
+func (g *goClient) Channel(ctx context.Context, route string, items []string) ([]string, error) {
+	ps := make([]payload.Payload, len(items))
+	for i, it := range items {
+		var md []byte
+		if i == 0 {
+			md = peers.GoRouteMetadata(route)
+		}
+		ps[i] = payload.New([]byte(it), md)
+	}
+	var (
+		mu  sync.Mutex
+		got []string
+	)
+	end := make(chan error, 1)
+	var once sync.Once
+	finish := func(err error) { once.Do(func() { end <- err }) }
+	go g.c.RequestChannel(flux.Just(ps...)).Subscribe(ctx,
+		rx.OnNext(func(p payload.Payload) error {
+			mu.Lock()
+			got = append(got, string(p.Data()))
+			mu.Unlock()
+			return nil
+		}),
+		rx.OnComplete(func() { finish(nil) }),
+		rx.OnError(finish),
+	)
+	select {
+	case err := <-end:
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), got...), err
+	case <-ctx.Done():
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), got...), ctx.Err()
+	}
+}
+
+var (
+	_ client = (*ourClient)(nil)
+	_ client = (*goClient)(nil)
+)

@@ -1,0 +1,317 @@
+package interop
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rsgate/rsgate/bench/interop/peers"
+	"github.com/rsgate/rsgate/rsocket/extension"
+	"github.com/rsgate/rsgate/rsocket/frame"
+)
+
+// fragMTU is the fragmentation size used on both sides in the main matrix: every 1 MiB payload is split
+// into 17 fragments by the sender (ours or rsocket-go's) and reassembled by the receiver.
+const fragMTU = 64 << 10
+
+func caseCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), caseTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func randomBytes(n int, seed uint64) []byte {
+	r := rand.New(rand.NewPCG(seed, 0x5eed))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+// TestInterop runs every interaction model across every client/server/transport combination.
+func TestInterop(t *testing.T) {
+	for _, c := range combos {
+		t.Run(c.String(), func(t *testing.T) {
+			for _, tc := range cases {
+				t.Run(tc.name, func(t *testing.T) { tc.run(t, c) })
+			}
+		})
+	}
+}
+
+type interopCase struct {
+	name string
+	run  func(t *testing.T, c combo)
+}
+
+var cases = []interopCase{
+	{"setup", testSetup},
+	{"rr_0B", func(t *testing.T, c combo) { testEcho(t, c, 0, fragMTU) }},
+	{"rr_1KiB", func(t *testing.T, c combo) { testEcho(t, c, 1<<10, fragMTU) }},
+	{"rr_1MiB_fragmented", func(t *testing.T, c combo) { testEcho(t, c, 1<<20, fragMTU) }},
+	{"rr_1MiB_unfragmented", func(t *testing.T, c combo) { testEcho(t, c, 1<<20, 0) }},
+	{"rr_2000_concurrent", testConcurrent},
+	{"fire_and_forget", testFNF},
+	{"metadata_push", testMetadataPush},
+	{"application_error", testAppError},
+	{"routing_unknown_route", testUnknownRoute},
+	{"stream_request_1_at_a_time", testStreamOneByOne},
+	{"stream_cancel", testStreamCancel},
+	{"channel", testChannel},
+}
+
+func testSetup(t *testing.T, c combo) {
+	p := newPair(t, c, fragMTU)
+	// The server saw SETUP before the first request is answered; one round trip makes sure.
+	if _, err := p.cl.RequestResponse(caseCtx(t), "echo", nil); err != nil {
+		t.Fatalf("echo: %v", err)
+	}
+	select {
+	case s := <-p.obs.Setups:
+		want := peers.Setup{MetadataMIME: extension.MimeComposite, DataMIME: octetStream, Data: setupData}
+		if s != want {
+			t.Fatalf("server saw SETUP %+v, want %+v", s, want)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("server reported no SETUP")
+	}
+}
+
+func testEcho(t *testing.T, c combo, size, mtu int) {
+	p := newPair(t, c, mtu)
+	want := randomBytes(size, uint64(size))
+	got, err := p.cl.RequestResponse(caseCtx(t), "echo", want)
+	if err != nil {
+		t.Fatalf("request-response %d B: %v", size, err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("echo of %d B came back as %d B (first difference at %d)", size, len(got), firstDiff(got, want))
+	}
+	if mtu > 0 && size > mtu && p.tap != nil {
+		// Both directions must really have been fragmented on the wire.
+		var toResp, toReq int
+		for _, e := range p.tap.events() {
+			if e.typ == frame.TypeRequestResponse || e.typ == frame.TypePayload {
+				if e.size > mtu {
+					t.Errorf("frame %s of %d B exceeds the MTU %d", e.typ, e.size, mtu)
+				}
+				if e.toResponder {
+					toResp++
+				} else {
+					toReq++
+				}
+			}
+		}
+		if min := size / mtu; toResp < min || toReq < min {
+			t.Errorf("expected >= %d fragments each way, saw %d to the responder and %d to the requester", min, toResp, toReq)
+		}
+	}
+}
+
+func firstDiff(a, b []byte) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
+
+func testConcurrent(t *testing.T, c combo) {
+	p := newPair(t, c, fragMTU)
+	ctx := caseCtx(t)
+	const n = 2000
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	start := time.Now()
+	for i := range n {
+		wg.Go(func() {
+			want := []byte(fmt.Sprintf("request-%d", i))
+			got, err := p.cl.RequestResponse(ctx, "echo", want)
+			if err != nil {
+				errs <- fmt.Errorf("request %d: %w", i, err)
+				return
+			}
+			if !bytes.Equal(got, want) {
+				errs <- fmt.Errorf("request %d: answer %q, want %q", i, got, want)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	failed := 0
+	for err := range errs {
+		if failed < 5 {
+			t.Error(err)
+		}
+		failed++
+	}
+	if failed > 0 {
+		t.Fatalf("%d of %d concurrent requests failed", failed, n)
+	}
+	t.Logf("%d concurrent request-responses on one connection in %v", n, time.Since(start).Round(time.Millisecond))
+}
+
+func testFNF(t *testing.T, c combo) {
+	p := newPair(t, c, fragMTU)
+	ctx := caseCtx(t)
+	want := []string{"fnf-1", "fnf-2", "fnf-3"}
+	for _, w := range want {
+		if err := p.cl.FireAndForget(ctx, "fnf", []byte(w)); err != nil {
+			t.Fatalf("fire-and-forget: %v", err)
+		}
+	}
+	var got []string
+	for len(got) < len(want) {
+		select {
+		case s := <-p.obs.FNF:
+			got = append(got, s)
+		case <-ctx.Done():
+			t.Fatalf("server observed %q, want %q", got, want)
+		}
+	}
+	// Responders may run fire-and-forget handlers concurrently (rsocket-go does): compare as sets.
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("server observed %q, want %q", got, want)
+	}
+}
+
+func testMetadataPush(t *testing.T, c combo) {
+	p := newPair(t, c, fragMTU)
+	ctx := caseCtx(t)
+	md := extension.AppendCompositeEntry(nil, "application/x.rsgate.test", []byte("pushed"))
+	if err := p.cl.MetadataPush(ctx, md); err != nil {
+		t.Fatalf("metadata push: %v", err)
+	}
+	select {
+	case got := <-p.obs.MetadataPush:
+		if got != string(md) {
+			t.Fatalf("server observed metadata % x, want % x", got, md)
+		}
+	case <-ctx.Done():
+		t.Fatal("server observed no METADATA_PUSH")
+	}
+}
+
+func testAppError(t *testing.T, c combo) {
+	p := newPair(t, c, fragMTU)
+	_, err := p.cl.RequestResponse(caseCtx(t), "fail", []byte("über-räschung ✓"))
+	code, msg, ok := appError(err)
+	if !ok {
+		t.Fatalf("want an ERROR frame, got %v", err)
+	}
+	if want := peers.FailMessage([]byte("über-räschung ✓")); frame.ErrorCode(code) != frame.CodeApplicationError || msg != want {
+		t.Fatalf("got ERROR %s %q, want APPLICATION_ERROR %q", frame.ErrorCode(code), msg, want)
+	}
+}
+
+func testUnknownRoute(t *testing.T, c combo) {
+	p := newPair(t, c, fragMTU)
+	_, err := p.cl.RequestResponse(caseCtx(t), "nope.42", nil)
+	code, msg, ok := appError(err)
+	if !ok || frame.ErrorCode(code) != frame.CodeApplicationError || msg != "no route: nope.42" {
+		t.Fatalf("want APPLICATION_ERROR %q (the responder decoded the routing tag), got %v", "no route: nope.42", err)
+	}
+}
+
+func testStreamOneByOne(t *testing.T, c combo) {
+	p := newPair(t, c, fragMTU)
+	const n = 50
+	got, extra, err := p.cl.StreamOneByOne(caseCtx(t), fmt.Sprintf("stream.%d", n), 0)
+	if err != nil {
+		t.Fatalf("stream: %v (after %d items)", err, len(got))
+	}
+	want := make([]string, n)
+	for i := range want {
+		want[i] = peers.Item(i)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("stream items %q, want %q", got, want)
+	}
+	if extra > 0 {
+		t.Errorf("%d items arrived while the previous one was unconsumed: the responder exceeded its credit", extra)
+	}
+	if p.tap == nil {
+		return
+	}
+	ev := p.tap.events()
+	id, ok := firstStream(ev, frame.TypeRequestStream)
+	if !ok {
+		t.Fatal("tap saw no REQUEST_STREAM")
+	}
+	if err := checkOneAtATime(ev, id); err != nil {
+		t.Fatalf("back-pressure on the wire (tap at the %s): %v", tapSide(p), err)
+	}
+}
+
+func tapSide(p *pair) string {
+	if p.tap.atResponder {
+		return "responder"
+	}
+	return "requester"
+}
+
+func testStreamCancel(t *testing.T, c combo) {
+	p := newPair(t, c, fragMTU)
+	ctx := caseCtx(t)
+	const k = 5
+	got, _, err := p.cl.StreamOneByOne(ctx, "infinite", k)
+	if err != nil || len(got) != k {
+		t.Fatalf("infinite stream: %d items, err %v; want %d items", len(got), err, k)
+	}
+	select {
+	case r := <-p.obs.Cancels:
+		if r != "infinite" {
+			t.Fatalf("cancel observed on route %q", r)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("responder did not observe the cancel within 5s")
+	}
+	if p.tap != nil {
+		id, _ := firstStream(p.tap.events(), frame.TypeRequestStream)
+		deadline := time.Now().Add(2 * time.Second)
+		for {
+			var cancels int
+			for _, e := range p.tap.events() {
+				if e.stream == id && e.typ == frame.TypeCancel && e.toResponder {
+					cancels++
+				}
+			}
+			if cancels == 1 {
+				break
+			}
+			if cancels > 1 || time.Now().After(deadline) {
+				t.Fatalf("want exactly one CANCEL on stream %d, saw %d", id, cancels)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	// The connection stays usable after the cancel.
+	if _, err := p.cl.RequestResponse(ctx, "echo", []byte("after-cancel")); err != nil {
+		t.Fatalf("request after cancel: %v", err)
+	}
+}
+
+func testChannel(t *testing.T, c combo) {
+	p := newPair(t, c, fragMTU)
+	items := make([]string, 20)
+	want := make([]string, len(items))
+	for i := range items {
+		items[i] = fmt.Sprintf("ch-%d", i)
+		want[i] = peers.EchoPrefix + items[i]
+	}
+	got, err := p.cl.Channel(caseCtx(t), "channel", items)
+	if err != nil {
+		t.Fatalf("channel: %v (got %d of %d echoes)", err, len(got), len(want))
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("channel echoes %q, want %q", got, want)
+	}
+}

@@ -1,0 +1,81 @@
+// Package peers holds the two RSocket responders of the interop suite — one built on rsgate's rsocket
+// package, one on rsocket-go v0.8.12 — with the same routes, so that every test can run against either.
+//
+// Routes (first routing tag of composite metadata, `message/x.rsocket.routing.v0`):
+//
+//	echo        request-response: answers with the request data (no metadata)
+//	fail        request-response: APPLICATION_ERROR "fail: <request data>"
+//	fnf         fire-and-forget: the data is reported on Observations.FNF
+//	stream.{n}  request-stream: n items "item-0" ... "item-{n-1}", then complete
+//	infinite    request-stream: items until cancelled; the cancel is reported on Observations.Cancels
+//	channel     request-channel: echoes every inbound element (the REQUEST_CHANNEL payload first) as
+//	            "echo:<data>", completes when the requester completes
+//
+// Metadata push: the metadata is reported on Observations.MetadataPush. Any other route: APPLICATION_ERROR
+// "no route: <tag>".
+package peers
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Setup is what a responder saw in the client's SETUP frame.
+type Setup struct {
+	MetadataMIME, DataMIME string
+	Data                   string
+}
+
+// Observations are the side effects a responder reports to the test. Channels are buffered and written
+// without blocking (a full channel drops, so a test never deadlocks a connection's reader).
+type Observations struct {
+	Setups       chan Setup
+	FNF          chan string
+	MetadataPush chan string
+	Cancels      chan string // route of a request-stream that the requester cancelled
+	Errors       chan string // responder-side problems (bad metadata, unexpected frames), for diagnostics
+}
+
+// NewObservations returns Observations with generously buffered channels.
+func NewObservations() *Observations {
+	return &Observations{
+		Setups:       make(chan Setup, 16),
+		FNF:          make(chan string, 4096),
+		MetadataPush: make(chan string, 1024),
+		Cancels:      make(chan string, 64),
+		Errors:       make(chan string, 1024),
+	}
+}
+
+func offer[T any](ch chan T, v T) {
+	if ch == nil {
+		return
+	}
+	select {
+	case ch <- v:
+	default:
+	}
+}
+
+// StreamCount parses "stream.{n}".
+func StreamCount(route string) (int, bool) {
+	rest, ok := strings.CutPrefix(route, "stream.")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(rest)
+	if err != nil || n < 0 || n > 1_000_000 {
+		return 0, false
+	}
+	return n, true
+}
+
+// Item is the data of the i-th item of a stream route.
+func Item(i int) string { return fmt.Sprintf("item-%d", i) }
+
+// EchoPrefix is prepended by the channel route to every element it echoes.
+const EchoPrefix = "echo:"
+
+// FailMessage is the APPLICATION_ERROR message of the fail route.
+func FailMessage(data []byte) string { return "fail: " + string(data) }
