@@ -177,7 +177,7 @@ type Backend struct {
 	// MaxLifetime closes a connection that has received nothing for this long. Key "max_lifetime",
 	// default 90s; must exceed keepalive; at most 2^31-1 ms.
 	MaxLifetime Duration `yaml:"max_lifetime"`
-	// MaxInflight caps concurrent requests per connection; beyond it requests get 503. Key "max_inflight",
+	// MaxInflight caps concurrent requests to this backend (all its connections together); beyond it requests get 503. Key "max_inflight",
 	// default 10000; >= 1.
 	MaxInflight int `yaml:"max_inflight"`
 	// DialTimeout bounds dialling plus SETUP. Key "dial_timeout", default 5s; > 0.
