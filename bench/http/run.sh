@@ -19,7 +19,8 @@
 # Environment overrides: DURATION (s), WARMUP (s), REPS, CONNS ("64 256"), THREADS, PEERS ("gateway nginx
 # haproxy caddy"), PIN (1: wrk on the first half of the CPUs, everything under test on the other half; 0: no
 # pinning), GW_CONNECTIONS (gateway RSocket connections to the backend, 2), NGINX_KEEPALIVE (64), BODY_SIZE
-# (1024), KEEP_TMP (1: keep the temp dir, the default; 0: delete it), RESULTS (report file path), NO_INSTALL=1.
+# (1024), KEEP_TMP (1: keep the temp dir, the default; 0: delete it), RESULTS (report file path), NO_INSTALL=1,
+# GW_REF (a git ref, e.g. HEAD: build the gateway and the demo backend from that commit instead of the work tree).
 set -euo pipefail
 
 QUICK=0
@@ -141,13 +142,25 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 # ---------------------------------------------------------------- builds
 log "building into $TMP"
 (cd "$HERE" && go build -o "$TMP/httpbackend" ./cmd/httpbackend && go build -o "$TMP/benchreport" ./cmd/benchreport)
+SRC=$ROOT
+TREE="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- . ':!bench' 2>/dev/null || echo ' + uncommitted changes (work tree)')"
+if [ -n "${GW_REF:-}" ]; then
+	# a clean copy of the commit, with this harness copied in (it may be newer than the commit)
+	SRC=$TMP/src
+	mkdir -p "$SRC"
+	git -C "$ROOT" archive "$GW_REF" | tar -x -C "$SRC"
+	rm -rf "$SRC/bench/http"
+	mkdir -p "$SRC/bench"
+	cp -r "$HERE" "$SRC/bench/http"
+	TREE="$(git -C "$ROOT" rev-parse --short "$GW_REF") (GW_REF=$GW_REF, clean copy)"
+fi
 GW_MODE=separate
-if ! (cd "$HERE" && go build -o "$TMP/rsbackend" ./cmd/rsbackend) >"$TMP/build-rsbackend.log" 2>&1; then
+if ! (cd "$SRC/bench/http" && go build -o "$TMP/rsbackend" ./cmd/rsbackend) >"$TMP/build-rsbackend.log" 2>&1; then
 	GW_MODE=demo
 	NOTES+=("bench/http/cmd/rsbackend did not build ($TMP/build-rsbackend.log): the gateway ran with -demo, its CPU includes the in-process demo backend")
 fi
 if [[ " ${peers[*]} " == *" gateway "* ]]; then
-	if ! (cd "$ROOT" && go build -o "$TMP/gateway" ./cmd/gateway) >"$TMP/build-gateway.log" 2>&1; then
+	if ! (cd "$SRC" && go build -o "$TMP/gateway" ./cmd/gateway) >"$TMP/build-gateway.log" 2>&1; then
 		log "gateway build failed:"
 		sed 's/^/    /' "$TMP/build-gateway.log" | head -20 >&2
 		drop_peer gateway "build failed at $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)"
@@ -383,17 +396,17 @@ sys_busy() { # all CPUs: user+nice+system+irq+softirq+steal ticks
 	awk '/^cpu /{print $2+$3+$4+$7+$8+$9; exit}' /proc/stat
 }
 TSV=$TMP/trials.tsv
-printf 'peer\tconns\trep\trps\trequests\tduration_s\tp50_us\tp90_us\tp99_us\tp999_us\tproxy_ticks\tbackend_ticks\twrk_cpu_s\tsys_busy_ticks\twall_s\terrors\n' >"$TSV"
+printf 'peer\tconns\trep\trps\trequests\tduration_s\tp50_us\tp90_us\tp99_us\tp999_us\tproxy_ticks\tbackend_ticks\twrk_cpu_s\tsys_busy_ticks\twall_s\terrors\tresp_bytes\n' >"$TSV"
 run_wrk() { # out conns duration port
 	"${LOAD_PREFIX[@]}" wrk -t"$THREADS" -c"$2" -d"$3"s --timeout 5s --latency -s "$HERE/post.lua" \
 		"http://127.0.0.1:$4/api/echo" >"$1" 2>&1
 }
-summary() { # file -> "requests duration_s rps p50 p90 p99 p999 errors" from post.lua's RSGATE_SUMMARY line
+summary() { # file -> "requests duration_s rps p50 p90 p99 p999 errors bytes/response" from post.lua's RSGATE_SUMMARY line
 	awk '/^RSGATE_SUMMARY/ {
 		for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
 		e = v["err_status"] + v["err_connect"] + v["err_read"] + v["err_write"] + v["err_timeout"]
-		printf "%d %.3f %.1f %s %s %s %s %d\n", v["requests"], v["duration_us"] / 1e6, v["requests"] / (v["duration_us"] / 1e6),
-			v["p50_us"], v["p90_us"], v["p99_us"], v["p999_us"], e
+		printf "%d %.3f %.1f %s %s %s %s %d %.0f\n", v["requests"], v["duration_us"] / 1e6, v["requests"] / (v["duration_us"] / 1e6),
+			v["p50_us"], v["p90_us"], v["p99_us"], v["p999_us"], e, v["bytes"] / (v["requests"] > 0 ? v["requests"] : 1)
 		exit
 	}' "$1"
 }
@@ -431,12 +444,12 @@ for rep in $(seq 1 "$REPS"); do
 				log "trial $trial/$ntrials $p c=$c rep=$rep: no wrk summary"
 				continue
 			fi
-			read -r reqs dur_s rps p50 p90 p99 p999 errs < <(summary "$base.txt")
+			read -r reqs dur_s rps p50 p90 p99 p999 errs rbytes < <(summary "$base.txt")
 			wrk_cpu=$(awk '{print $1+$2}' "$base.time")
 			if [ "$t0b" = -1 ]; then btk=-1; else btk=$((t1b - t0b)); fi
 			wall=$(((w1 - w0) / 1000000))
-			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s.%03d\t%s\n' "$p" "$c" "$rep" "$rps" "$reqs" "$dur_s" \
-				"$p50" "$p90" "$p99" "$p999" $((t1p - t0p)) "$btk" "$wrk_cpu" $((s1 - s0)) $((wall / 1000)) $((wall % 1000)) "$errs" >>"$TSV"
+			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s.%03d\t%s\t%s\n' "$p" "$c" "$rep" "$rps" "$reqs" "$dur_s" \
+				"$p50" "$p90" "$p99" "$p999" $((t1p - t0p)) "$btk" "$wrk_cpu" $((s1 - s0)) $((wall / 1000)) $((wall % 1000)) "$errs" "$rbytes" >>"$TSV"
 			log "trial $trial/$ntrials $p c=$c rep=$rep: $rps req/s, p99 ${p99}us, errors $errs"
 		done
 	done
@@ -451,7 +464,7 @@ ver() { "$@" 2>&1 | head -1 | tr -d '\r' || true; }
 	echo
 	echo "Generated by \`bench/http/run.sh$([ "$QUICK" = 1 ] && echo ' -quick')\` (see bench/README.md for how to read it)."
 	echo
-	echo "- Tree: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- . 2>/dev/null || echo ' + uncommitted changes'); $(go version | cut -d' ' -f3-)"
+	echo "- Gateway built from: $TREE; $(go version | cut -d' ' -f3-)"
 	echo "- Machine: $NCPU CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')), $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
 	echo "- Load average at start / end: $LOADAVG_START / $LOADAVG_END (other work on the machine shows up here and in the *other load* column)"
 	echo "- Pinning: $PINNING. Gateway GOMAXPROCS=$SUT_N, nginx worker_processes $SUT_N, haproxy nbthread $SUT_N, caddy and backends GOMAXPROCS=$SUT_N."

@@ -31,6 +31,7 @@ type trial struct {
 	sysBusy      float64 // ticks, all CPUs, during the trial
 	wallS        float64 // wall time of the measured wrk run (wrk process lifetime)
 	errs         float64 // wrk errors: non-2xx/3xx status + socket errors
+	respBytes    float64 // bytes read per response (headers + body): a cheap check that bodies were echoed
 }
 
 func main() {
@@ -87,7 +88,7 @@ func read(r io.Reader) ([]trial, error) {
 			rps: num("rps"), requests: num("requests"), durS: num("duration_s"),
 			p50: num("p50_us"), p90: num("p90_us"), p99: num("p99_us"), p999: num("p999_us"),
 			proxyTicks: num("proxy_ticks"), backendTicks: num("backend_ticks"),
-			wrkCPU: num("wrk_cpu_s"), sysBusy: num("sys_busy_ticks"), wallS: num("wall_s"), errs: num("errors"),
+			wrkCPU: num("wrk_cpu_s"), sysBusy: num("sys_busy_ticks"), wallS: num("wall_s"), errs: num("errors"), respBytes: num("resp_bytes"),
 		})
 	}
 	return out, sc.Err()
@@ -317,7 +318,7 @@ func report(w io.Writer, trials []trial, clk float64, ref, target string, order 
 		}
 	}
 
-	fmt.Fprintf(w, "\n### All trials\n\n| conns | rep | peer | req/s | p50 ms | p99 ms | p99.9 ms | proxy µs/req | backend µs/req | errors | other load |\n|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(w, "\n### All trials\n\n| conns | rep | peer | req/s | p50 ms | p99 ms | p99.9 ms | proxy µs/req | backend µs/req | errors | bytes/resp | other load |\n|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, t := range trials {
 		v := func(name string, f string) string {
 			x, ok := m[name](t)
@@ -326,7 +327,11 @@ func report(w io.Writer, trials []trial, clk float64, ref, target string, order 
 			}
 			return fmt.Sprintf(f, x)
 		}
-		fmt.Fprintf(w, "| %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", t.conns, t.rep, t.peer, v("rps", "%.0f"),
-			v("p50", "%.2f"), v("p99", "%.2f"), v("p999", "%.2f"), v("cpuProxy", "%.1f"), v("cpuBackend", "%.1f"), v("errs", "%.0f"), v("other", "%.2f"))
+		rb := "n/a"
+		if t.respBytes > 0 {
+			rb = fmt.Sprintf("%.0f", t.respBytes)
+		}
+		fmt.Fprintf(w, "| %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", t.conns, t.rep, t.peer, v("rps", "%.0f"),
+			v("p50", "%.2f"), v("p99", "%.2f"), v("p999", "%.2f"), v("cpuProxy", "%.1f"), v("cpuBackend", "%.1f"), v("errs", "%.0f"), rb, v("other", "%.2f"))
 	}
 }
