@@ -118,9 +118,10 @@ func (s *Server) accessLog(st *state, method, path []byte, route, backend string
 		return
 	}
 	if ce := s.log.Check(zap.InfoLevel, "access"); ce != nil {
+		// Copies: method and path live in fasthttp's reused buffers, and a zap core may keep fields.
 		ce.Write(
-			zap.ByteString("method", method),
-			zap.ByteString("path", path),
+			zap.String("method", string(method)),
+			zap.String("path", string(path)),
 			zap.String("route", route),
 			zap.Int("status", status),
 			zap.Int("bytes", bytes),

@@ -50,8 +50,9 @@ type streamer struct {
 	queue    []*bytebufferpool.ByteBuffer
 	received uint64 // items queued so far
 	granted  uint64 // credit granted so far (initial N + REQUEST_N)
-	ended    bool   // the backend ended its side (complete or error)
+	ended    bool   // no more items will be queued (backend ended, or it broke the credit rule)
 	endErr   error
+	backDone bool // the backend ended the stream itself: no CANCEL needed
 	closed   bool          // the writer is done: drop late items
 	notify   chan struct{} // 1 slot: something was queued or the stream ended
 	first    chan struct{} // closed on the first signal from the backend
@@ -84,7 +85,7 @@ func (sr *streamer) OnNext(p rsocket.Payload, complete bool) {
 	if sr.received > sr.granted {
 		sr.ended, sr.endErr = true, errBackendOverflow
 	} else if complete {
-		sr.ended = true
+		sr.ended, sr.backDone = true, true
 	}
 	sr.signalLocked()
 	sr.mu.Unlock()
@@ -93,6 +94,7 @@ func (sr *streamer) OnNext(p rsocket.Payload, complete bool) {
 // OnComplete implements rsocket.Subscriber.
 func (sr *streamer) OnComplete() {
 	sr.mu.Lock()
+	sr.backDone = true
 	if !sr.ended {
 		sr.ended = true
 	}
@@ -103,6 +105,7 @@ func (sr *streamer) OnComplete() {
 // OnError implements rsocket.Subscriber.
 func (sr *streamer) OnError(err error) {
 	sr.mu.Lock()
+	sr.backDone = true
 	if !sr.ended {
 		sr.ended, sr.endErr = true, err
 	}
@@ -169,16 +172,26 @@ func (s *Server) serveStream(ctx *fasthttp.RequestCtx, st *state, rt *route, rq 
 		t.Stop()
 	}
 	sr.mu.Lock()
-	immediateErr := sr.ended && sr.endErr != nil && len(sr.queue) == 0
-	if immediateErr {
+	cause := c.Cause()
+	nothingYet := len(sr.queue) == 0
+	immediateErr := nothingYet && sr.ended && sr.endErr != nil
+	canceled := nothingYet && !sr.ended && cause != nil
+	if immediateErr || canceled {
 		sr.closed = true
 	}
-	endErr := sr.endErr
+	endErr, backDone := sr.endErr, sr.backDone
 	sr.mu.Unlock()
-	if immediateErr {
-		m.Done(sr.picked, countsAgainstBackend(endErr))
+	if immediateErr || canceled {
+		if !backDone {
+			sr.stream.Cancel()
+		}
+		merr := countsAgainstBackend(endErr)
+		if canceled {
+			merr, endErr = rsocket.ErrCanceled, cause
+		}
+		m.Done(sr.picked, merr)
 		s.calls.remove(c)
-		writeFailure(ctx, classify(endErr, c.Cause(), rt))
+		writeFailure(ctx, classify(endErr, cause, rt))
 		return false
 	}
 
@@ -368,7 +381,7 @@ func (sr *streamer) writeError(w *bufio.Writer, f failure) {
 func (sr *streamer) finish(cause, endErr error) {
 	sr.mu.Lock()
 	sr.closed = true
-	backendEnded := sr.ended
+	backendEnded := sr.backDone
 	queue := sr.queue
 	sr.queue = nil
 	sr.mu.Unlock()
