@@ -52,7 +52,7 @@ type streamer struct {
 	granted  uint64 // credit granted so far (initial N + REQUEST_N)
 	ended    bool   // no more items will be queued (backend ended, or it broke the credit rule)
 	endErr   error
-	backDone bool // the backend ended the stream itself: no CANCEL needed
+	backDone bool          // the backend ended the stream itself: no CANCEL needed
 	closed   bool          // the writer is done: drop late items
 	notify   chan struct{} // 1 slot: something was queued or the stream ended
 	first    chan struct{} // closed on the first signal from the backend
