@@ -47,7 +47,9 @@ func DialTCPWith(ctx context.Context, addr string, cfg *tls.Config, opts Options
 }
 
 // ListenTCP listens on addr ("host:port", port 0 for an ephemeral one). With a non-nil cfg the
-// accepted connections are TLS; the handshake happens on the first read or write.
+// accepted connections are TLS. Accept does not wait for the TLS handshake (a slow client must
+// not stall the accept loop): it runs on the Conn's first ReadFrame or Flush, and the client's
+// DialTCP waits for it, so servers should start reading promptly.
 func ListenTCP(addr string, cfg *tls.Config) (Listener, error) {
 	return ListenTCPWith(addr, cfg, Options{})
 }
