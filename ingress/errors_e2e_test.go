@@ -30,6 +30,8 @@ func specialRoutes() []routeSpec {
 		{name: "long-tag", method: "GET", path: "/tag/{t}", backend: "sp", interaction: rr, tag: "{t}"},
 		{name: "endless", path: "/endless", backend: "sp", interaction: mapping.InteractionRequestStream, tag: "endless",
 			mutate: func(r *mapping.Route) { r.Stream.Window = 8 }},
+		{name: "endless-timeout", path: "/endless-timeout", backend: "sp", interaction: mapping.InteractionRequestStream, tag: "endless",
+			timeout: 300 * time.Millisecond, mutate: func(r *mapping.Route) { r.Stream.Window = 8 }},
 		{name: "idle", path: "/idle", backend: "sp", interaction: mapping.InteractionRequestStream, tag: "idle"},
 		{name: "idle-timeout", path: "/idle-timeout", backend: "sp", interaction: mapping.InteractionRequestStream, tag: "idle", timeout: 100 * time.Millisecond},
 		{name: "fail-after", path: "/fail-after/{n}", backend: "sp", interaction: mapping.InteractionRequestStream, tag: "fail-after.{n}"},

@@ -57,6 +57,7 @@ type streamer struct {
 	notify   chan struct{} // 1 slot: something was queued or the stream ended
 	first    chan struct{} // closed on the first signal from the backend
 	gotFirst bool
+	exit     chan struct{} // closed when the stream is over (stops cancelOnDone)
 
 	// Writer-owned.
 	start     time.Time // request start (access log, metrics)
@@ -161,6 +162,8 @@ func (s *Server) serveStream(ctx *fasthttp.RequestCtx, st *state, rt *route, rq 
 		writeFailure(ctx, classify(err, c.Cause(), rt))
 		return false
 	}
+	sr.exit = make(chan struct{})
+	go sr.cancelOnDone(c.Done())
 	// Wait briefly for the first signal so that an immediate error gets its own HTTP status.
 	if w := s.opts.StreamErrorWait; w > 0 {
 		t := time.NewTimer(w)
@@ -190,6 +193,7 @@ func (s *Server) serveStream(ctx *fasthttp.RequestCtx, st *state, rt *route, rq 
 			merr, endErr = rsocket.ErrCanceled, cause
 		}
 		m.Done(sr.picked, merr)
+		close(sr.exit)
 		s.calls.remove(c)
 		writeFailure(ctx, classify(endErr, cause, rt))
 		return false
@@ -221,6 +225,17 @@ func chooseFormat(f streamFormat, accept []byte) streamFormat {
 		return formatSSE
 	}
 	return formatNDJSON
+}
+
+// cancelOnDone sends CANCEL to the backend as soon as the call context ends (route timeout, shutdown, gone
+// client), even while the writer is blocked writing to a client that does not read. It captures the done
+// channel up front and never touches the (pooled) call context itself.
+func (sr *streamer) cancelOnDone(done <-chan struct{}) {
+	select {
+	case <-done:
+		sr.stream.Cancel()
+	case <-sr.exit:
+	}
 }
 
 // run is the stream writer (fasthttp's stream-writer goroutine): it writes and flushes queued items, grants
@@ -392,6 +407,7 @@ func (sr *streamer) finish(cause, endErr error) {
 		itemPool.Put(bb)
 	}
 	sr.watch.stop()
+	close(sr.exit)
 	c := sr.rq.call
 	sr.s.calls.remove(c)
 	// The pool's EWMA gets the time to the first signal: the stream's duration says nothing about the

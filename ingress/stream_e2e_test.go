@@ -202,6 +202,28 @@ func TestSlowClientBackPressure(t *testing.T) {
 	waitFor(t, "the stream to be released", func() bool { return g.srv.InFlight() == 0 })
 }
 
+// TestStreamTimeoutWithStalledClient: the route timeout cancels the backend stream even while the gateway is
+// blocked writing to a client that stopped reading.
+func TestStreamTimeoutWithStalledClient(t *testing.T) {
+	sp := newSpecial()
+	sp.itemSize.Store(16 << 10)
+	b := startBackend(t, sp.handler)
+	g := startGatewayListener(t, newConfig(map[string]string{"sp": b.addr}, specialRoutes()), Options{},
+		func(l net.Listener) net.Listener { return smallBufListener{l} })
+	_, r := openStream(t, g.addr, "/endless-timeout", "application/x-ndjson", true)
+	if _, err := r.line(); err != nil { // one item, then the client stalls
+		t.Fatal(err)
+	}
+	select {
+	case tag := <-sp.canceled:
+		if tag != "endless" {
+			t.Fatalf("canceled %q", tag)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("route timeout did not cancel the backend stream of a stalled client")
+	}
+}
+
 // TestIdleStreamClientDisconnect: a client leaves an NDJSON stream on which nothing is being written; the
 // socket watch notices and the backend sees CANCEL.
 func TestIdleStreamClientDisconnect(t *testing.T) {
