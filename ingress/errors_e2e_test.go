@@ -227,3 +227,28 @@ func TestStreamErrors(t *testing.T) {
 		}
 	})
 }
+
+func TestHeadersTooLarge(t *testing.T) {
+	_, _, g := startSpecial(t, Options{})
+	r := g.do("POST", "/echo", "{}", "X-Big", strings.Repeat("b", 9<<10))
+	jsonError(t, r, 431, CodeBadRequest)
+	// The server still serves.
+	if r := g.do("POST", "/echo", "{}"); r.status != 200 {
+		t.Fatalf("after 431: %d", r.status)
+	}
+}
+
+func TestFireAndForgetNoConnection(t *testing.T) {
+	cfg := newConfig(map[string]string{"down": "127.0.0.1:1"}, []routeSpec{
+		{name: "fnf", path: "/fnf", backend: "down", interaction: mapping.InteractionFireAndForget, tag: "x"},
+	})
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	table, err := mapping.Compile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := startGatewayNoWait(t, cfg, table)
+	jsonError(t, g.do("POST", "/fnf", "{}"), 503, CodeNoConnection)
+}
