@@ -197,8 +197,14 @@ type Backend struct {
 	// to follow the DNS answer (Kubernetes headless services). Key "resolve_interval", default 30s;
 	// 0 = resolve once at dial time.
 	ResolveInterval Duration `yaml:"resolve_interval"`
-	// Reconnect is the backoff between failed dials. Key "reconnect".
+	// Reconnect is the backoff between failed dials. Key "reconnect". For transport http: how long an
+	// address that failed a dial is skipped (growing from min_backoff to max_backoff).
 	Reconnect Reconnect `yaml:"reconnect"`
+	// HTTP configures transport http (legacy REST upstreams); only for that transport (see HTTPOptions).
+	// Key "http". For transport http, of the other keys only addresses, max_inflight, dial_timeout, tls,
+	// resolve_interval (the longest an upstream connection is kept, so that new connections follow DNS)
+	// and reconnect apply.
+	HTTP HTTPOptions `yaml:"http,omitempty"`
 }
 
 // SetupPayload is a backend's "setup" section: the payload sent in SETUP.
@@ -255,11 +261,12 @@ type Route struct {
 	// http. Key "interaction", required.
 	Interaction string `yaml:"interaction"`
 	// Route is the routing tag template, e.g. "users.{id}"; every {param} must be a path parameter;
-	// braces cannot be escaped. Key "route", default "" = no routing metadata. Not allowed for rsocket
-	// and http.
+	// braces cannot be escaped. Key "route", default "" = no routing metadata. Not allowed for rsocket,
+	// nor for http unless the route has an RSocket shadow backend.
 	Route string `yaml:"route"`
 	// Rewrite is the upstream path template for interaction http, e.g. "/v1/users/{id}". Key "rewrite",
-	// default "" = forward the request path unchanged. Only for http.
+	// default "" = forward the request path unchanged. Only for http, and for routes with an http split or
+	// shadow backend.
 	Rewrite string `yaml:"rewrite,omitempty"`
 	// Timeout bounds the whole exchange; when it fires the client gets 504 (or a stream error) and the
 	// backend gets CANCEL. Key "timeout"; default 30s for request-response, fire-and-forget and http,
@@ -286,6 +293,17 @@ type Route struct {
 	WebSocket WebSocketConfig `yaml:"websocket,omitempty"`
 	// RSocket configures interaction rsocket. Key "rsocket"; only for rsocket.
 	RSocket *RSocketConfig `yaml:"rsocket,omitempty"`
+	// Split divides the route's requests between backends by weight (see SplitTarget); the route's
+	// backend is then used only as the default when split is removed. Key "split", default none; for
+	// request-response, fire-and-forget, request-stream and http.
+	Split []SplitTarget `yaml:"split,omitempty"`
+	// Sticky makes the split choice a function of a request header or cookie (see Sticky). Key
+	// "sticky", default absent (random choice); only with split.
+	Sticky *Sticky `yaml:"sticky,omitempty"`
+	// Shadow copies requests to another backend in the background and compares the answers (see
+	// Shadow). Key "shadow", default absent; for request-response, fire-and-forget and http; not with
+	// split.
+	Shadow *Shadow `yaml:"shadow,omitempty"`
 }
 
 // StreamConfig is a route's "stream" section.
@@ -353,6 +371,7 @@ func NewBackend(name string) *Backend {
 		DialTimeout:     Duration(DefaultDialTimeout),
 		ResolveInterval: Duration(DefaultResolveInterval),
 		Reconnect:       Reconnect{MinBackoff: Duration(DefaultMinBackoff), MaxBackoff: Duration(DefaultMaxBackoff)},
+		HTTP:            NewHTTPOptions(),
 	}
 }
 

@@ -451,6 +451,15 @@ func (d *decoder) resolve(c *Config) {
 	if c.Admin == "off" {
 		c.Admin = ""
 	}
+	for name, b := range c.Backends {
+		if b == nil || b.Transport == TransportHTTP {
+			continue
+		}
+		if l, ok := d.lines["backends."+name+".http"]; ok && b.Transport != "" {
+			d.errs.add(l, "backends."+name+".http", "only for transport http (this backend is %s)", b.Transport)
+		}
+		b.HTTP = HTTPOptions{} // unused: keep marshalled configs free of it
+	}
 	for i, r := range c.Routes {
 		if r == nil {
 			continue
@@ -465,10 +474,12 @@ func (d *decoder) resolve(c *Config) {
 		check("stream", r.usesStream(), "request-stream and request-channel")
 		check("websocket", r.IsWebSocket(), "request-channel and rsocket")
 		check("rsocket", r.Interaction == InteractionRSocket, "rsocket")
-		check("rewrite", r.Interaction == InteractionHTTP, "http")
+		check("rewrite", r.Interaction == InteractionHTTP || r.targetsTransport(c, true),
+			"http, or a route with an http split or shadow backend")
 		if !set("max_body") {
 			r.MaxBody = c.Limits.MaxBody
 		}
 		r.resolveDefaults(set)
+		r.resolveShadow(c, func(key string) bool { return set("shadow." + key) })
 	}
 }

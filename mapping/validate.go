@@ -19,6 +19,9 @@ func (c *Config) Validate() error {
 		if r != nil && r.MaxBody == 0 {
 			r.MaxBody = c.Limits.MaxBody
 		}
+		if r != nil {
+			r.resolveShadow(c, func(string) bool { return true }) // only empty mode and zero timeout
+		}
 	}
 	c.validate(errs)
 	return errs.err()
@@ -238,6 +241,9 @@ func (v *validator) backend(f, name string, b *Backend) {
 			v.add(f+".tls.key", "required when tls.cert is set")
 		}
 	}
+	if b.Transport == TransportHTTP {
+		v.httpOptions(f+".http", &b.HTTP)
+	}
 	if b.Reconnect.MinBackoff <= 0 {
 		v.add(f+".reconnect.min_backoff", "must be greater than 0")
 	} else if b.Reconnect.MaxBackoff < b.Reconnect.MinBackoff {
@@ -378,7 +384,7 @@ func (v *validator) route(f string, i int, r *Route, names, shapes map[string]in
 			}
 		}
 		if r.Route != "" {
-			if r.Interaction == InteractionRSocket || r.Interaction == InteractionHTTP {
+			if r.Interaction == InteractionRSocket || r.Interaction == InteractionHTTP && !r.targetsTransport(v.c, false) {
 				v.add(f+".route", "not used by interaction %s", r.Interaction)
 			} else if tpl, err := ParseTemplate(r.Route, params); err != nil {
 				v.add(f+".route", "%s", err.Error())
@@ -443,6 +449,7 @@ func (v *validator) route(f string, i int, r *Route, names, shapes map[string]in
 			}
 		}
 	}
+	v.migration(f, r)
 	if r.RSocket != nil {
 		for _, pat := range sortedKeys(r.RSocket.Routes) {
 			pf := f + ".rsocket.routes." + pat
