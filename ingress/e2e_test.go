@@ -120,7 +120,7 @@ func TestDemoInteractions(t *testing.T) {
 		jsonError(t, g.do("GET", "/api/slow/2000", ""), 504, CodeTimeout)
 		waitFor(t, "the demo backend to see CANCEL", func() bool { return d.Stats.Cancels.Load() == before+1 })
 	})
-	t.Run("websocket-kinds-501", func(t *testing.T) {
-		jsonError(t, g.do("GET", "/ws/chat", ""), 501, CodeNotImplemented)
+	t.Run("websocket-route-without-upgrade", func(t *testing.T) {
+		jsonError(t, g.do("GET", "/ws/chat", ""), 426, CodeBadRequest)
 	})
 }

@@ -86,6 +86,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 			return
 		}
 		status = ctx.Response.StatusCode()
+	case kindRequestChannel:
+		status = s.serveChannel(ctx, rt, rq)
+	case kindRSocket:
+		status = s.serveRSocket(ctx, rt)
 	default:
 		status = fasthttp.StatusNotImplemented
 		writeJSONError(ctx, status, "interaction "+rt.cr.Interaction+" is not implemented in this build", CodeNotImplemented, nil)

@@ -42,6 +42,12 @@ type Options struct {
 	// ReduceMemoryUsage releases the read and write buffers of idle keep-alive connections (fasthttp's
 	// ReduceMemoryUsage): less memory with many idle clients, a little more CPU per request. Default false.
 	ReduceMemoryUsage bool
+	// RSocketMaxStreams bounds the concurrent streams of one client socket on an rsocket route; requests
+	// beyond it get ERROR[REJECTED]. Default DefaultRSocketMaxStreams (256).
+	RSocketMaxStreams int
+	// RSocketAuthenticate, when set, checks every client SETUP on rsocket routes (see ws_rsocket.go and
+	// BearerTokens). Default: every SETUP is accepted.
+	RSocketAuthenticate RSocketAuthenticator
 }
 
 // Defaults of Options.
@@ -139,6 +145,7 @@ const forceCloseWait = 2 * time.Second
 // stream clients an error event), waits briefly for those answers and closes the remaining client
 // connections. It returns ctx's error if the grace period ended with work in flight, else nil.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.closeWebSockets() // hijacked connections are invisible to fasthttp's Shutdown (ws_common.go)
 	err := s.fs.ShutdownWithContext(ctx)
 	if err == nil {
 		return nil

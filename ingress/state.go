@@ -20,7 +20,9 @@ const (
 	kindRequestResponse kind = iota
 	kindFireAndForget
 	kindRequestStream
-	kindNotImplemented // request-channel, rsocket, http: not served by this build (501)
+	kindRequestChannel // WebSocket messages <-> REQUEST_CHANNEL (ws_channel.go)
+	kindRSocket        // RSocket over WebSocket, relayed to the backend (ws_rsocket.go)
+	kindNotImplemented // http: not served by this build (501)
 )
 
 // metadataKind is how a backend expects request metadata (its metadata_mime).
@@ -56,6 +58,7 @@ type route struct {
 	format      streamFormat
 	window      uint32
 	m           *routeMetrics
+	ws          *wsRoute // request-channel and rsocket routes
 }
 
 // errorStatus applies the route's "errors" table to an ERROR frame.
@@ -187,6 +190,10 @@ func newRoute(cfg *mapping.Config, cr *mapping.CompiledRoute, set *metrics.Set) 
 		rt.kind = kindFireAndForget
 	case mapping.InteractionRequestStream:
 		rt.kind = kindRequestStream
+	case mapping.InteractionRequestChannel:
+		rt.kind = kindRequestChannel
+	case mapping.InteractionRSocket:
+		rt.kind = kindRSocket
 	default:
 		rt.kind = kindNotImplemented
 	}
@@ -198,6 +205,9 @@ func newRoute(cfg *mapping.Config, cr *mapping.CompiledRoute, set *metrics.Set) 
 		return nil, fmt.Errorf("%w: route %q: unknown backend %q", errConfig, cr.Name, cr.Backend)
 	}
 	rt.contentType = []byte(b.DataMIME)
+	if cr.IsWebSocket() {
+		rt.ws = newWSRoute(cr, b.DataMIME, set)
+	}
 	switch strings.ToLower(b.MetadataMIME) {
 	case "", extension.MimeComposite:
 		rt.mdKind = mdComposite

@@ -1,0 +1,440 @@
+package ingress
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fasthttp/websocket"
+	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
+
+	"github.com/rsgate/rsgate/pool"
+	"github.com/rsgate/rsgate/rsocket"
+	"github.com/rsgate/rsgate/rsocket/extension"
+	"github.com/rsgate/rsgate/rsocket/frame"
+	"github.com/rsgate/rsgate/rsocket/transport"
+)
+
+// Interaction rsocket: the client (rsocket-js in a browser) speaks RSocket over the WebSocket, one frame
+// per binary message. The gateway accepts its SETUP and relays each of its streams onto the backend's
+// pooled connections, one backend stream per client stream:
+//
+//   - request-response, fire-and-forget, request-stream, request-channel and metadata push are relayed;
+//     payload metadata and data pass through byte for byte (the client should use the backend's
+//     metadata and data MIME types; the gateway does not translate).
+//   - Credit passes through one to one: the client's initial N and REQUEST_N go to the backend, the
+//     backend's REQUEST_N on a channel goes to the client; PAYLOADs are forwarded without waiting, so the
+//     gateway holds at most what the client asked for. CANCEL and ERROR are relayed both ways.
+//   - Backend: the route's backend, or the backend that rsocket.routes names for the request's first
+//     routing tag (read from composite metadata, or from routing metadata when the client's SETUP says
+//     message/x.rsocket.routing.v0). Metadata push goes to the route's backend.
+//   - Limits per socket: Options.RSocketMaxStreams concurrent streams (ERROR[REJECTED] beyond), frames up
+//     to websocket.max_message bytes (a larger frame closes the socket with 1009), the Origin allow-list,
+//     ping every websocket.ping_interval. Liveness otherwise comes from RSocket KEEPALIVE and the
+//     client's max lifetime; websocket.idle_timeout does not apply (keepalives are messages).
+//   - Options.RSocketAuthenticate, when set, sees every SETUP (its metadata and data) and may reject it
+//     (ERROR[REJECTED_SETUP]); BearerTokens builds one that checks a bearer token in composite metadata.
+//
+// Errors the gateway makes itself: no backend connection -> ERROR[REJECTED] "rsgate: ..."; a backend
+// connection lost mid-stream -> ERROR[APPLICATION_ERROR] "rsgate: backend connection lost".
+
+// RSocketAuthenticator checks the SETUP of a client of an rsocket route. route is the route's name. A
+// non-nil error rejects the connection with ERROR[REJECTED_SETUP] carrying the error's message (or the
+// *rsocket.Error returned as is, when it has a setup code).
+type RSocketAuthenticator func(route string, setup *rsocket.SetupInfo) error
+
+// ErrUnauthenticated is returned by the authenticator BearerTokens builds.
+var ErrUnauthenticated = errors.New("missing or unknown bearer token")
+
+// BearerTokens returns an RSocketAuthenticator that accepts a SETUP whose composite metadata holds an
+// authentication entry (message/x.rsocket.authentication.v0) with a bearer token from tokens.
+func BearerTokens(tokens ...string) RSocketAuthenticator {
+	set := make(map[string]struct{}, len(tokens))
+	for _, t := range tokens {
+		set[t] = struct{}{}
+	}
+	return func(_ string, setup *rsocket.SetupInfo) error {
+		v, ok := extension.FindComposite(setup.Payload.Metadata, extension.MimeAuth)
+		if !ok {
+			return ErrUnauthenticated
+		}
+		a, err := extension.ParseAuth(v)
+		if err != nil {
+			return ErrUnauthenticated
+		}
+		tok, err := a.Bearer()
+		if err != nil {
+			return ErrUnauthenticated
+		}
+		if _, ok := set[string(tok)]; !ok {
+			return ErrUnauthenticated
+		}
+		return nil
+	}
+}
+
+// serveRSocket checks the Origin and upgrades; the RSocket session runs after the handler returns.
+func (s *Server) serveRSocket(ctx *fasthttp.RequestCtx, rt *route) int {
+	w := rt.ws
+	if !w.originAllowed(ctx) {
+		writeJSONError(ctx, fasthttp.StatusForbidden, "origin not allowed", CodeForbiddenOrigin, nil)
+		return fasthttp.StatusForbidden
+	}
+	if !websocket.FastHTTPIsWebSocketUpgrade(ctx) {
+		writeJSONError(ctx, fasthttp.StatusUpgradeRequired, "this route needs a WebSocket upgrade", CodeBadRequest, nil)
+		return fasthttp.StatusUpgradeRequired
+	}
+	sess := &rsSession{s: s, rt: rt}
+	if err := w.upgrader.Upgrade(ctx, sess.run); err != nil {
+		return ctx.Response.StatusCode()
+	}
+	return ctx.Response.StatusCode()
+}
+
+// rsSession is one client RSocket connection relayed to the backends.
+type rsSession struct {
+	s          *Server
+	rt         *route
+	ws         *websocket.Conn
+	tc         *transport.WebSocketConn
+	conn       *rsocket.Conn // the client connection (we are its server)
+	routing    bool          // the client's metadata is routing metadata, not composite
+	maxStreams int32
+	active     atomic.Int32
+	mu         sync.Mutex
+	closed     bool
+}
+
+// shutdown implements wsSession.
+func (ss *rsSession) shutdown() {
+	ss.mu.Lock()
+	ss.closed = true
+	c, tc := ss.conn, ss.tc
+	ss.mu.Unlock()
+	if c != nil {
+		_ = c.CloseWithError(frame.CodeConnectionClose, "gateway shutting down")
+	} else if tc != nil {
+		_ = tc.Close()
+	}
+}
+
+func (ss *rsSession) run(ws *websocket.Conn) {
+	s, w := ss.s, ss.rt.ws
+	ss.ws = ws
+	ss.maxStreams = int32(s.opts.RSocketMaxStreams)
+	if ss.maxStreams <= 0 {
+		ss.maxStreams = DefaultRSocketMaxStreams
+	}
+	tc := transport.NewWebSocketConnWith(ws, transport.Options{MaxFrameLen: w.maxMessage})
+	ss.mu.Lock()
+	ss.tc = tc
+	ss.mu.Unlock()
+	reg := s.wsRegistry()
+	if !reg.add(ss) {
+		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeGoingAway, "gateway shutting down"), time.Now().Add(wsWriteWait))
+		_ = tc.Close()
+		return
+	}
+	defer reg.remove(ss)
+	w.sessionStarted()
+	defer w.sessionEnded()
+	var ping *time.Timer
+	if w.pingInterval > 0 {
+		ping = time.AfterFunc(w.pingInterval, func() {
+			if ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsWriteWait)) == nil {
+				ping.Reset(w.pingInterval)
+			}
+		})
+		defer ping.Stop()
+	}
+	c, err := rsocket.Accept(nil, tc, rsocket.ServerOptions{
+		MaxReassembledSize: w.maxMessage,
+		Logger:             s.log,
+	}, ss.accept)
+	if err != nil {
+		if ce := s.log.Check(zap.DebugLevel, "rsocket client handshake failed"); ce != nil {
+			ce.Write(zap.String("route", ss.rt.name), zap.Error(err))
+		}
+		return // Accept closed tc
+	}
+	ss.mu.Lock()
+	ss.conn = c
+	closed := ss.closed
+	ss.mu.Unlock()
+	if closed {
+		_ = c.CloseWithError(frame.CodeConnectionClose, "gateway shutting down")
+	}
+	<-c.Done()
+	if errors.Is(c.Err(), transport.ErrTextMessage) || isFrameSize(c.Err()) {
+		code := closeUnsupported
+		if isFrameSize(c.Err()) {
+			code = closeTooBig
+		}
+		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, closeReason(c.Err().Error())), time.Now().Add(wsWriteWait))
+	}
+	_ = tc.Close()
+}
+
+func isFrameSize(err error) bool {
+	var fe *transport.FrameSizeError
+	return errors.As(err, &fe)
+}
+
+// accept is the Acceptor of the client's SETUP.
+func (ss *rsSession) accept(setup *rsocket.SetupInfo, _ *rsocket.Conn) (rsocket.Handler, error) {
+	if auth := ss.s.opts.RSocketAuthenticate; auth != nil {
+		if err := auth(ss.rt.name, setup); err != nil {
+			return nil, err
+		}
+	}
+	ss.routing = setup.MetadataMIME == extension.MimeRouting
+	return ss, nil
+}
+
+// pick chooses the backend connection for a request with metadata md.
+func (ss *rsSession) pick(md []byte) (*pool.Member, *rsocket.Conn, error) {
+	name := ss.rt.ws.backendFor(firstRoutingTag(md, ss.routing), ss.rt.backend)
+	p := ss.s.pools.Get(name)
+	if p == nil {
+		return nil, nil, &rsocket.Error{Code: frame.CodeRejected, Message: "rsgate: backend " + name + " has no connection pool"}
+	}
+	m, err := p.Pick()
+	if err != nil {
+		return nil, nil, &rsocket.Error{Code: frame.CodeRejected, Message: "rsgate: " + err.Error()}
+	}
+	c := m.Conn()
+	if c == nil {
+		m.Done(time.Now(), rsocket.ErrClosed)
+		return nil, nil, &rsocket.Error{Code: frame.CodeRejected, Message: "rsgate: backend connection not ready"}
+	}
+	return m, c, nil
+}
+
+// begin reserves a stream slot; false: the stream was rejected.
+func (ss *rsSession) begin(st *rsocket.Stream) bool {
+	if ss.active.Add(1) > ss.maxStreams {
+		ss.active.Add(-1)
+		_ = st.Error(frame.CodeRejected, "rsgate: too many concurrent streams on this connection")
+		return false
+	}
+	return true
+}
+
+// relayError ends the client's stream st with the backend's error.
+func relayError(st *rsocket.Stream, err error) {
+	var re *rsocket.Error
+	switch {
+	case errors.As(err, &re) && !errors.Is(err, rsocket.ErrClosed):
+		_ = st.Error(re.Code, re.Message)
+	case errors.Is(err, rsocket.ErrCanceled):
+		st.Cancel()
+	case errors.Is(err, rsocket.ErrClosed):
+		_ = st.Error(frame.CodeApplicationError, "rsgate: backend connection lost")
+	default:
+		_ = st.Error(frame.CodeApplicationError, "rsgate: "+err.Error())
+	}
+}
+
+// FireAndForget implements rsocket.Handler.
+func (ss *rsSession) FireAndForget(req rsocket.Payload) {
+	m, bc, err := ss.pick(req.Metadata)
+	if err != nil {
+		return
+	}
+	p := copyRSPayload(req)
+	go func() {
+		start := time.Now()
+		err := bc.FireAndForget(nil, p)
+		m.Done(start, err)
+	}()
+}
+
+// MetadataPush implements rsocket.Handler: sent on one connection of the route's backend.
+func (ss *rsSession) MetadataPush(md []byte) {
+	p := ss.s.pools.Get(ss.rt.backend)
+	if p == nil {
+		return
+	}
+	m, err := p.Pick()
+	if err != nil {
+		return
+	}
+	start := time.Now()
+	var perr error = rsocket.ErrClosed
+	if c := m.Conn(); c != nil {
+		perr = c.MetadataPush(md)
+	}
+	m.Done(start, perr)
+}
+
+// RequestResponse implements rsocket.Handler.
+func (ss *rsSession) RequestResponse(req rsocket.Payload, st *rsocket.Stream) {
+	if !ss.begin(st) {
+		return
+	}
+	m, bc, err := ss.pick(req.Metadata)
+	if err != nil {
+		ss.active.Add(-1)
+		relayError(st, err)
+		return
+	}
+	p := copyRSPayload(req)
+	go func() {
+		defer ss.active.Add(-1)
+		start := time.Now()
+		msg, err := bc.RequestResponse(streamContext{st}, p)
+		m.Done(start, countsAgainstBackend(err))
+		if err != nil {
+			if !errors.Is(err, context.Canceled) {
+				relayError(st, err)
+			}
+			return
+		}
+		_ = st.Respond(msg.Payload)
+		msg.Release()
+	}()
+}
+
+// RequestStream implements rsocket.Handler.
+func (ss *rsSession) RequestStream(req rsocket.Payload, initialN uint32, st *rsocket.Stream) {
+	if !ss.begin(st) {
+		return
+	}
+	m, bc, err := ss.pick(req.Metadata)
+	if err != nil {
+		ss.active.Add(-1)
+		relayError(st, err)
+		return
+	}
+	st.TakeCredit() // the initial N goes to the backend as its initial N
+	start := time.Now()
+	bs, err := bc.RequestStream(req, initialN, toClient{st})
+	if err != nil {
+		ss.active.Add(-1)
+		m.Done(start, err)
+		relayError(st, err)
+		return
+	}
+	go ss.pump(st, bs, false, m, start)
+}
+
+// RequestChannel implements rsocket.Handler.
+func (ss *rsSession) RequestChannel(req rsocket.Payload, initialN uint32, complete bool, st *rsocket.Stream) rsocket.Subscriber {
+	if !ss.begin(st) {
+		return nil
+	}
+	m, bc, err := ss.pick(req.Metadata)
+	if err != nil {
+		ss.active.Add(-1)
+		relayError(st, err)
+		return nil
+	}
+	st.TakeCredit()
+	start := time.Now()
+	bs, err := bc.RequestChannel(req, initialN, complete, toClient{st})
+	if err != nil {
+		ss.active.Add(-1)
+		m.Done(start, err)
+		relayError(st, err)
+		return nil
+	}
+	go ss.pump(st, bs, true, m, start)
+	return toBackend{bs}
+}
+
+// pump passes credit between the client's stream st and the backend's stream bs until st ends, then
+// cancels bs if it is still open and releases the pool slot.
+func (ss *rsSession) pump(st, bs *rsocket.Stream, channel bool, m *pool.Member, start time.Time) {
+	defer ss.active.Add(-1)
+	clientCredit := st.CreditNotify()
+	var backendCredit <-chan struct{}
+	if channel {
+		backendCredit = bs.CreditNotify()
+	}
+	stDone, bsDone := st.Done(), bs.Done()
+	for {
+		select {
+		case <-clientCredit:
+			if n := st.TakeCredit(); n > 0 {
+				bs.Request(n)
+			}
+		case <-backendCredit:
+			if n := bs.TakeCredit(); n > 0 {
+				st.Request(n)
+			}
+		case <-bsDone:
+			bsDone = nil
+			if err := bs.Err(); err != nil && !errors.Is(err, rsocket.ErrCanceled) {
+				relayError(st, err) // no-op when the subscriber already relayed it
+			}
+		case <-stDone:
+			canceled := !isDone(bs)
+			bs.Cancel()
+			var merr error
+			if canceled {
+				merr = rsocket.ErrCanceled
+			} else {
+				merr = countsAgainstBackend(bs.Err())
+			}
+			m.Done(start, merr)
+			return
+		}
+	}
+}
+
+func isDone(s *rsocket.Stream) bool {
+	select {
+	case <-s.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// toClient forwards the backend's items and end to the client's stream (backend reader goroutine).
+type toClient struct{ st *rsocket.Stream }
+
+func (t toClient) OnNext(p rsocket.Payload, complete bool) { _ = t.st.Forward(p, complete) }
+func (t toClient) OnComplete()                             { _ = t.st.Complete() }
+func (t toClient) OnError(err error)                       { relayError(t.st, err) }
+
+// toBackend forwards the client's channel items and end to the backend's stream (client reader goroutine).
+type toBackend struct{ bs *rsocket.Stream }
+
+func (t toBackend) OnNext(p rsocket.Payload, complete bool) { _ = t.bs.Forward(p, complete) }
+func (t toBackend) OnComplete()                             { _ = t.bs.Complete() }
+func (t toBackend) OnError(err error) {
+	var re *rsocket.Error
+	if errors.As(err, &re) && !errors.Is(err, rsocket.ErrClosed) {
+		_ = t.bs.Error(re.Code, re.Message)
+		return
+	}
+	t.bs.Cancel()
+}
+
+// streamContext is a context.Context that ends when the client's stream ends (its CANCEL, or the end of
+// its connection): the backend request-response is then canceled.
+type streamContext struct{ st *rsocket.Stream }
+
+func (c streamContext) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (c streamContext) Done() <-chan struct{}       { return c.st.Done() }
+func (c streamContext) Value(any) any               { return nil }
+func (c streamContext) Err() error {
+	if isDone(c.st) {
+		return context.Canceled
+	}
+	return nil
+}
+
+// copyRSPayload copies p (handler payloads are valid only during the call).
+func copyRSPayload(p rsocket.Payload) rsocket.Payload {
+	var out rsocket.Payload
+	if p.Metadata != nil {
+		out.Metadata = append(make([]byte, 0, len(p.Metadata)), p.Metadata...)
+	}
+	out.Data = append([]byte(nil), p.Data...)
+	return out
+}
