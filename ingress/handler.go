@@ -175,6 +175,7 @@ func (s *Server) serveRequestResponse(ctx *fasthttp.RequestCtx, rt *route, rq *r
 	}
 	c := rq.call
 	c.start(rt.timeout)
+	c.conn = ctx.Conn() // watched for a disconnect if the call turns out slow
 	s.calls.add(c)
 	start := time.Now()
 	var (
@@ -187,7 +188,9 @@ func (s *Server) serveRequestResponse(ctx *fasthttp.RequestCtx, rt *route, rq *r
 		err = rsocket.ErrClosed
 	}
 	m.Done(start, countsAgainstBackend(err))
-	s.calls.remove(c)
+	if w := s.calls.remove(c); w != nil {
+		w.stop()
+	}
 	if err != nil {
 		f := classify(err, c.Cause(), rt)
 		writeFailure(ctx, f)

@@ -2,6 +2,7 @@ package ingress
 
 import (
 	"context"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,9 +22,12 @@ type callCtx struct {
 	timer    *time.Timer
 	armed    bool // the timer was started for this call
 
-	// Registry links for Shutdown, guarded by the server's callsMu.
+	// Registry links and the slow-call watch, guarded by calls.mu.
 	prev, next *callCtx
 	listed     bool
+	started    time.Time
+	conn       net.Conn         // the client connection to watch once the call is slow; nil: never
+	watch      *disconnectWatch // started by calls.scan
 }
 
 func newCallCtx() *callCtx {
@@ -106,14 +110,18 @@ func (c *callCtx) finish() bool {
 }
 
 // calls is the registry of running calls, so that Shutdown can cancel what is left when its grace period
-// ends.
+// ends, and so that slow request-response calls get their client connection watched (scan).
 type calls struct {
-	mu     sync.Mutex
-	head   *callCtx
-	n      int
-	killed bool // after Shutdown's grace period: new calls are canceled at once
+	mu         sync.Mutex
+	head       *callCtx
+	n          int
+	killed     bool          // after Shutdown's grace period: new calls are canceled at once
+	watchAfter time.Duration // watch the client of calls running this long (0: never)
+	scanning   bool          // a scan goroutine runs
 }
 
+// add registers c. A call with a client connection (c.conn) that is still running after watchAfter gets a
+// disconnectWatch, so that a client that goes away cancels it (and the backend gets CANCEL).
 func (r *calls) add(c *callCtx) {
 	r.mu.Lock()
 	if r.killed {
@@ -127,12 +135,44 @@ func (r *calls) add(c *callCtx) {
 	}
 	r.head = c
 	c.listed = true
+	c.started = time.Now()
 	r.n++
+	if c.conn != nil && r.watchAfter > 0 && !r.scanning {
+		r.scanning = true
+		go r.scan()
+	}
 	r.mu.Unlock()
 }
 
-func (r *calls) remove(c *callCtx) {
+// scan starts watches on the connections of slow calls. It runs while calls are registered: a fast
+// request-response costs no goroutine, no syscall and no allocation for it.
+func (r *calls) scan() {
+	t := time.NewTicker(r.watchAfter / 2)
+	defer t.Stop()
+	for now := range t.C {
+		r.mu.Lock()
+		if r.n == 0 {
+			r.scanning = false
+			r.mu.Unlock()
+			return
+		}
+		for c := r.head; c != nil; c = c.next {
+			if c.conn != nil && c.watch == nil && now.Sub(c.started) >= r.watchAfter {
+				if c.watch = watchDisconnect(c.conn, c); c.watch == nil {
+					c.conn = nil // not a watchable connection: do not try again
+				}
+			}
+		}
+		r.mu.Unlock()
+	}
+}
+
+// remove unregisters c and returns its watch, if one was started; the caller stops it before the handler
+// returns (fasthttp reads the connection again afterwards).
+func (r *calls) remove(c *callCtx) *disconnectWatch {
 	r.mu.Lock()
+	w := c.watch
+	c.watch, c.conn = nil, nil
 	if c.listed {
 		if c.prev != nil {
 			c.prev.next = c.next
@@ -146,6 +186,7 @@ func (r *calls) remove(c *callCtx) {
 		r.n--
 	}
 	r.mu.Unlock()
+	return w
 }
 
 // killAll cancels every running call with ErrShutdown, and every call started from now on.

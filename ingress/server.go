@@ -39,6 +39,11 @@ type Options struct {
 	// status instead of an in-stream error event. The first item ends the wait at once. Default 50ms;
 	// negative: never wait.
 	StreamErrorWait time.Duration
+	// SlowCallWatch is how long a request-response call may wait for its backend before the gateway starts
+	// watching the client connection: a client that goes away then cancels the call (CANCEL upstream)
+	// instead of leaving it to the route timeout. Fast calls cost nothing for it. Linux, plain TCP only.
+	// Default 1s; negative: never.
+	SlowCallWatch time.Duration
 	// ReduceMemoryUsage releases the read and write buffers of idle keep-alive connections (fasthttp's
 	// ReduceMemoryUsage): less memory with many idle clients, a little more CPU per request. Default false.
 	ReduceMemoryUsage bool
@@ -54,6 +59,7 @@ type Options struct {
 const (
 	DefaultSSEHeartbeat    = 15 * time.Second
 	DefaultStreamErrorWait = 50 * time.Millisecond
+	DefaultSlowCallWatch   = time.Second
 )
 
 // Server is the HTTP ingress. It is safe for concurrent use; see the package documentation for its
@@ -90,6 +96,9 @@ func New(cfg *mapping.Config, table *mapping.Table, pools Pools, opts Options) (
 	if opts.StreamErrorWait == 0 {
 		opts.StreamErrorWait = DefaultStreamErrorWait
 	}
+	if opts.SlowCallWatch == 0 {
+		opts.SlowCallWatch = DefaultSlowCallWatch
+	}
 	s := &Server{log: opts.Logger, set: opts.Metrics, pools: pools, opts: opts, conns: map[net.Conn]struct{}{}}
 	st, err := compileState(cfg, table, opts.Metrics)
 	if err != nil {
@@ -97,6 +106,7 @@ func New(cfg *mapping.Config, table *mapping.Table, pools Pools, opts Options) (
 	}
 	s.state.Store(st)
 	s.limits = cfg.Limits
+	s.calls.watchAfter = max(opts.SlowCallWatch, 0)
 	headerSize := cfg.Limits.MaxHeaderSize
 	if headerSize <= 0 {
 		headerSize = mapping.DefaultMaxHeaderSize
