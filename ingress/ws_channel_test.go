@@ -465,4 +465,3 @@ func TestWSChannelNoBackend(t *testing.T) {
 		t.Fatalf("want 503 before the upgrade, got %v %v", err, resp)
 	}
 }
-

@@ -1,0 +1,325 @@
+package ingress
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fasthttp/websocket"
+
+	"github.com/rsgate/rsgate/mapping"
+	"github.com/rsgate/rsgate/rsocket"
+	"github.com/rsgate/rsgate/rsocket/extension"
+	"github.com/rsgate/rsgate/rsocket/frame"
+	"github.com/rsgate/rsgate/rsocket/transport"
+)
+
+// collector is a Subscriber that records items and the end.
+type collector struct {
+	mu    sync.Mutex
+	items []string
+	err   error
+	done  chan struct{}
+	once  sync.Once
+}
+
+func newCollector() *collector { return &collector{done: make(chan struct{})} }
+
+func (c *collector) OnNext(p rsocket.Payload, complete bool) {
+	c.mu.Lock()
+	c.items = append(c.items, string(p.Data))
+	c.mu.Unlock()
+	if complete {
+		c.end(nil)
+	}
+}
+func (c *collector) OnComplete()       { c.end(nil) }
+func (c *collector) OnError(err error) { c.end(err) }
+func (c *collector) end(err error) {
+	c.once.Do(func() {
+		c.mu.Lock()
+		c.err = err
+		c.mu.Unlock()
+		close(c.done)
+	})
+}
+func (c *collector) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.items)
+}
+func (c *collector) wait(t *testing.T) ([]string, error) {
+	t.Helper()
+	select {
+	case <-c.done:
+	case <-time.After(testTimeout):
+		t.Fatal("stream did not end")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.items, c.err
+}
+
+func routeMD(tag string) []byte {
+	return extension.AppendCompositeEntry(nil, extension.MimeRouting, extension.AppendRouting(nil, tag))
+}
+
+// dialRSocket connects an RSocket client to the gateway's rsocket route.
+func dialRSocket(t *testing.T, g *gateway, path string, setup rsocket.Payload) (*rsocket.Conn, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	tc, err := transport.DialWebSocket(ctx, "ws://"+g.addr+path, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := rsocket.Connect(ctx, tc, rsocket.Options{DataMIME: "application/json", SetupPayload: setup})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c, nil
+}
+
+func rsGateway(t *testing.T, backends map[string]string, opts Options, mutate func(r *mapping.Route)) *gateway {
+	t.Helper()
+	cfg := newConfig(backends, []routeSpec{
+		{name: "rs", path: "/rsocket", backend: "b", interaction: mapping.InteractionRSocket, mutate: mutate},
+	})
+	return startGateway(t, cfg, opts)
+}
+
+func TestWSRSocketDemoInteractions(t *testing.T) {
+	d := startDemo(t)
+	g := rsGateway(t, map[string]string{"b": d.Addr().String()}, Options{}, nil)
+	c, _ := dialRSocket(t, g, "/rsocket", rsocket.Payload{})
+
+	t.Run("request-response", func(t *testing.T) {
+		msg, err := c.RequestResponse(context.Background(), rsocket.Payload{Metadata: routeMD("users.7"), Data: nil})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(msg.Data) != `{"id":"7"}` {
+			t.Fatalf("answer %q", msg.Data)
+		}
+		msg.Release()
+	})
+	t.Run("request-response-error", func(t *testing.T) {
+		_, err := c.RequestResponse(context.Background(), rsocket.Payload{Metadata: routeMD("fail")})
+		var re *rsocket.Error
+		if !errors.As(err, &re) || re.Code != frame.CodeApplicationError || re.Message != "demo failure" {
+			t.Fatalf("err %v, want the backend's APPLICATION_ERROR relayed", err)
+		}
+	})
+	t.Run("fire-and-forget", func(t *testing.T) {
+		before := d.Stats.FireAndForget.Load()
+		if err := c.FireAndForget(context.Background(), rsocket.Payload{Metadata: routeMD("log"), Data: []byte("{}")}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the backend to see the fire-and-forget", func() bool { return d.Stats.FireAndForget.Load() == before+1 })
+	})
+	t.Run("request-stream", func(t *testing.T) {
+		col := newCollector()
+		if _, err := c.RequestStream(rsocket.Payload{Metadata: routeMD("ticks.100")}, 7, col); err != nil {
+			t.Fatal(err)
+		}
+		// Only 7 items were requested: exactly 7 arrive, the 8th needs REQUEST_N.
+		waitFor(t, "7 items", func() bool { return col.count() == 7 })
+		time.Sleep(100 * time.Millisecond)
+		if n := col.count(); n != 7 {
+			t.Fatalf("%d items with credit 7", n)
+		}
+	})
+	t.Run("request-stream-credit", func(t *testing.T) {
+		col := newCollector()
+		st, err := c.RequestStream(rsocket.Payload{Metadata: routeMD("ticks.50")}, 10, col)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "10 items", func() bool { return col.count() == 10 })
+		st.Request(40)
+		items, err := col.wait(t)
+		if err != nil || len(items) != 50 {
+			t.Fatalf("%d items, err %v", len(items), err)
+		}
+		for i, it := range items {
+			if it != `{"tick":`+strconv.Itoa(i)+`}` {
+				t.Fatalf("item %d = %q", i, it)
+			}
+		}
+	})
+	t.Run("request-channel", func(t *testing.T) {
+		col := newCollector()
+		st, err := c.RequestChannel(rsocket.Payload{Metadata: routeMD("chat"), Data: []byte(`"m0"`)}, 100, false, col)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 1; i < 20; i++ {
+			if err := st.Send(context.Background(), rsocket.Payload{Data: []byte(`"m` + strconv.Itoa(i) + `"`)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_ = st.Complete()
+		items, err := col.wait(t)
+		if err != nil || len(items) != 20 {
+			t.Fatalf("%d echoes, err %v", len(items), err)
+		}
+		for i, it := range items {
+			if it != `"m`+strconv.Itoa(i)+`"` {
+				t.Fatalf("echo %d = %q", i, it)
+			}
+		}
+	})
+	t.Run("cancel-relayed", func(t *testing.T) {
+		before := d.Stats.Cancels.Load()
+		col := newCollector()
+		st, err := c.RequestStream(rsocket.Payload{Metadata: routeMD("clock.10")}, 1000, col)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "a clock item", func() bool { return col.count() >= 2 })
+		st.Cancel()
+		waitFor(t, "the backend to see CANCEL", func() bool { return d.Stats.Cancels.Load() > before })
+	})
+}
+
+// TestWSRSocketCreditPassThrough: the backend sends exactly what the client requested, not a window.
+func TestWSRSocketCreditPassThrough(t *testing.T) {
+	sp := newSpecial()
+	be := startBackend(t, sp.handler)
+	g := rsGateway(t, map[string]string{"b": be.addr}, Options{}, nil)
+	c, _ := dialRSocket(t, g, "/rsocket", rsocket.Payload{})
+	col := newCollector()
+	st, err := c.RequestStream(rsocket.Payload{Metadata: routeMD("endless")}, 5, col)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "5 items", func() bool { return col.count() == 5 })
+	time.Sleep(100 * time.Millisecond)
+	if e := sp.emitted.Load(); e != 5 {
+		t.Fatalf("backend emitted %d items for a client credit of 5", e)
+	}
+	st.Request(3)
+	waitFor(t, "8 items", func() bool { return col.count() == 8 })
+	time.Sleep(100 * time.Millisecond)
+	if e := sp.emitted.Load(); e != 8 {
+		t.Fatalf("backend emitted %d items for a client credit of 8", e)
+	}
+	st.Cancel()
+	select {
+	case tag := <-sp.canceled:
+		if tag != "endless" {
+			t.Fatalf("canceled %q", tag)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("CANCEL not relayed")
+	}
+}
+
+func TestWSRSocketLimitsAndRouting(t *testing.T) {
+	d := startDemo(t)
+	sp := newSpecial()
+	be := startBackend(t, sp.handler)
+	g := rsGateway(t, map[string]string{"b": d.Addr().String(), "special": be.addr},
+		Options{RSocketMaxStreams: 2, RSocketAuthenticate: BearerTokens("s3cret")},
+		func(r *mapping.Route) {
+			r.RSocket = &mapping.RSocketConfig{Routes: map[string]string{"endless": "special", "err.*": "special"}}
+			r.WebSocket.MaxMessage = 4096
+		})
+	auth := rsocket.Payload{Metadata: extension.AppendCompositeEntry(nil, extension.MimeAuth, extension.AppendAuthBearer(nil, []byte("s3cret")))}
+
+	t.Run("auth-rejected", func(t *testing.T) {
+		c, _ := dialRSocket(t, g, "/rsocket", rsocket.Payload{})
+		select {
+		case <-c.Done():
+		case <-time.After(testTimeout):
+			t.Fatal("connection without a token stayed open")
+		}
+		var re *rsocket.Error
+		if !errors.As(c.Err(), &re) || re.Code != frame.CodeRejectedSetup {
+			t.Fatalf("err %v, want REJECTED_SETUP", c.Err())
+		}
+	})
+	c, _ := dialRSocket(t, g, "/rsocket", auth)
+	t.Run("routes-map", func(t *testing.T) {
+		_, err := c.RequestResponse(context.Background(), rsocket.Payload{Metadata: routeMD("err.0x301")})
+		var re *rsocket.Error
+		if !errors.As(err, &re) || re.Code != 0x301 {
+			t.Fatalf("err %v: want the special backend's code 0x301 (routed by err.*)", err)
+		}
+		msg, err := c.RequestResponse(context.Background(), rsocket.Payload{Metadata: routeMD("echo"), Data: []byte("hi")})
+		if err != nil || string(msg.Data) != "hi" {
+			t.Fatalf("default backend: %v", err)
+		}
+		msg.Release()
+	})
+	t.Run("max-streams", func(t *testing.T) {
+		a, b, x := newCollector(), newCollector(), newCollector()
+		s1, _ := c.RequestStream(rsocket.Payload{Metadata: routeMD("clock.1000")}, 1, a)
+		s2, _ := c.RequestStream(rsocket.Payload{Metadata: routeMD("clock.1000")}, 1, b)
+		_, _ = c.RequestStream(rsocket.Payload{Metadata: routeMD("clock.1000")}, 1, x)
+		_, err := x.wait(t)
+		var re *rsocket.Error
+		if !errors.As(err, &re) || re.Code != frame.CodeRejected {
+			t.Fatalf("third stream: %v, want REJECTED", err)
+		}
+		s1.Cancel()
+		s2.Cancel()
+		time.Sleep(50 * time.Millisecond)
+		y := newCollector()
+		_, _ = c.RequestStream(rsocket.Payload{Metadata: routeMD("ticks.2")}, 5, y)
+		if items, err := y.wait(t); err != nil || len(items) != 2 {
+			t.Fatalf("after cancels: %v %v", items, err)
+		}
+	})
+	t.Run("frame-too-large-1009", func(t *testing.T) {
+		c2, _ := dialRSocket(t, g, "/rsocket", auth)
+		_ = c2.FireAndForget(context.Background(), rsocket.Payload{Metadata: routeMD("log"), Data: make([]byte, 8192)})
+		select {
+		case <-c2.Done():
+		case <-time.After(testTimeout):
+			t.Fatal("oversized frame did not close the connection")
+		}
+	})
+}
+
+// TestWSRSocketBadClient: a text message, a garbage frame, and a connection that never sends SETUP end
+// with a close code and leave the gateway serving.
+func TestWSRSocketBadClient(t *testing.T) {
+	d := startDemo(t)
+	g := rsGateway(t, map[string]string{"b": d.Addr().String()}, Options{}, nil)
+	t.Run("text-message", func(t *testing.T) {
+		ws := dialWS(t, wsURL(g, "/rsocket"), nil)
+		_ = ws.WriteMessage(websocket.TextMessage, []byte("hello"))
+		if code, _ := closeCode(t, ws); code != 1000 && code != 1003 {
+			t.Fatalf("close %d", code)
+		}
+	})
+	t.Run("garbage-first-frame", func(t *testing.T) {
+		ws := dialWS(t, wsURL(g, "/rsocket"), nil)
+		_ = ws.WriteMessage(websocket.BinaryMessage, []byte{0, 0, 0, 0, 0xff, 0xff, 1, 2})
+		// The gateway answers ERROR[INVALID_SETUP] and closes.
+		_, msg, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("no ERROR frame: %v", err)
+		}
+		f, perr := frame.Parse(msg)
+		if perr != nil || f.Type() != frame.TypeError || f.ErrorCode() != frame.CodeInvalidSetup {
+			t.Fatalf("got %v %v, want ERROR[INVALID_SETUP]", f, perr)
+		}
+		if code, _ := closeCode(t, ws); code != 1000 {
+			t.Fatalf("close %d", code)
+		}
+	})
+	c, _ := dialRSocket(t, g, "/rsocket", rsocket.Payload{})
+	msg, err := c.RequestResponse(context.Background(), rsocket.Payload{Metadata: routeMD("echo"), Data: []byte("ok")})
+	if err != nil || string(msg.Data) != "ok" {
+		t.Fatalf("gateway after bad clients: %v", err)
+	}
+	msg.Release()
+	_ = http.StatusOK
+}
