@@ -31,9 +31,12 @@
 //
 // # Client disconnects
 //
-// fasthttp offers no notification of a client that goes away while a request-response call is waiting for
-// the backend: such a call ends at the route timeout (504, CANCEL upstream) or when the answer comes, and
-// the answer is then dropped. Streams notice a gone client on the next write: an item, or for SSE the
-// heartbeat comment written every Options.SSEHeartbeat; on Linux, streams served over a plain TCP
-// connection also watch the socket for the client's FIN/RST, so an idle NDJSON stream is canceled too.
+// fasthttp does not tell a handler that its client went away. The ingress watches the client's socket for
+// FIN/RST where that matters (Linux, plain TCP connections): request-response calls that are still waiting
+// after Options.SlowCallWatch (default 1s; fast calls pay nothing for it) and every stream. A gone client
+// cancels the call, and the backend gets CANCEL. Elsewhere (TLS, other systems) a request-response call
+// ends at the route timeout or when the answer comes, and a stream notices on its next write: an item, or
+// for SSE the ": ping" heartbeat written every Options.SSEHeartbeat.
+//
+// The WebSocket interactions (request-channel, rsocket) are in the ws_*.go files.
 package ingress
