@@ -21,6 +21,7 @@
 //   - Pick errors are sentinel-backed values owned by the pool (no allocation); match them with errors.Is
 //     against ErrNoConnection, ErrOverloaded, ErrNoLease, ErrClosed and ask RetryAfter for a hint.
 //
-// Backends with transport "http" (legacy REST upstreams) are not served by this package: New returns an
-// error matching ErrUnsupportedTransport and a Group skips them (Group.Get returns nil for them).
+// Backends with transport "http" (legacy REST upstreams) get an HTTPPool instead (http.go: NewHTTP, one
+// fasthttp.HostClient per address); New rejects them with an error matching ErrUnsupportedTransport, and a
+// Group keeps them apart (Group.Get returns nil for them, Group.HTTP returns their HTTPPool).
 package pool

@@ -13,12 +13,14 @@ import (
 	"go.uber.org/zap"
 )
 
-// Group holds the pools of every RSocket backend of a configuration, by backend name. Backends with
-// transport "http" get no pool (Get returns nil for them; Skipped lists them). Get is lock-free and safe to
-// call per request; the other methods are safe for concurrent use.
+// Group holds the pools of every backend of a configuration, by backend name: a *Pool for each RSocket
+// backend (Get) and an *HTTPPool for each backend with transport "http" (HTTP; Get returns nil for them and
+// Skipped lists them). Get and HTTP are lock-free and safe to call per request; the other methods are safe
+// for concurrent use.
 type Group struct {
 	opts  Options
 	pools atomic.Pointer[map[string]*Pool]
+	https atomic.Pointer[map[string]*HTTPPool] // transport http (http.go)
 
 	mu      sync.Mutex // serialises Start, Update and Close
 	started bool
@@ -34,7 +36,15 @@ func NewGroup(cfg *mapping.Config, opts Options) (*Group, error) {
 	if err != nil {
 		return nil, err
 	}
+	hps, err := g.buildHTTP(cfg, nil)
+	if err != nil {
+		for _, p := range pools {
+			_ = p.Close()
+		}
+		return nil, err
+	}
 	g.pools.Store(&pools)
+	g.https.Store(&hps)
 	g.skipped = skipped
 	return g, nil
 }
@@ -116,9 +126,15 @@ func (g *Group) Stats() []Stats {
 	return out
 }
 
-// Ready reports whether every pool has at least one ready connection (for /readyz).
+// Ready reports whether every pool has at least one ready connection, and every http backend at least
+// one address not marked down (for /readyz).
 func (g *Group) Ready() bool {
 	for _, p := range *g.pools.Load() {
+		if !p.Ready() {
+			return false
+		}
+	}
+	for _, p := range *g.https.Load() {
 		if !p.Ready() {
 			return false
 		}
@@ -135,6 +151,9 @@ func (g *Group) Start() {
 	}
 	g.started = true
 	for _, p := range *g.pools.Load() {
+		p.Start()
+	}
+	for _, p := range *g.https.Load() {
 		p.Start()
 	}
 }
@@ -155,13 +174,32 @@ func (g *Group) Update(cfg *mapping.Config) error {
 	if err != nil {
 		return err
 	}
+	oldHTTP := *g.https.Load()
+	hps, err := g.buildHTTP(cfg, oldHTTP)
+	if err != nil {
+		for name, p := range pools {
+			if old[name] != p {
+				_ = p.Close()
+			}
+		}
+		return err
+	}
 	if g.started {
 		for _, p := range pools {
 			p.Start() // no-op for kept pools
 		}
+		for _, p := range hps {
+			p.Start()
+		}
 	}
 	g.pools.Store(&pools)
+	g.https.Store(&hps)
 	g.skipped = skipped
+	for name, p := range oldHTTP {
+		if hps[name] != p {
+			_ = p.Close() // requests in flight finish on their connections
+		}
+	}
 	drain := g.opts.DrainTimeout
 	if drain <= 0 {
 		drain = DefaultDrainTimeout
@@ -198,6 +236,9 @@ func (g *Group) Close() error {
 	for _, p := range pools {
 		errs = append(errs, p.Close())
 	}
+	for _, p := range *g.https.Load() {
+		errs = append(errs, p.Close())
+	}
 	g.retired.Wait()
 	return errors.Join(errs...)
 }
@@ -223,6 +264,9 @@ func (g *Group) Shutdown(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	for _, p := range *g.https.Load() {
+		_ = p.Close()
+	}
 	g.retired.Wait()
 	return errors.Join(errs...)
 }
