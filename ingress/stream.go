@@ -62,7 +62,7 @@ type streamer struct {
 	// Writer-owned.
 	start     time.Time // request start (access log, metrics)
 	picked    time.Time // when the stream was requested (pool latency)
-	firstAt   time.Time // first signal from the backend
+	firstAt   time.Time // first signal from the backend (guarded by mu)
 	delivered uint64
 	eventID   uint64
 	bytes     int
@@ -399,6 +399,7 @@ func (sr *streamer) finish(cause, endErr error) {
 	backendEnded := sr.backDone
 	queue := sr.queue
 	sr.queue = nil
+	first := sr.firstAt
 	sr.mu.Unlock()
 	if !backendEnded {
 		sr.stream.Cancel()
@@ -412,7 +413,6 @@ func (sr *streamer) finish(cause, endErr error) {
 	sr.s.calls.remove(c)
 	// The pool's EWMA gets the time to the first signal: the stream's duration says nothing about the
 	// backend's speed. A stream we canceled is reported as canceled.
-	first := sr.firstAt
 	if first.IsZero() {
 		first = time.Now()
 	}
