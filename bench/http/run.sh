@@ -20,7 +20,9 @@
 # haproxy caddy"), PIN (1: wrk on the first half of the CPUs, everything under test on the other half; 0: no
 # pinning), GW_CONNECTIONS (gateway RSocket connections to the backend, 2), NGINX_KEEPALIVE (64), BODY_SIZE
 # (1024), KEEP_TMP (1: keep the temp dir, the default; 0: delete it), RESULTS (report file path), NO_INSTALL=1,
-# GW_REF (a git ref, e.g. HEAD: build the gateway and the demo backend from that commit instead of the work tree).
+# GW_REF (a git ref, e.g. HEAD: build the gateway and the demo backend from that commit instead of the work tree),
+# NICE (e.g. -10: run wrk and everything under test at that nice level, so that other work on a shared machine
+# disturbs the trials less; it slows that other work down while the benchmark runs; default 0 = unchanged).
 set -euo pipefail
 
 QUICK=0
@@ -130,11 +132,19 @@ if [ "$PIN" = 1 ] && [ "$NCPU" -ge 2 ]; then
 	LOAD_PREFIX=(taskset -c "$LOAD_CPUS")
 	SUT_PREFIX=(taskset -c "$SUT_CPUS")
 	PINNING="wrk pinned to CPU $LOAD_CPUS; proxy and its backend pinned together to CPU $SUT_CPUS"
+	SUT_LIST=$(seq -s, "$half" $((NCPU - 1)))
 else
 	SUT_N=$NCPU
 	LOAD_PREFIX=()
 	SUT_PREFIX=()
 	PINNING="no pinning: wrk, proxies and backends share all $NCPU CPUs"
+	SUT_LIST=$(seq -s, 0 $((NCPU - 1)))
+fi
+NICE=${NICE:-0}
+if [ "$NICE" != 0 ]; then
+	LOAD_PREFIX=(nice -n "$NICE" "${LOAD_PREFIX[@]}")
+	SUT_PREFIX=(nice -n "$NICE" "${SUT_PREFIX[@]}")
+	PINNING="$PINNING; wrk and the SUT run at nice $NICE"
 fi
 CLK=$(getconf CLK_TCK)
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -392,11 +402,14 @@ ticks() { # pid: utime+stime of the process and its direct children (nginx worke
 	done
 	echo "$total"
 }
-sys_busy() { # all CPUs: user+nice+system+irq+softirq+steal ticks
-	awk '/^cpu /{print $2+$3+$4+$7+$8+$9; exit}' /proc/stat
+sys_busy() { # "all SUT" busy ticks (user+nice+system+irq+softirq+steal): all CPUs, and the CPUs the SUT is pinned to
+	awk -v sut=",$SUT_LIST," '
+		/^cpu / { all = $2+$3+$4+$7+$8+$9 }
+		/^cpu[0-9]/ { n = substr($1, 4); if (index(sut, "," n ",")) s += $2+$3+$4+$7+$8+$9 }
+		END { print all, s }' /proc/stat
 }
 TSV=$TMP/trials.tsv
-printf 'peer\tconns\trep\trps\trequests\tduration_s\tp50_us\tp90_us\tp99_us\tp999_us\tproxy_ticks\tbackend_ticks\twrk_cpu_s\tsys_busy_ticks\twall_s\terrors\tresp_bytes\n' >"$TSV"
+printf 'peer\tconns\trep\trps\trequests\tduration_s\tp50_us\tp90_us\tp99_us\tp999_us\tproxy_ticks\tbackend_ticks\twrk_cpu_s\tsys_busy_ticks\twall_s\terrors\tresp_bytes\tsut_busy_ticks\n' >"$TSV"
 run_wrk() { # out conns duration port
 	"${LOAD_PREFIX[@]}" wrk -t"$THREADS" -c"$2" -d"$3"s --timeout 5s --latency -s "$HERE/post.lua" \
 		"http://127.0.0.1:$4/api/echo" >"$1" 2>&1
@@ -432,12 +445,12 @@ for rep in $(seq 1 "$REPS"); do
 			bpid=${bname:+${PID[$bname]}}
 			t0p=$(ticks "$ppid")
 			t0b=$([ -n "$bpid" ] && ticks "$bpid" || echo -1)
-			s0=$(sys_busy)
+			read -r s0 u0 < <(sys_busy)
 			w0=$(date +%s%N)
 			TIMEFORMAT='%U %S'
 			{ time run_wrk "$base.txt" "$c" "$DURATION" "${PORT[$p]}"; } 2>"$base.time" || log "wrk failed for $p (see $base.txt)"
 			w1=$(date +%s%N)
-			s1=$(sys_busy)
+			read -r s1 u1 < <(sys_busy)
 			t1p=$(ticks "$ppid")
 			t1b=$([ -n "$bpid" ] && ticks "$bpid" || echo -1)
 			if ! grep -q RSGATE_SUMMARY "$base.txt"; then
@@ -448,8 +461,8 @@ for rep in $(seq 1 "$REPS"); do
 			wrk_cpu=$(awk '{print $1+$2}' "$base.time")
 			if [ "$t0b" = -1 ]; then btk=-1; else btk=$((t1b - t0b)); fi
 			wall=$(((w1 - w0) / 1000000))
-			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s.%03d\t%s\t%s\n' "$p" "$c" "$rep" "$rps" "$reqs" "$dur_s" \
-				"$p50" "$p90" "$p99" "$p999" $((t1p - t0p)) "$btk" "$wrk_cpu" $((s1 - s0)) $((wall / 1000)) $((wall % 1000)) "$errs" "$rbytes" >>"$TSV"
+			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s.%03d\t%s\t%s\t%s\n' "$p" "$c" "$rep" "$rps" "$reqs" "$dur_s" \
+				"$p50" "$p90" "$p99" "$p999" $((t1p - t0p)) "$btk" "$wrk_cpu" $((s1 - s0)) $((wall / 1000)) $((wall % 1000)) "$errs" "$rbytes" $((u1 - u0)) >>"$TSV"
 			log "trial $trial/$ntrials $p c=$c rep=$rep: $rps req/s, p99 ${p99}us, errors $errs"
 		done
 	done

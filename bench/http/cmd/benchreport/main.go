@@ -29,6 +29,7 @@ type trial struct {
 	backendTicks float64 // < 0: backend runs inside the proxy process
 	wrkCPU       float64 // seconds
 	sysBusy      float64 // ticks, all CPUs, during the trial
+	sutBusy      float64 // ticks, the CPUs the SUT is pinned to, during the trial
 	wallS        float64 // wall time of the measured wrk run (wrk process lifetime)
 	errs         float64 // wrk errors: non-2xx/3xx status + socket errors
 	respBytes    float64 // bytes read per response (headers + body): a cheap check that bodies were echoed
@@ -88,7 +89,7 @@ func read(r io.Reader) ([]trial, error) {
 			rps: num("rps"), requests: num("requests"), durS: num("duration_s"),
 			p50: num("p50_us"), p90: num("p90_us"), p99: num("p99_us"), p999: num("p999_us"),
 			proxyTicks: num("proxy_ticks"), backendTicks: num("backend_ticks"),
-			wrkCPU: num("wrk_cpu_s"), sysBusy: num("sys_busy_ticks"), wallS: num("wall_s"), errs: num("errors"), respBytes: num("resp_bytes"),
+			wrkCPU: num("wrk_cpu_s"), sysBusy: num("sys_busy_ticks"), wallS: num("wall_s"), sutBusy: num("sut_busy_ticks"), errs: num("errors"), respBytes: num("resp_bytes"),
 		})
 	}
 	return out, sc.Err()
@@ -147,6 +148,15 @@ func report(w io.Writer, trials []trial, clk float64, ref, target string, order 
 			return usPerReq(t.proxyTicks+b, t.requests), t.requests > 0 && t.proxyTicks >= 0
 		},
 		"errs": func(t trial) (float64, bool) { return t.errs, t.errs >= 0 },
+		// CPU time on the SUT's own CPUs not used by the proxy or its backend: other processes scheduled
+		// there, and kernel work (loopback softirq) not charged to a process.
+		"foreign": func(t trial) (float64, bool) {
+			b := t.backendTicks
+			if b < 0 {
+				b = 0
+			}
+			return (t.sutBusy - t.proxyTicks - b) / clk / t.wallS, t.sutBusy >= 0 && t.wallS > 0
+		},
 		// Cores busy with anything but the proxy, its backend and wrk: other processes on the machine and
 		// kernel work not charged to a process (loopback softirq). A noise indicator.
 		"other": func(t trial) (float64, bool) {
@@ -207,8 +217,8 @@ func report(w io.Writer, trials []trial, clk float64, ref, target string, order 
 	}
 
 	fmt.Fprintf(w, "### Results (median, min–max over repetitions)\n\n")
-	fmt.Fprintf(w, "| conns | peer | n | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | proxy CPU µs/req | backend CPU µs/req | proxy+backend µs/req | errors | other load (cores) |\n")
-	fmt.Fprintf(w, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(w, "| conns | peer | n | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | proxy CPU µs/req | backend CPU µs/req | proxy+backend µs/req | errors | other load (cores) | foreign on SUT CPUs (cores) |\n")
+	fmt.Fprintf(w, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, c := range conns {
 		for _, p := range peers {
 			ts := sel(p, c)
@@ -219,11 +229,11 @@ func report(w io.Writer, trials []trial, clk float64, ref, target string, order 
 			if inProc(ts) {
 				be = "in proxy"
 			}
-			fmt.Fprintf(w, "| %d | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c, p, len(ts),
+			fmt.Fprintf(w, "| %d | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c, p, len(ts),
 				get(ts, "rps").fmt("%.0f"), get(ts, "p50").fmt("%.2f"), get(ts, "p90").fmt("%.2f"),
 				get(ts, "p99").fmt("%.2f"), get(ts, "p999").fmt("%.2f"),
 				get(ts, "cpuProxy").fmt("%.1f"), be, get(ts, "cpuTotal").fmt("%.1f"),
-				get(ts, "errs").fmt("%.0f"), get(ts, "other").fmt("%.2f"))
+				get(ts, "errs").fmt("%.0f"), get(ts, "other").fmt("%.2f"), get(ts, "foreign").fmt("%.2f"))
 		}
 	}
 
@@ -318,7 +328,7 @@ func report(w io.Writer, trials []trial, clk float64, ref, target string, order 
 		}
 	}
 
-	fmt.Fprintf(w, "\n### All trials\n\n| conns | rep | peer | req/s | p50 ms | p99 ms | p99.9 ms | proxy µs/req | backend µs/req | errors | bytes/resp | other load |\n|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(w, "\n### All trials\n\n| conns | rep | peer | req/s | p50 ms | p99 ms | p99.9 ms | proxy µs/req | backend µs/req | errors | bytes/resp | other load | foreign on SUT |\n|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, t := range trials {
 		v := func(name string, f string) string {
 			x, ok := m[name](t)
@@ -331,7 +341,7 @@ func report(w io.Writer, trials []trial, clk float64, ref, target string, order 
 		if t.respBytes > 0 {
 			rb = fmt.Sprintf("%.0f", t.respBytes)
 		}
-		fmt.Fprintf(w, "| %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", t.conns, t.rep, t.peer, v("rps", "%.0f"),
-			v("p50", "%.2f"), v("p99", "%.2f"), v("p999", "%.2f"), v("cpuProxy", "%.1f"), v("cpuBackend", "%.1f"), v("errs", "%.0f"), rb, v("other", "%.2f"))
+		fmt.Fprintf(w, "| %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", t.conns, t.rep, t.peer, v("rps", "%.0f"),
+			v("p50", "%.2f"), v("p99", "%.2f"), v("p999", "%.2f"), v("cpuProxy", "%.1f"), v("cpuBackend", "%.1f"), v("errs", "%.0f"), rb, v("other", "%.2f"), v("foreign", "%.2f"))
 	}
 }
