@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -186,4 +187,43 @@ func TestUpdate(t *testing.T) {
 	if len(routesJSON) != 1 || routesJSON[0].Name != "people" || routesJSON[0].Path != "/api/people/{id}" {
 		t.Fatalf("Routes() = %+v", routesJSON)
 	}
+}
+
+// ingressGoroutines counts goroutines running this package's stream, watch and scan code.
+func ingressGoroutines() int {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	n := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "ingress.(*streamer)") || strings.Contains(g, "ingress.watchDisconnect") ||
+			strings.Contains(g, "ingress.(*calls).scan") {
+			n++
+		}
+	}
+	return n
+}
+
+// TestNoGoroutineLeaks: after streams that complete, fail, time out or lose their client, watched slow
+// calls, and a shutdown, none of the package's goroutines is left.
+func TestNoGoroutineLeaks(t *testing.T) {
+	sp, _, g := startSpecial(t, Options{SlowCallWatch: 10 * time.Millisecond, SSEHeartbeat: 10 * time.Millisecond})
+	g.do("GET", "/fail-after/3", "")
+	g.do("GET", "/multiline", "")
+	g.do("GET", "/idle-timeout", "")
+	g.do("GET", "/sleep/60", "")
+	jsonError(t, g.do("GET", "/stream-err/0x201", ""), 500, "APPLICATION_ERROR")
+	conn, _ := openStream(t, g.addr, "/idle", "text/event-stream", false)
+	waitFor(t, "the idle stream", func() bool { return g.srv.InFlight() == 1 })
+	if n := ingressGoroutines(); n < 2 { // writer, cancelOnDone, socket watch
+		t.Fatalf("the goroutine count sees %d goroutines of a running stream", n)
+	}
+	_ = conn.Close()
+	<-sp.canceled
+	waitFor(t, "every call to end", func() bool { return g.srv.InFlight() == 0 })
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if err := g.srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the package's goroutines to exit", func() bool { return ingressGoroutines() == 0 })
 }
