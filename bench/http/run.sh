@@ -125,6 +125,7 @@ done
 # ---------------------------------------------------------------- CPU sets
 NCPU=$(nproc)
 if [ "$PIN" = 1 ] && [ "$NCPU" -ge 2 ]; then
+	PINNED=1
 	half=$((NCPU / 2))
 	LOAD_CPUS="0-$((half - 1))"
 	SUT_CPUS="$half-$((NCPU - 1))"
@@ -134,6 +135,7 @@ if [ "$PIN" = 1 ] && [ "$NCPU" -ge 2 ]; then
 	PINNING="wrk pinned to CPU $LOAD_CPUS; proxy and its backend pinned together to CPU $SUT_CPUS"
 	SUT_LIST=$(seq -s, "$half" $((NCPU - 1)))
 else
+	PINNED=0
 	SUT_N=$NCPU
 	LOAD_PREFIX=()
 	SUT_PREFIX=()
@@ -488,7 +490,7 @@ ver() { "$@" 2>&1 | head -1 | tr -d '\r' || true; }
 	echo "- Wall time: $(((END_TS - START_TS) / 60)) min $(((END_TS - START_TS) % 60)) s. Raw wrk outputs: $TMP"
 	for n in "${NOTES[@]}"; do echo "- Note: $n"; done
 	echo
-	"$TMP/benchreport" -in "$TSV" -clk "$CLK" -peers "$(echo gateway nginx haproxy caddy | tr ' ' ,)"
+	"$TMP/benchreport" -in "$TSV" -clk "$CLK" -unpinned="$([ "$PINNED" = 1 ] && echo false || echo true)" -peers "$(echo gateway nginx haproxy caddy | tr ' ' ,)"
 } >"$TMP/report.md"
 mkdir -p "$(dirname "$RESULTS")"
 cp "$TMP/report.md" "$RESULTS"

@@ -40,6 +40,7 @@ func main() {
 	clk := flag.Float64("clk", 100, "clock ticks per second (getconf CLK_TCK)")
 	ref := flag.String("ref", "nginx", "reference peer for ratios")
 	target := flag.String("target", "gateway", "peer the goal is checked for")
+	unpinned := flag.Bool("unpinned", false, "wrk shares the SUT's CPUs (PIN=0): count its CPU out of the foreign load")
 	order := flag.String("peers", "gateway,nginx,haproxy,caddy", "peer order in tables")
 	flag.Parse()
 	f, err := os.Open(*in)
@@ -53,7 +54,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	report(os.Stdout, trials, *clk, *ref, *target, strings.Split(*order, ","))
+	report(os.Stdout, trials, *clk, *ref, *target, strings.Split(*order, ","), *unpinned)
 }
 
 func read(r io.Reader) ([]trial, error) {
@@ -126,7 +127,7 @@ func (s stat) fmt(format string) string {
 	return fmt.Sprintf("%s (%s–%s)", a, b, c)
 }
 
-func report(w io.Writer, trials []trial, clk float64, ref, target string, order []string) {
+func report(w io.Writer, trials []trial, clk float64, ref, target string, order []string, unpinned bool) {
 	usPerReq := func(ticks, reqs float64) float64 { return ticks / clk * 1e6 / reqs }
 	m := map[string]metric{
 		"rps":  func(t trial) (float64, bool) { return t.rps, t.rps > 0 },
@@ -155,7 +156,11 @@ func report(w io.Writer, trials []trial, clk float64, ref, target string, order 
 			if b < 0 {
 				b = 0
 			}
-			return (t.sutBusy - t.proxyTicks - b) / clk / t.wallS, t.sutBusy >= 0 && t.wallS > 0
+			f := t.sutBusy - t.proxyTicks - b
+			if unpinned {
+				f -= t.wrkCPU * clk
+			}
+			return f / clk / t.wallS, t.sutBusy >= 0 && t.wallS > 0
 		},
 		// Cores busy with anything but the proxy, its backend and wrk: other processes on the machine and
 		// kernel work not charged to a process (loopback softirq). A noise indicator.
