@@ -2,6 +2,7 @@ package ingress
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -79,6 +80,8 @@ type Server struct {
 
 	// Base limits the fasthttp server was built with; a reload cannot change them (logged).
 	limits mapping.Limits
+	// tlsConfig serves HTTPS when the config has a tls section (certificate loaded by New).
+	tlsConfig *tls.Config
 }
 
 // New builds a Server for cfg and its compiled table. pools gives each backend's connection pool (pass
@@ -106,6 +109,13 @@ func New(cfg *mapping.Config, table *mapping.Table, pools Pools, opts Options) (
 	}
 	s.state.Store(st)
 	s.limits = cfg.Limits
+	if cfg.TLS != nil {
+		cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
+		if err != nil {
+			return nil, fmt.Errorf("%w: tls: %w", errConfig, err)
+		}
+		s.tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}
+	}
 	s.calls.watchAfter = max(opts.SlowCallWatch, 0)
 	headerSize := cfg.Limits.MaxHeaderSize
 	if headerSize <= 0 {
@@ -132,8 +142,12 @@ func New(cfg *mapping.Config, table *mapping.Table, pools Pools, opts Options) (
 	return s, nil
 }
 
-// Serve serves HTTP on ln until Shutdown (then it returns nil) or a listener error.
+// Serve serves HTTP on ln until Shutdown (then it returns nil) or a listener error. With a tls section in
+// the configuration it serves HTTPS (and WSS) on ln.
 func (s *Server) Serve(ln net.Listener) error {
+	if s.tlsConfig != nil {
+		ln = tls.NewListener(ln, s.tlsConfig)
+	}
 	return s.fs.Serve(ln)
 }
 

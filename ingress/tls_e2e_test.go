@@ -1,0 +1,103 @@
+package ingress
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rsgate/rsgate/mapping"
+	"github.com/rsgate/rsgate/pool"
+)
+
+// writeSelfSigned writes a certificate for 127.0.0.1 and its key as PEM files.
+func writeSelfSigned(t *testing.T) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "rsgate test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
+func TestTLS(t *testing.T) {
+	d := startDemo(t)
+	cfg := newConfig(map[string]string{"demo": d.Addr().String()}, demoRoutes())
+	cert, key := writeSelfSigned(t)
+	cfg.TLS = &mapping.IngressTLS{Cert: cert, Key: key}
+	g := startGateway(t, cfg, Options{})
+	client := &http.Client{Timeout: testTimeout, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	for _, path := range []string{"/api/users/5", "/api/ticks/2"} {
+		resp, err := client.Get("https://" + g.addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.TLS == nil || !strings.Contains(string(b), "{") {
+			t.Fatalf("%s over TLS: %d %q", path, resp.StatusCode, b)
+		}
+	}
+	// Plain HTTP on the TLS port is not served.
+	if r, err := httpClient.Get(g.base + "/api/users/5"); err == nil {
+		r.Body.Close()
+		if r.StatusCode == 200 {
+			t.Fatal("plain HTTP answered on the TLS listener")
+		}
+	}
+}
+
+func TestTLSBadCertificate(t *testing.T) {
+	cfg := newConfig(map[string]string{"demo": "127.0.0.1:9"}, demoRoutes())
+	cfg.TLS = &mapping.IngressTLS{Cert: "/nonexistent/cert.pem", Key: "/nonexistent/key.pem"}
+	table, err := mapping.Compile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(cfg, table, staticPools{}, Options{}); !errors.Is(err, errConfig) || !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("New with a missing certificate: %v", err)
+	}
+}
+
+// staticPools has no pools at all.
+type staticPools struct{}
+
+func (staticPools) Get(string) *pool.Pool { return nil }
