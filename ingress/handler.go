@@ -63,7 +63,11 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		s.finishUnmatched(ctx, st, rq)
 		return
 	default:
-		writeJSONError(ctx, fasthttp.StatusNotFound, strNoRoute, CodeNoRoute, path)
+		if fb := s.opts.Fallback; fb != nil {
+			fb(ctx)
+		} else {
+			writeJSONError(ctx, fasthttp.StatusNotFound, strNoRoute, CodeNoRoute, path)
+		}
 		s.finishUnmatched(ctx, st, rq)
 		return
 	}

@@ -54,6 +54,9 @@ type Options struct {
 	// RSocketAuthenticate, when set, checks every client SETUP on rsocket routes (see ws_rsocket.go and
 	// BearerTokens). Default: every SETUP is accepted.
 	RSocketAuthenticate RSocketAuthenticator
+	// Fallback, when set, answers requests that match no route instead of the JSON 404 (gateway -demo
+	// serves the browser demo page with it). Default: nil.
+	Fallback fasthttp.RequestHandler
 }
 
 // Defaults of Options.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rsgate/rsgate/ingress"
 	"github.com/rsgate/rsgate/internal/demo"
+	"github.com/rsgate/rsgate/internal/webdemo"
 	"github.com/rsgate/rsgate/mapping"
 	"github.com/rsgate/rsgate/pool"
 )
@@ -56,7 +57,15 @@ func start(f *flags, cfg *mapping.Config, table *mapping.Table, log *zap.Logger)
 	g.pools = pools
 	pools.Start()
 
-	in, err := ingress.New(cfg, table, pools, ingress.Options{Logger: log.Named("ingress"), Metrics: g.metrics})
+	inOpts := ingress.Options{Logger: log.Named("ingress"), Metrics: g.metrics}
+	if f.demo {
+		// The browser demo page answers GET / and /demo/ (requests no route matches).
+		inOpts.Fallback = webdemo.Handler
+		if !webdemo.HasBundle() {
+			log.Warn(webdemo.BuildHint)
+		}
+	}
+	in, err := ingress.New(cfg, table, pools, inOpts)
 	if err != nil {
 		pools.Close()
 		g.closeDemo()
@@ -210,6 +219,7 @@ func printDemoHelp(w io.Writer, listen string) {
 		"  curl -sN -H 'Accept: text/event-stream' " + base + "/api/ticks/5   # SSE stream",
 		"  curl -si -X POST -d '{\"msg\":\"hi\"}' " + base + "/api/log                 # fire-and-forget: 202",
 		"",
+		"Browser demo (rsocket-js clock stream and chat channel, plain WebSocket chat): " + base + "/",
 		"WebSocket: " + strings.Replace(base, "http", "ws", 1) + "/ws/chat (JSON channel), " +
 			strings.Replace(base, "http", "ws", 1) + "/rsocket (RSocket over WebSocket)",
 		"",
