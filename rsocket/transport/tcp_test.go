@@ -272,3 +272,28 @@ func TestTCPLocalCloseUnblocksRead(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 }
+
+// After a frame larger than the read buffer, the next ReadFrame gives the big buffer back so
+// that an idle connection does not pin it.
+func TestTCPLargeBufferReleased(t *testing.T) {
+	var wire bytes.Buffer
+	w := newStreamConn(rwc{Reader: bytes.NewReader(nil), Writer: &wire}, Options{}, false)
+	w.WriteFrame(nil, nil, make([]byte, 1<<20))
+	w.WriteFrame([]byte("small"), nil, nil)
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	c := newStreamConn(rwc{Reader: &wire, Writer: io.Discard}, Options{}, false)
+	if f, err := c.ReadFrame(); err != nil || len(f) != 1<<20 {
+		t.Fatalf("large frame: %d bytes, %v", len(f), err)
+	}
+	if c.big == nil || cap(*c.big) < 1<<20 {
+		t.Fatal("large frame not read into a pooled buffer")
+	}
+	if f, err := c.ReadFrame(); err != nil || string(f) != "small" {
+		t.Fatalf("small frame: %q, %v", f, err)
+	}
+	if c.big != nil || len(c.rbuf) != defaultReadBufferSize {
+		t.Fatalf("after a small frame: big buffer held=%v, read buffer %d bytes", c.big != nil, len(c.rbuf))
+	}
+}

@@ -189,3 +189,93 @@ func TestWebSocketListenerClose(t *testing.T) {
 		t.Fatal("Accept not released by Close")
 	}
 }
+
+func TestWebSocketLocalCloseUnblocksRead(t *testing.T) {
+	client, _, _ := wsPair(t, nil, nil, Options{})
+	errc := make(chan error, 1)
+	go func() {
+		_, err := client.ReadFrame()
+		errc <- err
+	}()
+	time.Sleep(10 * time.Millisecond)
+	client.Close()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("got %v, want ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ReadFrame not unblocked by Close")
+	}
+	select {
+	case <-client.(*WebSocketConn).Done():
+	default:
+		t.Fatal("Done not closed after Close")
+	}
+}
+
+func TestWebSocketLargeBufferReleased(t *testing.T) {
+	client, server, _ := wsPair(t, nil, nil, Options{})
+	go func() {
+		client.WriteFrame(nil, nil, make([]byte, 1<<20))
+		client.WriteFrame([]byte("small"), nil, nil)
+	}()
+	ws := server.(*WebSocketConn)
+	if f, err := ws.ReadFrame(); err != nil || len(f) != 1<<20 {
+		t.Fatalf("large frame: %d bytes, %v", len(f), err)
+	}
+	if ws.big == nil {
+		t.Fatal("large message not read into a pooled buffer")
+	}
+	if f, err := ws.ReadFrame(); err != nil || string(f) != "small" {
+		t.Fatalf("small frame: %q, %v", f, err)
+	}
+	if ws.big != nil || cap(ws.buf) != wsReadBufferInitial {
+		t.Fatal("pooled buffer kept after a small frame")
+	}
+}
+
+func BenchmarkWebSocket1KiB(b *testing.B) {
+	ln, err := ListenWebSocket("127.0.0.1:0", "/rsocket", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	acc := make(chan Conn, 1)
+	go func() { c, _ := ln.Accept(); acc <- c }()
+	client, err := DialWebSocket(context.Background(), "ws://"+ln.Addr().String()+"/rsocket", nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer client.Close()
+	server := <-acc
+	if server == nil {
+		b.Fatal("accept failed")
+	}
+	defer server.Close()
+	head, data := make([]byte, 6), make([]byte, 1<<10-6)
+	b.SetBytes(1 << 10)
+	b.ReportAllocs()
+	n := b.N
+	done := make(chan error, 1)
+	go func() {
+		for range n {
+			if _, err := server.ReadFrame(); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	b.ResetTimer()
+	for range n {
+		if err := client.WriteFrame(head, nil, data); err != nil {
+			b.Fatal(err)
+		}
+	}
+	client.Flush()
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "frames/s")
+}
