@@ -169,3 +169,66 @@ func metadataFixture(tb testing.TB) (*route, *mapping.Params, *metaRequest) {
 	h.Add("Accept", "text/plain")
 	return st.routes[cr.Index], ps, &metaRequest{method: []byte("GET"), target: []byte("/api/users/42?x=1"), header: &h}
 }
+
+// BenchmarkRequestResponseTCP is BenchmarkRequestResponse over real loopback sockets: fasthttp client ->
+// TCP -> ingress -> pool (2 connections) -> TCP -> demo service.
+func BenchmarkRequestResponseTCP(b *testing.B) {
+	d, err := demo.Serve("127.0.0.1:0", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	cfg := newConfig(map[string]string{"demo": d.Addr().String()}, demoRoutes())
+	cfg.Backends["demo"].Connections = 2
+	if err := cfg.Validate(); err != nil {
+		b.Fatal(err)
+	}
+	table, err := mapping.Compile(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pools, err := pool.NewGroup(cfg, pool.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	pools.Start()
+	defer pools.Close()
+	srv, err := New(cfg, table, pools, Options{Metrics: metrics.NewSet()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}()
+	for deadline := time.Now().Add(testTimeout); !pools.Ready(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			b.Fatal("pools not ready")
+		}
+	}
+	client := &fasthttp.Client{MaxConnsPerHost: 64}
+	url := "http://" + ln.Addr().String() + "/api/echo"
+	body := []byte(`{"hello":"rsgate","n":12345}`)
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(resp)
+		req.SetRequestURI(url)
+		req.Header.SetMethod("POST")
+		for pb.Next() {
+			req.SetBody(body)
+			if err := client.Do(req, resp); err != nil || resp.StatusCode() != 200 {
+				b.Errorf("%v %d", err, resp.StatusCode())
+				return
+			}
+		}
+	})
+}
