@@ -410,6 +410,7 @@ sys_busy() { # "all SUT" busy ticks (user+nice+system+irq+softirq+steal): all CP
 		/^cpu[0-9]/ { n = substr($1, 4); if (index(sut, "," n ",")) s += $2+$3+$4+$7+$8+$9 }
 		END { print all, s }' /proc/stat
 }
+declare -A DIED
 TSV=$TMP/trials.tsv
 printf 'peer\tconns\trep\trps\trequests\tduration_s\tp50_us\tp90_us\tp99_us\tp999_us\tproxy_ticks\tbackend_ticks\twrk_cpu_s\tsys_busy_ticks\twall_s\terrors\tresp_bytes\tsut_busy_ticks\n' >"$TSV"
 run_wrk() { # out conns duration port
@@ -439,6 +440,14 @@ for rep in $(seq 1 "$REPS"); do
 			p=${peers[$(((k + rep - 1) % n))]}
 			trial=$((trial + 1))
 			base=$TMP/wrk-$p-c$c-r$rep
+			if ! kill -0 "${PID[$p]}" 2>/dev/null || { [ -n "${BACKEND[$p]:-}" ] && ! kill -0 "${PID[${BACKEND[$p]}]}" 2>/dev/null; }; then
+				if [ -z "${DIED[$p]:-}" ]; then
+					DIED[$p]=1
+					NOTES+=("$p (or its backend) exited during the run before trial $trial (c=$c rep=$rep); its later trials are missing (logs: $TMP/$p.log)")
+					log "$p or its backend is no longer running; skipping its trials"
+				fi
+				continue
+			fi
 			log "trial $trial/$ntrials $p c=$c rep=$rep: warm-up ${WARMUP}s, measure ${DURATION}s"
 			run_wrk "$base.warmup.txt" "$c" "$WARMUP" "${PORT[$p]}" || true
 			sleep 0.5
