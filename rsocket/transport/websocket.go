@@ -270,9 +270,9 @@ func ListenWebSocketWith(addr, path string, cfg *tls.Config, opts Options) (List
 	}
 	up := &websocket.FastHTTPUpgrader{ReadBufferSize: wsIOBufferSize, WriteBufferSize: wsIOBufferSize}
 	l.srv = &fasthttp.Server{
-		Name:                          "rsgate-transport",
-		NoDefaultServerHeader:         true,
-		DisableHeaderNamesNormalizing: false,
+		Name:                  "rsgate-transport",
+		NoDefaultServerHeader: true,
+		Logger:                discardLogger{}, // errors surface through Accept's Conns, not stdout
 		Handler: func(ctx *fasthttp.RequestCtx) {
 			if string(ctx.Path()) != path {
 				ctx.Error("not found", fasthttp.StatusNotFound)
@@ -330,3 +330,7 @@ func (l *wsListener) Close() error {
 }
 
 func (l *wsListener) Addr() net.Addr { return l.ln.Addr() }
+
+type discardLogger struct{}
+
+func (discardLogger) Printf(string, ...any) {}
