@@ -58,8 +58,12 @@ type WebSocketConn struct {
 // NewWebSocketConn wraps an established WebSocket connection, for example one from
 // websocket.FastHTTPUpgrader.Upgrade in the gateway's ingress. The Conn owns ws: Close closes it.
 //
-// With fasthttp's upgrader the connection is closed as soon as the upgrade handler returns, so
-// the handler must not return before the Conn is closed: keep it blocked on Done, e.g.
+// With fasthttp's upgrader, the fasthttp.Server must have KeepHijackedConns set: otherwise fasthttp
+// closes the socket and recycles its reader and hijacked connection as soon as the upgrade handler
+// returns, while our reader goroutine may still be reading it (a use-after-release that crashes), and
+// Close could not unblock that reader (hijackConn.Close is a no-op without KeepHijackedConns). With
+// KeepHijackedConns the Conn owns the socket; keeping the handler blocked on Done as below is still the
+// simplest way to tie the request's lifetime to the connection:
 //
 //	upgrader.Upgrade(ctx, func(ws *websocket.Conn) {
 //		c := transport.NewWebSocketConnWith(ws, transport.Options{})
@@ -273,6 +277,9 @@ func ListenWebSocketWith(addr, path string, cfg *tls.Config, opts Options) (List
 		Name:                  "rsgate-transport",
 		NoDefaultServerHeader: true,
 		Logger:                discardLogger{}, // errors surface through Accept's Conns, not stdout
+		// The WebSocketConn owns the upgraded socket: fasthttp must neither close nor recycle it when
+		// the upgrade handler returns (see NewWebSocketConn).
+		KeepHijackedConns: true,
 		Handler: func(ctx *fasthttp.RequestCtx) {
 			if string(ctx.Path()) != path {
 				ctx.Error("not found", fasthttp.StatusNotFound)
