@@ -219,6 +219,21 @@ func (p *rawPeer) send(b []byte) {
 	}
 }
 
+// nextAny returns the next frame, whatever it is.
+func (p *rawPeer) nextAny() frame.Frame {
+	p.t.Helper()
+	select {
+	case f, ok := <-p.ch:
+		if !ok {
+			p.t.Fatalf("raw peer: connection ended: %v", <-p.ec)
+		}
+		return f
+	case <-time.After(5 * time.Second):
+		p.t.Fatal("raw peer: no frame within 5s")
+	}
+	return nil
+}
+
 // next returns the next frame, skipping KEEPALIVE frames.
 func (p *rawPeer) next() frame.Frame {
 	p.t.Helper()

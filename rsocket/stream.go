@@ -106,10 +106,9 @@ func (s *Stream) endLocked(err error) {
 		s.done = closedChan
 	}
 	if s.creditCh != nil {
-		select {
-		case s.creditCh <- struct{}{}:
-		default:
-		}
+		// Wake every Send waiting for credit. Safe: creditCh is only sent on under s.mu while the stream
+		// has not ended.
+		close(s.creditCh)
 	}
 }
 
