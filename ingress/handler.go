@@ -72,14 +72,23 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	rt := st.routes[cr.Index]
+	if rt.split != nil {
+		rt = rt.split.pick(ctx) // a variant of the route bound to the chosen backend (split.go)
+	}
 	rt.m.begin()
 	if body := ctx.PostBody(); len(body) > rt.maxBody {
 		writeJSONError(ctx, fasthttp.StatusRequestEntityTooLarge, "request body over the route's size limit", CodeBodyTooLarge, nil)
 		s.finish(ctx, st, rt, rq, fasthttp.StatusRequestEntityTooLarge)
 		return
 	}
+	if rt.shadow != nil {
+		s.finish(ctx, st, rt, rq, s.serveShadowed(ctx, rt, rq)) // shadow.go
+		return
+	}
 	var status int
 	switch rt.kind {
+	case kindHTTP:
+		status = s.serveHTTP(ctx, rt, rq) // http_proxy.go
 	case kindRequestResponse:
 		status = s.serveRequestResponse(ctx, rt, rq)
 	case kindFireAndForget:

@@ -22,7 +22,7 @@ const (
 	kindRequestStream
 	kindRequestChannel // WebSocket messages <-> REQUEST_CHANNEL (ws_channel.go)
 	kindRSocket        // RSocket over WebSocket, relayed to the backend (ws_rsocket.go)
-	kindNotImplemented // http: not served by this build (501)
+	kindNotImplemented // not served by this build (501); interaction http is kindHTTP (split.go)
 )
 
 // metadataKind is how a backend expects request metadata (its metadata_mime).
@@ -58,7 +58,9 @@ type route struct {
 	format      streamFormat
 	window      uint32
 	m           *routeMetrics
-	ws          *wsRoute // request-channel and rsocket routes
+	ws          *wsRoute  // request-channel and rsocket routes
+	split       *splitter // weighted split between backends (split.go)
+	shadow      *shadower // copies to a shadow backend (shadow.go)
 }
 
 // errorStatus applies the route's "errors" table to an ERROR frame.
@@ -229,5 +231,8 @@ func newRoute(cfg *mapping.Config, cr *mapping.CompiledRoute, set *metrics.Set) 
 		w = mapping.DefaultStreamWindow
 	}
 	rt.window = uint32(min(w, mapping.MaxWindow))
+	if err := rt.compileMigration(cfg, set); err != nil { // interaction http, split, shadow (split.go)
+		return nil, err
+	}
 	return rt, nil
 }
