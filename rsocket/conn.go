@@ -56,6 +56,9 @@ type Conn struct {
 	writerDone  chan struct{}
 	kaDone      chan struct{}
 	gotFrame    atomic.Bool
+	// inReader: the reader goroutine is dispatching a frame (Handler and Subscriber methods run then).
+	// Close called meanwhile does not wait for the end: the caller may be that very callback.
+	inReader atomic.Bool
 	tcCloseOnce sync.Once
 	forceClose  *time.Timer
 }
@@ -177,7 +180,8 @@ func (c *Conn) RemoteAddr() net.Addr { return c.tc.RemoteAddr() }
 // Close ends the connection: it sends ERROR[CONNECTION_CLOSE], closes the transport once that frame is
 // out (at most a short grace period later), fails every open stream with an error matching ErrClosed, and
 // waits until every goroutine of the connection has returned. It returns nil, or the cause if the
-// connection had already ended for another reason.
+// connection had already ended for another reason. While the reader goroutine is dispatching a frame
+// (for example when Close is called from a Handler or Subscriber method) Close does not wait; use Done.
 func (c *Conn) Close() error {
 	return c.CloseWithError(frame.CodeConnectionClose, "")
 }
@@ -189,6 +193,11 @@ func (c *Conn) CloseWithError(code frame.ErrorCode, msg string) error {
 		first = true
 		c.shutdownLocked(ErrClosed, code, msg, true)
 	})
+	if c.inReader.Load() {
+		// Possibly called from a Handler or Subscriber method on the reader goroutine, which must
+		// return before the connection can end: do not wait (Done reports the end).
+		return nil
+	}
 	<-c.done
 	if first {
 		return nil
@@ -243,7 +252,10 @@ func (c *Conn) readLoop() {
 		if !c.gotFrame.Load() {
 			c.gotFrame.Store(true)
 		}
-		if !c.handleFrame(b) {
+		c.inReader.Store(true)
+		ok := c.handleFrame(b)
+		c.inReader.Store(false)
+		if !ok {
 			break
 		}
 	}
@@ -261,10 +273,12 @@ func (c *Conn) teardown() {
 	c.streams = nil
 	c.sclosed = true
 	c.smu.Unlock()
+	c.inReader.Store(true)
 	for _, s := range streams {
 		c.inflight.Add(-1)
 		s.connClosed(c.err)
 	}
+	c.inReader.Store(false)
 	for id, r := range c.reasm {
 		bufpool.Put(r.buf)
 		delete(c.reasm, id)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rsgate/rsgate/rsocket/frame"
+	"github.com/rsgate/rsgate/rsocket/internal/bufpool"
 )
 
 func TestKeepaliveAnswer(t *testing.T) {
@@ -602,4 +603,50 @@ func TestReassemblyLimit(t *testing.T) {
 			t.Fatalf("got %v", f)
 		}
 	})
+}
+
+// Close called from a Handler (on the reader goroutine) must not deadlock.
+func TestCloseFromHandler(t *testing.T) {
+	leakCheck(t)
+	var server *Conn
+	h := &HandlerFuncs{RequestResponseFunc: func(req Payload, s *Stream) {
+		_ = server.Close()
+	}}
+	p, c := rawClient(t, h, ServerOptions{}, setupFrame(false, nil, nil))
+	server = c
+	p.send(frame.AppendRequestResponse(nil, 1, false, nil, []byte("close please")))
+	frames := p.closed()
+	if len(frames) != 1 || frames[0].ErrorCode() != frame.CodeConnectionClose {
+		t.Fatalf("frames %v", frames)
+	}
+	waitDone(t, c.Done(), "conn")
+}
+
+// A fragmented answer for a stream we canceled is dropped, and its buffer returned.
+func TestReassemblyDroppedAfterCancel(t *testing.T) {
+	leakCheck(t)
+	bufs := bufpool.Outstanding()
+	p, c := rawServer(t, Options{})
+	sub := newCollector()
+	st, err := c.RequestStream(Payload{}, 5, sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.expect(frame.TypeRequestStream, 1)
+	p.send(frame.AppendPayload(nil, 1, frame.FlagFollows|frame.FlagNext, nil, []byte("part1")))
+	p.send(frame.AppendPayload(nil, 1, frame.FlagFollows|frame.FlagNext, nil, []byte("part2")))
+	waitFor(t, func() bool { return c.InFlight() == 1 }, "stream")
+	st.Cancel()
+	p.expect(frame.TypeCancel, 1)
+	p.send(frame.AppendPayload(nil, 1, frame.FlagFollows|frame.FlagNext, nil, []byte("part3")))
+	p.send(frame.AppendPayload(nil, 1, frame.FlagNext, nil, []byte("part4")))
+	// Let the reader process them, then check nothing reached the subscriber.
+	p.send(frame.AppendKeepalive(nil, true, 0, nil))
+	waitFor(t, func() bool { return len(p.ch) > 0 }, "keepalive answer")
+	if items, _, _ := sub.snapshot(); len(items) != 0 {
+		t.Fatalf("items after cancel: %v", items)
+	}
+	if n := bufpool.Outstanding(); n != bufs {
+		t.Fatalf("%d reassembly buffers outstanding while the connection is open", n-bufs)
+	}
 }

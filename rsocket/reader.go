@@ -281,6 +281,12 @@ func (c *Conn) startReassembly(f frame.Frame, id uint32) {
 // misread the continuations, so we let F win: C seen on any fragment is remembered and applied when the
 // sequence ends. Conforming peers never send F and C together, so they are not affected.
 func (c *Conn) onFragment(r *reassembly, id uint32, f frame.Frame) {
+	if r.t == frame.TypePayload && len(r.buf.B) > 0 && !c.lookupAny(id) {
+		// The stream ended meanwhile (canceled by us, for example): drop what was collected.
+		delete(c.reasm, id)
+		c.releaseReassembly(r)
+		return
+	}
 	md, data := f.Metadata(), f.Data()
 	if md != nil {
 		if len(r.buf.B) > r.mdLen && len(md) > 0 {

@@ -1,0 +1,110 @@
+//go:build !race
+
+package rsocket
+
+import (
+	"context"
+	"testing"
+
+	"github.com/rsgate/rsgate/rsocket/frame"
+	"github.com/rsgate/rsgate/rsocket/transport"
+)
+
+// One request-response round trip over loopback TCP, measured in the whole process, so it counts the
+// client side (RequestResponse, the answer's Message and buffer: pooled) and the server side (one
+// *Stream per request for the handler). Target: <= 2 per request on each side.
+func TestRequestResponseAllocs(t *testing.T) {
+	client, _ := pair(t, pairCfg{tcp: true, handler: echoHandler()})
+	p := Payload{Metadata: benchMD, Data: benchData}
+	ctx := context.Background()
+	rr := func() {
+		m, err := client.RequestResponse(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Release()
+	}
+	for i := 0; i < 100; i++ {
+		rr()
+	}
+	n := testing.AllocsPerRun(2000, rr)
+	t.Logf("allocations per round trip (client + server): %.2f", n)
+	if n > 2 {
+		t.Fatalf("%.2f allocations per request-response round trip (client + server), want <= 2", n)
+	}
+}
+
+// The requester side alone: the peer is a raw loop over loopback TCP that answers every
+// REQUEST_RESPONSE from a reused buffer without allocating, so every counted allocation is the client's.
+func TestRequestResponseClientAllocs(t *testing.T) {
+	ln, err := transport.ListenTCP("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		tc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer tc.Close()
+		var out []byte
+		for {
+			b, err := tc.ReadFrame()
+			if err != nil {
+				return
+			}
+			f, err := frame.Parse(b)
+			if err != nil || f.Type() != frame.TypeRequestResponse {
+				continue
+			}
+			out = frame.AppendPayload(out[:0], f.StreamID(), frame.FlagNext|frame.FlagComplete, f.Metadata(), f.Data())
+			if tc.WriteFrame(out, nil, nil) != nil || tc.Flush() != nil {
+				return
+			}
+		}
+	}()
+	tc, err := transport.DialTCP(context.Background(), ln.Addr().String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := Connect(context.Background(), tc, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	p := Payload{Metadata: benchMD, Data: benchData}
+	ctx, cancel := context.WithCancel(context.Background()) // a ctx with a Done channel: the select path
+	defer cancel()
+	rr := func() {
+		m, err := client.RequestResponse(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Release()
+	}
+	for i := 0; i < 100; i++ {
+		rr()
+	}
+	n := testing.AllocsPerRun(2000, rr)
+	t.Logf("client allocations per request-response: %.2f", n)
+	if n > 0.1 {
+		t.Fatalf("client side allocates %.2f per request-response, want 0", n)
+	}
+}
+
+func TestFireAndForgetAllocs(t *testing.T) {
+	got := 0
+	client, _ := pair(t, pairCfg{tcp: true, handler: &HandlerFuncs{FireAndForgetFunc: func(Payload) { got++ }}})
+	p := Payload{Metadata: benchMD, Data: benchData}
+	ctx := context.Background()
+	n := testing.AllocsPerRun(2000, func() {
+		if err := client.FireAndForget(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Logf("fire-and-forget allocations (both sides): %.2f", n)
+	if n > 0.1 {
+		t.Fatalf("fire-and-forget allocates %.2f per request", n)
+	}
+}
