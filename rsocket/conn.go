@@ -49,16 +49,16 @@ type Conn struct {
 	lease leaseState
 
 	// Lifecycle. err is written once in shutdown before closing is closed (and before wclosed is set).
-	closeOnce   sync.Once
-	err         error
-	closing     chan struct{}
-	done        chan struct{}
-	writerDone  chan struct{}
-	kaDone      chan struct{}
-	gotFrame    atomic.Bool
+	closeOnce  sync.Once
+	err        error
+	closing    chan struct{}
+	done       chan struct{}
+	writerDone chan struct{}
+	kaDone     chan struct{}
+	gotFrame   atomic.Bool
 	// inReader: the reader goroutine is dispatching a frame (Handler and Subscriber methods run then).
 	// Close called meanwhile does not wait for the end: the caller may be that very callback.
-	inReader atomic.Bool
+	inReader    atomic.Bool
 	tcCloseOnce sync.Once
 	forceClose  *time.Timer
 }
