@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -35,18 +36,24 @@ type combo struct {
 
 func (c combo) String() string { return c.client + "-to-" + c.server + "/" + c.transport }
 
-// The interop combinations, then two controls that tell a peer bug from a harness bug:
-// ours-to-ours (our stack alone) and rsgo-to-rsgo (rsocket-go alone).
-var combos = []combo{
-	{"rsgo", "ours", "tcp"},
-	{"rsgo", "ours", "ws"},
-	{"ours", "rsgo", "tcp"},
-	{"ours", "rsgo", "ws"},
-	{"ours", "ours", "tcp"},
-	{"ours", "ours", "ws"},
-	{"rsgo", "rsgo", "tcp"},
-	{"rsgo", "rsgo", "ws"},
-}
+// The interop combinations, then controls that tell a peer bug from a harness bug: ours-to-ours (our
+// stack alone) always, rsgo-to-rsgo (rsocket-go alone) with INTEROP_RSGO_CONTROL=1 — rsocket-go against
+// itself fails about one full run in 25 ("socket closed already" in the middle of 2,000 concurrent
+// requests over WebSocket), which would make the suite flaky for a bug that is not ours.
+var combos = func() []combo {
+	c := []combo{
+		{"rsgo", "ours", "tcp"},
+		{"rsgo", "ours", "ws"},
+		{"ours", "rsgo", "tcp"},
+		{"ours", "rsgo", "ws"},
+		{"ours", "ours", "tcp"},
+		{"ours", "ours", "ws"},
+	}
+	if os.Getenv("INTEROP_RSGO_CONTROL") == "1" {
+		c = append(c, combo{"rsgo", "rsgo", "tcp"}, combo{"rsgo", "rsgo", "ws"})
+	}
+	return c
+}()
 
 // client is what every test drives; each implementation encodes routing metadata with its own library.
 type client interface {
@@ -93,10 +100,39 @@ func newPair(t *testing.T, c combo, mtu int) *pair {
 		addr = l.Addr().String()
 		url = "ws://" + addr + "/"
 		tl := &tapListener{Listener: l, taps: make(chan *tap, 1)}
-		srv := &rsocket.Server{Acceptor: peers.OurAcceptor(p.obs), Options: rsocket.ServerOptions{MTU: mtu}}
+		var (
+			connsMu sync.Mutex
+			conns   []*rsocket.Conn
+		)
+		accept := peers.OurAcceptor(p.obs)
+		srv := &rsocket.Server{
+			Acceptor: func(s *rsocket.SetupInfo, c *rsocket.Conn) (rsocket.Handler, error) {
+				connsMu.Lock()
+				conns = append(conns, c)
+				connsMu.Unlock()
+				return accept(s, c)
+			},
+			Options: rsocket.ServerOptions{MTU: mtu},
+		}
 		served := make(chan error, 1)
 		go func() { served <- srv.Serve(tl) }()
 		t.Cleanup(func() {
+			// Runs after the client's Close. Let the server see the client go away before closing it, so
+			// that teardown is the client's close, not a server-side close racing it. (A server-side close
+			// of a WebSocket connection used to crash the process; TestWebSocketServerClose covers that.)
+			connsMu.Lock()
+			all := append([]*rsocket.Conn(nil), conns...)
+			connsMu.Unlock()
+			deadline := time.After(3 * time.Second)
+		wait:
+			for _, c := range all {
+				select {
+				case <-c.Done():
+				case <-deadline:
+					t.Logf("server connection still open 3s after the client closed")
+					break wait
+				}
+			}
 			srv.Close()
 			select {
 			case <-served:
@@ -195,7 +231,7 @@ func drainErrors(t *testing.T, obs *peers.Observations) {
 
 type tapListener struct {
 	transport.Listener
-	taps chan *tap
+	taps chan *tap // the first accepted connection's tap, for the test
 }
 
 func (l *tapListener) Accept() (transport.Conn, error) {

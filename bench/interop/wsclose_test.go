@@ -13,10 +13,12 @@ import (
 	"github.com/rsgate/rsgate/rsocket/transport"
 )
 
-// TestWebSocketServerClose shows a use-after-release in transport.ListenWebSocket that crashes the
-// process (nil pointer dereference in fasthttp's hijackConn.Read) whenever the server side closes an
+// TestWebSocketServerClose is the regression test for a use-after-release in transport.ListenWebSocket
+// that this suite found (fixed in 8d3ecca, "WebSocket listener keeps hijacked conns"): the process
+// crashed (nil pointer dereference in fasthttp's hijackConn.Read) whenever the server side closed an
 // RSocket connection it accepted over WebSocket — keepalive timeout, CloseWithError, shutdown.
 //
+// What happened:
 // ListenWebSocket's fasthttp handler hands the upgraded *websocket.Conn to Accept and returns once the
 // WebSocketConn is closed. With fasthttp.Server.KeepHijackedConns false (the default), hijackConn.Close is
 // a no-op, so WebSocketConn.Close does not unblock the read loop; the handler returns, and fasthttp then
@@ -28,9 +30,9 @@ import (
 // fasthttp.(*hijackConn).Read from transport.(*WebSocketConn).ReadFrame vs. previous write in
 // fasthttp.(*Server).releaseHijackConn.
 //
-// Suggested fix: KeepHijackedConns: true on the listener's fasthttp.Server (the WebSocketConn then owns
-// and really closes the socket; the handler can return right after the hand-off), or keep the handler
-// blocked until the read loop has returned, not just until Close.
+// The fix: KeepHijackedConns: true on the listener's fasthttp.Server (the WebSocketConn owns and really
+// closes the socket). Anything that upgrades with fasthttp and wraps the result in NewWebSocketConn
+// (the gateway's ingress) needs the same.
 //
 // The scenario runs in a child process so that the crash fails this test instead of killing the suite.
 func TestWebSocketServerClose(t *testing.T) {
