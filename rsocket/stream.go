@@ -105,10 +105,18 @@ func (s *Stream) endLocked(err error) {
 	} else {
 		s.done = closedChan
 	}
+	s.signalCreditLocked()
+}
+
+// signalCreditLocked wakes one waiter on creditCh (Send, or a relay's CreditNotify). A woken Send that
+// finds credit left, or the stream ended, passes the wake-up on, so every waiter gets to run. creditCh is
+// never closed: relay.go sends on it too.
+func (s *Stream) signalCreditLocked() {
 	if s.creditCh != nil {
-		// Wake every Send waiting for credit. Safe: creditCh is only sent on under s.mu while the stream
-		// has not ended.
-		close(s.creditCh)
+		select {
+		case s.creditCh <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -175,6 +183,7 @@ func (s *Stream) Send(ctx context.Context, p Payload) error {
 	for {
 		if s.ended {
 			err := s.errLocked()
+			s.signalCreditLocked() // pass the end on to the next waiting Send
 			s.mu.Unlock()
 			return err
 		}
@@ -205,11 +214,8 @@ func (s *Stream) Send(ctx context.Context, p Payload) error {
 		}
 		s.mu.Lock()
 	}
-	if s.creditCh != nil && (s.outUnbounded || s.outCredit > 0) {
-		select { // let another waiting sender see the remaining credit
-		case s.creditCh <- struct{}{}:
-		default:
-		}
+	if s.outUnbounded || s.outCredit > 0 {
+		s.signalCreditLocked() // let another waiting Send see the remaining credit
 	}
 	s.mu.Unlock()
 	return s.c.enqueueItem(ctx, s.id, frame.FlagNext, p.Metadata, p.Data)
@@ -311,12 +317,7 @@ func (s *Stream) addCredit(n uint32) {
 	} else {
 		s.outCredit += n
 	}
-	if s.creditCh != nil {
-		select {
-		case s.creditCh <- struct{}{}:
-		default:
-		}
-	}
+	s.signalCreditLocked()
 	s.mu.Unlock()
 }
 
