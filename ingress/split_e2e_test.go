@@ -1,8 +1,8 @@
 package ingress
 
 import (
-	"net/http"
 	"math/bits"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
