@@ -124,7 +124,7 @@ func (s *Server) finish(ctx *fasthttp.RequestCtx, st *state, rt *route, rq *requ
 	d := time.Since(ctx.Time())
 	rt.m.end(status, d)
 	if st.accessLog {
-		s.accessLog(st, ctx.Method(), ctx.Path(), rt.name, rt.backend, status, len(ctx.Response.Body()), d)
+		s.accessLog(st, ctx.Method(), ctx.Path(), rt.name, rt.backend, status, responseSize(&ctx.Response), d)
 	}
 	releaseRequest(rq)
 }

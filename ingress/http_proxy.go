@@ -101,6 +101,16 @@ func (s *Server) proxyHTTP(ctx *fasthttp.RequestCtx, rt *route, rq *request, sc 
 	return status
 }
 
+// responseSize is the body size for the access log, without touching a body stream (Response.Body would
+// read a proxied body into memory, and wait for an SSE stream to end): the Content-Length of a streamed
+// body, -1 when it is unknown.
+func responseSize(resp *fasthttp.Response) int {
+	if resp.IsBodyStream() {
+		return max(resp.Header.ContentLength(), -1)
+	}
+	return len(resp.Body())
+}
+
 // httpFailure answers a failed proxy attempt.
 func (s *Server) httpFailure(ctx *fasthttp.RequestCtx, rt *route, err error, sc *shadowCall) int {
 	f := classifyHTTP(err, rt)
