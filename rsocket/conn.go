@@ -41,6 +41,13 @@ type Conn struct {
 	nextID   uint32
 	sclosed  bool
 	inflight atomic.Int32
+	// Draining (drain.go): drainErr != nil refuses new streams both ways; drainDone is closed once the
+	// table is empty.
+	drainErr    error
+	drainPeer   bool // the peer sent CONNECTION_CLOSE: close ourselves when drained
+	drainDone   chan struct{}
+	drainClosed bool
+	drainFlag   atomic.Bool // mirror of drainErr != nil for lock-free checks
 
 	// Reader goroutine only.
 	reasm       map[uint32]*reassembly
@@ -297,6 +304,10 @@ func (c *Conn) register(s *Stream) error {
 		c.smu.Unlock()
 		return c.err
 	}
+	if c.drainErr != nil {
+		c.smu.Unlock()
+		return c.drainErr
+	}
 	if c.nextID > frame.MaxStreamID {
 		c.smu.Unlock()
 		return ErrStreamIDsExhausted
@@ -316,6 +327,9 @@ func (c *Conn) nextStreamID() (uint32, error) {
 	if c.sclosed {
 		return 0, c.err
 	}
+	if c.drainErr != nil {
+		return 0, c.drainErr
+	}
 	if c.nextID > frame.MaxStreamID {
 		return 0, ErrStreamIDsExhausted
 	}
@@ -324,10 +338,10 @@ func (c *Conn) nextStreamID() (uint32, error) {
 	return id, nil
 }
 
-// insert enters a peer-initiated stream. It fails when the connection is ending.
+// insert enters a peer-initiated stream. It fails when the connection is ending or draining.
 func (c *Conn) insert(s *Stream) bool {
 	c.smu.Lock()
-	if c.sclosed {
+	if c.sclosed || c.drainErr != nil {
 		c.smu.Unlock()
 		return false
 	}
@@ -345,8 +359,12 @@ func (c *Conn) take(id uint32, s *Stream) bool {
 		return false
 	}
 	delete(c.streams, id)
+	drained := c.drainedLocked()
 	c.smu.Unlock()
 	c.inflight.Add(-1)
+	if drained {
+		c.onDrained()
+	}
 	return true
 }
 
@@ -369,8 +387,12 @@ func (c *Conn) lookupOrTakeRR(id uint32) (s *Stream, taken bool) {
 	s = c.streams[id]
 	if s != nil && s.pooled {
 		delete(c.streams, id)
+		drained := c.drainedLocked()
 		c.smu.Unlock()
 		c.inflight.Add(-1)
+		if drained {
+			c.onDrained()
+		}
 		return s, true
 	}
 	c.smu.Unlock()

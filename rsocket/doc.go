@@ -42,8 +42,11 @@
 //   - Fragmentation: reassembly is always on and keyed on "this stream has fragments pending", not on N.
 //     A fragment with F and C set continues the sequence and completes it at its end (rsocket-go v0.8.12
 //     sets C on the first fragment); see onFragment.
-//   - Close sends ERROR[CONNECTION_CLOSE] and closes at once; streams in flight fail with ErrClosed. A
-//     connection-level ERROR from the peer (including CONNECTION_CLOSE) ends the connection at once.
+//   - Close sends ERROR[CONNECTION_CLOSE] and closes at once; streams in flight fail with ErrClosed.
+//     Drain is the graceful form: it sends ERROR[CONNECTION_CLOSE], refuses new streams both ways and
+//     closes once the open streams have ended. A CONNECTION_CLOSE from the peer starts the same drain
+//     ("MUST wait for outstanding streams to terminate"); any other connection-level ERROR ends the
+//     connection at once and fails every stream with it (*Error, together with ErrClosed).
 //   - Frames on unknown streams, on the wrong stream (e.g. PAYLOAD on 0, METADATA_PUSH on > 0), requests
 //     on ids in use or with our parity, SETUP after the handshake, RESUME/RESUME_OK: ignored. Unknown frame
 //     types with I: ignored; without I, and malformed frames: ERROR[CONNECTION_ERROR] and close.

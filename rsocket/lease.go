@@ -57,9 +57,12 @@ func (c *Conn) onLease(ttlMillis, requests uint32) {
 	c.lease.mu.Unlock()
 }
 
-// LeaseAvailable reports whether a request may be sent now: true when the peer does not require leases,
-// otherwise whether its newest LEASE is unexpired and not used up.
+// LeaseAvailable reports whether a request may be sent now: false while draining or closed; true when
+// the peer does not require leases, otherwise whether its newest LEASE is unexpired and not used up.
 func (c *Conn) LeaseAvailable() bool {
+	if c.Draining() {
+		return false
+	}
 	if !c.lease.required {
 		return true
 	}

@@ -119,7 +119,13 @@ func (c *Conn) onConnectionError(f frame.Frame) bool {
 			return true
 		}
 	}
-	c.shutdown(&Error{Code: code, Message: string(f.ErrorMessage())}, 0, "", false)
+	e := &Error{Code: code, Message: string(f.ErrorMessage())}
+	if code == frame.CodeConnectionClose {
+		// Graceful: finish the open streams, then close (drain.go). Keep reading their frames.
+		c.startDrain(e, true)
+		return true
+	}
+	c.shutdown(e, 0, "", false)
 	return false
 }
 
@@ -154,6 +160,12 @@ func (c *Conn) dispatchRequest(t frame.Type, id uint32, flags frame.Flags, initi
 		return
 	}
 	h := c.handler
+	if c.drainFlag.Load() {
+		if t != frame.TypeRequestFNF {
+			_ = c.sendError(id, frame.CodeRejected, "connection closing")
+		}
+		return
+	}
 	if h == nil {
 		if t != frame.TypeRequestFNF {
 			_ = c.sendError(id, frame.CodeRejected, "no handler")
