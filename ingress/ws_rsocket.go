@@ -3,6 +3,7 @@ package ingress
 import (
 	"context"
 	"errors"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -150,7 +151,7 @@ func (ss *rsSession) run(ws *websocket.Conn) {
 		})
 		defer ping.Stop()
 	}
-	c, err := rsocket.Accept(nil, tc, rsocket.ServerOptions{
+	c, err := rsocket.Accept(nil, hijackedWS{tc, ws.NetConn()}, rsocket.ServerOptions{
 		MaxReassembledSize: w.maxMessage,
 		Logger:             s.log,
 	}, ss.accept)
@@ -176,6 +177,21 @@ func (ss *rsSession) run(ws *websocket.Conn) {
 		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, closeReason(c.Err().Error())), time.Now().Add(wsWriteWait))
 	}
 	_ = tc.Close()
+}
+
+// hijackedWS closes a WebSocketConn on a connection fasthttp hijacked: the hijacked net.Conn's Close is a
+// no-op until the upgrade handler returns (fasthttp closes it then), so Close also sets a past read
+// deadline, which ends the RSocket reader blocked on the socket; the handler returns once the connection
+// is done (Conn.Done closes after its reader stopped), and only then fasthttp closes and recycles.
+type hijackedWS struct {
+	*transport.WebSocketConn
+	nc net.Conn
+}
+
+func (h hijackedWS) Close() error {
+	err := h.WebSocketConn.Close()
+	_ = h.nc.SetReadDeadline(time.Now())
+	return err
 }
 
 func isFrameSize(err error) bool {

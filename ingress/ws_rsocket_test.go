@@ -3,6 +3,7 @@ package ingress
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -285,6 +286,70 @@ func TestWSRSocketLimitsAndRouting(t *testing.T) {
 			t.Fatal("oversized frame did not close the connection")
 		}
 	})
+}
+
+// TestWSRSocketShutdown: Shutdown ends client RSocket connections (ERROR[CONNECTION_CLOSE], socket closed)
+// instead of leaving them to fasthttp, which does not track hijacked connections.
+func TestWSRSocketShutdown(t *testing.T) {
+	d := startDemo(t)
+	g := rsGateway(t, map[string]string{"b": d.Addr().String()}, Options{}, nil)
+	c, _ := dialRSocket(t, g, "/rsocket", rsocket.Payload{})
+	col := newCollector()
+	if _, err := c.RequestStream(rsocket.Payload{Metadata: routeMD("clock.20")}, 1000, col); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "clock items", func() bool { return col.count() >= 2 })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := g.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	select {
+	case <-c.Done():
+	case <-time.After(testTimeout):
+		t.Fatal("client connection still open after Shutdown")
+	}
+	if _, err := col.wait(t); err == nil {
+		t.Fatal("stream ended without an error")
+	}
+	if time.Since(start) > 3*time.Second {
+		t.Fatalf("shutdown took %v", time.Since(start))
+	}
+	waitFor(t, "the backend to see CANCEL", func() bool { return d.Stats.Cancels.Load() > 0 })
+}
+
+// TestWSRSocketShutdownSilentClient: a client that neither answers the close nor closes its socket is
+// still disconnected by Shutdown (the hijacked socket's reader is woken by a deadline).
+func TestWSRSocketShutdownSilentClient(t *testing.T) {
+	d := startDemo(t)
+	g := rsGateway(t, map[string]string{"b": d.Addr().String()}, Options{}, nil)
+	ws := dialWS(t, wsURL(g, "/rsocket"), nil)
+	setup := frame.AppendSetup(nil, &frame.Setup{Major: 1, Keepalive: 60000, Lifetime: 600000,
+		MetadataMIME: extension.MimeComposite, DataMIME: "application/json"}, nil, nil)
+	if err := ws.WriteMessage(websocket.BinaryMessage, setup); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the session", func() bool { return g.srv.wsSessionCount() == 1 })
+	raw := ws.UnderlyingConn() // read raw bytes: the library would answer the close frame
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := g.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	_ = raw.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 4096)
+	for {
+		_, err := raw.Read(buf)
+		if err == nil {
+			continue
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatal("the gateway kept the socket of a silent client open after Shutdown")
+		}
+		break // EOF or reset: closed
+	}
 }
 
 // TestWSRSocketBadClient: a text message, a garbage frame, and a connection that never sends SETUP end
