@@ -38,5 +38,6 @@
 // ends at the route timeout or when the answer comes, and a stream notices on its next write: an item, or
 // for SSE the ": ping" heartbeat written every Options.SSEHeartbeat.
 //
-// The WebSocket interactions (request-channel, rsocket) are in the ws_*.go files.
+// The WebSocket interactions (request-channel, rsocket) live in ws_*.go, the http interaction with route
+// splits and shadowing in http_proxy.go, split.go and shadow.go; each file documents its own rules.
 package ingress
