@@ -95,6 +95,12 @@ type wsChannel struct {
 	delivered  uint64 // writer-owned
 	pingTimer  *time.Timer
 	timeout    *time.Timer
+
+	// Out-of-band socket use (ping, route timeout, shutdown) runs on other goroutines; once the handler
+	// returns, fasthttp closes the hijacked connection and recycles it, so such calls must not touch the
+	// socket afterwards: they hold oob and check over, which run sets before returning.
+	oob  sync.Mutex
+	over bool
 }
 
 // OnNext implements rsocket.Subscriber (backend reader goroutine; must not block).
@@ -172,6 +178,9 @@ func (c *wsChannel) run(ws *websocket.Conn) {
 	c.finish()
 	reg.remove(c)
 	w.sessionEnded()
+	c.oob.Lock()
+	c.over = true
+	c.oob.Unlock()
 }
 
 // shutdown implements wsSession.
@@ -180,6 +189,11 @@ func (c *wsChannel) shutdown() { c.abort(ErrShutdown) }
 // abort ends the session from outside the reader (shutdown, route timeout): close frame, CANCEL upstream
 // (which also wakes a reader waiting for credit).
 func (c *wsChannel) abort(why error) {
+	c.oob.Lock()
+	defer c.oob.Unlock()
+	if c.over {
+		return
+	}
 	code, reason := errorClose(why)
 	c.close(code, reason)
 	c.mu.Lock()
@@ -289,6 +303,11 @@ func (c *wsChannel) extendIdle() {
 }
 
 func (c *wsChannel) ping() {
+	c.oob.Lock()
+	defer c.oob.Unlock()
+	if c.over {
+		return
+	}
 	if c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsWriteWait)) == nil {
 		c.pingTimer.Reset(c.w.pingInterval)
 	}

@@ -267,9 +267,17 @@ func (s *Server) closeWebSockets() {
 		all = append(all, ss)
 	}
 	reg.mu.Unlock()
+	// In parallel: each waits for its close frame or connection end (bounded by wsWriteWait and the
+	// rsocket core's close flush timeout).
+	var wg sync.WaitGroup
 	for _, ss := range all {
-		ss.shutdown()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ss.shutdown()
+		}()
 	}
+	wg.Wait()
 }
 
 // add registers ss; it reports false when the server is shutting down (ss must end at once).

@@ -107,14 +107,18 @@ type rsSession struct {
 	active     atomic.Int32
 	mu         sync.Mutex
 	closed     bool
+	over       bool // run returned: fasthttp owns (and recycles) the socket; guarded by mu
 }
 
 // shutdown implements wsSession.
 func (ss *rsSession) shutdown() {
 	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.over {
+		return
+	}
 	ss.closed = true
 	c, tc := ss.conn, ss.tc
-	ss.mu.Unlock()
 	if c != nil {
 		_ = c.CloseWithError(frame.CodeConnectionClose, "gateway shutting down")
 	} else if tc != nil {
@@ -140,12 +144,19 @@ func (ss *rsSession) run(ws *websocket.Conn) {
 		return
 	}
 	defer reg.remove(ss)
+	defer func() {
+		ss.mu.Lock()
+		ss.over = true
+		ss.mu.Unlock()
+	}()
 	w.sessionStarted()
 	defer w.sessionEnded()
 	var ping *time.Timer
 	if w.pingInterval > 0 {
 		ping = time.AfterFunc(w.pingInterval, func() {
-			if ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsWriteWait)) == nil {
+			ss.mu.Lock()
+			defer ss.mu.Unlock()
+			if !ss.over && ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsWriteWait)) == nil {
 				ping.Reset(w.pingInterval)
 			}
 		})
