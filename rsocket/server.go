@@ -22,7 +22,7 @@ type Acceptor func(setup *SetupInfo, c *Conn) (Handler, error)
 // Accept runs the server side of the handshake on tc: it waits (at most SetupTimeout, and while ctx is
 // not done) for the first frame, which must be SETUP, validates it, asks the acceptor, and starts the
 // connection. On every failure it answers with the spec's ERROR frame when there is one, closes tc and
-// returns an error (wrapping the *Error sent).
+// returns an error (wrapping the *Error sent). A nil acceptor accepts every valid SETUP with no Handler.
 //
 //   - first frame not SETUP: ERROR[INVALID_SETUP]; RESUME: ERROR[REJECTED_RESUME] (resumption is not
 //     supported);
@@ -83,7 +83,13 @@ func Accept(ctx context.Context, tc transport.Conn, opts ServerOptions, acceptor
 	c.setup = info
 	c.lease.required = info.Lease
 	c.lease.enforce = info.Lease
-	h, aerr := acceptor(info, c)
+	var (
+		h    Handler
+		aerr error
+	)
+	if acceptor != nil {
+		h, aerr = acceptor(info, c)
+	}
 	if aerr != nil {
 		var e *Error
 		if !errors.As(aerr, &e) || !e.Code.IsSetupError() {
