@@ -92,12 +92,7 @@ func TestTLSBadCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := New(cfg, table, staticPools{}, Options{}); !errors.Is(err, errConfig) || !errors.Is(err, os.ErrNotExist) {
+	if _, err := New(cfg, table, PoolsFunc(func(string) *pool.Pool { return nil }), Options{}); !errors.Is(err, errConfig) || !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("New with a missing certificate: %v", err)
 	}
 }
-
-// staticPools has no pools at all.
-type staticPools struct{}
-
-func (staticPools) Get(string) *pool.Pool { return nil }
