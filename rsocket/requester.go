@@ -94,10 +94,13 @@ func (c *Conn) FireAndForget(ctx context.Context, p Payload) error {
 		return err
 	}
 	<-s.wr
+	dropped := s.dropped
 	s.recycle()
-	// The frame may have been dropped because the connection ended meanwhile.
-	if err := c.Err(); err != nil {
-		return err
+	if dropped { // the connection ended before the frame was written
+		if err := c.Err(); err != nil {
+			return err
+		}
+		return ErrClosed
 	}
 	return nil
 }

@@ -33,6 +33,8 @@ type Stream struct {
 	// never exposed, never looked up (only taken out of the table by exactly one party), and recycled.
 	pooled bool
 	wr     chan struct{} // pooled: the writer is done with the request's slices
+	// dropped: set by the writer before the wr token when the frame was not (surely) written.
+	dropped bool
 	ev     chan struct{} // pooled: msg or rerr has been delivered
 	msg    *Message
 	rerr   error
@@ -63,7 +65,7 @@ func getRR(c *Conn) *Stream {
 }
 
 func (s *Stream) recycle() {
-	s.c, s.id, s.msg, s.rerr = nil, 0, nil, nil
+	s.c, s.id, s.msg, s.rerr, s.dropped = nil, 0, nil, nil, false
 	rrPool.Put(s)
 }
 

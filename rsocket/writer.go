@@ -277,6 +277,7 @@ func (c *Conn) writeLoop() {
 		}
 		for i := range q {
 			if n := q[i].notify; n != nil {
+				n.dropped = failed // read by the waiter after the token
 				n.wr <- struct{}{}
 			}
 			q[i] = wframe{}
