@@ -35,9 +35,9 @@ type Stream struct {
 	wr     chan struct{} // pooled: the writer is done with the request's slices
 	// dropped: set by the writer before the wr token when the frame was not (surely) written.
 	dropped bool
-	ev     chan struct{} // pooled: msg or rerr has been delivered
-	msg    *Message
-	rerr   error
+	ev      chan struct{} // pooled: msg or rerr has been delivered
+	msg     *Message
+	rerr    error
 
 	sub Subscriber // inbound items; used on the reader goroutine only
 
