@@ -59,8 +59,9 @@ async function startRSocket() {
   const clock = rsocket.requestStream({ data: Buffer.alloc(0), metadata: route("clock.1000") }, window, {
     onNext(p) {
       const item = JSON.parse(dec.decode(p.data));
-      $("clock-now").textContent = item.time;
-      append($("clock"), `tick ${item.tick}  ${item.time}`);
+      const hms = item.time.slice(11, 23); // HH:MM:SS.mmm (UTC)
+      $("clock-now").textContent = hms + " UTC";
+      append($("clock"), `tick ${item.tick}  ${hms}`);
       if (--outstanding <= window / 2) {
         clock.request(window - outstanding);
         outstanding = window;
