@@ -58,6 +58,8 @@ var combos = func() []combo {
 // client is what every test drives; each implementation encodes routing metadata with its own library.
 type client interface {
 	RequestResponse(ctx context.Context, route string, data []byte) ([]byte, error)
+	// RequestResponseMD sends metadata md as is (already composite-encoded by the caller).
+	RequestResponseMD(ctx context.Context, md, data []byte) ([]byte, error)
 	FireAndForget(ctx context.Context, route string, data []byte) error
 	MetadataPush(ctx context.Context, md []byte) error
 	// StreamOneByOne sends REQUEST_STREAM with initial N 1 and requests one more item after each item it
@@ -78,8 +80,20 @@ type pair struct {
 	tap *tap // on our end of the connection (nil for rsgo-to-rsgo)
 }
 
+// pairOpts configure both ends of a pair.
+type pairOpts struct {
+	ourMTU, goMTU int           // fragmentation size on our side / rsocket-go's side (0 = never)
+	keepalive     time.Duration // client KEEPALIVE period (0 = default)
+	lifetime      time.Duration // client max lifetime announced in SETUP (0 = default)
+}
+
 // newPair starts a server and connects a client; mtu applies to both sides (0 = no fragmentation).
 func newPair(t *testing.T, c combo, mtu int) *pair {
+	t.Helper()
+	return newPairWith(t, c, pairOpts{ourMTU: mtu, goMTU: mtu})
+}
+
+func newPairWith(t *testing.T, c combo, o pairOpts) *pair {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -112,7 +126,7 @@ func newPair(t *testing.T, c combo, mtu int) *pair {
 				connsMu.Unlock()
 				return accept(s, c)
 			},
-			Options: rsocket.ServerOptions{MTU: mtu},
+			Options: rsocket.ServerOptions{MTU: o.ourMTU},
 		}
 		served := make(chan error, 1)
 		go func() { served <- srv.Serve(tl) }()
@@ -151,7 +165,7 @@ func newPair(t *testing.T, c combo, mtu int) *pair {
 			}()
 		}
 	case "rsgo":
-		s, err := peers.StartGoServer(c.transport, mtu, peers.GoAcceptor(p.obs))
+		s, err := peers.StartGoServer(c.transport, o.goMTU, peers.GoAcceptor(p.obs))
 		if err != nil {
 			t.Fatalf("start rsocket-go server: %v", err)
 		}
@@ -176,10 +190,12 @@ func newPair(t *testing.T, c combo, mtu int) *pair {
 		}
 		p.tap = newTap(tc, false)
 		conn, err := rsocket.Connect(ctx, p.tap, rsocket.Options{
-			MTU:          mtu,
-			MetadataMIME: extension.MimeComposite,
-			DataMIME:     octetStream,
-			SetupPayload: rsocket.Payload{Data: []byte(setupData)},
+			MTU:               o.ourMTU,
+			KeepaliveInterval: o.keepalive,
+			MaxLifetime:       o.lifetime,
+			MetadataMIME:      extension.MimeComposite,
+			DataMIME:          octetStream,
+			SetupPayload:      rsocket.Payload{Data: []byte(setupData)},
 		})
 		if err != nil {
 			t.Fatalf("rsocket.Connect: %v", err)
@@ -194,8 +210,13 @@ func newPair(t *testing.T, c combo, mtu int) *pair {
 		} else {
 			tp = rsgo.WebsocketClient().SetURL(url).Build()
 		}
-		gc, err := rsgo.Connect().
-			Fragment(mtu).
+		b := rsgo.Connect()
+		if o.keepalive > 0 {
+			// rsocket-go announces missedAcks x ackTimeout as the max lifetime.
+			b = b.KeepAlive(o.keepalive, o.lifetime, 1)
+		}
+		gc, err := b.
+			Fragment(o.goMTU).
 			MetadataMimeType(extension.MimeComposite).
 			DataMimeType(octetStream).
 			SetupPayload(payload.New([]byte(setupData), nil)).
@@ -267,7 +288,11 @@ type ourClient struct{ c *rsocket.Conn }
 func (o *ourClient) Close() error { return o.c.Close() }
 
 func (o *ourClient) RequestResponse(ctx context.Context, route string, data []byte) ([]byte, error) {
-	m, err := o.c.RequestResponse(ctx, rsocket.Payload{Metadata: peers.OurRouteMetadata(route), Data: data})
+	return o.RequestResponseMD(ctx, peers.OurRouteMetadata(route), data)
+}
+
+func (o *ourClient) RequestResponseMD(ctx context.Context, md, data []byte) ([]byte, error) {
+	m, err := o.c.RequestResponse(ctx, rsocket.Payload{Metadata: md, Data: data})
 	if err != nil {
 		return nil, err
 	}
@@ -413,17 +438,44 @@ type goClient struct{ c rsgo.Client }
 func (g *goClient) Close() error { return g.c.Close() }
 
 func (g *goClient) RequestResponse(ctx context.Context, route string, data []byte) ([]byte, error) {
-	// BlockUnsafe + copy + release, as rsocket-go's own tests do: its Block (clone after the pooled frame
-	// may already be released) panics with "frame has been released!" under load.
-	p, release, err := g.c.RequestResponse(payload.New(data, peers.GoRouteMetadata(route))).BlockUnsafe(ctx)
-	if err != nil {
-		return nil, err
+	return g.RequestResponseMD(ctx, peers.GoRouteMetadata(route), data)
+}
+
+func (g *goClient) RequestResponseMD(ctx context.Context, md, data []byte) ([]byte, error) {
+	// Not Block/BlockUnsafe: when their context ends they stop waiting but never cancel the
+	// subscription, so rsocket-go sends no CANCEL and the responder keeps working (see README.md).
+	// Block also clones the answer after the pooled frame may be released ("frame has been released!").
+	type result struct {
+		data []byte
+		err  error
 	}
-	defer release()
-	if p == nil {
-		return nil, errors.New("rsocket-go: empty response")
+	done := make(chan result, 1)
+	var once sync.Once
+	finish := func(r result) { once.Do(func() { done <- r }) }
+	subs := make(chan rx.Subscription, 1)
+	g.c.RequestResponse(payload.New(data, md)).Subscribe(ctx,
+		rx.OnSubscribe(func(_ context.Context, s rx.Subscription) {
+			subs <- s
+			s.Request(1)
+		}),
+		rx.OnNext(func(p payload.Payload) error {
+			finish(result{data: append([]byte{}, p.Data()...)})
+			return nil
+		}),
+		rx.OnComplete(func() { finish(result{err: errors.New("rsocket-go: completed without a value")}) }),
+		rx.OnError(func(err error) { finish(result{err: err}) }),
+	)
+	select {
+	case r := <-done:
+		return r.data, r.err
+	case <-ctx.Done():
+		select {
+		case s := <-subs:
+			s.Cancel()
+		default:
+		}
+		return nil, ctx.Err()
 	}
-	return append([]byte{}, p.Data()...), nil
 }
 
 func (g *goClient) FireAndForget(ctx context.Context, route string, data []byte) error {

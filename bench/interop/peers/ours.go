@@ -78,6 +78,16 @@ func (h *OurHandler) RequestResponse(req rsocket.Payload, s *rsocket.Stream) {
 		_ = s.Respond(rsocket.Payload{Data: append([]byte{}, req.Data...)})
 	case "fail":
 		_ = s.Error(frame.CodeApplicationError, FailMessage(req.Data))
+	case "mdsum":
+		_ = s.Respond(rsocket.Payload{Data: []byte(MetadataSum(req.Metadata))})
+	case "slow":
+		go func() {
+			select {
+			case <-s.Done():
+				offer(h.Obs.Cancels, r)
+			case <-time.After(streamTimeout):
+			}
+		}()
 	default:
 		_ = s.Error(frame.CodeApplicationError, "no route: "+r)
 	}
@@ -92,6 +102,20 @@ func (h *OurHandler) RequestStream(req rsocket.Payload, initialN uint32, s *rsoc
 			defer cancel()
 			for i := 0; i < n; i++ {
 				if err := s.Send(ctx, rsocket.Payload{Data: []byte(Item(i))}); err != nil {
+					offer(h.Obs.Errors, fmt.Sprintf("%s: send item %d: %v", r, i, err))
+					return
+				}
+			}
+			_ = s.Complete()
+		}()
+		return
+	}
+	if n, size, ok := BlobRoute(r); ok {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), streamTimeout)
+			defer cancel()
+			for i := 0; i < n; i++ {
+				if err := s.Send(ctx, rsocket.Payload{Data: Blob(i, size)}); err != nil {
 					offer(h.Obs.Errors, fmt.Sprintf("%s: send item %d: %v", r, i, err))
 					return
 				}

@@ -8,6 +8,9 @@
 //	fnf         fire-and-forget: the data is reported on Observations.FNF
 //	stream.{n}  request-stream: n items "item-0" ... "item-{n-1}", then complete
 //	infinite    request-stream: items until cancelled; the cancel is reported on Observations.Cancels
+//	mdsum       request-response: answers "<metadata length>:<sha256 hex of the metadata>"
+//	slow        request-response: never answers; the requester's cancel is reported on Cancels
+//	blob.{n}.{size}  request-stream: n items of size bytes each (Blob(i, size)), then complete
 //	channel     request-channel: echoes every inbound element (the REQUEST_CHANNEL payload first) as
 //	            "echo:<data>", completes when the requester completes
 //
@@ -16,6 +19,8 @@
 package peers
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -79,3 +84,36 @@ const EchoPrefix = "echo:"
 
 // FailMessage is the APPLICATION_ERROR message of the fail route.
 func FailMessage(data []byte) string { return "fail: " + string(data) }
+
+// BlobRoute parses "blob.{n}.{size}".
+func BlobRoute(route string) (n, size int, ok bool) {
+	rest, ok := strings.CutPrefix(route, "blob.")
+	if !ok {
+		return 0, 0, false
+	}
+	a, b, ok := strings.Cut(rest, ".")
+	if !ok {
+		return 0, 0, false
+	}
+	n, err1 := strconv.Atoi(a)
+	size, err2 := strconv.Atoi(b)
+	if err1 != nil || err2 != nil || n < 0 || n > 1000 || size < 0 || size > 8<<20 {
+		return 0, 0, false
+	}
+	return n, size, true
+}
+
+// Blob is the i-th item of a blob route: size bytes, a pattern that differs per item and per offset.
+func Blob(i, size int) []byte {
+	b := make([]byte, size)
+	for j := range b {
+		b[j] = byte(i*31 + j%251)
+	}
+	return b
+}
+
+// MetadataSum is the answer of the mdsum route.
+func MetadataSum(md []byte) string {
+	h := sha256.Sum256(md)
+	return fmt.Sprintf("%d:%s", len(md), hex.EncodeToString(h[:]))
+}

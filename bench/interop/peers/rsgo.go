@@ -101,6 +101,17 @@ func GoResponder(obs *Observations) rsgo.RSocket {
 			case "fail":
 				// rsocket-go turns a plain error into APPLICATION_ERROR carrying err.Error().
 				return mono.Error(errors.New(FailMessage(p.Data())))
+			case "mdsum":
+				md, _ := p.Metadata()
+				return mono.Just(payload.New([]byte(MetadataSum(md)), nil))
+			case "slow":
+				return mono.Create(func(ctx context.Context, s mono.Sink) {
+					select {
+					case <-ctx.Done():
+					case <-time.After(streamTimeout):
+						s.Success(payload.New(nil, nil))
+					}
+				}).DoOnCancel(func() { offer(obs.Cancels, r) })
 			default:
 				return mono.Error(errors.New("no route: " + r))
 			}
@@ -112,6 +123,14 @@ func GoResponder(obs *Observations) rsgo.RSocket {
 				return flux.Create(func(ctx context.Context, s flux.Sink) {
 					for i := 0; i < n; i++ {
 						s.Next(payload.New([]byte(Item(i)), nil))
+					}
+					s.Complete()
+				})
+			}
+			if n, size, ok := BlobRoute(r); ok {
+				return flux.Create(func(ctx context.Context, s flux.Sink) {
+					for i := 0; i < n; i++ {
+						s.Next(payload.New(Blob(i, size), nil))
 					}
 					s.Complete()
 				})
