@@ -337,3 +337,50 @@ func TestHTTPProxyErrors(t *testing.T) {
 		t.Errorf("upstream connections not kept alive: %+v", st)
 	}
 }
+
+// TestHTTPProxyHTTP10Upstream: an HTTP/1.0 upstream (python -m http.server, old servlet containers) is
+// answered to an HTTP/1.1 client as HTTP/1.1, and the client's connection stays open.
+func TestHTTPProxyHTTP10Upstream(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_, _ = http.ReadRequest(bufio.NewReader(c))
+				_, _ = io.WriteString(c, "HTTP/1.0 200 OK\r\nServer: old\r\nContent-Type: text/plain\r\n\r\nold body")
+			}()
+		}
+	}()
+	cfg := newConfig(nil, []routeSpec{{name: "old", path: "/old", backend: "old", interaction: mapping.InteractionHTTP}})
+	addHTTPBackend(cfg, "old", "http://"+ln.Addr().String())
+	g := startGateway(t, cfg, Options{})
+	c, err := net.DialTimeout("tcp", g.addr, testTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(testTimeout))
+	br := bufio.NewReader(c)
+	for i := 0; i < 2; i++ { // two requests on one client connection
+		if _, err := io.WriteString(c, "GET /old HTTP/1.1\r\nHost: gw\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.Proto != "HTTP/1.1" || resp.Close || string(body) != "old body" {
+			t.Fatalf("request %d: %s close=%v body %q", i, resp.Proto, resp.Close, body)
+		}
+	}
+}

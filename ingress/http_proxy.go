@@ -78,7 +78,7 @@ func (s *Server) proxyHTTP(ctx *fasthttp.RequestCtx, rt *route, rq *request, sc 
 		return s.httpFailure(ctx, rt, err, sc)
 	}
 	status := resp.StatusCode()
-	copyUpstreamResponseHeader(&ctx.Response.Header, &resp.Header)
+	copyUpstreamResponseHeader(&ctx.Response.Header, &resp.Header, ctx.Request.Header.Protocol())
 	bs := resp.BodyStream()
 	if bs == nil { // no body (HEAD, 204, 304)
 		hp.Done(up, nil)
@@ -249,9 +249,11 @@ func nextToken(list []byte) (tok, rest []byte) {
 }
 
 // copyUpstreamResponseHeader copies status and end-to-end headers of an upstream response into the
-// client's response. Framing (Content-Length) is set when the body is attached.
-func copyUpstreamResponseHeader(dst, src *fasthttp.ResponseHeader) {
+// client's response, answering in the client's protocol version (an HTTP/1.0 upstream does not make the
+// client's HTTP/1.1 connection HTTP/1.0). Framing (Content-Length) is set when the body is attached.
+func copyUpstreamResponseHeader(dst, src *fasthttp.ResponseHeader, proto []byte) {
 	src.CopyTo(dst)
+	dst.SetProtocol(proto)
 	removeHop(dst)
 	dst.ResetConnectionClose() // an upstream "Connection: close" concerns the upstream connection only
 }
