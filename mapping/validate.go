@@ -81,7 +81,7 @@ func (c *Config) validate(errs *errorList) {
 	v.hostPort("listen", c.Listen, false)
 	if c.Admin != "" && c.Admin != "off" {
 		v.hostPort("admin", c.Admin, false)
-		if c.Admin == c.Listen {
+		if c.Admin == c.Listen && !strings.HasSuffix(c.Listen, ":0") { // port 0: two distinct ephemeral ports
 			v.add("admin", "same address as listen (%q)", c.Listen)
 		}
 	}
