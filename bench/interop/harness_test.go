@@ -77,7 +77,11 @@ type pair struct {
 	combo
 	cl  client
 	obs *peers.Observations
-	tap *tap // on our end of the connection (nil for rsgo-to-rsgo)
+	// server issues requests over the same connection to the client's responder (same routes),
+	// which reports on clientObs.
+	server    func() client
+	clientObs *peers.Observations
+	tap       *tap // on our end of the connection (nil for rsgo-to-rsgo)
 }
 
 // pairOpts configure both ends of a pair.
@@ -97,7 +101,18 @@ func newPairWith(t *testing.T, c combo, o pairOpts) *pair {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	p := &pair{combo: c, obs: peers.NewObservations()}
+	p := &pair{combo: c, obs: peers.NewObservations(), clientObs: peers.NewObservations()}
+	serverSide := make(chan client, 1)
+	p.server = func() client {
+		select {
+		case s := <-serverSide:
+			serverSide <- s
+			return s
+		case <-time.After(5 * time.Second):
+			t.Fatal("no server-side connection")
+			return nil
+		}
+	}
 	var addr, url string
 	switch c.server {
 	case "ours":
@@ -124,6 +139,10 @@ func newPairWith(t *testing.T, c combo, o pairOpts) *pair {
 				connsMu.Lock()
 				conns = append(conns, c)
 				connsMu.Unlock()
+				select {
+				case serverSide <- &ourClient{c: c}:
+				default:
+				}
 				return accept(s, c)
 			},
 			Options: rsocket.ServerOptions{MTU: o.ourMTU},
@@ -165,7 +184,14 @@ func newPairWith(t *testing.T, c combo, o pairOpts) *pair {
 			}()
 		}
 	case "rsgo":
-		s, err := peers.StartGoServer(c.transport, o.goMTU, peers.GoAcceptor(p.obs))
+		accept := peers.GoAcceptor(p.obs)
+		s, err := peers.StartGoServer(c.transport, o.goMTU, func(ctx context.Context, setup payload.SetupPayload, sock rsgo.CloseableRSocket) (rsgo.RSocket, error) {
+			select {
+			case serverSide <- &goClient{c: sock}:
+			default:
+			}
+			return accept(ctx, setup, sock)
+		})
 		if err != nil {
 			t.Fatalf("start rsocket-go server: %v", err)
 		}
@@ -196,6 +222,7 @@ func newPairWith(t *testing.T, c combo, o pairOpts) *pair {
 			MetadataMIME:      extension.MimeComposite,
 			DataMIME:          octetStream,
 			SetupPayload:      rsocket.Payload{Data: []byte(setupData)},
+			Handler:           &peers.OurHandler{Obs: p.clientObs},
 		})
 		if err != nil {
 			t.Fatalf("rsocket.Connect: %v", err)
@@ -221,6 +248,7 @@ func newPairWith(t *testing.T, c combo, o pairOpts) *pair {
 			DataMimeType(octetStream).
 			SetupPayload(payload.New([]byte(setupData), nil)).
 			ConnectTimeout(10 * time.Second).
+			Acceptor(func(context.Context, rsgo.RSocket) rsgo.RSocket { return peers.GoResponder(p.clientObs) }).
 			Transport(tp).
 			Start(life) // rsocket-go ties the connection's lifetime to this context
 		if err != nil {
@@ -433,7 +461,8 @@ func (o *ourClient) Channel(ctx context.Context, route string, items []string) (
 
 // ---- rsocket-go client ----
 
-type goClient struct{ c rsgo.Client }
+// goClient drives an rsocket-go connection: a client, or the server's side of an accepted connection.
+type goClient struct{ c rsgo.CloseableRSocket }
 
 func (g *goClient) Close() error { return g.c.Close() }
 

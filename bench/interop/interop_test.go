@@ -70,6 +70,9 @@ var cases = []interopCase{
 	{"stream_fragmented_items_1_at_a_time", testStreamFragmented},
 	{"rr_cancel", testRRCancel},
 	{"keepalive", testKeepalive},
+	{"composite_multi_entry", testCompositeMultiEntry},
+	{"streams_200_concurrent", testConcurrentStreams},
+	{"server_requests_client", testServerRequests},
 }
 
 func testSetup(t *testing.T, c combo) {
@@ -444,5 +447,84 @@ func testKeepalive(t *testing.T, c combo) {
 	}
 	if asked < 10 || answered < asked-2 {
 		t.Fatalf("client sent %d KEEPALIVE(R) and got %d answers in 1.5 s, want >= 10 and about as many answers", asked, answered)
+	}
+}
+
+// testCompositeMultiEntry puts the routing entry third, after a well-known auth entry and a custom-MIME
+// entry, so the responder's composite decoder has to walk both kinds of entry header.
+func testCompositeMultiEntry(t *testing.T, c combo) {
+	p := newPair(t, c, fragMTU)
+	md := extension.AppendCompositeEntry(nil, extension.MimeAuth, extension.AppendAuthBearer(nil, []byte("token-123")))
+	md = extension.AppendCompositeEntry(md, "application/x.rsgate.custom-entry", []byte("custom"))
+	md = append(md, peers.OurRouteMetadata("mdsum")...)
+	got, err := p.cl.RequestResponseMD(caseCtx(t), md, []byte("x"))
+	if err != nil {
+		t.Fatalf("request-response: %v", err)
+	}
+	if want := peers.MetadataSum(md); string(got) != want {
+		t.Fatalf("responder answered %s, want %s", got, want)
+	}
+}
+
+// testConcurrentStreams runs 200 request(1)-at-a-time streams of 20 items at once on one connection.
+func testConcurrentStreams(t *testing.T, c combo) {
+	p := newPair(t, c, fragMTU)
+	ctx := caseCtx(t)
+	const streams, items = 200, 20
+	var wg sync.WaitGroup
+	errs := make(chan error, streams)
+	for i := range streams {
+		wg.Go(func() {
+			got, extra, err := p.cl.StreamOneByOne(ctx, fmt.Sprintf("stream.%d", items), 0)
+			switch {
+			case err != nil:
+				errs <- fmt.Errorf("stream %d: %w after %d items", i, err, len(got))
+			case len(got) != items || got[0] != peers.Item(0) || got[items-1] != peers.Item(items-1):
+				errs <- fmt.Errorf("stream %d: items %q", i, got)
+			case extra > 0:
+				errs <- fmt.Errorf("stream %d: %d items beyond the credit", i, extra)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	n := 0
+	for err := range errs {
+		if n < 5 {
+			t.Error(err)
+		}
+		n++
+	}
+	if n > 0 {
+		t.Fatalf("%d of %d concurrent streams failed", n, streams)
+	}
+}
+
+// testServerRequests sends requests from the server to the client's responder over the same connection
+// (even stream ids): request-response, request(1)-at-a-time stream, channel.
+func testServerRequests(t *testing.T, c combo) {
+	p := newPair(t, c, fragMTU)
+	srv := p.server()
+	ctx := caseCtx(t)
+	want := randomBytes(1<<10, 42)
+	got, err := srv.RequestResponse(ctx, "echo", want)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("server -> client request-response: %d B, %v", len(got), err)
+	}
+	items, extra, err := srv.StreamOneByOne(ctx, "stream.10", 0)
+	if err != nil || len(items) != 10 || items[9] != peers.Item(9) || extra > 0 {
+		t.Fatalf("server -> client stream: %q, extra %d, %v", items, extra, err)
+	}
+	echoes, err := srv.Channel(ctx, "channel", []string{"s1", "s2", "s3"})
+	if err != nil || !slices.Equal(echoes, []string{"echo:s1", "echo:s2", "echo:s3"}) {
+		t.Fatalf("server -> client channel: %q, %v", echoes, err)
+	}
+	if p.tap != nil {
+		for _, e := range p.tap.events() {
+			if e.typ == frame.TypeRequestResponse && e.stream%2 != 0 && !e.toResponder {
+				// toResponder is oriented for client-initiated streams; server requests travel the other way.
+				t.Errorf("server-initiated REQUEST_RESPONSE on odd stream %d", e.stream)
+			}
+		}
 	}
 }
