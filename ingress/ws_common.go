@@ -48,9 +48,11 @@ const (
 	// DefaultRSocketMaxStreams bounds the concurrent streams one rsocket-route socket may have open;
 	// requests beyond it get ERROR[REJECTED].
 	DefaultRSocketMaxStreams = 256
-	// wsBufferSize is the upgrader's I/O buffer size. The read buffer stays with the connection; write
-	// buffers come from wsWritePool and are held only while a message is written.
-	wsBufferSize = 4 << 10
+	// wsReadBufferSize is the read buffer every WebSocket keeps for its whole life (idle ones too): small,
+	// since larger messages are simply read in several steps. wsWriteBufferSize is the write buffer, taken
+	// from wsWritePool only while a message is written.
+	wsReadBufferSize  = 1 << 10
+	wsWriteBufferSize = 4 << 10
 	// wsCloseWait bounds how long a session waits for the client's close reply after sending its close.
 	wsCloseWait = time.Second
 	// wsWriteWait bounds control frame writes (ping, close).
@@ -108,8 +110,8 @@ func newWSRoute(cr *mapping.CompiledRoute, dataMIME string, set *metrics.Set) *w
 		sort.Slice(w.prefixes, func(i, j int) bool { return len(w.prefixes[i].prefix) > len(w.prefixes[j].prefix) })
 	}
 	w.upgrader = &websocket.FastHTTPUpgrader{
-		ReadBufferSize:  wsBufferSize,
-		WriteBufferSize: wsBufferSize,
+		ReadBufferSize:  wsReadBufferSize,
+		WriteBufferSize: wsWriteBufferSize,
 		WriteBufferPool: &wsWritePool,
 		// The Origin policy runs before Upgrade (JSON 403); the library's own check would refuse the
 		// configured cross origins.
