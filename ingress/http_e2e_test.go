@@ -38,7 +38,7 @@ func bigBody(n int) []byte {
 
 const bigSize = 8 << 20
 
-func startLegacy(t *testing.T) *legacyService {
+func startLegacy(t testing.TB) *legacyService {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -33,7 +33,7 @@ type HTTPPool struct {
 	name         string
 	backend      mapping.Backend
 	scheme       string // "http" or "https"
-	prefix       string // base path of the address URLs without its trailing "/" ("" for none)
+	prefix       string // base path of the address URLs, decoded, without its trailing "/" ("" for none)
 	preserveHost bool
 	ups          []*Upstream
 	rr           atomic.Uint32
@@ -117,7 +117,7 @@ func NewHTTP(b *mapping.Backend, opts Options) (*HTTPPool, error) {
 		}
 		if i == 0 {
 			p.scheme = u.Scheme
-			p.prefix = strings.TrimSuffix(u.EscapedPath(), "/")
+			p.prefix = strings.TrimSuffix(u.Path, "/")
 			if u.Scheme == "https" {
 				if tlsCfg, err = TLSConfig(bk.TLS); err != nil {
 					return nil, cfgErr("tls", err)
@@ -126,7 +126,7 @@ func NewHTTP(b *mapping.Backend, opts Options) (*HTTPPool, error) {
 					tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12}
 				}
 			}
-		} else if u.Scheme != p.scheme || strings.TrimSuffix(u.EscapedPath(), "/") != p.prefix {
+		} else if u.Scheme != p.scheme || strings.TrimSuffix(u.Path, "/") != p.prefix {
 			return nil, cfgErr(field, fmt.Errorf("%q: every address must have the same scheme and path as %q", a, bk.Addresses[0]))
 		}
 		if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
@@ -141,20 +141,19 @@ func NewHTTP(b *mapping.Backend, opts Options) (*HTTPPool, error) {
 		}
 		up := &Upstream{pool: p, addr: net.JoinHostPort(u.Hostname(), port), host: u.Host}
 		up.client = &fasthttp.HostClient{
-			Addr:                          up.addr,
-			Name:                          "",
-			NoDefaultUserAgentHeader:      true, // the client's User-Agent is forwarded as is
-			DialTimeout:                   p.dial,
-			IsTLS:                         u.Scheme == "https",
-			TLSConfig:                     tlsCfg,
-			MaxConns:                      h.MaxConnsPerAddress,
-			MaxConnDuration:               bk.ResolveInterval.D(), // new connections resolve DNS again
-			MaxIdleConnDuration:           h.IdleTimeout.D(),
-			MaxIdemponentCallAttempts:     2, // one retry of an idempotent request on a stale keep-alive connection
-			RetryIfErr:                    retryStale,
-			ReadTimeout:                   h.ReadTimeout.D(),
-			DisableHeaderNamesNormalizing: true, // forward header names as the client wrote them
-			StreamResponseBody:            true,
+			Addr:                      up.addr,
+			Name:                      "",
+			NoDefaultUserAgentHeader:  true, // the client's User-Agent is forwarded as is
+			DialTimeout:               p.dial,
+			IsTLS:                     u.Scheme == "https",
+			TLSConfig:                 tlsCfg,
+			MaxConns:                  h.MaxConnsPerAddress,
+			MaxConnDuration:           bk.ResolveInterval.D(), // new connections resolve DNS again
+			MaxIdleConnDuration:       h.IdleTimeout.D(),
+			MaxIdemponentCallAttempts: 2, // one retry of an idempotent request on a stale keep-alive connection
+			RetryIfErr:                retryStale,
+			ReadTimeout:               h.ReadTimeout.D(),
+			StreamResponseBody:        true,
 		}
 		p.ups = append(p.ups, up)
 	}
@@ -203,7 +202,8 @@ func (p *HTTPPool) Name() string { return p.name }
 func (p *HTTPPool) Backend() *mapping.Backend { return &p.backend }
 
 // PathPrefix returns the path of the address URLs without its trailing "/" ("" when they have none),
-// escaped: the upstream path of a request is PathPrefix followed by the route's upstream path.
+// decoded (as fasthttp.URI.SetPath takes it): the upstream path of a request is PathPrefix followed by the
+// route's upstream path.
 func (p *HTTPPool) PathPrefix() string { return p.prefix }
 
 // Scheme returns "http" or "https".
@@ -252,11 +252,14 @@ func (p *HTTPPool) Done(u *Upstream, err error) {
 	if p.maxInflight > 0 {
 		p.inflight.Add(-1)
 	}
-	var de *DialError
-	if errors.As(err, &de) {
+	if err == nil {
+		if u.fails.Load() != 0 {
+			u.markUp()
+		}
+		return
+	}
+	if de := (*DialError)(nil); errors.As(err, &de) {
 		u.markDown(err)
-	} else if err == nil && u.fails.Load() != 0 {
-		u.markUp()
 	}
 }
 
