@@ -36,6 +36,8 @@ import (
 //     to websocket.max_message bytes (a larger frame closes the socket with 1009), the Origin allow-list,
 //     ping every websocket.ping_interval. Liveness otherwise comes from RSocket KEEPALIVE and the
 //     client's max lifetime; websocket.idle_timeout does not apply (keepalives are messages).
+//   - A SETUP asking for leases (L flag) is refused with ERROR[UNSUPPORTED_SETUP]; resumption is refused by
+//     the core (ERROR[REJECTED_SETUP]).
 //   - Options.RSocketAuthenticate, when set, sees every SETUP (its metadata and data) and may reject it
 //     (ERROR[REJECTED_SETUP]); BearerTokens builds one that checks a bearer token in composite metadata.
 //
@@ -212,6 +214,10 @@ func isFrameSize(err error) bool {
 
 // accept is the Acceptor of the client's SETUP.
 func (ss *rsSession) accept(setup *rsocket.SetupInfo, _ *rsocket.Conn) (rsocket.Handler, error) {
+	if setup.Lease {
+		// The gateway does not issue leases to clients (backends' leases are handled by the pools).
+		return nil, &rsocket.Error{Code: frame.CodeUnsupportedSetup, Message: "rsgate: leases are not supported on this route"}
+	}
 	if auth := ss.s.opts.RSocketAuthenticate; auth != nil {
 		if err := auth(ss.rt.name, setup); err != nil {
 			return nil, err

@@ -245,6 +245,28 @@ func TestWSRSocketLimitsAndRouting(t *testing.T) {
 			t.Fatalf("err %v, want REJECTED_SETUP", c.Err())
 		}
 	})
+	t.Run("lease-unsupported", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		tc, err := transport.DialWebSocket(ctx, "ws://"+g.addr+"/rsocket", nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lc, err := rsocket.Connect(ctx, tc, rsocket.Options{Lease: true, SetupPayload: auth})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer lc.Close()
+		select {
+		case <-lc.Done():
+		case <-time.After(testTimeout):
+			t.Fatal("lease SETUP accepted")
+		}
+		var re *rsocket.Error
+		if !errors.As(lc.Err(), &re) || re.Code != frame.CodeUnsupportedSetup {
+			t.Fatalf("err %v, want UNSUPPORTED_SETUP", lc.Err())
+		}
+	})
 	c, _ := dialRSocket(t, g, "/rsocket", auth)
 	t.Run("routes-map", func(t *testing.T) {
 		_, err := c.RequestResponse(context.Background(), rsocket.Payload{Metadata: routeMD("err.0x301")})
