@@ -1,8 +1,10 @@
 package pool
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -234,5 +236,41 @@ func TestGroupHTTP(t *testing.T) {
 	}
 	if st := g.HTTPStats(); len(st) != 1 || st[0].Backend != "legacy" {
 		t.Errorf("HTTPStats = %+v", st)
+	}
+}
+
+// TestHTTPPoolTLS: https:// addresses use the backend's tls section (here: the test CA); without it the
+// upstream's self-signed certificate is refused.
+func TestHTTPPoolTLS(t *testing.T) {
+	srvCfg, certFile, _ := testCert(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		ctx.WriteString("tls " + string(ctx.Host()) + " " + strconv.FormatBool(ctx.IsTLS()))
+	}}
+	go s.Serve(tls.NewListener(ln, srvCfg)) //nolint:errcheck
+	defer s.Shutdown()                      //nolint:errcheck
+	url := "https://" + ln.Addr().String()
+
+	b := httpBackend(url)
+	b.TLS = &mapping.TLS{CA: certFile}
+	p, err := NewHTTP(b, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if body, err := doGet(t, p, "/"); err != nil || body != "tls "+ln.Addr().String()+" true" {
+		t.Fatalf("with the CA: %q, %v", body, err)
+	}
+
+	untrusted, err := NewHTTP(httpBackend(url), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer untrusted.Close()
+	if _, err := doGet(t, untrusted, "/"); err == nil {
+		t.Fatal("a self-signed upstream was accepted without tls.ca")
 	}
 }
