@@ -226,9 +226,15 @@ func (c *wsChannel) readLoop() {
 		}
 		if err := st.Send(nil, rsocket.Payload{Data: msg}); err != nil {
 			// The channel ended (backend error or completion, our cancel): the writer delivers what is
-			// queued and closes the socket.
-			<-c.writerDone
-			c.drainUntilClosed()
+			// queued and closes the socket. A client that does not read gets wsWriteWait for it; finish
+			// then fails the blocked write.
+			t := time.NewTimer(wsWriteWait)
+			select {
+			case <-c.writerDone:
+				t.Stop()
+				c.drainUntilClosed()
+			case <-t.C:
+			}
 			return
 		}
 	}
