@@ -153,6 +153,7 @@ func NewHTTP(b *mapping.Backend, opts Options) (*HTTPPool, error) {
 			MaxIdemponentCallAttempts: 2, // one retry of an idempotent request on a stale keep-alive connection
 			RetryIfErr:                retryStale,
 			ReadTimeout:               h.ReadTimeout.D(),
+			ReadBufferSize:            httpReadBufferSize, // bounds the upstream's status line + headers
 			StreamResponseBody:        true,
 		}
 		p.ups = append(p.ups, up)
@@ -162,6 +163,11 @@ func NewHTTP(b *mapping.Backend, opts Options) (*HTTPPool, error) {
 	p.errClosed = newPickError(p.name, ErrClosed)
 	return p, nil
 }
+
+// httpReadBufferSize is the per-connection read buffer of upstream connections; an upstream response
+// whose headers do not fit is answered 502. fasthttp's default (4 KiB) is too small for some legacy
+// services' cookies.
+const httpReadBufferSize = 16 << 10
 
 func orDefault(d, def time.Duration) time.Duration {
 	if d <= 0 {
