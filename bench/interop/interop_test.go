@@ -169,7 +169,7 @@ func testConcurrent(t *testing.T, c combo) {
 	if failed > 0 {
 		t.Fatalf("%d of %d concurrent requests failed", failed, n)
 	}
-	t.Logf("%d concurrent request-responses on one connection in %v", n, time.Since(start).Round(time.Millisecond))
+	t.Logf("%s: %d concurrent request-responses on one connection in %v", c, n, time.Since(start).Round(time.Millisecond))
 }
 
 func testFNF(t *testing.T, c combo) {
