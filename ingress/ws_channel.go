@@ -2,6 +2,7 @@ package ingress
 
 import (
 	"errors"
+	"io"
 	"net"
 	"strconv"
 	"sync"
@@ -206,11 +207,13 @@ func (c *wsChannel) abort(why error) {
 
 // readLoop reads messages and sends them to the backend until the socket or the channel ends.
 func (c *wsChannel) readLoop() {
-	ws := c.ws
-	var st *rsocket.Stream
+	var (
+		st  *rsocket.Stream
+		buf []byte // reused: Send copies the payload
+	)
 	for {
 		c.extendIdle()
-		_, msg, err := ws.ReadMessage()
+		msg, err := c.readMessage(buf[:0])
 		if err != nil {
 			c.readFailed(err)
 			return
@@ -224,6 +227,9 @@ func (c *wsChannel) readLoop() {
 			}
 			continue
 		}
+		if cap(msg) <= maxRetainedMessage {
+			buf = msg
+		}
 		if err := st.Send(nil, rsocket.Payload{Data: msg}); err != nil {
 			// The channel ended (backend error or completion, our cancel): the writer delivers what is
 			// queued and closes the socket. A client that does not read gets wsWriteWait for it; finish
@@ -236,6 +242,33 @@ func (c *wsChannel) readLoop() {
 			case <-t.C:
 			}
 			return
+		}
+	}
+}
+
+// maxRetainedMessage: the reader keeps its message buffer between messages up to this capacity.
+const maxRetainedMessage = 16 << 10
+
+// readMessage reads the next message (text or binary) into dst.
+func (c *wsChannel) readMessage(dst []byte) ([]byte, error) {
+	_, r, err := c.ws.NextReader()
+	if err != nil {
+		return nil, err
+	}
+	if cap(dst) == 0 {
+		dst = make([]byte, 0, 512)
+	}
+	for {
+		if len(dst) == cap(dst) {
+			dst = append(dst, 0)[:len(dst)]
+		}
+		n, err := r.Read(dst[len(dst):cap(dst)])
+		dst = dst[:len(dst)+n]
+		if err == io.EOF {
+			return dst, nil
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
 }

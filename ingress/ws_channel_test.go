@@ -15,7 +15,9 @@ import (
 
 	"github.com/fasthttp/websocket"
 
+	"github.com/rsgate/rsgate/internal/demo"
 	"github.com/rsgate/rsgate/mapping"
+	"github.com/rsgate/rsgate/pool"
 	"github.com/rsgate/rsgate/rsocket"
 	"github.com/rsgate/rsgate/rsocket/frame"
 )
@@ -464,4 +466,78 @@ func TestWSChannelNoBackend(t *testing.T) {
 	if err == nil || resp == nil || resp.StatusCode != 503 {
 		t.Fatalf("want 503 before the upgrade, got %v %v", err, resp)
 	}
+}
+
+// BenchmarkWSChannelEcho: messages per second through a request-channel route to the demo chat echo
+// (socket -> gateway -> backend -> gateway -> socket), one connection, pipelined under credit.
+func BenchmarkWSChannelEcho(b *testing.B) {
+	d, err := demo.Serve("127.0.0.1:0", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	cfg := newConfig(map[string]string{"b": d.Addr().String()}, []routeSpec{
+		{name: "chat", path: "/ws/chat", backend: "b", interaction: mapping.InteractionRequestChannel, tag: "chat"},
+	})
+	g := startGatewayB(b, cfg)
+	ws, _, err := (&websocket.Dialer{HandshakeTimeout: testTimeout}).Dial(wsURL(g, "/ws/chat"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ws.Close()
+	msg := []byte(`{"text":"hello, benchmark"}`)
+	b.ReportAllocs()
+	b.ResetTimer()
+	go func() {
+		for i := 0; i < b.N; i++ {
+			if ws.WriteMessage(websocket.TextMessage, msg) != nil {
+				return
+			}
+		}
+	}()
+	for i := 0; i < b.N; i++ {
+		if _, _, err := ws.ReadMessage(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// startGatewayB is startGateway for benchmarks.
+func startGatewayB(b *testing.B, cfg *mapping.Config) *gateway {
+	b.Helper()
+	if err := cfg.Validate(); err != nil {
+		b.Fatal(err)
+	}
+	table, err := mapping.Compile(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pools, err := pool.NewGroup(cfg, pool.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	pools.Start()
+	b.Cleanup(func() { _ = pools.Close() })
+	srv, err := New(cfg, table, pools, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	})
+	for deadline := time.Now().Add(testTimeout); !pools.Ready(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			b.Fatal("pools not ready")
+		}
+	}
+	return &gateway{srv: srv, pools: pools, addr: ln.Addr().String()}
 }
