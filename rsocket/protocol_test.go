@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -649,4 +650,44 @@ func TestReassemblyDroppedAfterCancel(t *testing.T) {
 	if n := bufpool.Outstanding(); n != bufs {
 		t.Fatalf("%d reassembly buffers outstanding while the connection is open", n-bufs)
 	}
+}
+
+// A fragmented request counts as one lease request; a fragmented item as one credit.
+func TestFragmentsCountOnce(t *testing.T) {
+	leakCheck(t)
+	items := make(chan *Stream, 1)
+	h := &HandlerFuncs{
+		RequestResponseFunc: func(req Payload, s *Stream) { _ = s.Respond(Payload{Data: []byte(strconv.Itoa(len(req.Data)))}) },
+		RequestStreamFunc:   func(req Payload, n uint32, s *Stream) { items <- s },
+	}
+	p, _ := rawClient(t, h, ServerOptions{MTU: 64, Lease: &LeaseGrant{TTL: time.Minute, Requests: 2}}, setupFrame(true, nil, nil))
+	p.expect(frame.TypeLease, 0)
+	chunk := bytes.Repeat([]byte("x"), 50)
+	p.send(frame.AppendRequestResponse(nil, 1, true, nil, chunk))
+	p.send(frame.AppendPayload(nil, 1, frame.FlagFollows|frame.FlagNext, nil, chunk))
+	p.send(frame.AppendPayload(nil, 1, frame.FlagNext, nil, chunk))
+	if f := p.expect(frame.TypePayload, 1); string(f.Data()) != "150" {
+		t.Fatalf("got %v", f)
+	}
+	// Second request (the lease allows 2): a stream with credit 1; the responder's item is fragmented
+	// (MTU 64) and still fits in that one credit.
+	p.send(frame.AppendRequestStream(nil, 3, 1, false, nil, []byte("s")))
+	s := <-items
+	if err := s.Send(context.Background(), Payload{Data: bytes.Repeat([]byte("y"), 200)}); err != nil {
+		t.Fatal(err)
+	}
+	var data []byte
+	for {
+		f := p.expect(frame.TypePayload, 3)
+		data = append(data, f.Data()...)
+		if !f.Has(frame.FlagFollows) {
+			break
+		}
+	}
+	if len(data) != 200 {
+		t.Fatalf("item of %d bytes", len(data))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	mustErrIs(t, s.Send(ctx, Payload{Data: []byte("z")}), context.DeadlineExceeded) // credit used up
 }
