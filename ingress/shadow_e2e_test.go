@@ -45,6 +45,8 @@ func shadowGateway(t *testing.T) (*gateway, *legacyService) {
 			tag: "users.{id}", mutate: shadow("users.{id}", "legacy", nil)},
 		{name: "fnf", method: "GET", path: "/api/fnf/{id}", backend: "legacy", interaction: mapping.InteractionHTTP,
 			mutate: shadow("log", "demo", func(s *mapping.Shadow) { s.Mode, s.Compare = mapping.ShadowFireAndForget, false })},
+		{name: "sampled", method: "GET", path: "/api/sampled/{id}", backend: "legacy", interaction: mapping.InteractionHTTP,
+			mutate: shadow("users.{id}", "demo", func(s *mapping.Shadow) { s.Percent = 20 })},
 	})
 	addHTTPBackend(cfg, "legacy", l.url)
 	return startGateway(t, cfg, Options{}), l
@@ -110,5 +112,31 @@ func TestShadowNeverSlowsOrFails(t *testing.T) {
 	waitShadow(t, g, "slow", "mismatch", 2)
 	if shadowCount(g, "slow", "dropped") != dropped {
 		t.Error("a copy was dropped with the slot free")
+	}
+}
+
+// TestShadowPercent: shadow.percent samples the copies.
+func TestShadowPercent(t *testing.T) {
+	g, _ := shadowGateway(t)
+	const n = 300
+	for i := 0; i < n; i++ {
+		if r := g.do("GET", "/api/sampled/"+strconv.Itoa(i), ""); r.status != 200 {
+			t.Fatalf("%d: %d", i, r.status)
+		}
+	}
+	// Every copy that was made matches; wait until the count settles, then check the share.
+	var copies uint64
+	waitFor(t, "sampled copies settle", func() bool {
+		before := shadowCount(g, "sampled", "match")
+		time.Sleep(50 * time.Millisecond)
+		copies = shadowCount(g, "sampled", "match")
+		return copies == before
+	})
+	// Binomial(300, 0.2): mean 60, sd 6.9.
+	if copies < 35 || copies > 85 {
+		t.Errorf("%d of %d requests copied at percent 20", copies, n)
+	}
+	if m := shadowCount(g, "sampled", "mismatch") + shadowCount(g, "sampled", "error"); m != 0 {
+		t.Errorf("sampled mismatches+errors = %d", m)
 	}
 }
