@@ -17,6 +17,7 @@ import (
 
 	rsgo "github.com/rsocket/rsocket-go"
 	gotransport "github.com/rsocket/rsocket-go/core/transport"
+	golease "github.com/rsocket/rsocket-go/lease"
 	"github.com/rsocket/rsocket-go/payload"
 	"github.com/rsocket/rsocket-go/rx"
 	"github.com/rsocket/rsocket-go/rx/flux"
@@ -69,6 +70,8 @@ type client interface {
 	// Channel opens a channel whose first element (with the route) is items[0], sends the rest, completes,
 	// and collects every response until the responder completes.
 	Channel(ctx context.Context, route string, items []string) ([]string, error)
+	// WaitLease waits until the server's first LEASE has arrived, where the implementation can tell.
+	WaitLease(ctx context.Context) error
 	Close() error
 }
 
@@ -89,7 +92,10 @@ type pairOpts struct {
 	ourMTU, goMTU int           // fragmentation size on our side / rsocket-go's side (0 = never)
 	keepalive     time.Duration // client KEEPALIVE period (0 = default)
 	lifetime      time.Duration // client max lifetime announced in SETUP (0 = default)
+	lease         uint32        // > 0: client sets L; the server grants one lease of this many requests
 }
+
+const leaseTTL = 30 * time.Second
 
 // newPair starts a server and connects a client; mtu applies to both sides (0 = no fragmentation).
 func newPair(t *testing.T, c combo, mtu int) *pair {
@@ -147,6 +153,9 @@ func newPairWith(t *testing.T, c combo, o pairOpts) *pair {
 			},
 			Options: rsocket.ServerOptions{MTU: o.ourMTU},
 		}
+		if o.lease > 0 {
+			srv.Options.Lease = &rsocket.LeaseGrant{TTL: leaseTTL, Requests: o.lease}
+		}
 		served := make(chan error, 1)
 		go func() { served <- srv.Serve(tl) }()
 		t.Cleanup(func() {
@@ -185,7 +194,16 @@ func newPairWith(t *testing.T, c combo, o pairOpts) *pair {
 		}
 	case "rsgo":
 		accept := peers.GoAcceptor(p.obs)
-		s, err := peers.StartGoServer(c.transport, o.goMTU, func(ctx context.Context, setup payload.SetupPayload, sock rsgo.CloseableRSocket) (rsgo.RSocket, error) {
+		var leases golease.Factory
+		if o.lease > 0 {
+			// one lease 1 ms after SETUP, no renewal during the test
+			f, err := golease.NewSimpleFactory(time.Hour, leaseTTL, time.Millisecond, o.lease)
+			if err != nil {
+				t.Fatal(err)
+			}
+			leases = f
+		}
+		s, err := peers.StartGoServerWith(c.transport, o.goMTU, leases, func(ctx context.Context, setup payload.SetupPayload, sock rsgo.CloseableRSocket) (rsgo.RSocket, error) {
 			select {
 			case serverSide <- &goClient{c: sock}:
 			default:
@@ -223,6 +241,7 @@ func newPairWith(t *testing.T, c combo, o pairOpts) *pair {
 			DataMIME:          octetStream,
 			SetupPayload:      rsocket.Payload{Data: []byte(setupData)},
 			Handler:           &peers.OurHandler{Obs: p.clientObs},
+			Lease:             o.lease > 0,
 		})
 		if err != nil {
 			t.Fatalf("rsocket.Connect: %v", err)
@@ -238,6 +257,9 @@ func newPairWith(t *testing.T, c combo, o pairOpts) *pair {
 			tp = rsgo.WebsocketClient().SetURL(url).Build()
 		}
 		b := rsgo.Connect()
+		if o.lease > 0 {
+			b = b.Lease()
+		}
 		if o.keepalive > 0 {
 			// rsocket-go announces missedAcks x ackTimeout as the max lifetime.
 			b = b.KeepAlive(o.keepalive, o.lifetime, 1)
@@ -314,6 +336,17 @@ func appError(err error) (code uint32, msg string, ok bool) {
 type ourClient struct{ c *rsocket.Conn }
 
 func (o *ourClient) Close() error { return o.c.Close() }
+
+func (o *ourClient) WaitLease(ctx context.Context) error {
+	for !o.c.LeaseAvailable() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no LEASE from the server: %w", ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return nil
+}
 
 func (o *ourClient) RequestResponse(ctx context.Context, route string, data []byte) ([]byte, error) {
 	return o.RequestResponseMD(ctx, peers.OurRouteMetadata(route), data)
@@ -465,6 +498,9 @@ func (o *ourClient) Channel(ctx context.Context, route string, items []string) (
 type goClient struct{ c rsgo.CloseableRSocket }
 
 func (g *goClient) Close() error { return g.c.Close() }
+
+// WaitLease: rsocket-go has no API for it; callers retry while the error is lease.ErrLeaseNotRcv.
+func (g *goClient) WaitLease(ctx context.Context) error { return nil }
 
 func (g *goClient) RequestResponse(ctx context.Context, route string, data []byte) ([]byte, error) {
 	return g.RequestResponseMD(ctx, peers.GoRouteMetadata(route), data)

@@ -3,6 +3,7 @@ package interop
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -11,8 +12,11 @@ import (
 	"time"
 
 	"github.com/rsgate/rsgate/bench/interop/peers"
+	"github.com/rsgate/rsgate/rsocket"
 	"github.com/rsgate/rsgate/rsocket/extension"
 	"github.com/rsgate/rsgate/rsocket/frame"
+
+	golease "github.com/rsocket/rsocket-go/lease"
 )
 
 // fragMTU is the fragmentation size used on both sides in the main matrix: every 1 MiB payload is split
@@ -73,6 +77,8 @@ var cases = []interopCase{
 	{"composite_multi_entry", testCompositeMultiEntry},
 	{"streams_200_concurrent", testConcurrentStreams},
 	{"server_requests_client", testServerRequests},
+	{"lease", testLease},
+	{"stream_application_error", testStreamError},
 }
 
 func testSetup(t *testing.T, c combo) {
@@ -526,5 +532,70 @@ func testServerRequests(t *testing.T, c combo) {
 				t.Errorf("server-initiated REQUEST_RESPONSE on odd stream %d", e.stream)
 			}
 		}
+	}
+}
+
+// testLease negotiates leases (SETUP with L); the server grants one lease of 5 requests. The requester
+// must wait for it, send exactly 5 requests, and refuse the 6th locally.
+func testLease(t *testing.T, c combo) {
+	const n = 5
+	p := newPairWith(t, c, pairOpts{ourMTU: fragMTU, goMTU: fragMTU, lease: n})
+	ctx := caseCtx(t)
+	if err := p.cl.WaitLease(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		for {
+			_, err := p.cl.RequestResponse(ctx, "echo", []byte("leased"))
+			if i == 0 && errors.Is(err, golease.ErrLeaseNotRcv) && ctx.Err() == nil {
+				time.Sleep(5 * time.Millisecond) // rsocket-go has not seen the LEASE yet; nothing was sent
+				continue
+			}
+			if err != nil {
+				t.Fatalf("request %d of %d within the lease: %v", i+1, n, err)
+			}
+			break
+		}
+	}
+	_, err := p.cl.RequestResponse(ctx, "echo", []byte("beyond"))
+	if err == nil {
+		t.Fatalf("request %d beyond a lease of %d succeeded", n+1, n)
+	}
+	if !errors.Is(err, rsocket.ErrNoLease) && !errors.Is(err, golease.ErrLeaseNoMoreRequests) {
+		if code, _, ok := appError(err); !ok || frame.ErrorCode(code) != frame.CodeRejected {
+			t.Fatalf("request beyond the lease: %v, want a local no-lease error or REJECTED", err)
+		}
+	}
+	if p.tap == nil {
+		return
+	}
+	var leases, requests int
+	for _, e := range p.tap.events() {
+		switch {
+		case e.typ == frame.TypeLease && !e.toResponder:
+			leases++
+		case e.typ == frame.TypeRequestResponse && e.toResponder:
+			requests++
+		}
+	}
+	if leases != 1 || requests > n+1 {
+		t.Fatalf("wire: %d LEASE frames (want 1), %d REQUEST_RESPONSE (want %d, at most %d)", leases, requests, n, n+1)
+	}
+	if requests == n+1 {
+		t.Logf("the requester sent the request beyond its lease; the responder rejected it")
+	}
+}
+
+// testStreamError ends a stream with APPLICATION_ERROR after 3 items: the items arrive, then the error
+// with its message.
+func testStreamError(t *testing.T, c combo) {
+	p := newPair(t, c, fragMTU)
+	got, _, err := p.cl.StreamOneByOne(caseCtx(t), "streamfail.3", 0)
+	if want := []string{peers.Item(0), peers.Item(1), peers.Item(2)}; !slices.Equal(got, want) {
+		t.Errorf("items %q, want %q", got, want)
+	}
+	code, msg, ok := appError(err)
+	if want := peers.StreamFailMessage(3); !ok || frame.ErrorCode(code) != frame.CodeApplicationError || msg != want {
+		t.Fatalf("stream ended with %v, want APPLICATION_ERROR %q", err, want)
 	}
 }

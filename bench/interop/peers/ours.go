@@ -110,6 +110,19 @@ func (h *OurHandler) RequestStream(req rsocket.Payload, initialN uint32, s *rsoc
 		}()
 		return
 	}
+	if n, ok := StreamFailRoute(r); ok {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), streamTimeout)
+			defer cancel()
+			for i := 0; i < n; i++ {
+				if err := s.Send(ctx, rsocket.Payload{Data: []byte(Item(i))}); err != nil {
+					return
+				}
+			}
+			_ = s.Error(frame.CodeApplicationError, StreamFailMessage(n))
+		}()
+		return
+	}
 	if n, size, ok := BlobRoute(r); ok {
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), streamTimeout)

@@ -10,6 +10,7 @@
 //	infinite    request-stream: items until cancelled; the cancel is reported on Observations.Cancels
 //	mdsum       request-response: answers "<metadata length>:<sha256 hex of the metadata>"
 //	slow        request-response: never answers; the requester's cancel is reported on Cancels
+//	streamfail.{n}   request-stream: n items, then APPLICATION_ERROR StreamFailMessage(n)
 //	blob.{n}.{size}  request-stream: n items of size bytes each (Blob(i, size)), then complete
 //	channel     request-channel: echoes every inbound element (the REQUEST_CHANNEL payload first) as
 //	            "echo:<data>", completes when the requester completes
@@ -117,3 +118,16 @@ func MetadataSum(md []byte) string {
 	h := sha256.Sum256(md)
 	return fmt.Sprintf("%d:%s", len(md), hex.EncodeToString(h[:]))
 }
+
+// StreamFailRoute parses "streamfail.{n}".
+func StreamFailRoute(route string) (int, bool) {
+	rest, ok := strings.CutPrefix(route, "streamfail.")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(rest)
+	return n, err == nil && n >= 0 && n <= 1000
+}
+
+// StreamFailMessage is the APPLICATION_ERROR message ending a streamfail route.
+func StreamFailMessage(n int) string { return fmt.Sprintf("stream failed after %d items", n) }

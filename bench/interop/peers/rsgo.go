@@ -12,6 +12,7 @@ import (
 	rsgo "github.com/rsocket/rsocket-go"
 	gotransport "github.com/rsocket/rsocket-go/core/transport"
 	goext "github.com/rsocket/rsocket-go/extension"
+	"github.com/rsocket/rsocket-go/lease"
 	"github.com/rsocket/rsocket-go/payload"
 	"github.com/rsocket/rsocket-go/rx"
 	"github.com/rsocket/rsocket-go/rx/flux"
@@ -127,6 +128,38 @@ func GoResponder(obs *Observations) rsgo.RSocket {
 					s.Complete()
 				})
 			}
+			if n, ok := StreamFailRoute(r); ok {
+				// Emit by demand: a flux.Create sink's Error overtakes items still buffered for lack of
+				// demand (Complete waits for them, Error does not), which would drop items under
+				// request(1). See README.md.
+				credit := make(chan int, 1024)
+				return flux.Create(func(ctx context.Context, s flux.Sink) {
+					go func() {
+						defer func() { _ = recover() }() // Next after a cancel panics in reactor-go
+						have := 0
+						for i := 0; i < n; i++ {
+							for have <= 0 {
+								select {
+								case k := <-credit:
+									have += k
+								case <-ctx.Done():
+									return
+								case <-time.After(streamTimeout):
+									return
+								}
+							}
+							have--
+							s.Next(payload.New([]byte(Item(i)), nil))
+						}
+						s.Error(errors.New(StreamFailMessage(n)))
+					}()
+				}).DoOnRequest(func(k int) {
+					select {
+					case credit <- k:
+					default:
+					}
+				})
+			}
 			if n, size, ok := BlobRoute(r); ok {
 				return flux.Create(func(ctx context.Context, s flux.Sink) {
 					for i := 0; i < n; i++ {
@@ -187,6 +220,11 @@ type GoServer struct {
 // StartGoServer starts an rsocket-go server (transport "tcp" or "ws") on an ephemeral 127.0.0.1 port.
 // mtu 0 leaves rsocket-go's fragmentation off.
 func StartGoServer(kind string, mtu int, acceptor rsgo.ServerAcceptor) (*GoServer, error) {
+	return StartGoServerWith(kind, mtu, nil, acceptor)
+}
+
+// StartGoServerWith is StartGoServer with a lease factory (nil: no leases).
+func StartGoServerWith(kind string, mtu int, leases lease.Factory, acceptor rsgo.ServerAcceptor) (*GoServer, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -212,7 +250,11 @@ func StartGoServer(kind string, mtu int, acceptor rsgo.ServerAcceptor) (*GoServe
 	s.cancel = cancel
 	started := make(chan struct{})
 	go func() {
-		s.done <- rsgo.Receive().
+		b := rsgo.Receive()
+		if leases != nil {
+			b = b.Lease(leases)
+		}
+		s.done <- b.
 			Fragment(mtu).
 			OnStart(func() { close(started) }).
 			Acceptor(acceptor).
