@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rsgate/rsgate/rsocket/frame"
+	"github.com/rsgate/rsgate/rsocket/transport"
 )
 
 func forBoth(t *testing.T, f func(t *testing.T, tcp bool)) {
@@ -487,5 +488,81 @@ func TestRequestChannelServerToClient(t *testing.T) {
 	waitDone(t, st.Done(), "channel")
 	if st.ID()%2 != 0 {
 		t.Fatalf("server stream id %d is odd", st.ID())
+	}
+}
+
+// Send is bounded by MaxQueuedBytes when the transport does not drain: it waits for queue space (up to
+// its ctx), and nothing is lost or sent twice.
+func TestSendQueueBackpressure(t *testing.T) {
+	leakCheck(t)
+	a, b := transport.Pipe()
+	c, err := Connect(context.Background(), b, Options{MaxQueuedBytes: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	defer a.Close()
+	read := func() frame.Frame {
+		fb, err := a.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := frame.Parse(fb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	if read().Type() != frame.TypeSetup {
+		t.Fatal("no SETUP")
+	}
+	st, err := c.RequestChannel(Payload{Data: []byte("open")}, 1, false, newCollector())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if read().Type() != frame.TypeRequestChannel {
+		t.Fatal("no REQUEST_CHANNEL")
+	}
+	_ = a.WriteFrame(frame.AppendRequestN(nil, 1, frame.MaxRequestN), nil, nil)
+	_ = a.Flush()
+	item := bytes.Repeat([]byte("i"), 1024)
+	sent := 0
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		err := st.Send(ctx, Payload{Data: item})
+		cancel()
+		if err != nil {
+			mustErrIs(t, err, context.DeadlineExceeded)
+			break
+		}
+		sent++
+		if sent > 10000 {
+			t.Fatal("Send never blocked although nobody reads")
+		}
+	}
+	if sent < 4 {
+		t.Fatalf("only %d items queued before Send blocked", sent)
+	}
+	if err := st.Complete(); err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	for {
+		f := read()
+		if f.Type() == frame.TypeKeepalive {
+			continue
+		}
+		if f.Type() != frame.TypePayload {
+			t.Fatalf("got %v", f)
+		}
+		if f.Has(frame.FlagNext) {
+			got++
+		}
+		if f.Has(frame.FlagComplete) {
+			break
+		}
+	}
+	if got != sent {
+		t.Fatalf("%d items sent, %d arrived", sent, got)
 	}
 }

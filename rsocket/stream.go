@@ -220,7 +220,17 @@ func (s *Stream) Send(ctx context.Context, p Payload) error {
 		s.signalCreditLocked() // let another waiting Send see the remaining credit
 	}
 	s.mu.Unlock()
-	return s.c.enqueueItem(ctx, s.id, frame.FlagNext, p.Metadata, p.Data)
+	err := s.c.enqueueItem(ctx, s.id, frame.FlagNext, p.Metadata, p.Data)
+	if err != nil && ctx != nil && err == ctx.Err() {
+		// Nothing was queued (ctx ended while waiting for queue space): give the credit back.
+		s.mu.Lock()
+		if !s.outUnbounded && !s.ended {
+			s.outCredit++
+			s.signalCreditLocked()
+		}
+		s.mu.Unlock()
+	}
+	return err
 }
 
 // Respond sends p as the final item (PAYLOAD with N|C): the answer of a request-response, or the last
