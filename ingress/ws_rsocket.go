@@ -26,9 +26,12 @@ import (
 //   - request-response, fire-and-forget, request-stream, request-channel and metadata push are relayed;
 //     payload metadata and data pass through byte for byte (the client should use the backend's
 //     metadata and data MIME types; the gateway does not translate).
-//   - Credit passes through one to one: the client's initial N and REQUEST_N go to the backend, the
-//     backend's REQUEST_N on a channel goes to the client; PAYLOADs are forwarded without waiting, so the
-//     gateway holds at most what the client asked for. CANCEL and ERROR are relayed both ways.
+//   - Credit passes through: the client's initial N and REQUEST_N go to the backend, the backend's
+//     REQUEST_N on a channel goes to the client, one to one for grants up to relayWindow (64) items
+//     outstanding; larger grants (up to unbounded) are passed on in steps as items are forwarded and the
+//     receiving connection's write queue has room. PAYLOADs are forwarded without waiting, so the gateway
+//     holds at most what the client asked for, and never more than a window plus a write queue. CANCEL
+//     and ERROR are relayed both ways.
 //   - Backend: the route's backend, or the backend that rsocket.routes names for the request's first
 //     routing tag (read from composite metadata, or from routing metadata when the client's SETUP says
 //     message/x.rsocket.routing.v0). Metadata push goes to the route's backend.
@@ -103,7 +106,8 @@ type rsSession struct {
 	rt         *route
 	ws         *websocket.Conn
 	tc         *transport.WebSocketConn
-	conn       *rsocket.Conn // the client connection (we are its server)
+	conn       *rsocket.Conn // the client connection (we are its server), once Accept returned
+	client     *rsocket.Conn // the same, set by the acceptor (for the handler methods)
 	routing    bool          // the client's metadata is routing metadata, not composite
 	maxStreams int32
 	active     atomic.Int32
@@ -213,7 +217,7 @@ func isFrameSize(err error) bool {
 }
 
 // accept is the Acceptor of the client's SETUP.
-func (ss *rsSession) accept(setup *rsocket.SetupInfo, _ *rsocket.Conn) (rsocket.Handler, error) {
+func (ss *rsSession) accept(setup *rsocket.SetupInfo, c *rsocket.Conn) (rsocket.Handler, error) {
 	if setup.Lease {
 		// The gateway does not issue leases to clients (backends' leases are handled by the pools).
 		return nil, &rsocket.Error{Code: frame.CodeUnsupportedSetup, Message: "rsgate: leases are not supported on this route"}
@@ -224,6 +228,7 @@ func (ss *rsSession) accept(setup *rsocket.SetupInfo, _ *rsocket.Conn) (rsocket.
 		}
 	}
 	ss.routing = setup.MetadataMIME == extension.MimeRouting
+	ss.client = c // before any request: the reader starts after the acceptor returns
 	return ss, nil
 }
 
@@ -342,16 +347,17 @@ func (ss *rsSession) RequestStream(req rsocket.Payload, initialN uint32, st *rso
 		relayError(st, err)
 		return
 	}
-	st.TakeCredit() // the initial N goes to the backend as its initial N
+	down := newValve(st, ss.client)
 	start := time.Now()
-	bs, err := bc.RequestStream(req, initialN, toClient{st})
+	bs, err := bc.RequestStream(req, down.initial(), toClient{st, down})
 	if err != nil {
 		ss.active.Add(-1)
 		m.Done(start, err)
 		relayError(st, err)
 		return
 	}
-	go ss.pump(st, bs, false, m, start)
+	down.requestOn = bs
+	go ss.pump(st, bs, down, nil, m, start)
 }
 
 // RequestChannel implements rsocket.Handler.
@@ -365,39 +371,139 @@ func (ss *rsSession) RequestChannel(req rsocket.Payload, initialN uint32, comple
 		relayError(st, err)
 		return nil
 	}
-	st.TakeCredit()
+	down := newValve(st, ss.client)
 	start := time.Now()
-	bs, err := bc.RequestChannel(req, initialN, complete, toClient{st})
+	bs, err := bc.RequestChannel(req, down.initial(), complete, toClient{st, down})
 	if err != nil {
 		ss.active.Add(-1)
 		m.Done(start, err)
 		relayError(st, err)
 		return nil
 	}
-	go ss.pump(st, bs, true, m, start)
-	return toBackend{bs}
+	down.requestOn = bs
+	up := newValve(bs, bc)
+	up.requestOn = st
+	go ss.pump(st, bs, down, up, m, start)
+	return toBackend{bs, up}
 }
 
-// pump passes credit between the client's stream st and the backend's stream bs until st ends, then
-// cancels bs if it is still open and releases the pool slot.
-func (ss *rsSession) pump(st, bs *rsocket.Stream, channel bool, m *pool.Member, start time.Time) {
+// relayWindow bounds the credit a relayed stream passes on beyond the items it has forwarded: a grant up to
+// it passes on at once (1:1), a larger one (up to unbounded, which rsocket-js clients often ask for) in
+// steps as items are forwarded and the receiving connection's write queue has room. So a client that asks
+// for everything and stops reading holds at most relayWindow items plus one write queue (1 MiB) of its
+// stream's data in the gateway.
+const relayWindow = 64
+
+// valve passes the credit a peer grants on stream grantOn to the other side's stream requestOn (where the
+// items come from), within relayWindow. Only the pump goroutine uses it, except onForward.
+type valve struct {
+	grantOn   *rsocket.Stream // the peer grants credit here; items are forwarded on it
+	requestOn *rsocket.Stream // we grant credit here
+	queue     *rsocket.Conn   // grantOn's connection: forwarded items wait in its write queue
+	pending   uint64          // granted by the peer, not passed on yet
+	unbounded bool            // the peer granted 2^31-1 in total
+	passed    uint64          // passed on to requestOn
+	forwarded atomic.Uint64   // items forwarded on grantOn
+	moved     chan struct{}   // 1 slot: an item was forwarded
+}
+
+func newValve(grantOn *rsocket.Stream, queue *rsocket.Conn) *valve {
+	return &valve{grantOn: grantOn, queue: queue, moved: make(chan struct{}, 1)}
+}
+
+// take collects the credit the peer granted since the last call.
+func (v *valve) take() {
+	switch n := v.grantOn.TakeCredit(); {
+	case n == frame.MaxRequestN:
+		v.unbounded = true
+	default:
+		v.pending += uint64(n)
+	}
+}
+
+// initial takes the peer's initial N and returns the part to send as the other side's initial N (> 0).
+func (v *valve) initial() uint32 {
+	v.take()
+	n := v.next()
+	if n == 0 {
+		n = 1 // the initial N is at least 1 (a stream request always carries one)
+	}
+	v.commit(n)
+	return n
+}
+
+// next is how much to pass on now: nothing while half a window is outstanding.
+func (v *valve) next() uint32 {
+	if !v.unbounded && v.pending == 0 {
+		return 0
+	}
+	out := uint64(0)
+	if f := v.forwarded.Load(); v.passed > f {
+		out = v.passed - f
+	}
+	if out >= relayWindow/2 && out > 0 {
+		return 0
+	}
+	n := relayWindow - out
+	if !v.unbounded && v.pending < n {
+		n = v.pending
+	}
+	return uint32(n)
+}
+
+func (v *valve) commit(n uint32) {
+	v.passed += uint64(n)
+	if !v.unbounded {
+		v.pending -= min(uint64(n), v.pending)
+	}
+}
+
+// passOn grants requestOn what next allows, once grantOn's connection has queue room (bounded by ctx).
+func (v *valve) passOn(ctx context.Context) {
+	n := v.next()
+	if n == 0 {
+		return
+	}
+	if err := v.queue.WaitQueueSpace(ctx); err != nil {
+		return
+	}
+	v.commit(n)
+	v.requestOn.Request(n)
+}
+
+// onForward counts a forwarded item (reader goroutine of the items' source).
+func (v *valve) onForward() {
+	v.forwarded.Add(1)
+	select {
+	case v.moved <- struct{}{}:
+	default:
+	}
+}
+
+// pump passes credit between the client's stream st and the backend's stream bs (down: client credit to
+// the backend; up, for channels: backend credit to the client) until st ends, then cancels bs if it is
+// still open and releases the pool slot.
+func (ss *rsSession) pump(st, bs *rsocket.Stream, down, up *valve, m *pool.Member, start time.Time) {
 	defer ss.active.Add(-1)
+	ctx := streamContext{st}
 	clientCredit := st.CreditNotify()
-	var backendCredit <-chan struct{}
-	if channel {
-		backendCredit = bs.CreditNotify()
+	var backendCredit, upMoved <-chan struct{}
+	if up != nil {
+		backendCredit, upMoved = bs.CreditNotify(), up.moved
 	}
 	stDone, bsDone := st.Done(), bs.Done()
 	for {
 		select {
 		case <-clientCredit:
-			if n := st.TakeCredit(); n > 0 {
-				bs.Request(n)
-			}
+			down.take()
+			down.passOn(ctx)
+		case <-down.moved:
+			down.passOn(ctx)
 		case <-backendCredit:
-			if n := bs.TakeCredit(); n > 0 {
-				st.Request(n)
-			}
+			up.take()
+			up.passOn(ctx)
+		case <-upMoved:
+			up.passOn(ctx)
 		case <-bsDone:
 			bsDone = nil
 			if err := bs.Err(); err != nil && !errors.Is(err, rsocket.ErrCanceled) {
@@ -428,17 +534,31 @@ func isDone(s *rsocket.Stream) bool {
 }
 
 // toClient forwards the backend's items and end to the client's stream (backend reader goroutine).
-type toClient struct{ st *rsocket.Stream }
+type toClient struct {
+	st *rsocket.Stream
+	v  *valve
+}
 
-func (t toClient) OnNext(p rsocket.Payload, complete bool) { _ = t.st.Forward(p, complete) }
-func (t toClient) OnComplete()                             { _ = t.st.Complete() }
-func (t toClient) OnError(err error)                       { relayError(t.st, err) }
+func (t toClient) OnNext(p rsocket.Payload, complete bool) {
+	if t.st.Forward(p, complete) == nil {
+		t.v.onForward()
+	}
+}
+func (t toClient) OnComplete()       { _ = t.st.Complete() }
+func (t toClient) OnError(err error) { relayError(t.st, err) }
 
 // toBackend forwards the client's channel items and end to the backend's stream (client reader goroutine).
-type toBackend struct{ bs *rsocket.Stream }
+type toBackend struct {
+	bs *rsocket.Stream
+	v  *valve
+}
 
-func (t toBackend) OnNext(p rsocket.Payload, complete bool) { _ = t.bs.Forward(p, complete) }
-func (t toBackend) OnComplete()                             { _ = t.bs.Complete() }
+func (t toBackend) OnNext(p rsocket.Payload, complete bool) {
+	if t.bs.Forward(p, complete) == nil {
+		t.v.onForward()
+	}
+}
+func (t toBackend) OnComplete() { _ = t.bs.Complete() }
 func (t toBackend) OnError(err error) {
 	var re *rsocket.Error
 	if errors.As(err, &re) && !errors.Is(err, rsocket.ErrClosed) {

@@ -221,6 +221,49 @@ func TestWSRSocketCreditPassThrough(t *testing.T) {
 	}
 }
 
+// TestWSRSocketUnboundedCreditSlowClient: a client that grants unbounded credit on an endless stream and
+// then reads nothing must stall the backend with bounded memory in the gateway.
+func TestWSRSocketUnboundedCreditSlowClient(t *testing.T) {
+	sp := newSpecial()
+	sp.itemSize.Store(64 << 10)
+	be := startBackend(t, sp.handler)
+	g := rsGateway(t, map[string]string{"b": be.addr}, Options{}, nil)
+	d := websocket.Dialer{HandshakeTimeout: testTimeout, NetDial: func(network, addr string) (net.Conn, error) {
+		c, err := net.Dial(network, addr)
+		if err == nil {
+			_ = c.(*net.TCPConn).SetReadBuffer(16 << 10)
+		}
+		return c, err
+	}}
+	ws, _, err := d.Dial(wsURL(g, "/rsocket"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	setup := frame.AppendSetup(nil, &frame.Setup{Major: 1, Keepalive: 60000, Lifetime: 600000,
+		MetadataMIME: extension.MimeComposite, DataMIME: "application/octet-stream"}, nil, nil)
+	_ = ws.WriteMessage(websocket.BinaryMessage, setup)
+	_ = ws.WriteMessage(websocket.BinaryMessage, frame.AppendRequestStream(nil, 1, frame.MaxRequestN, false, routeMD("endless"), nil))
+	var last int64 = -1
+	deadline := time.Now().Add(testTimeout)
+	for {
+		time.Sleep(300 * time.Millisecond)
+		cur := sp.emitted.Load()
+		if cur == last && cur > 0 {
+			break
+		}
+		last = cur
+		if time.Now().After(deadline) {
+			t.Fatalf("the backend never stalled (%d items of 64 KiB emitted)", cur)
+		}
+	}
+	// relayWindow (64) + two write queues of 1 MiB (32 items) + kernel socket buffers.
+	if last > 300 {
+		t.Fatalf("backend emitted %d items of 64 KiB to a client that reads nothing", last)
+	}
+	t.Logf("stalled after %d items of 64 KiB", last)
+}
+
 func TestWSRSocketLimitsAndRouting(t *testing.T) {
 	d := startDemo(t)
 	sp := newSpecial()

@@ -1,6 +1,10 @@
 package rsocket
 
-import "github.com/rsgate/rsgate/rsocket/frame"
+import (
+	"context"
+
+	"github.com/rsgate/rsgate/rsocket/frame"
+)
 
 // Relay support: a proxy that joins a stream of one connection to a stream of another (the gateway's
 // RSocket-over-WebSocket route) passes REQUEST_N credit through one to one instead of buffering. It takes
@@ -86,4 +90,16 @@ func (s *Stream) InboundDone() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.inDone || s.ended
+}
+
+// WaitQueueSpace waits until the bytes copied into the connection's write queue are below
+// MaxQueuedBytes (the bound Stream.Send waits for), ctx ends (its error is returned; ctx may be nil), or
+// the connection closes (its error). A relay calls it before granting the peer on the other side more
+// credit, so items it will Forward here cannot pile up in this connection's queue.
+func (c *Conn) WaitQueueSpace(ctx context.Context) error {
+	if _, err := c.lockQueueSpace(ctx); err != nil {
+		return err
+	}
+	c.wmu.Unlock()
+	return nil
 }
