@@ -221,6 +221,51 @@ func TestWSRSocketCreditPassThrough(t *testing.T) {
 	}
 }
 
+// TestWSRSocketEnds: the backend connection lost mid-stream is reported to the client; the client's socket
+// gone cancels its streams upstream; a channel relays ERROR from the client to the backend.
+func TestWSRSocketEnds(t *testing.T) {
+	sp := newSpecial()
+	t.Run("backend-lost", func(t *testing.T) {
+		be := startBackend(t, sp.handler)
+		g := rsGateway(t, map[string]string{"b": be.addr}, Options{}, nil)
+		c, _ := dialRSocket(t, g, "/rsocket", rsocket.Payload{})
+		col := newCollector()
+		if _, err := c.RequestStream(rsocket.Payload{Metadata: routeMD("idle")}, 4, col); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the backend stream", func() bool { return g.pools.Get("b").InFlight() == 1 })
+		be.stop()
+		_, err := col.wait(t)
+		var re *rsocket.Error
+		if !errors.As(err, &re) || re.Code != frame.CodeApplicationError || re.Message != "rsgate: backend connection lost" {
+			t.Fatalf("err %v, want APPLICATION_ERROR backend connection lost", err)
+		}
+		if c.Err() != nil {
+			t.Fatalf("the client connection ended too: %v", c.Err())
+		}
+	})
+	t.Run("client-gone-cancels", func(t *testing.T) {
+		be := startBackend(t, sp.handler)
+		g := rsGateway(t, map[string]string{"b": be.addr}, Options{}, nil)
+		c, _ := dialRSocket(t, g, "/rsocket", rsocket.Payload{})
+		if _, err := c.RequestStream(rsocket.Payload{Metadata: routeMD("idle")}, 4, newCollector()); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the backend stream", func() bool { return g.pools.Get("b").InFlight() == 1 })
+		_ = c.Close()
+		select {
+		case tag := <-sp.canceled:
+			if tag != "idle" {
+				t.Fatalf("canceled %q", tag)
+			}
+		case <-time.After(testTimeout):
+			t.Fatal("no CANCEL upstream after the client left")
+		}
+		waitFor(t, "the pool slot", func() bool { return g.pools.Get("b").InFlight() == 0 })
+		waitFor(t, "the session to end", func() bool { return g.srv.wsSessionCount() == 0 })
+	})
+}
+
 // TestWSRSocketUnboundedCreditSlowClient: a client that grants unbounded credit on an endless stream and
 // then reads nothing must stall the backend with bounded memory in the gateway.
 func TestWSRSocketUnboundedCreditSlowClient(t *testing.T) {
