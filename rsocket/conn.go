@@ -13,7 +13,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rsgate/rsgate/rsocket/frame"
-	"github.com/rsgate/rsgate/rsocket/internal/bufpool"
 	"github.com/rsgate/rsgate/rsocket/transport"
 )
 
@@ -51,6 +50,7 @@ type Conn struct {
 
 	// Reader goroutine only.
 	reasm       map[uint32]*reassembly
+	reasmBytes  int  // bytes held by reasm, bounded by 4 x MaxReassembledSize
 	established bool // client: the server accepted SETUP (any non-ERROR frame arrived)
 
 	lease leaseState
@@ -287,7 +287,7 @@ func (c *Conn) teardown() {
 	}
 	c.inReader.Store(false)
 	for id, r := range c.reasm {
-		bufpool.Put(r.buf)
+		c.releaseReassembly(r)
 		delete(c.reasm, id)
 	}
 	<-c.writerDone

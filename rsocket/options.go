@@ -53,6 +53,7 @@ type Options struct {
 	MTU int
 	// MaxReassembledSize bounds a reassembled (fragmented) payload, metadata + data. Default 16 MiB.
 	// A larger inbound payload ends its stream: CANCEL (our request) or ERROR[REJECTED] (their request).
+	// All reassemblies in progress on a connection together are bounded by 4 x MaxReassembledSize.
 	MaxReassembledSize int
 	// MaxQueuedBytes bounds the bytes Stream.Send may have waiting in the write queue; Send blocks
 	// beyond it. Default 1 MiB.

@@ -691,3 +691,22 @@ func TestFragmentsCountOnce(t *testing.T) {
 	defer cancel()
 	mustErrIs(t, s.Send(ctx, Payload{Data: []byte("z")}), context.DeadlineExceeded) // credit used up
 }
+
+// The reassemblies of one connection together are bounded (4 x MaxReassembledSize).
+func TestReassemblyConnectionLimit(t *testing.T) {
+	leakCheck(t)
+	p, _ := rawClient(t, echoHandler(), ServerOptions{MaxReassembledSize: 100}, setupFrame(false, nil, nil))
+	chunk := bytes.Repeat([]byte("x"), 90)
+	for id := uint32(1); id <= 9; id += 2 { // 5 requests of 90 bytes pending: 450 > 400
+		p.send(frame.AppendRequestResponse(nil, id, true, nil, chunk))
+	}
+	if f := p.expect(frame.TypeError, 9); f.ErrorCode() != frame.CodeRejected {
+		t.Fatalf("got %v", f)
+	}
+	for id := uint32(1); id <= 7; id += 2 {
+		p.send(frame.AppendPayload(nil, id, frame.FlagNext, nil, []byte("y")))
+		if f := p.expect(frame.TypePayload, id); len(f.Data()) != 91 {
+			t.Fatalf("got %v", f)
+		}
+	}
+}

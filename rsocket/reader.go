@@ -19,7 +19,12 @@ type reassembly struct {
 	buf      *bufpool.Buffer
 	mdLen    int
 	hasMD    bool
+	size     int // bytes counted in Conn.reasmBytes
 }
+
+// reassemblyTotalFactor: the bytes of all reassemblies in progress on a connection are bounded by this
+// many times MaxReassembledSize.
+const reassemblyTotalFactor = 4
 
 // handleFrame processes one received frame. It returns false when the connection must stop reading.
 func (c *Conn) handleFrame(b []byte) bool {
@@ -244,6 +249,7 @@ func (c *Conn) deliverPayload(id uint32, flags frame.Flags, p Payload, r *reasse
 			c.releaseReassembly(r)
 		case r != nil:
 			s.msg = newMessage(r.buf, r.mdLen, r.hasMD)
+			c.forgetReassembly(r)
 			r.buf = nil
 		default:
 			s.msg = copyMessage(p.Metadata, p.Data)
@@ -258,7 +264,16 @@ func (c *Conn) deliverPayload(id uint32, flags frame.Flags, p Payload, r *reasse
 	c.releaseReassembly(r)
 }
 
+// forgetReassembly stops counting r's bytes against the connection-wide limit.
+func (c *Conn) forgetReassembly(r *reassembly) {
+	c.reasmBytes -= r.size
+	r.size = 0
+}
+
 func (c *Conn) releaseReassembly(r *reassembly) {
+	if r != nil {
+		c.forgetReassembly(r)
+	}
 	if r != nil && r.buf != nil {
 		bufpool.Put(r.buf)
 		r.buf = nil
@@ -307,11 +322,19 @@ func (c *Conn) onFragment(r *reassembly, id uint32, f frame.Frame) {
 		}
 		r.hasMD = true
 	}
-	if len(r.buf.B)+len(md)+len(data) > c.cfg.maxReassembled {
+	n := len(md) + len(data)
+	if len(r.buf.B)+n > c.cfg.maxReassembled {
 		c.abortReassembly(r, id, ErrTooLarge)
 		return
 	}
-	r.buf = bufpool.Grow(r.buf, len(md)+len(data))
+	if c.reasmBytes+n > c.cfg.maxReassembled*reassemblyTotalFactor {
+		// Many streams reassembling at once: bound the connection's total, not only each stream's.
+		c.abortReassembly(r, id, fmt.Errorf("%w: reassembly buffers of the connection full", ErrTooLarge))
+		return
+	}
+	r.size += n
+	c.reasmBytes += n
+	r.buf = bufpool.Grow(r.buf, n)
 	r.buf.B = append(r.buf.B, md...)
 	r.mdLen += len(md)
 	r.buf.B = append(r.buf.B, data...)
