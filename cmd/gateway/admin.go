@@ -8,6 +8,8 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
+
+	"github.com/rsgate/rsgate/pool"
 )
 
 // adminServer serves the operator endpoints on the admin listener (never on the public one):
@@ -57,7 +59,7 @@ func (a *adminServer) handle(ctx *fasthttp.RequestCtx) {
 		_, table := a.g.config()
 		writeJSON(ctx, table.Routes())
 	case "/backends":
-		writeJSON(ctx, a.g.pools.Stats())
+		writeJSON(ctx, backendsView{RSocket: a.g.pools.Stats(), HTTP: a.g.pools.HTTPStats()})
 	case "/reload":
 		if !ctx.IsPost() {
 			ctx.Response.Header.Set("Allow", "POST")
@@ -78,21 +80,35 @@ func (a *adminServer) handle(ctx *fasthttp.RequestCtx) {
 	}
 }
 
-// notReady lists the backends used by routes that have no healthy connection.
+// notReady lists the backends that routes serve from (the route's backend and its split targets) and that
+// have no healthy connection (RSocket) or no address up (http). Shadow backends do not count: a shadow
+// that is down must not take the gateway out of rotation.
 func (a *adminServer) notReady() []string {
 	cfg, _ := a.g.config()
 	seen := map[string]bool{}
 	var missing []string
-	for _, r := range cfg.Routes {
-		if seen[r.Backend] {
-			continue
+	check := func(name string) {
+		if seen[name] {
+			return
 		}
-		seen[r.Backend] = true
-		if p := a.g.pools.Get(r.Backend); p == nil || !p.Ready() {
-			missing = append(missing, r.Backend)
+		seen[name] = true
+		if !a.g.pools.BackendReady(name) {
+			missing = append(missing, name)
+		}
+	}
+	for _, r := range cfg.Routes {
+		check(r.Backend)
+		for _, t := range r.Split {
+			check(t.Backend)
 		}
 	}
 	return missing
+}
+
+// backendsView is the /backends document.
+type backendsView struct {
+	RSocket []pool.Stats     `json:"rsocket"`
+	HTTP    []pool.HTTPStats `json:"http"`
 }
 
 func writeJSON(ctx *fasthttp.RequestCtx, v any) {

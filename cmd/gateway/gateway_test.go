@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -166,5 +167,51 @@ func TestGatewayServesReloadsAndDrains(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("drain did not finish")
+	}
+}
+
+// An http (legacy REST) backend counts for /readyz, and /backends lists it.
+func TestReadyWithHTTPBackend(t *testing.T) {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "legacy "+r.URL.Path)
+	}))
+	defer upstream.Close()
+	cfg := fmt.Sprintf(`listen: "127.0.0.1:0"
+admin: "127.0.0.1:0"
+backends:
+  legacy:
+    transport: http
+    addresses: ["%s"]
+routes:
+  - name: old
+    path: /old/{rest...}
+    backend: legacy
+    interaction: http
+`, upstream.URL)
+	path := filepath.Join(t.TempDir(), "gw.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := &flags{config: path}
+	c, err := loadConfig(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, err := mapping.Compile(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := start(f, c, table, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.shutdown()
+	admin := "http://" + g.admin.ln.Addr().String()
+	waitReady(t, admin)
+	if code, body := get(t, "GET", "http://"+g.listenAddr()+"/old/x", ""); code != 200 || body != "legacy /old/x" {
+		t.Fatalf("proxied: %d %q", code, body)
+	}
+	if code, body := get(t, "GET", admin+"/backends", ""); code != 200 || !strings.Contains(body, `"legacy"`) {
+		t.Fatalf("backends: %d %q", code, body)
 	}
 }
