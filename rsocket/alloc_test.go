@@ -108,3 +108,38 @@ func TestFireAndForgetAllocs(t *testing.T) {
 		t.Fatalf("fire-and-forget allocates %.2f per request", n)
 	}
 }
+
+// A request-stream of 200 items over loopback TCP: the per-stream setup allocates (Stream objects,
+// channels), the items must not.
+func TestRequestStreamAllocs(t *testing.T) {
+	const items = 200
+	h := &HandlerFuncs{RequestStreamFunc: func(req Payload, n uint32, s *Stream) {
+		go func() {
+			p := Payload{Data: benchData}
+			for i := 0; i < items; i++ {
+				if s.Send(context.Background(), p) != nil {
+					return
+				}
+			}
+			_ = s.Complete()
+		}()
+	}}
+	client, _ := pair(t, pairCfg{tcp: true, handler: h})
+	run := func() {
+		sub := &countSub{done: make(chan struct{})}
+		st, err := client.RequestStream(Payload{Data: []byte("go")}, frame.MaxRequestN, sub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-sub.done
+		<-st.Done()
+	}
+	for i := 0; i < 5; i++ {
+		run()
+	}
+	n := testing.AllocsPerRun(50, run)
+	t.Logf("allocations per %d-item stream (both sides): %.1f", items, n)
+	if n > 20 {
+		t.Fatalf("%.1f allocations per %d-item stream: items allocate", n, items)
+	}
+}
