@@ -104,6 +104,12 @@ func runServer(reduce bool) error {
 		for range sig {
 			runtime.GC()
 			debug.FreeOSMemory()
+			if os.Getenv("IDLE_VERBOSE") != "" {
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				fmt.Fprintf(os.Stderr, "gateway: goroutines %d, heap in use %.1f MiB, stacks %.1f MiB\n",
+					runtime.NumGoroutine(), float64(ms.HeapInuse)/(1<<20), float64(ms.StackInuse)/(1<<20))
+			}
 		}
 	}()
 	fmt.Println(ln.Addr().String())
