@@ -5,6 +5,7 @@ go 1.26.0
 replace github.com/rsgate/rsgate => ../..
 
 require (
+	github.com/gorilla/websocket v1.4.2
 	github.com/rsgate/rsgate v0.0.0-00010101000000-000000000000
 	github.com/rsocket/rsocket-go v0.8.12
 )
@@ -12,7 +13,6 @@ require (
 require (
 	github.com/fasthttp/websocket v1.5.12 // indirect
 	github.com/google/uuid v1.6.0 // indirect
-	github.com/gorilla/websocket v1.4.2 // indirect
 	github.com/jjeffcaii/reactor-go v0.5.5 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/molecule-man/go-brrr v1.3.1 // indirect

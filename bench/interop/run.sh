@@ -27,6 +27,11 @@ fi
 
 race=
 if [ "${RACE:-0}" = 1 ]; then race=-race; fi
+if ! go list -test -deps ./... >/dev/null 2>&1; then
+	# The main module gained dependencies since go.sum was last tidied here.
+	echo "run.sh: bench/interop/go.sum is stale: go mod tidy" >&2
+	GOFLAGS="$(printf '%s' "${GOFLAGS:-}" | sed 's/-mod=[a-z]*//g')" go mod tidy
+fi
 go vet ./...
 # 2,000 concurrent requests, 1 MiB payloads and the node scripts stay well under this bound.
 exec go test $race -count=1 -timeout 210s "$@" ./...
