@@ -56,6 +56,49 @@ func TestRSocketJS(t *testing.T) {
 			})
 		}
 	}
+	// The same scripts through the gateway's rsocket route (RSocket over WebSocket, relayed stream by
+	// stream to jspeer over TCP): what a browser running rsocket-js does.
+	gwBin := filepath.Join(t.TempDir(), "gateway")
+	build := exec.CommandContext(ctx, goTool, "build", "-o", gwBin, "./cmd/gateway")
+	build.Dir = filepath.Join("..", "..")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build cmd/gateway: %v\n%s", err, out)
+	}
+	cfg := filepath.Join(t.TempDir(), "gateway.yaml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`listen: "127.0.0.1:0"
+admin: "off"
+backends:
+  jspeer:
+    transport: tcp
+    addresses: [%q]
+    connections: 1
+    data_mime: application/octet-stream
+    metadata_mime: message/x.rsocket.composite-metadata.v0
+routes:
+  - name: browser
+    path: /rsocket
+    backend: jspeer
+    interaction: rsocket
+    websocket: {origins: ["*"], max_message: 2MiB} # rsocket-js 0.0.27 sends the 1 MiB echo unfragmented
+`, tcpAddr)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gw := startGateway(t, ctx, gwBin, cfg)
+	for _, v := range []string{"v1", "v0"} {
+		t.Run("via_gateway/"+v+"/ws", func(t *testing.T) {
+			cctx, ccancel := context.WithTimeout(ctx, 60*time.Second)
+			defer ccancel()
+			cmd := exec.CommandContext(cctx, node, "client.js", "ws", "ws://"+gw+"/rsocket")
+			cmd.Dir = filepath.Join("js", v)
+			out, err := cmd.CombinedOutput()
+			summary := regexp.MustCompile(`(?m)^js: (\d+) passed, (\d+) failed$`).FindSubmatch(out)
+			if err != nil || summary == nil || string(summary[2]) != "0" || string(summary[1]) != "5" {
+				t.Fatalf("rsocket-js %s through the gateway: %v\n%s", v, err, out)
+			}
+			t.Logf("rsocket-js %s through the gateway's rsocket route: %s", v, summary[0])
+		})
+	}
+
 	if s := stderr.String(); strings.Contains(s, "responder:") {
 		t.Errorf("jspeer reported responder-side problems:\n%s", s)
 	}
