@@ -14,6 +14,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -57,6 +58,7 @@ var (
 	duration = flag.Duration("duration", 3*time.Second, "measured phase of each request-response run")
 	warmup   = flag.Duration("warmup", time.Second, "warm-up before each measured phase")
 	items    = flag.Int("items", 200000, "items in the request-stream run")
+	runs     = flag.Int("runs", 3, "runs per implementation and workload; the table shows the median run by throughput")
 )
 
 func main() {
@@ -585,14 +587,21 @@ func drive() {
 		servers[im] = srv
 		results[im] = map[string]measurement{}
 		for _, w := range workloads {
-			log.Printf("%s: %s", im, w.name)
-			results[im][w.name] = measure(im, a, w.workload, w.inflight)
+			var ms []measurement
+			for r := range max(1, *runs) {
+				log.Printf("%s: %s (run %d of %d)", im, w.name, r+1, max(1, *runs))
+				ms = append(ms, measure(im, a, w.workload, w.inflight))
+			}
+			slices.SortFunc(ms, func(a, b measurement) int {
+				return cmp.Compare(float64(a.Ops)/a.Seconds, float64(b.Ops)/b.Seconds)
+			})
+			results[im][w.name] = ms[len(ms)/2]
 		}
 		srv.stop()
 	}
 
-	fmt.Printf("\nrsgate rsocket vs rsocket-go v0.8.12 — one TCP loopback connection, %d CPUs, %s, warm-up %v, measured %v per request-response run\n\n",
-		runtime.NumCPU(), runtime.Version(), *warmup, *duration)
+	fmt.Printf("\nrsgate rsocket vs rsocket-go v0.8.12 — one TCP loopback connection, %d CPUs, %s, warm-up %v, measured %v per request-response run, median of %d runs\n\n",
+		runtime.NumCPU(), runtime.Version(), *warmup, *duration, max(1, *runs))
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	header := "workload\tmetric\t"
 	for _, im := range impls {
