@@ -13,6 +13,7 @@ import (
 	"github.com/rsgate/rsgate/bench/interop/peers"
 	"github.com/rsgate/rsgate/rsocket"
 	"github.com/rsgate/rsgate/rsocket/extension"
+	"github.com/rsgate/rsgate/rsocket/frame"
 	"github.com/rsgate/rsgate/rsocket/transport"
 
 	rsgo "github.com/rsocket/rsocket-go"
@@ -67,6 +68,9 @@ type client interface {
 	// consumed. It cancels after cancelAfter items when cancelAfter > 0. extra reports items that arrived
 	// while the previous one was still unconsumed (a credit violation seen by the application).
 	StreamOneByOne(ctx context.Context, route string, cancelAfter int) (items []string, extra int, err error)
+	// StreamAll requests a stream with unbounded credit (2^31-1, which peers treat as unbounded) and
+	// collects every item.
+	StreamAll(ctx context.Context, route string) ([]string, error)
 	// Channel opens a channel whose first element (with the route) is items[0], sends the rest, completes,
 	// and collects every response until the responder completes.
 	Channel(ctx context.Context, route string, items []string) ([]string, error)
@@ -435,6 +439,27 @@ func (o *ourClient) StreamOneByOne(ctx context.Context, route string, cancelAfte
 	}
 }
 
+func (o *ourClient) StreamAll(ctx context.Context, route string) ([]string, error) {
+	sub := newChanSub()
+	sub.items = make(chan string, 1<<17)
+	s, err := o.c.RequestStream(rsocket.Payload{Metadata: peers.OurRouteMetadata(route)}, frame.MaxRequestN, sub)
+	if err != nil {
+		return nil, err
+	}
+	var got []string
+	for {
+		select {
+		case it := <-sub.items:
+			got = append(got, it)
+		case err := <-sub.end:
+			return append(got, drain(sub.items)...), err
+		case <-ctx.Done():
+			s.Cancel()
+			return got, ctx.Err()
+		}
+	}
+}
+
 // credit counts what a requester granted and what it received, to catch items beyond the credit.
 type credit struct {
 	granted, got, extra atomic.Int64
@@ -622,6 +647,36 @@ func (g *goClient) StreamOneByOne(ctx context.Context, route string, cancelAfter
 			return got, cr.excess(), ctx.Err()
 		}
 	}
+}
+
+func (g *goClient) StreamAll(ctx context.Context, route string) ([]string, error) {
+	var (
+		mu  sync.Mutex
+		got []string
+	)
+	end := make(chan error, 1)
+	var once sync.Once
+	finish := func(err error) { once.Do(func() { end <- err }) }
+	// The default subscriber requests rx.RequestMax, sent as REQUEST_STREAM n = 2^31-1.
+	go g.c.RequestStream(payload.New(nil, peers.GoRouteMetadata(route))).Subscribe(ctx,
+		rx.OnNext(func(p payload.Payload) error {
+			mu.Lock()
+			got = append(got, string(p.Data()))
+			mu.Unlock()
+			return nil
+		}),
+		rx.OnComplete(func() { finish(nil) }),
+		rx.OnError(finish),
+	)
+	var err error
+	select {
+	case err = <-end:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return append([]string(nil), got...), err
 }
 
 func (g *goClient) Channel(ctx context.Context, route string, items []string) ([]string, error) {

@@ -79,6 +79,8 @@ var cases = []interopCase{
 	{"server_requests_client", testServerRequests},
 	{"lease", testLease},
 	{"stream_application_error", testStreamError},
+	{"stream_unbounded_10000", testStreamUnbounded},
+	{"channel_fragmented_items", testChannelFragmented},
 }
 
 func testSetup(t *testing.T, c combo) {
@@ -597,5 +599,58 @@ func testStreamError(t *testing.T, c combo) {
 	code, msg, ok := appError(err)
 	if want := peers.StreamFailMessage(3); !ok || frame.ErrorCode(code) != frame.CodeApplicationError || msg != want {
 		t.Fatalf("stream ended with %v, want APPLICATION_ERROR %q", err, want)
+	}
+}
+
+// testStreamUnbounded requests 10,000 items with n = 2^31-1 (unbounded by convention) and gets all of
+// them in order without any REQUEST_N.
+func testStreamUnbounded(t *testing.T, c combo) {
+	p := newPair(t, c, fragMTU)
+	const n = 10000
+	got, err := p.cl.StreamAll(caseCtx(t), fmt.Sprintf("stream.%d", n))
+	if err != nil {
+		t.Fatalf("stream: %v after %d items", err, len(got))
+	}
+	if len(got) != n {
+		t.Fatalf("%d items, want %d", len(got), n)
+	}
+	for i, it := range got {
+		if it != peers.Item(i) {
+			t.Fatalf("item %d is %q", i, it)
+		}
+	}
+	if p.tap == nil {
+		return
+	}
+	ev := p.tap.events()
+	id, _ := firstStream(ev, frame.TypeRequestStream)
+	for _, e := range ev {
+		if e.stream == id && e.typ == frame.TypeRequestStream && e.n != frame.MaxRequestN {
+			t.Errorf("REQUEST_STREAM n = %d, want %d", e.n, frame.MaxRequestN)
+		}
+	}
+}
+
+// testChannelFragmented sends five 100 KiB elements through an echo channel at a 64 KiB MTU: every
+// element is fragmented in both directions.
+func testChannelFragmented(t *testing.T, c combo) {
+	p := newPair(t, c, fragMTU)
+	items := make([]string, 5)
+	want := make([]string, len(items))
+	for i := range items {
+		items[i] = string(randomBytes(100<<10, uint64(100+i)))
+		want[i] = peers.EchoPrefix + items[i]
+	}
+	got, err := p.cl.Channel(caseCtx(t), "channel", items)
+	if err != nil {
+		t.Fatalf("channel: %v (got %d of %d echoes)", err, len(got), len(want))
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d echoes, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("echo %d: %d B, first difference at %d", i, len(got[i]), firstDiff([]byte(got[i]), []byte(want[i])))
+		}
 	}
 }
