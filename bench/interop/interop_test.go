@@ -81,6 +81,7 @@ var cases = []interopCase{
 	{"stream_application_error", testStreamError},
 	{"stream_unbounded_10000", testStreamUnbounded},
 	{"channel_fragmented_items", testChannelFragmented},
+	{"rr_over_reassembly_limit", testOverReassemblyLimit},
 }
 
 func testSetup(t *testing.T, c combo) {
@@ -651,6 +652,35 @@ func testChannelFragmented(t *testing.T, c combo) {
 	for i := range want {
 		if got[i] != want[i] {
 			t.Fatalf("echo %d: %d B, first difference at %d", i, len(got[i]), firstDiff([]byte(got[i]), []byte(want[i])))
+		}
+	}
+}
+
+// testOverReassemblyLimit sends a 20 MiB request and asks for a 20 MiB answer, both fragmented at 64 KiB,
+// past our default 16 MiB MaxReassembledSize (rsocket-go has no limit). Where our side receives, the
+// request must fail cleanly, and the connection must go on serving (the rest of the abandoned fragment
+// sequence dropped quietly).
+func testOverReassemblyLimit(t *testing.T, c combo) {
+	p := newPair(t, c, fragMTU)
+	ctx := caseCtx(t)
+	big := randomBytes(peers.BigSize, 11)
+	_, errReq := p.cl.RequestResponse(ctx, "echo", big) // received by the server, answered back
+	_, errResp := p.cl.RequestResponse(ctx, "big", nil) // 20 MiB answer
+	if c.client == "ours" && (errReq == nil || errResp == nil) {
+		t.Fatalf("our client accepted a 20 MiB payload over its 16 MiB limit: echo err %v, big err %v", errReq, errResp)
+	}
+	if c.server == "ours" && errReq == nil {
+		t.Fatal("a 20 MiB request to our server (16 MiB limit) succeeded")
+	}
+	if errReq != nil && c.client == "ours" && c.server != "ours" && !errors.Is(errReq, rsocket.ErrTooLarge) {
+		t.Errorf("our client: echo of 20 MiB failed with %v, want ErrTooLarge", errReq)
+	}
+	t.Logf("20 MiB request: %v; 20 MiB answer: %v", errReq, errResp)
+	for i := range 3 {
+		want := []byte(fmt.Sprintf("after-%d", i))
+		got, err := p.cl.RequestResponse(ctx, "echo", want)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("request after the oversized ones: %q %v", got, err)
 		}
 	}
 }

@@ -80,6 +80,9 @@ func (h *OurHandler) RequestResponse(req rsocket.Payload, s *rsocket.Stream) {
 		_ = s.Error(frame.CodeApplicationError, FailMessage(req.Data))
 	case "mdsum":
 		_ = s.Respond(rsocket.Payload{Data: []byte(MetadataSum(req.Metadata))})
+	case "big":
+		// big: answers BigSize bytes (over the default 16 MiB reassembly limit).
+		_ = s.Respond(rsocket.Payload{Data: Blob(0, BigSize)})
 	case "slow":
 		go func() {
 			select {

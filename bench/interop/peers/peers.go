@@ -10,6 +10,7 @@
 //	infinite    request-stream: items until cancelled; the cancel is reported on Observations.Cancels
 //	mdsum       request-response: answers "<metadata length>:<sha256 hex of the metadata>"
 //	slow        request-response: never answers; the requester's cancel is reported on Cancels
+//	big         request-response: answers BigSize bytes, more than a default 16 MiB reassembly limit
 //	streamfail.{n}   request-stream: n items, then APPLICATION_ERROR StreamFailMessage(n)
 //	blob.{n}.{size}  request-stream: n items of size bytes each (Blob(i, size)), then complete
 //	channel     request-channel: echoes every inbound element (the REQUEST_CHANNEL payload first) as
@@ -131,3 +132,6 @@ func StreamFailRoute(route string) (int, bool) {
 
 // StreamFailMessage is the APPLICATION_ERROR message ending a streamfail route.
 func StreamFailMessage(n int) string { return fmt.Sprintf("stream failed after %d items", n) }
+
+// BigSize is the answer size of the big route: 20 MiB.
+const BigSize = 20 << 20

@@ -105,6 +105,8 @@ func GoResponder(obs *Observations) rsgo.RSocket {
 			case "mdsum":
 				md, _ := p.Metadata()
 				return mono.Just(payload.New([]byte(MetadataSum(md)), nil))
+			case "big":
+				return mono.Just(payload.New(Blob(0, BigSize), nil))
 			case "slow":
 				return mono.Create(func(ctx context.Context, s mono.Sink) {
 					select {
