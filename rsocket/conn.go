@@ -61,7 +61,7 @@ type Conn struct {
 	closing    chan struct{}
 	done       chan struct{}
 	writerDone chan struct{}
-	kaDone     chan struct{}
+	ka         keepalive
 	gotFrame   atomic.Bool
 	// inReader: the reader goroutine is dispatching a frame (Handler and Subscriber methods run then).
 	// Close called meanwhile does not wait for the end: the caller may be that very callback.
@@ -82,7 +82,6 @@ func newConn(tc transport.Conn, cfg config, server bool, handler Handler) *Conn 
 		closing:    make(chan struct{}),
 		done:       make(chan struct{}),
 		writerDone: make(chan struct{}),
-		kaDone:     make(chan struct{}),
 	}
 	if server {
 		c.nextID = 2
@@ -153,11 +152,11 @@ func copyPayload(p Payload) Payload {
 	return q
 }
 
-// start launches the reader, writer and keepalive goroutines.
+// start launches the reader and writer goroutines and arms the keepalive timer.
 func (c *Conn) start(sendKeepalive bool) {
 	go c.writeLoop()
 	go c.readLoop()
-	go c.keepaliveLoop(c.cfg.keepalive, c.cfg.lifetime, sendKeepalive)
+	c.startKeepalive(c.cfg.keepalive, c.cfg.lifetime, sendKeepalive)
 }
 
 // Setup returns the SETUP that opened the connection (the one sent, on the client side).
@@ -270,7 +269,7 @@ func (c *Conn) readLoop() {
 }
 
 // teardown runs on the reader goroutine after shutdown: it fails every stream, frees reassembly buffers,
-// waits for the writer and keepalive goroutines and closes done.
+// stops the keepalive timer, waits for the writer goroutine and closes done.
 func (c *Conn) teardown() {
 	<-c.closing
 	// The reader may have stopped on a protocol error while the writer still flushes: it closes the
@@ -290,8 +289,8 @@ func (c *Conn) teardown() {
 		c.releaseReassembly(r)
 		delete(c.reasm, id)
 	}
+	c.stopKeepalive()
 	<-c.writerDone
-	<-c.kaDone
 	c.closeTransport()
 	c.forceClose.Stop()
 	close(c.done)

@@ -5,9 +5,11 @@
 //
 // # Goroutines
 //
-// Every Conn runs three goroutines: the reader (transport.ReadFrame into the transport's reused buffer,
-// frame.Parse, dispatch by stream id), the writer (drains the write queue: one transport.WriteFrame per
-// frame and one Flush per batch, so frames of many streams share a syscall) and the keepalive ticker.
+// Every Conn runs two goroutines: the reader (transport.ReadFrame into the transport's buffer,
+// frame.Parse, dispatch by stream id) and the writer (drains the write queue: one transport.WriteFrame
+// per frame and one Flush per batch, so frames of many streams share a syscall). Keepalive is a timer
+// that re-arms itself (a goroutine only while a tick runs), since idle connections are what a gateway
+// holds most of.
 // Any goroutine may queue frames (mutex + slice swap, wake-up through a 1-slot channel; shutdown is a
 // flag under the mutex, no channel is ever closed while others may send on it). Handler and Subscriber
 // methods run on the reader goroutine: they must not block, and must not wait for an answer on the same

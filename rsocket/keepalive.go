@@ -1,17 +1,30 @@
 package rsocket
 
 import (
+	"sync"
 	"time"
 
 	"github.com/rsgate/rsgate/rsocket/frame"
 )
 
-// keepaliveLoop sends KEEPALIVE(R) every interval (client side) and closes the connection with
-// ErrKeepaliveTimeout when no frame at all arrived from the peer for lifetime. The reader marks received
-// frames in gotFrame; this loop samples it, so the lifetime is measured from the last received frame with
-// the resolution of one tick (at most a quarter of the lifetime).
-func (c *Conn) keepaliveLoop(interval, lifetime time.Duration, send bool) {
-	defer close(c.kaDone)
+// keepalive sends KEEPALIVE(R) every interval (client side) and closes the connection with
+// ErrKeepaliveTimeout when no frame at all arrived from the peer for lifetime. It is a timer that re-arms
+// itself every tick, not a goroutine: a gateway holds many idle connections, and a parked goroutine costs
+// a stack of several KiB where a timer costs a hundred bytes. The reader marks received frames in
+// gotFrame; each tick samples it, so the lifetime is measured from the last received frame with the
+// resolution of one tick (at most a quarter of the lifetime).
+type keepalive struct {
+	mu                 sync.Mutex // held by a tick while it runs; stopped and the fields below
+	t                  *time.Timer
+	stopped            bool
+	tick               time.Duration
+	interval, lifetime time.Duration
+	send               bool
+	lastRecv, lastSent time.Time
+}
+
+// startKeepalive arms the first tick.
+func (c *Conn) startKeepalive(interval, lifetime time.Duration, send bool) {
 	tick := interval
 	if q := lifetime / 4; q < tick {
 		tick = q
@@ -19,25 +32,47 @@ func (c *Conn) keepaliveLoop(interval, lifetime time.Duration, send bool) {
 	if tick < time.Millisecond {
 		tick = time.Millisecond
 	}
-	t := time.NewTicker(tick)
-	defer t.Stop()
-	lastRecv := time.Now()
-	lastSent := lastRecv
-	for {
-		select {
-		case <-c.closing:
-			return
-		case now := <-t.C:
-			if c.gotFrame.Swap(false) {
-				lastRecv = now
-			} else if now.Sub(lastRecv) >= lifetime {
-				c.shutdown(ErrKeepaliveTimeout, frame.CodeConnectionError, "no keepalive within the maximum lifetime", true)
-				return
-			}
-			if send && now.Sub(lastSent) >= interval-tick/2 {
-				_ = c.sendKeepalive(true, nil)
-				lastSent = now
-			}
-		}
+	k := &c.ka
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.tick, k.interval, k.lifetime, k.send = tick, interval, lifetime, send
+	k.lastRecv = time.Now()
+	k.lastSent = k.lastRecv
+	if !k.stopped {
+		k.t = time.AfterFunc(tick, c.keepaliveTick)
 	}
+}
+
+// keepaliveTick runs on the timer's goroutine; ticks never overlap (the next one is armed at the end).
+func (c *Conn) keepaliveTick() {
+	k := &c.ka
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.stopped || c.Err() != nil {
+		return
+	}
+	now := time.Now()
+	if c.gotFrame.Swap(false) {
+		k.lastRecv = now
+	} else if now.Sub(k.lastRecv) >= k.lifetime {
+		k.stopped = true
+		c.shutdown(ErrKeepaliveTimeout, frame.CodeConnectionError, "no keepalive within the maximum lifetime", true)
+		return
+	}
+	if k.send && now.Sub(k.lastSent) >= k.interval-k.tick/2 {
+		_ = c.sendKeepalive(true, nil)
+		k.lastSent = now
+	}
+	k.t.Reset(k.tick)
+}
+
+// stopKeepalive stops the ticks (teardown). A tick that fired already returns without doing anything.
+func (c *Conn) stopKeepalive() {
+	k := &c.ka
+	k.mu.Lock()
+	k.stopped = true
+	if k.t != nil {
+		k.t.Stop()
+	}
+	k.mu.Unlock()
 }
