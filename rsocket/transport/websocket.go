@@ -19,8 +19,10 @@ import (
 // WebSocket carries exactly one RSocket frame per binary message, without length prefix
 // (RSocket 1.0, "Transport Protocol": "WebSocket ... MUST NOT use the frame length field").
 const (
-	// wsReadBufferInitial is the read buffer each WebSocket Conn keeps; larger messages are read
-	// into pooled size-class buffers. Small because gateways hold many idle client connections.
+	// wsReadBufferInitial is the pooled buffer a message is first read into; larger messages grow into
+	// the next size classes. A Conn holds no read buffer between frames: it gives the buffer of a frame
+	// back at the next ReadFrame, before waiting for the next message, so idle connections (a gateway
+	// holds many) hold none.
 	wsReadBufferInitial = 4 << 10
 	// wsIOBufferSize is the library's per-connection I/O buffer (a message larger than it is
 	// sent as several WebSocket frames of one message).
@@ -42,8 +44,7 @@ type WebSocketConn struct {
 	max int
 
 	// Read side.
-	buf  []byte  // retained read buffer of wsReadBufferInitial bytes
-	big  *[]byte // pooled buffer of the last large message, given back on the next ReadFrame
+	buf  *[]byte // pooled buffer of the last message, given back on the next ReadFrame
 	rerr error
 
 	// Write side.
@@ -62,13 +63,13 @@ type WebSocketConn struct {
 // closes the socket and recycles its reader and hijacked connection as soon as the upgrade handler
 // returns, while our reader goroutine may still be reading it (a use-after-release that crashes), and
 // Close could not unblock that reader (hijackConn.Close is a no-op without KeepHijackedConns). With
-// KeepHijackedConns the Conn owns the socket; keeping the handler blocked on Done as below is still the
-// simplest way to tie the request's lifetime to the connection:
+// KeepHijackedConns the Conn owns the socket (Close really closes it), so the upgrade handler can return
+// as soon as the Conn has an owner; fasthttp then releases the request context (and, with
+// ReduceMemoryUsage, detaches its read buffer), which is what an idle connection should not hold:
 //
 //	upgrader.Upgrade(ctx, func(ws *websocket.Conn) {
 //		c := transport.NewWebSocketConnWith(ws, transport.Options{})
 //		go serve(c) // eventually calls c.Close()
-//		<-c.Done()
 //	})
 func NewWebSocketConn(ws *websocket.Conn) Conn { return NewWebSocketConnWith(ws, Options{}) }
 
@@ -85,9 +86,9 @@ func (c *WebSocketConn) Done() <-chan struct{} { return c.done }
 
 // ReadFrame returns the next binary message. The slice is valid until the next ReadFrame.
 func (c *WebSocketConn) ReadFrame() ([]byte, error) {
-	if c.big != nil {
-		putBig(c.big)
-		c.big = nil
+	if c.buf != nil {
+		putBig(c.buf)
+		c.buf = nil
 	}
 	if c.rerr != nil {
 		return nil, c.rerr
@@ -100,20 +101,16 @@ func (c *WebSocketConn) ReadFrame() ([]byte, error) {
 		c.rerr = ErrTextMessage
 		return nil, c.rerr
 	}
-	if c.buf == nil {
-		c.buf = make([]byte, wsReadBufferInitial)
-	}
-	buf := c.buf
+	c.buf = getBig(wsReadBufferInitial)
+	buf := *c.buf
 	n := 0
 	for {
 		if n == len(buf) {
 			// Grow into the next size class; the read limit stops the message at c.max.
 			nb := getBig(2 * len(buf))
 			copy(*nb, buf[:n])
-			if c.big != nil {
-				putBig(c.big)
-			}
-			c.big = nb
+			putBig(c.buf)
+			c.buf = nb
 			buf = *nb
 		}
 		m, err := r.Read(buf[n:])
@@ -288,8 +285,7 @@ func ListenWebSocketWith(addr, path string, cfg *tls.Config, opts Options) (List
 			_ = up.Upgrade(ctx, func(ws *websocket.Conn) {
 				c := NewWebSocketConnWith(ws, opts)
 				select {
-				case l.conns <- c:
-					<-c.done // fasthttp closes the connection when this handler returns
+				case l.conns <- c: // Accept's caller owns it now; the handler returns (KeepHijackedConns)
 				case <-l.done:
 					c.Close()
 				}

@@ -224,14 +224,37 @@ func TestWebSocketLargeBufferReleased(t *testing.T) {
 	if f, err := ws.ReadFrame(); err != nil || len(f) != 1<<20 {
 		t.Fatalf("large frame: %d bytes, %v", len(f), err)
 	}
-	if ws.big == nil {
+	if ws.buf == nil || len(*ws.buf) < 1<<20 {
 		t.Fatal("large message not read into a pooled buffer")
 	}
 	if f, err := ws.ReadFrame(); err != nil || string(f) != "small" {
 		t.Fatalf("small frame: %q, %v", f, err)
 	}
-	if ws.big != nil || cap(ws.buf) != wsReadBufferInitial {
-		t.Fatal("pooled buffer kept after a small frame")
+	if ws.buf == nil || len(*ws.buf) != wsReadBufferInitial {
+		t.Fatal("large pooled buffer kept after a small frame")
+	}
+}
+
+// TestWebSocketIdleHoldsNoBuffer: the buffer of the last frame goes back to the pool when ReadFrame is
+// called again, before it waits for the next message.
+func TestWebSocketIdleHoldsNoBuffer(t *testing.T) {
+	client, server, _ := wsPair(t, nil, nil, Options{})
+	ws := server.(*WebSocketConn)
+	if err := client.WriteFrame([]byte("frame"), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := ws.ReadFrame(); err != nil || string(f) != "frame" {
+		t.Fatalf("frame: %q, %v", f, err)
+	}
+	errc := make(chan error, 1)
+	go func() { _, err := ws.ReadFrame(); errc <- err }()
+	time.Sleep(20 * time.Millisecond) // ReadFrame is waiting for a message
+	client.Close()
+	if err := <-errc; err == nil {
+		t.Fatal("ReadFrame after the peer closed: no error")
+	}
+	if ws.buf != nil {
+		t.Fatal("idle connection holds a read buffer")
 	}
 }
 
