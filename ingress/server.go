@@ -125,19 +125,23 @@ func New(cfg *mapping.Config, table *mapping.Table, pools Pools, opts Options) (
 		headerSize = mapping.DefaultMaxHeaderSize
 	}
 	s.fs = &fasthttp.Server{
-		Handler:              s.handle,
-		ErrorHandler:         s.handleParseError,
-		HeaderReceived:       s.headerReceived,
-		ConnState:            s.connState,
-		Name:                 "rsgate",
-		ReadTimeout:          cfg.Limits.ReadTimeout.D(),
-		WriteTimeout:         cfg.Limits.WriteTimeout.D(),
-		IdleTimeout:          cfg.Limits.IdleTimeout.D(),
-		Concurrency:          cfg.Limits.MaxConnections,
-		ReadBufferSize:       headerSize, // fasthttp: the request line and headers must fit the read buffer
-		MaxRequestBodySize:   st.maxBody,
-		StreamRequestBody:    false,
-		ReduceMemoryUsage:    opts.ReduceMemoryUsage,
+		Handler:            s.handle,
+		ErrorHandler:       s.handleParseError,
+		HeaderReceived:     s.headerReceived,
+		ConnState:          s.connState,
+		Name:               "rsgate",
+		ReadTimeout:        cfg.Limits.ReadTimeout.D(),
+		WriteTimeout:       cfg.Limits.WriteTimeout.D(),
+		IdleTimeout:        cfg.Limits.IdleTimeout.D(),
+		Concurrency:        cfg.Limits.MaxConnections,
+		ReadBufferSize:     headerSize, // fasthttp: the request line and headers must fit the read buffer
+		MaxRequestBodySize: st.maxBody,
+		StreamRequestBody:  false,
+		ReduceMemoryUsage:  opts.ReduceMemoryUsage,
+		// WebSocket sessions own their upgraded sockets (ws_channel.go, ws_rsocket.go close them): the
+		// upgrade handler returns as soon as the session runs on its own goroutines, so the request
+		// context (and with ReduceMemoryUsage the read buffer) goes back to fasthttp's pools.
+		KeepHijackedConns:    true,
 		NoDefaultContentType: true,
 		CloseOnShutdown:      true,
 		Logger:               fasthttpLogger{opts.Logger},

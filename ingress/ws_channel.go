@@ -61,7 +61,7 @@ func (s *Server) serveChannel(ctx *fasthttp.RequestCtx, rt *route, rq *request) 
 	if md != nil {
 		ch.md = append([]byte(nil), md...)
 	}
-	err := w.upgrader.Upgrade(ctx, ch.run)
+	err := w.upgrader.Upgrade(ctx, ch.start)
 	if err != nil || ctx.Response.StatusCode() != fasthttp.StatusSwitchingProtocols {
 		m.Done(ch.picked, rsocket.ErrCanceled)
 		return ctx.Response.StatusCode()
@@ -69,9 +69,11 @@ func (s *Server) serveChannel(ctx *fasthttp.RequestCtx, rt *route, rq *request) 
 	return fasthttp.StatusSwitchingProtocols
 }
 
-// wsChannel is one request-channel session. The reader goroutine (the upgrade handler) owns the socket's
-// read side and the backend stream's outbound direction; the writer goroutine owns the socket's message
-// writes. The Subscriber half runs on the backend connection's reader goroutine and only queues.
+// wsChannel is one request-channel session. The reader goroutine (started by the upgrade handler, which
+// returns at once: the server keeps hijacked connections, so the session owns the socket and closes it)
+// owns the socket's read side and the backend stream's outbound direction; the writer goroutine, started
+// with the channel by the first message, owns the socket's message writes. The Subscriber half runs on
+// the backend connection's reader goroutine and only queues.
 type wsChannel struct {
 	s      *Server
 	rt     *route
@@ -97,9 +99,9 @@ type wsChannel struct {
 	pingTimer  *time.Timer
 	timeout    *time.Timer
 
-	// Out-of-band socket use (ping, route timeout, shutdown) runs on other goroutines; once the handler
-	// returns, fasthttp closes the hijacked connection and recycles it, so such calls must not touch the
-	// socket afterwards: they hold oob and check over, which run sets before returning.
+	// Out-of-band socket use (ping, route timeout, shutdown) runs on other goroutines; once the session
+	// is over, run closes the socket, so such calls do nothing any more: they hold oob and check over,
+	// which run sets before closing.
 	oob  sync.Mutex
 	over bool
 }
@@ -149,14 +151,21 @@ func (c *wsChannel) signalLocked() {
 	}
 }
 
-// run is the session (the upgrade handler; fasthttp closes the connection when it returns).
-func (c *wsChannel) run(ws *websocket.Conn) {
+// start is the upgrade handler: the session runs on its own goroutine, so that fasthttp can release the
+// request context now instead of holding it for the life of the socket.
+func (c *wsChannel) start(ws *websocket.Conn) {
 	c.ws = ws
-	w := c.w
+	go c.run()
+}
+
+// run is the session; it closes the socket at its end.
+func (c *wsChannel) run() {
+	ws, w := c.ws, c.w
 	reg := c.s.wsRegistry()
 	if !reg.add(c) {
 		c.close(closeGoingAway, "gateway shutting down")
 		c.member.Done(c.picked, rsocket.ErrCanceled)
+		_ = ws.Close()
 		return
 	}
 	w.sessionStarted()
@@ -182,6 +191,7 @@ func (c *wsChannel) run(ws *websocket.Conn) {
 	c.oob.Lock()
 	c.over = true
 	c.oob.Unlock()
+	_ = ws.Close()
 }
 
 // shutdown implements wsSession.

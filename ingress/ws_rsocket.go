@@ -3,7 +3,6 @@ package ingress
 import (
 	"context"
 	"errors"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -100,7 +99,10 @@ func (s *Server) serveRSocket(ctx *fasthttp.RequestCtx, rt *route) int {
 	return ctx.Response.StatusCode()
 }
 
-// rsSession is one client RSocket connection relayed to the backends.
+// rsSession is one client RSocket connection relayed to the backends. The upgrade handler (run) runs the
+// handshake and returns once the connection is established: the RSocket connection's own goroutines carry
+// the session from then on, and the server keeps hijacked connections, so the socket is ours to close.
+// The session ends when the RSocket connection closes its transport (rsTransport.Close).
 type rsSession struct {
 	s          *Server
 	rt         *route
@@ -111,20 +113,23 @@ type rsSession struct {
 	routing    bool          // the client's metadata is routing metadata, not composite
 	maxStreams int32
 	active     atomic.Int32
+	ping       *time.Timer
+	endOnce    sync.Once
 	mu         sync.Mutex
 	closed     bool
-	over       bool // run returned: fasthttp owns (and recycles) the socket; guarded by mu
+	over       bool // the session ended (the socket is closed); guarded by mu
 }
 
 // shutdown implements wsSession.
 func (ss *rsSession) shutdown() {
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
 	if ss.over {
+		ss.mu.Unlock()
 		return
 	}
 	ss.closed = true
 	c, tc := ss.conn, ss.tc
+	ss.mu.Unlock()
 	if c != nil {
 		_ = c.CloseWithError(frame.CodeConnectionClose, "gateway shutting down")
 	} else if tc != nil {
@@ -132,6 +137,7 @@ func (ss *rsSession) shutdown() {
 	}
 }
 
+// run is the upgrade handler: the handshake, then it returns (the session goes on without it).
 func (ss *rsSession) run(ws *websocket.Conn) {
 	s, w := ss.s, ss.rt.ws
 	ss.ws = ws
@@ -141,34 +147,20 @@ func (ss *rsSession) run(ws *websocket.Conn) {
 	}
 	tc := transport.NewWebSocketConnWith(ws, transport.Options{MaxFrameLen: w.maxMessage})
 	ss.mu.Lock()
-	ss.tc = tc
+	ss.tc = tc // before the registry entry: shutdown closes it
 	ss.mu.Unlock()
-	reg := s.wsRegistry()
-	if !reg.add(ss) {
+	if !s.wsRegistry().add(ss) {
 		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeGoingAway, "gateway shutting down"), time.Now().Add(wsWriteWait))
 		_ = tc.Close()
 		return
 	}
-	defer reg.remove(ss)
-	defer func() {
-		ss.mu.Lock()
-		ss.over = true
-		ss.mu.Unlock()
-	}()
 	w.sessionStarted()
-	defer w.sessionEnded()
-	var ping *time.Timer
+	ss.mu.Lock()
 	if w.pingInterval > 0 {
-		ping = time.AfterFunc(w.pingInterval, func() {
-			ss.mu.Lock()
-			defer ss.mu.Unlock()
-			if !ss.over && ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsWriteWait)) == nil {
-				ping.Reset(w.pingInterval)
-			}
-		})
-		defer ping.Stop()
+		ss.ping = time.AfterFunc(w.pingInterval, ss.sendPing)
 	}
-	c, err := rsocket.Accept(nil, hijackedWS{tc, ws.NetConn()}, rsocket.ServerOptions{
+	ss.mu.Unlock()
+	c, err := rsocket.Accept(nil, &rsTransport{WebSocketConn: tc, ss: ss}, rsocket.ServerOptions{
 		MaxReassembledSize: w.maxMessage,
 		Logger:             s.log,
 	}, ss.accept)
@@ -176,7 +168,7 @@ func (ss *rsSession) run(ws *websocket.Conn) {
 		if ce := s.log.Check(zap.DebugLevel, "rsocket client handshake failed"); ce != nil {
 			ce.Write(zap.String("route", ss.rt.name), zap.Error(err))
 		}
-		return // Accept closed tc
+		return // Accept closed the transport: the session has ended
 	}
 	ss.mu.Lock()
 	ss.conn = c
@@ -185,29 +177,66 @@ func (ss *rsSession) run(ws *websocket.Conn) {
 	if closed {
 		_ = c.CloseWithError(frame.CodeConnectionClose, "gateway shutting down")
 	}
-	<-c.Done()
-	if errors.Is(c.Err(), transport.ErrTextMessage) || isFrameSize(c.Err()) {
-		code := closeUnsupported
-		if isFrameSize(c.Err()) {
+}
+
+// sendPing is the ping timer's function (websocket.ping_interval).
+func (ss *rsSession) sendPing() {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if !ss.over && ss.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsWriteWait)) == nil {
+		ss.ping.Reset(ss.rt.ws.pingInterval)
+	}
+}
+
+// end runs once, when the transport is closed (the RSocket connection ended, or the handshake failed).
+func (ss *rsSession) end() {
+	ss.endOnce.Do(func() {
+		ss.mu.Lock()
+		ss.over = true
+		if ss.ping != nil {
+			ss.ping.Stop()
+		}
+		ss.mu.Unlock()
+		ss.s.wsRegistry().remove(ss)
+		ss.rt.ws.sessionEnded()
+	})
+}
+
+// rsTransport is the client socket as the RSocket connection sees it. It notes why reading stopped, so that
+// Close can send the matching close code (1003 for a text message, 1009 for a frame over
+// websocket.max_message) before the normal closure, and it ends the session when the connection closes it.
+type rsTransport struct {
+	*transport.WebSocketConn
+	ss        *rsSession
+	closeCode atomic.Int32 // 0: normal closure
+	closeMsg  atomic.Pointer[string]
+}
+
+func (t *rsTransport) ReadFrame() ([]byte, error) {
+	b, err := t.WebSocketConn.ReadFrame()
+	if err != nil && t.closeCode.Load() == 0 {
+		code := 0
+		switch {
+		case errors.Is(err, transport.ErrTextMessage):
+			code = closeUnsupported
+		case isFrameSize(err):
 			code = closeTooBig
 		}
-		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, closeReason(c.Err().Error())), time.Now().Add(wsWriteWait))
+		if code != 0 {
+			msg := closeReason(err.Error())
+			t.closeMsg.Store(&msg)
+			t.closeCode.Store(int32(code))
+		}
 	}
-	_ = tc.Close()
+	return b, err
 }
 
-// hijackedWS closes a WebSocketConn on a connection fasthttp hijacked: the hijacked net.Conn's Close is a
-// no-op until the upgrade handler returns (fasthttp closes it then), so Close also sets a past read
-// deadline, which ends the RSocket reader blocked on the socket; the handler returns once the connection
-// is done (Conn.Done closes after its reader stopped), and only then fasthttp closes and recycles.
-type hijackedWS struct {
-	*transport.WebSocketConn
-	nc net.Conn
-}
-
-func (h hijackedWS) Close() error {
-	err := h.WebSocketConn.Close()
-	_ = h.nc.SetReadDeadline(time.Now())
+func (t *rsTransport) Close() error {
+	if code := t.closeCode.Load(); code != 0 {
+		_ = t.ss.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(int(code), *t.closeMsg.Load()), time.Now().Add(wsWriteWait))
+	}
+	err := t.WebSocketConn.Close()
+	t.ss.end()
 	return err
 }
 

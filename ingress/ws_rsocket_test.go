@@ -430,7 +430,7 @@ func TestWSRSocketShutdown(t *testing.T) {
 }
 
 // TestWSRSocketShutdownSilentClient: a client that neither answers the close nor closes its socket is
-// still disconnected by Shutdown (the hijacked socket's reader is woken by a deadline).
+// still disconnected by Shutdown (the session closes the socket it owns).
 func TestWSRSocketShutdownSilentClient(t *testing.T) {
 	d := startDemo(t)
 	g := rsGateway(t, map[string]string{"b": d.Addr().String()}, Options{}, nil)
