@@ -3,6 +3,7 @@ package interop
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -121,14 +122,27 @@ func goClientSetupError(t *testing.T, kind, addr string, resume bool) (uint32, s
 	}).Transport(tp).Start(life)
 	if err == nil {
 		defer c.Close()
-		// A request makes sure the ERROR has been read if OnClose is not called for it.
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, _, rerr := c.RequestResponse(payload.New([]byte("x"), peers.GoRouteMetadata("echo"))).BlockUnsafe(ctx)
-		cancel()
 		select {
 		case err = <-closed:
-		case <-time.After(5 * time.Second):
-			err = rerr
+		case <-time.After(2 * time.Second):
+			// Not closed yet: a request makes rsocket-go act on the ERROR. rsocket-go panics ("this pool
+			// has been closed") on a request racing the close, hence the recover.
+			var rerr error
+			func() {
+				defer func() {
+					if r := recover(); r != nil {
+						rerr = fmt.Errorf("rsocket-go panicked: %v", r)
+					}
+				}()
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_, _, rerr = c.RequestResponse(payload.New([]byte("x"), peers.GoRouteMetadata("echo"))).BlockUnsafe(ctx)
+			}()
+			select {
+			case err = <-closed:
+			case <-time.After(5 * time.Second):
+				err = rerr
+			}
 		}
 	}
 	if code, msg, ok := appError(err); ok {
