@@ -46,7 +46,8 @@ type Options struct {
 	// Default 1s; negative: never.
 	SlowCallWatch time.Duration
 	// ReduceMemoryUsage releases the read and write buffers of idle keep-alive connections (fasthttp's
-	// ReduceMemoryUsage): less memory with many idle clients, a little more CPU per request. Default false.
+	// ReduceMemoryUsage): less memory with many idle clients, a little more CPU per request. Default false
+	// (the gateway sets it from limits.reduce_memory, which defaults to true).
 	ReduceMemoryUsage bool
 	// RSocketMaxStreams bounds the concurrent streams of one client socket on an rsocket route; requests
 	// beyond it get ERROR[REJECTED]. Default DefaultRSocketMaxStreams (256).
@@ -196,8 +197,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // Update swaps in a new configuration and route table. Requests already running finish with the old ones.
-// Listener settings (limits.max_header_size, timeouts, max_connections) are fixed when the Server is built:
-// changes to them are logged and need a restart; limits.max_body and route max_body changes apply.
+// Listener settings (limits.max_header_size, timeouts, max_connections, reduce_memory) are fixed when the
+// Server is built: changes to them are logged and need a restart; limits.max_body and route max_body
+// changes apply.
 func (s *Server) Update(cfg *mapping.Config, table *mapping.Table) error {
 	st, err := compileState(cfg, table, s.set)
 	if err != nil {
@@ -211,7 +213,8 @@ func (s *Server) Update(cfg *mapping.Config, table *mapping.Table) error {
 			zap.Stringer("read_timeout", cfg.Limits.ReadTimeout),
 			zap.Stringer("write_timeout", cfg.Limits.WriteTimeout),
 			zap.Stringer("idle_timeout", cfg.Limits.IdleTimeout),
-			zap.Int("max_connections", cfg.Limits.MaxConnections))
+			zap.Int("max_connections", cfg.Limits.MaxConnections),
+			zap.Bool("reduce_memory", cfg.Limits.ReduceMemory))
 	}
 	s.state.Store(st)
 	return nil

@@ -142,6 +142,11 @@ type Limits struct {
 	// MaxHeaderSize is the largest request line plus headers, in bytes. Key "limits.max_header_size",
 	// bytes or "8KiB"; default 8 KiB; >= 1 KiB.
 	MaxHeaderSize int `yaml:"max_header_size" unit:"bytes"`
+	// ReduceMemory releases per-connection buffers while connections are idle (fasthttp's
+	// ReduceMemoryUsage: keep-alive connections between requests give their read and write buffers back
+	// to shared pools): much less memory with many idle clients, a little more CPU per request. Key
+	// "limits.reduce_memory", default true.
+	ReduceMemory bool `yaml:"reduce_memory"`
 }
 
 // IngressTLS is the "tls" section: certificate for the ingress listener.
@@ -352,6 +357,7 @@ func NewConfig() *Config {
 			ReadTimeout:   Duration(DefaultReadTimeout),
 			IdleTimeout:   Duration(DefaultIdleTimeout),
 			MaxHeaderSize: DefaultMaxHeaderSize,
+			ReduceMemory:  true,
 		},
 		Backends: map[string]*Backend{},
 	}

@@ -60,6 +60,7 @@ func TestParseDesignExample(t *testing.T) {
 			WriteTimeout:  0,
 			IdleTimeout:   Duration(120 * time.Second),
 			MaxHeaderSize: 8192,
+			ReduceMemory:  true,
 		},
 		Backends: map[string]*Backend{
 			"demo": {
@@ -174,6 +175,24 @@ routes:
     backend: demo
     interaction: request-response
 `
+
+// TestReduceMemory: limits.reduce_memory defaults to true (NewConfig and a config without the key) and
+// can be turned off.
+func TestReduceMemory(t *testing.T) {
+	if !NewConfig().Limits.ReduceMemory {
+		t.Error("NewConfig: ReduceMemory = false, want true")
+	}
+	if cfg := mustParse(t, base); !cfg.Limits.ReduceMemory {
+		t.Error("config without limits.reduce_memory: ReduceMemory = false, want true")
+	}
+	if cfg := mustParse(t, "limits:\n  reduce_memory: false\n"+base); cfg.Limits.ReduceMemory {
+		t.Error("limits.reduce_memory: false: ReduceMemory = true")
+	}
+	if _, err := Parse([]byte("limits:\n  reduce_memory: 1\n"+base), "c.yaml"); err == nil ||
+		err.Error() != "c.yaml:2: limits.reduce_memory: expected true or false, got number 1" {
+		t.Errorf("reduce_memory: 1: %v", err)
+	}
+}
 
 // TestParseErrors checks the exact text of each message: it is the user interface of a bad config.
 func TestParseErrors(t *testing.T) {

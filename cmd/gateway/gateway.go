@@ -57,7 +57,7 @@ func start(f *flags, cfg *mapping.Config, table *mapping.Table, log *zap.Logger)
 	g.pools = pools
 	pools.Start()
 
-	inOpts := ingress.Options{Logger: log.Named("ingress"), Metrics: g.metrics}
+	inOpts := ingress.Options{Logger: log.Named("ingress"), Metrics: g.metrics, ReduceMemoryUsage: cfg.Limits.ReduceMemory}
 	if f.demo {
 		// The browser demo page answers GET / and /demo/ (requests no route matches).
 		inOpts.Fallback = webdemo.Handler
