@@ -1,11 +1,15 @@
 package ingress
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -497,4 +501,64 @@ func TestWSRSocketBadClient(t *testing.T) {
 	}
 	msg.Release()
 	_ = http.StatusOK
+}
+
+// TestWSRSocketPipelinedSetup: a client that sends SETUP and a request right behind the upgrade request,
+// before the 101 (bytes fasthttp has already buffered when it hands the socket over), is served, with and
+// without ReduceMemoryUsage (fasthttp then detaches its reader from the pooled request context; the
+// server keeps hijacked connections).
+func TestWSRSocketPipelinedSetup(t *testing.T) {
+	d := startDemo(t)
+	for _, reduce := range []bool{false, true} {
+		t.Run(fmt.Sprintf("reduce=%v", reduce), func(t *testing.T) {
+			g := rsGateway(t, map[string]string{"b": d.Addr().String()}, Options{ReduceMemoryUsage: reduce}, nil)
+			nc, err := net.Dial("tcp", g.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			_ = nc.SetDeadline(time.Now().Add(testTimeout))
+			setup := frame.AppendSetup(nil, &frame.Setup{Major: 1, Keepalive: 60000, Lifetime: 600000,
+				MetadataMIME: extension.MimeComposite, DataMIME: "application/json"}, nil, nil)
+			req := frame.AppendRequestResponse(nil, 1, false, routeMD("echo"), []byte(`"pipelined"`))
+			out := []byte("GET /rsocket HTTP/1.1\r\nHost: " + g.addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+				"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+			out = append(append(out, maskedBinary(setup)...), maskedBinary(req)...)
+			if _, err := nc.Write(out); err != nil {
+				t.Fatal(err)
+			}
+			br := bufio.NewReader(nc)
+			status, err := br.ReadString('\n')
+			if err != nil || !strings.HasPrefix(status, "HTTP/1.1 101") {
+				t.Fatalf("upgrade answer %q, %v", status, err)
+			}
+			for {
+				l, err := br.ReadString('\n')
+				if err != nil {
+					t.Fatal(err)
+				}
+				if l == "\r\n" {
+					break
+				}
+			}
+			// One unmasked binary message from the server: the PAYLOAD answering stream 1.
+			var h [2]byte
+			if _, err := io.ReadFull(br, h[:]); err != nil || h[0] != 0x82 || h[1] >= 126 {
+				t.Fatalf("message header % x, %v", h, err)
+			}
+			msg := make([]byte, h[1])
+			if _, err := io.ReadFull(br, msg); err != nil {
+				t.Fatal(err)
+			}
+			f, err := frame.Parse(msg)
+			if err != nil || f.Type() != frame.TypePayload || f.StreamID() != 1 || string(f.Data()) != `"pipelined"` {
+				t.Fatalf("answer %v %v, want PAYLOAD on stream 1 with the echo", f, err)
+			}
+		})
+	}
+}
+
+// maskedBinary is one client (masked, zero key) binary WebSocket message of fewer than 126 bytes.
+func maskedBinary(p []byte) []byte {
+	return append([]byte{0x82, 0x80 | byte(len(p)), 0, 0, 0, 0}, p...)
 }
