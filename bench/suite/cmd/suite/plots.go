@@ -4,6 +4,7 @@ import (
 	"image/color"
 	"math"
 	"path/filepath"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -28,6 +29,14 @@ func bars(file, title, ylabel string, groups []string, series []barSeries) error
 	}
 	p.X.Tick.Marker = plot.ConstantTicks(ticks)
 	p.Legend.Top = true
+	top := 0.0
+	for _, s := range series {
+		for _, v := range s.hi {
+			if !math.IsNaN(v) {
+				top = math.Max(top, v)
+			}
+		}
+	}
 	for si, s := range series {
 		var legendDone bool
 		for g := range groups {
@@ -59,6 +68,8 @@ func bars(file, title, ylabel string, groups []string, series []barSeries) error
 		}
 	}
 	p.Y.Min = 0
+	p.Y.Max = top * (1.15 + 0.07*float64(k)) // room for the legend above the bars
+	p.Y.Tick.Marker = thousands{}
 	p.X.Min = -1
 	p.X.Max = float64(len(groups)*(k+1)) - 1
 	w := vg.Length(max(6, 1.6*float64(len(groups)))) * vg.Inch
@@ -89,8 +100,8 @@ func curves(file, title string, series []curveSeries) error {
 		ticks = append(ticks, plot.Tick{Value: nines(t.v), Label: t.l})
 	}
 	p.X.Tick.Marker = plot.ConstantTicks(ticks)
-	p.Legend.Top = true
-	p.Legend.Left = true
+	p.Legend.Top = false // curves rise to the right: the bottom right corner is free
+	p.Legend.Left = false
 	for i, s := range series {
 		var xy plotter.XYs
 		for _, c := range s.curve {
@@ -143,6 +154,7 @@ func lines(file, title, xlabel, ylabel string, series []lineSeries) error {
 		p.Legend.Add(s.name, l)
 	}
 	p.Y.Min = 0
+	p.Y.Tick.Marker = thousands{}
 	return p.Save(7*vg.Inch, 4*vg.Inch, file)
 }
 
@@ -158,6 +170,23 @@ func (ticks125) Ticks(lo, hi float64) []plot.Tick {
 			v := m * math.Pow(10, e)
 			if v >= lo && v <= hi {
 				t = append(t, plot.Tick{Value: v, Label: fmtThousands(v)})
+			}
+		}
+	}
+	return t
+}
+
+// thousands: gonum's default ticks, labelled 12,500 rather than 12500.00.
+type thousands struct{}
+
+func (thousands) Ticks(lo, hi float64) []plot.Tick {
+	t := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i := range t {
+		if t[i].Label != "" {
+			if hi-lo < 20 {
+				t[i].Label = strconv.FormatFloat(t[i].Value, 'f', -1, 64)
+			} else {
+				t[i].Label = fmtThousands(t[i].Value)
 			}
 		}
 	}

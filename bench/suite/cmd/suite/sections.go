@@ -94,7 +94,7 @@ func (s *Suite) httpTrial(pr peer, cell string, rep, conns int, method, path str
 // ---- (2) tail isolation ----
 
 func (s *Suite) sectionTail() {
-	rate, fastConns := 1000, 32
+	rate, fastConns := 1000, 128
 	busyConns, satConns := 100, 1000
 	type tp struct {
 		name, proxy string
