@@ -2,62 +2,25 @@ package transport
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
-	"net"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rsgate/rsgate/internal/testcert"
 )
 
 var (
 	testCertOnce sync.Once
-	testServerTLS,
-	testClientTLS *tls.Config
+	testCert     *testcert.Cert
 )
 
 // testTLS returns server and client configs around a self-signed certificate for 127.0.0.1,
 // generated once per test binary.
 func testTLS(t testing.TB) (server, client *tls.Config) {
 	t.Helper()
-	testCertOnce.Do(func() {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tmpl := &x509.Certificate{
-			SerialNumber:          big.NewInt(1),
-			Subject:               pkix.Name{CommonName: "rsgate transport test"},
-			NotBefore:             time.Now().Add(-time.Hour),
-			NotAfter:              time.Now().Add(time.Hour),
-			KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-			ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-			IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
-			BasicConstraintsValid: true,
-			IsCA:                  true,
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cert, err := x509.ParseCertificate(der)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pool := x509.NewCertPool()
-		pool.AddCert(cert)
-		testServerTLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
-		testClientTLS = &tls.Config{RootCAs: pool}
-	})
-	if testServerTLS == nil {
-		t.Fatal("test certificate generation failed")
-	}
-	return testServerTLS.Clone(), testClientTLS.Clone()
+	testCertOnce.Do(func() { testCert = testcert.New(t) })
+	return testCert.ServerConfig(), testCert.ClientConfig()
 }
 
 func TestTLSLoopback(t *testing.T) {
