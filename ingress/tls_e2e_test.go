@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/rsgate/rsgate/internal/testcert"
-
 	"github.com/rsgate/rsgate/mapping"
 	"github.com/rsgate/rsgate/pool"
 )

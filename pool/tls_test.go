@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/rsgate/rsgate/internal/testcert"
-
 	"github.com/rsgate/rsgate/mapping"
 )
 
