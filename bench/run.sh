@@ -14,7 +14,8 @@
 #   4 RSocket core vs rsocket-go (bench/rsocketbench roles + bench/suite/cmd/rsfnf).
 #   5 memory per idle connection: HTTP keep-alive and WebSocket, gateway vs nginx and caddy.
 #
-# Environment: REPS (repetitions), SECTIONS ("http,tail,streams,rsocket,memory"), PIN (1/0), NO_INSTALL=1,
+# Environment: REPS (repetitions), NICE (e.g. -10: load generators and everything under test at that nice level,
+# so other work on a shared machine disturbs the trials less; it slows that work down; default unchanged), SECTIONS ("http,tail,streams,rsocket,memory"), PIN (1/0), NO_INSTALL=1,
 # KEEP_TMP (1 = keep the temp dir with configs, logs, raw outputs and trials.json; the default),
 # RESULTS (report path, default bench/RESULTS.md), GW_REF (build the gateway from this commit, e.g. HEAD,
 # instead of the work tree, which may hold someone's unfinished edits).
@@ -102,6 +103,7 @@ args=(-tmp "$TMP" -bin "$TMP/bin" -suite "$HERE/suite" -out "$RESULTS" -png "$HE
 	-sections "${SECTIONS:-http,tail,streams,rsocket,memory}" -pin="$([ "${PIN:-1}" = 1 ] && echo true || echo false)")
 [ "$QUICK" = 1 ] && args+=(-quick)
 [ -n "${REPS:-}" ] && args+=(-reps "$REPS")
+[ -n "${NICE:-}" ] && args+=(-nice "$NICE")
 "$TMP/bin/suite" "${args[@]}" &
 SUITE_PID=$!
 wait "$SUITE_PID"

@@ -35,6 +35,7 @@ var (
 	reps     = flag.Int("reps", 0, "repetitions (0: 3, or 1 with -quick)")
 	pin      = flag.Bool("pin", true, "pin load generators to the first half of the CPUs and the system under test to the other half")
 	meta     = flag.String("meta", "", "file with 'key: value' lines about the machine and versions (from run.sh)")
+	niceN    = flag.Int("nice", 0, "run load generators and everything under test at this nice level (e.g. -10 on a shared machine)")
 )
 
 // Trial is one measured run.
@@ -118,6 +119,9 @@ func main() {
 		s.sutN = ncpu
 		s.settings = append(s.settings, fmt.Sprintf("No pinning: everything shares %d CPUs.", ncpu))
 	}
+	if *niceN != 0 {
+		s.settings = append(s.settings, fmt.Sprintf("Load generators and every process under test ran at nice %d.", *niceN))
+	}
 	defer s.stopAll()
 	go func() { // stop our processes on SIGINT/SIGTERM too
 		ch := make(chan os.Signal, 1)
@@ -196,9 +200,7 @@ func (s *Suite) spawn(name string, env []string, args ...string) *Proc {
 }
 
 func (s *Suite) startOn(cpus, name string, env []string, args ...string) *Proc {
-	if cpus != "" {
-		args = append([]string{"taskset", "-c", cpus}, args...)
-	}
+	args = wrapCPU(cpus, args)
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = append(os.Environ(), env...)
 	lf, err := os.Create(filepath.Join(*tmpDir, name+".log"))
@@ -394,9 +396,7 @@ func bin(name string) string { return filepath.Join(*binDir, name) }
 
 // runJSON runs a load generator pinned to the load CPUs and decodes its last JSON line.
 func (s *Suite) runJSON(name string, args ...string) (map[string]any, error) {
-	if s.loadCPUs != "" {
-		args = append([]string{"taskset", "-c", s.loadCPUs}, args...)
-	}
+	args = wrapCPU(s.loadCPUs, args)
 	cmd := exec.Command(args[0], args[1:]...)
 	lf, _ := os.OpenFile(filepath.Join(*tmpDir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	defer lf.Close()
@@ -432,3 +432,14 @@ func curveOf(m map[string]any) [][2]float64 {
 }
 
 var _ = io.Discard
+
+// wrapCPU prefixes a command with taskset (cpus != "") and nice (-nice != 0).
+func wrapCPU(cpus string, args []string) []string {
+	if cpus != "" {
+		args = append([]string{"taskset", "-c", cpus}, args...)
+	}
+	if *niceN != 0 {
+		args = append([]string{"nice", "-n", strconv.Itoa(*niceN)}, args...)
+	}
+	return args
+}

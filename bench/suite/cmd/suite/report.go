@@ -296,15 +296,17 @@ func (s *Suite) report() {
 	// ---- 2 tail ----
 	if tp := s.peersOf("tail"); len(tp) > 0 {
 		w("## 2. Tail isolation: a fast route beside a saturated slow route\n\n![fast-route latency](results/tail-latency.png)\n\n")
-		w("| system | fast route | p50 | p90 | p99 | p99.9 | max | achieved req/s | errors | slow route req/s (wrk) | slow-route errors |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+		w("| system | fast route | p50 | p90 | p99 | p99.9 | max | achieved req/s | errors | slow route req/s (wrk) | slow-route errors | SUT cores | foreign cores |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		var cs []curveSeries
 		for _, p := range tp {
 			for _, c := range []string{"unloaded", "slow busy", "slow saturated"} {
-				w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", p, c, s.stat("tail", c, p, "p50").str(0), s.stat("tail", c, p, "p90").str(0), s.stat("tail", c, p, "p99").str(0),
-					s.stat("tail", c, p, "p999").str(0), s.stat("tail", c, p, "max").str(0), s.stat("tail", c, p, "rps").str(0), s.stat("tail", c, p, "errors").str(0), s.stat("tail", c, p, "slow_rps").str(0), s.stat("tail", c, p, "slow_errors").str(0))
+				w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", p, c, s.stat("tail", c, p, "p50").str(0), s.stat("tail", c, p, "p90").str(0), s.stat("tail", c, p, "p99").str(0),
+					s.stat("tail", c, p, "p999").str(0), s.stat("tail", c, p, "max").str(0), s.stat("tail", c, p, "rps").str(0), s.stat("tail", c, p, "errors").str(0), s.stat("tail", c, p, "slow_rps").str(0), s.stat("tail", c, p, "slow_errors").str(0),
+					s.stat("tail", c, p, "sut_cores").str(2), s.stat("tail", c, p, "foreign_sut_cores").str(2))
 				cs = append(cs, curveSeries{p + " " + c, s.medianCurve("tail", c, p)})
 			}
 		}
+		w("\n*SUT cores* = CPU of the proxy and its backends during the fast-route run; *foreign* = other busy time on the SUT CPU (> 0.3: other work on the machine took part of the SUT core, and the latencies of that trial say more about the machine than the system).\n")
 		w("\n| system | p99 busy / unloaded | p99 saturated / unloaded | p99.9 saturated / unloaded |\n|---|---|---|---|\n")
 		for _, p := range tp {
 			w("| %s | %s | %s | %s |\n", p, s.ratio("tail", "slow busy", p, "unloaded", p, "p99").ratioStr(), s.ratio("tail", "slow saturated", p, "unloaded", p, "p99").ratioStr(), s.ratio("tail", "slow saturated", p, "unloaded", p, "p999").ratioStr())

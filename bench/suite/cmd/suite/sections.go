@@ -100,14 +100,15 @@ func (s *Suite) sectionTail() {
 		name, proxy string
 		port        int
 		fast, slow  string
+		procs       []string // proxy and backends, for the foreign-load measure
 	}
 	var peers []tp
 	for _, pr := range httpPeers {
 		switch pr.name {
 		case "gateway":
-			peers = append(peers, tp{"gateway", "gw", pr.port, "/api/users/" + userID, fmt.Sprintf("/api/slow/%d", slowMS)})
+			peers = append(peers, tp{"gateway", "gw", pr.port, "/api/users/" + userID, fmt.Sprintf("/api/slow/%d", slowMS), []string{"gw", "rsbackend"}})
 		case "nginx":
-			peers = append(peers, tp{"nginx", "nginx", pr.port, "/api/users/" + userID, fmt.Sprintf("/api/slow/%d", slowMS)})
+			peers = append(peers, tp{"nginx", "nginx", pr.port, "/api/users/" + userID, fmt.Sprintf("/api/slow/%d", slowMS), []string{"nginx", "httpbackend", "upslow"}})
 		}
 	}
 	s.settings = append(s.settings, fmt.Sprintf("Tail isolation: fast route GET /api/users/{id} at a constant %d req/s over %d connections (loadgen -mode rate, latency from the intended send time, HDR histogram), %v measured after %v warm-up; 'loaded' = at the same time wrk drives the slow route (backend answers after %d ms: gateway demo route slow.%d, nginx a second fasthttp upstream with a %d ms delay) with closed-loop connections (wrk, 1 thread), starting 1 s before the fast-route run: 'slow busy' = %d connections (~%d req/s of 50 ms requests), 'slow saturated' = %d connections (~%d req/s offered, more than the one SUT core can proxy, so the proxy's CPU is saturated). Order per repetition rotated over peer x {unloaded, busy, saturated}.",
@@ -138,8 +139,16 @@ func (s *Suite) sectionTail() {
 				}()
 				time.Sleep(time.Second)
 			}
+			sutTicks := func() (t float64) {
+				for _, n := range j.p.procs {
+					t += cpuTicks(s.procPid(n))
+				}
+				return t
+			}
+			t0, u0, w0 := sutTicks(), cpuBusy(s.sutCPUs), time.Now()
 			m, err := s.runJSON("loadgen-tail", bin("loadgen"), "-mode", "rate", "-url", fmt.Sprintf("http://127.0.0.1:%d%s", j.p.port, j.p.fast),
 				"-rate", strconv.Itoa(rate), "-conns", strconv.Itoa(fastConns), "-duration", s.dur.String(), "-warmup", s.warm.String())
+			t1, u1, w1 := sutTicks(), cpuBusy(s.sutCPUs), time.Now()
 			var slow wrkResult
 			if wrkDone != nil {
 				slow = <-wrkDone
@@ -151,14 +160,15 @@ func (s *Suite) sectionTail() {
 			c := j.name
 			t := Trial{Section: "tail", Case: c, Peer: j.p.name, Rep: rep, Curve: curveOf(m), M: map[string]float64{
 				"p50": num(m, "p50_us"), "p90": num(m, "p90_us"), "p99": num(m, "p99_us"), "p999": num(m, "p999_us"), "max": num(m, "max_us"),
-				"rps": num(m, "ops_per_s"), "errors": num(m, "errors")}}
+				"rps": num(m, "ops_per_s"), "errors": num(m, "errors"),
+				"sut_cores": (t1 - t0) / s.clk / w1.Sub(w0).Seconds(), "foreign_sut_cores": ((u1 - u0) - (t1 - t0)) / s.clk / w1.Sub(w0).Seconds()}}
 			if j.slowConns > 0 && slow.seconds > 0 {
 				t.M["slow_rps"] = slow.requests / slow.seconds
 				t.M["slow_p99"] = slow.p99
 				t.M["slow_errors"] = slow.errors
 			}
 			s.add(t)
-			logf("tail %-8s %-14s rep %d: fast p50 %6.0f p99 %7.0f p99.9 %7.0f µs (%.0f req/s, err %.0f); slow %.0f req/s", j.p.name, c, rep, t.M["p50"], t.M["p99"], t.M["p999"], t.M["rps"], t.M["errors"], t.M["slow_rps"])
+			logf("tail %-8s %-14s rep %d: fast p50 %6.0f p99 %7.0f p99.9 %7.0f µs (%.0f req/s, err %.0f); slow %.0f req/s; SUT %.2f cores, foreign %.2f", j.p.name, c, rep, t.M["p50"], t.M["p99"], t.M["p999"], t.M["rps"], t.M["errors"], t.M["slow_rps"], t.M["sut_cores"], t.M["foreign_sut_cores"])
 			time.Sleep(500 * time.Millisecond)
 		}
 	}
@@ -396,6 +406,7 @@ type lineProc struct {
 }
 
 func startLines(args ...string) (*lineProc, error) {
+	args = wrapCPU("", args)
 	cmd := exec.Command(args[0], args[1:]...)
 	lf, _ := os.OpenFile(*tmpDir+"/rsocketbench.log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	cmd.Stderr = lf

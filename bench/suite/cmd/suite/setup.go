@@ -279,9 +279,7 @@ func (s *Suite) wrkT(threads int, outName string, port, conns int, d time.Durati
 	if d < time.Second {
 		args[3] = "-d1s"
 	}
-	if s.loadCPUs != "" {
-		args = append([]string{"taskset", "-c", s.loadCPUs}, args...)
-	}
+	args = wrapCPU(s.loadCPUs, args)
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = append(os.Environ(), "SUITE_METHOD="+method, "SUITE_PATH="+path)
 	if body {
