@@ -200,9 +200,16 @@ func runSSE() result {
 	var wg sync.WaitGroup
 	for range *readers {
 		wg.Go(func() {
-			if err := readSSE(deadline, &recording, &items, &bytesRead); err != nil {
-				log.Print(err)
-				errs.Add(1)
+			for time.Now().Before(deadline) { // a stream that ends (all its items sent) is reopened
+				err := readSSE(deadline, &recording, &items, &bytesRead)
+				if err == errEnded {
+					continue
+				}
+				if err != nil {
+					log.Print(err)
+					errs.Add(1)
+				}
+				return
 			}
 		})
 	}
@@ -212,6 +219,8 @@ func runSSE() result {
 	wg.Wait()
 	return result{Ops: items.Load(), Bytes: bytesRead.Load(), Seconds: time.Since(t0).Seconds(), Errors: errs.Load()}
 }
+
+var errEnded = fmt.Errorf("sse: stream ended")
 
 // readSSE reads one event stream over a raw connection (HTTP/1.1, chunked), counting "data:" lines across
 // read boundaries; with -bps it reads at most that many bytes per second, so the TCP window closes and the
@@ -229,7 +238,7 @@ func readSSE(deadline time.Time, recording *atomic.Bool, items, bytesRead *atomi
 	if tc, ok := c.(*net.TCPConn); ok && *bps > 0 {
 		_ = tc.SetReadBuffer(4096) // a slow reader with a small window, as a phone on a bad link
 	}
-	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n\r\n", u.RequestURI(), u.Host)
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\nConnection: close\r\n\r\n", u.RequestURI(), u.Host) // close: the end of a stream is EOF
 	buf := make([]byte, 32<<10)
 	if *bps > 0 {
 		buf = buf[:min(len(buf), max(*bps/10, 64))]
@@ -264,8 +273,8 @@ func readSSE(deadline time.Time, recording *atomic.Bool, items, bytesRead *atomi
 			if ne, ok := err.(net.Error); ok && ne.Timeout() {
 				return nil
 			}
-			if err == io.EOF {
-				return fmt.Errorf("sse: stream ended after %d bytes", total)
+			if err == io.EOF && total > 1000 {
+				return errEnded
 			}
 			return err
 		}
