@@ -25,14 +25,22 @@ type Conn struct {
 	handler Handler
 	setup   *SetupInfo
 
-	// Write queue (writer.go). wclosed: no more frames accepted (set by shutdown, under wmu).
+	// Write queue (writer.go). wclosed: no more frames accepted (set by shutdown, under wmu). writing: a
+	// writer goroutine is running (under wmu); it exits when the queue is empty and the next frame
+	// queued starts one again.
 	wmu          sync.Mutex
 	wq           []wframe
 	wbuf         []byte
 	wclosed      bool
-	wake         chan struct{} // 1 slot: queue became non-empty, or shutdown
+	writing      bool
 	space        chan struct{} // 1 slot: queue space for a waiting Send
 	spaceWaiters int
+	// Writer-owned (one writer at a time; handed from one to the next under wmu): the spare batch
+	// buffers swapped with wq and wbuf, and the run of small batches (see writeLoop).
+	wqSpare   []wframe
+	wbufSpare []byte
+	smallRun  int
+	writeFn   func() // c.writeLoop, bound once: "go c.writeFn()" does not allocate
 
 	// Stream table. sclosed: teardown took the table; no more registrations.
 	smu      sync.Mutex
@@ -76,13 +84,13 @@ func newConn(tc transport.Conn, cfg config, server bool, handler Handler) *Conn 
 		cfg:        cfg,
 		server:     server,
 		handler:    handler,
-		wake:       make(chan struct{}, 1),
 		space:      make(chan struct{}, 1),
 		streams:    make(map[uint32]*Stream),
 		closing:    make(chan struct{}),
 		done:       make(chan struct{}),
 		writerDone: make(chan struct{}),
 	}
+	c.writeFn = c.writeLoop
 	if server {
 		c.nextID = 2
 	} else {
@@ -152,9 +160,11 @@ func copyPayload(p Payload) Payload {
 	return q
 }
 
-// start launches the reader and writer goroutines and arms the keepalive timer.
+// start launches the reader goroutine (and the writer, for frames queued before) and arms the keepalive
+// timer.
 func (c *Conn) start(sendKeepalive bool) {
-	go c.writeLoop()
+	c.wmu.Lock()
+	c.unlockQueue()
 	go c.readLoop()
 	c.startKeepalive(c.cfg.keepalive, c.cfg.lifetime, sendKeepalive)
 }
@@ -232,9 +242,13 @@ func (c *Conn) shutdownLocked(cause error, code frame.ErrorCode, msg string, sen
 		c.push(off, nil, nil, nil)
 	}
 	c.wclosed = true
+	startWriter := !c.writing // the writer flushes the final frames and closes the transport
+	c.writing = true
 	c.wmu.Unlock()
 	close(c.closing)
-	c.wakeWriter()
+	if startWriter {
+		go c.writeFn()
+	}
 	if ce := c.cfg.log.Check(zap.DebugLevel, "rsocket: connection closing"); ce != nil {
 		ce.Write(zap.Error(cause))
 	}

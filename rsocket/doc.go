@@ -5,13 +5,15 @@
 //
 // # Goroutines
 //
-// Every Conn runs two goroutines: the reader (transport.ReadFrame into the transport's buffer,
-// frame.Parse, dispatch by stream id) and the writer (drains the write queue: one transport.WriteFrame
-// per frame and one Flush per batch, so frames of many streams share a syscall). Keepalive is a timer
-// that re-arms itself (a goroutine only while a tick runs), since idle connections are what a gateway
-// holds most of.
-// Any goroutine may queue frames (mutex + slice swap, wake-up through a 1-slot channel; shutdown is a
-// flag under the mutex, no channel is ever closed while others may send on it). Handler and Subscriber
+// An idle Conn runs one goroutine, the reader (transport.ReadFrame into the transport's buffer,
+// frame.Parse, dispatch by stream id). The writer goroutine runs while frames are queued: it drains the
+// write queue (one transport.WriteFrame per frame and one Flush per batch, so frames of many streams
+// share a syscall) and exits once the queue stays empty; keepalive is a timer that re-arms itself. Idle
+// connections are what a gateway holds most of, and each parked goroutine would cost a stack of KiBs.
+// Any goroutine may queue frames (mutex + slice swap). Exactly one writer runs at a time: a flag under
+// the queue mutex says whether one is running, and whoever queues a frame while none is starts it
+// (shutdown likewise, to flush the final frames); the writer clears the flag under the same mutex when it
+// finds the queue empty. No channel is ever closed while others may send on it. Handler and Subscriber
 // methods run on the reader goroutine: they must not block, and must not wait for an answer on the same
 // connection.
 //

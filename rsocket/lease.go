@@ -83,13 +83,12 @@ func (c *Conn) SendLease(ttl time.Duration, requests uint32, md []byte) error {
 	c.lease.issuedLeft = requests
 	c.lease.issuedExpiry = time.Now().Add(time.Duration(ms) * time.Millisecond)
 	c.lease.mu.Unlock()
-	wasEmpty, err := c.lockQueue()
-	if err != nil {
+	if err := c.lockQueue(); err != nil {
 		return err
 	}
 	off := len(c.wbuf)
 	c.wbuf = frame.AppendLease(c.wbuf, ms, requests, md)
 	c.push(off, nil, nil, nil)
-	c.unlockQueue(wasEmpty)
+	c.unlockQueue()
 	return nil
 }

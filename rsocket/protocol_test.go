@@ -419,14 +419,14 @@ func TestCloseFailsInFlight(t *testing.T) {
 	leakCheck(t)
 	p, c := rawServer(t, Options{})
 	errc := make(chan error, 2)
-	go func() {
-		_, err := c.RequestResponse(context.Background(), Payload{Data: []byte("a")})
-		errc <- err
-	}()
 	sub := newCollector()
 	if _, err := c.RequestStream(Payload{}, 1, sub); err != nil {
 		t.Fatal(err)
 	}
+	go func() { // after RequestStream took stream id 1
+		_, err := c.RequestResponse(context.Background(), Payload{Data: []byte("a")})
+		errc <- err
+	}()
 	p.expect(frame.TypeRequestStream, 1)
 	p.expect(frame.TypeRequestResponse, 3)
 	if err := c.Close(); err != nil {

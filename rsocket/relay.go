@@ -97,7 +97,7 @@ func (s *Stream) InboundDone() bool {
 // the connection closes (its error). A relay calls it before granting the peer on the other side more
 // credit, so items it will Forward here cannot pile up in this connection's queue.
 func (c *Conn) WaitQueueSpace(ctx context.Context) error {
-	if _, err := c.lockQueueSpace(ctx); err != nil {
+	if err := c.lockQueueSpace(ctx); err != nil {
 		return err
 	}
 	c.wmu.Unlock()

@@ -34,28 +34,20 @@ const (
 	closeFlushTimeout = 2 * time.Second
 )
 
-func (c *Conn) wakeWriter() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
-}
-
-// lockQueue takes wmu if the queue still accepts frames. It returns whether the queue was empty (the
-// writer then needs a wake-up after unlockQueue).
-func (c *Conn) lockQueue() (wasEmpty bool, err error) {
+// lockQueue takes wmu if the queue still accepts frames; unlockQueue releases it.
+func (c *Conn) lockQueue() error {
 	c.wmu.Lock()
 	if c.wclosed {
-		err = c.err
+		err := c.err
 		c.wmu.Unlock()
-		return false, err
+		return err
 	}
-	return len(c.wq) == 0, nil
+	return nil
 }
 
 // lockQueueSpace is lockQueue that first waits (bounded by ctx) until the copied bytes waiting in the
 // queue are below MaxQueuedBytes: the back-pressure of Stream.Send.
-func (c *Conn) lockQueueSpace(ctx context.Context) (bool, error) {
+func (c *Conn) lockQueueSpace(ctx context.Context) error {
 	c.wmu.Lock()
 	for !c.wclosed && len(c.wbuf) >= c.cfg.maxQueued {
 		c.spaceWaiters++
@@ -70,7 +62,7 @@ func (c *Conn) lockQueueSpace(ctx context.Context) (bool, error) {
 			c.wmu.Lock()
 			c.spaceWaiters--
 			c.wmu.Unlock()
-			return false, ctx.Err()
+			return ctx.Err()
 		}
 		c.wmu.Lock()
 		c.spaceWaiters--
@@ -78,7 +70,7 @@ func (c *Conn) lockQueueSpace(ctx context.Context) (bool, error) {
 	if c.wclosed {
 		err := c.err
 		c.wmu.Unlock()
-		return false, err
+		return err
 	}
 	if c.spaceWaiters > 0 && len(c.wbuf) < c.cfg.maxQueued {
 		select { // pass the wake-up on to the next waiter
@@ -86,13 +78,19 @@ func (c *Conn) lockQueueSpace(ctx context.Context) (bool, error) {
 		default:
 		}
 	}
-	return len(c.wq) == 0, nil
+	return nil
 }
 
-func (c *Conn) unlockQueue(wasEmpty bool) {
+// unlockQueue releases wmu and starts a writer when frames wait and none is running. A running writer
+// looks at the queue under wmu before it exits, so it takes whatever was queued before that.
+func (c *Conn) unlockQueue() {
+	start := !c.writing && (len(c.wq) > 0 || c.wclosed)
+	if start {
+		c.writing = true
+	}
 	c.wmu.Unlock()
-	if wasEmpty {
-		c.wakeWriter()
+	if start {
+		go c.writeFn()
 	}
 }
 
@@ -147,12 +145,11 @@ func (c *Conn) enqueuePayload(t frame.Type, id uint32, flags frame.Flags, initia
 	if err := c.checkFrameSize(t, md, data); err != nil {
 		return err
 	}
-	wasEmpty, err := c.lockQueue()
-	if err != nil {
+	if err := c.lockQueue(); err != nil {
 		return err
 	}
 	c.appendPayloadLocked(t, id, flags, initialN, md, data, zeroCopy, notify)
-	c.unlockQueue(wasEmpty)
+	c.unlockQueue()
 	return nil
 }
 
@@ -161,93 +158,95 @@ func (c *Conn) enqueueItem(ctx context.Context, id uint32, flags frame.Flags, md
 	if err := c.checkFrameSize(frame.TypePayload, md, data); err != nil {
 		return err
 	}
-	wasEmpty, err := c.lockQueueSpace(ctx)
-	if err != nil {
+	if err := c.lockQueueSpace(ctx); err != nil {
 		return err
 	}
 	c.appendPayloadLocked(frame.TypePayload, id, flags, 0, md, data, false, nil)
-	c.unlockQueue(wasEmpty)
+	c.unlockQueue()
 	return nil
 }
 
 func (c *Conn) sendRequestN(id, n uint32) error {
-	wasEmpty, err := c.lockQueue()
-	if err != nil {
+	if err := c.lockQueue(); err != nil {
 		return err
 	}
 	off := len(c.wbuf)
 	c.wbuf = frame.AppendRequestN(c.wbuf, id, n)
 	c.push(off, nil, nil, nil)
-	c.unlockQueue(wasEmpty)
+	c.unlockQueue()
 	return nil
 }
 
 func (c *Conn) sendCancel(id uint32) error {
-	wasEmpty, err := c.lockQueue()
-	if err != nil {
+	if err := c.lockQueue(); err != nil {
 		return err
 	}
 	off := len(c.wbuf)
 	c.wbuf = frame.AppendCancel(c.wbuf, id)
 	c.push(off, nil, nil, nil)
-	c.unlockQueue(wasEmpty)
+	c.unlockQueue()
 	return nil
 }
 
 func (c *Conn) sendError(id uint32, code frame.ErrorCode, msg string) error {
-	wasEmpty, err := c.lockQueue()
-	if err != nil {
+	if err := c.lockQueue(); err != nil {
 		return err
 	}
 	off := len(c.wbuf)
 	c.wbuf = frame.AppendError(c.wbuf, id, code, msg)
 	c.push(off, nil, nil, nil)
-	c.unlockQueue(wasEmpty)
+	c.unlockQueue()
 	return nil
 }
 
 func (c *Conn) sendKeepalive(respond bool, data []byte) error {
-	wasEmpty, err := c.lockQueue()
-	if err != nil {
+	if err := c.lockQueue(); err != nil {
 		return err
 	}
 	off := len(c.wbuf)
 	c.wbuf = frame.AppendKeepalive(c.wbuf, respond, 0, data)
 	c.push(off, nil, nil, nil)
-	c.unlockQueue(wasEmpty)
+	c.unlockQueue()
 	return nil
 }
 
 func (c *Conn) sendFrame(encode func([]byte) []byte) error {
-	wasEmpty, err := c.lockQueue()
-	if err != nil {
+	if err := c.lockQueue(); err != nil {
 		return err
 	}
 	off := len(c.wbuf)
 	c.wbuf = encode(c.wbuf)
 	c.push(off, nil, nil, nil)
-	c.unlockQueue(wasEmpty)
+	c.unlockQueue()
 	return nil
 }
 
-// writeLoop is the connection's only writer. It exits after the batch that contains everything queued
-// before shutdown, then closes the transport.
+// writeLoop is the connection's only writer: at most one runs at a time (c.writing, under wmu). It
+// writes batches until the queue is empty and then returns, so an idle connection has no writer
+// goroutine; unlockQueue starts the next one with the next frame. After shutdown it writes everything
+// queued before, closes the transport and closes writerDone.
 func (c *Conn) writeLoop() {
-	defer close(c.writerDone)
 	var (
-		q        []wframe
-		buf      []byte
 		failed   bool
 		yielded  bool
-		smallRun int
+		lingered bool
 	)
 	for {
 		c.wmu.Lock()
-		for len(c.wq) == 0 && !c.wclosed {
+		if len(c.wq) == 0 && !c.wclosed {
+			if !lingered {
+				// Yield once before exiting: a producer that is about to queue its next frame (a
+				// stream being sent) then finds this writer instead of starting another.
+				c.wmu.Unlock()
+				runtime.Gosched()
+				lingered = true
+				continue
+			}
+			c.writing = false
 			c.wmu.Unlock()
-			<-c.wake
-			c.wmu.Lock()
+			return
 		}
+		lingered = false
 		if len(c.wq) < yieldBelow && !c.wclosed && !yielded {
 			// A small batch: let the goroutines that are producing frames right now (the reader
 			// answering a burst of requests, requesters) add theirs, so that one flush carries many.
@@ -257,8 +256,8 @@ func (c *Conn) writeLoop() {
 			continue
 		}
 		yielded = false
-		q, c.wq = c.wq, q[:0]
-		buf, c.wbuf = c.wbuf, buf[:0]
+		q, buf := c.wq, c.wbuf
+		c.wq, c.wbuf = c.wqSpare[:0], c.wbufSpare[:0]
 		closed := c.wclosed
 		if c.spaceWaiters > 0 {
 			select {
@@ -285,12 +284,14 @@ func (c *Conn) writeLoop() {
 		// Keep big batch buffers while batches are big (streaming); drop them after a run of small
 		// batches, so that a connection back to light traffic does not pin megabytes.
 		if len(buf) > maxRetainedBatch {
-			smallRun = 0
-		} else if smallRun++; smallRun > 64 && cap(buf) > maxRetainedBatch {
+			c.smallRun = 0
+		} else if c.smallRun++; c.smallRun > 64 && cap(buf) > maxRetainedBatch {
 			buf = nil
 		}
+		c.wqSpare, c.wbufSpare = q[:0], buf[:0]
 		if closed {
 			c.closeTransport()
+			close(c.writerDone)
 			return
 		}
 	}
