@@ -15,8 +15,8 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((n + 200)) ]; then
 fi
 bin="$(mktemp -d)/idle"
 go build -o "$bin" ./bench/ws/idle
-echo "### default settings"
+echo "### without ReduceMemoryUsage (limits.reduce_memory: false)"
 "$bin" -n "$n"
 echo
-echo "### ReduceMemoryUsage"
+echo "### ReduceMemoryUsage (the gateway's default: limits.reduce_memory: true)"
 "$bin" -n "$n" -reduce

@@ -14,7 +14,8 @@
 //	http        keep-alive HTTP/1.1 connections after one GET /api/users/1 each
 //
 // -reduce runs the gateway with ingress Options.ReduceMemoryUsage (fasthttp releases the read/write buffers
-// of idle keep-alive connections). The program prints a Markdown table.
+// of idle keep-alive connections), which is what the gateway does by default (limits.reduce_memory: true).
+// The program prints a Markdown table.
 package main
 
 import (
