@@ -57,31 +57,11 @@ func (s *Stream) Forward(p Payload, complete bool) error {
 	if s.kind == kindRequestResponse {
 		return s.Respond(p)
 	}
-	if err := s.c.checkFrameSize(frame.TypePayload, p.Metadata, p.Data); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	if s.ended {
-		err := s.errLocked()
-		s.mu.Unlock()
-		return err
-	}
-	if s.outDone {
-		s.mu.Unlock()
-		return ErrStreamDone
-	}
 	flags := frame.FlagNext
-	end := false
 	if complete {
 		flags |= frame.FlagComplete
-		end = s.completeOutLocked()
 	}
-	s.mu.Unlock()
-	err := s.c.enqueuePayload(frame.TypePayload, s.id, flags, 0, p.Metadata, p.Data, false, nil)
-	if end {
-		s.finish()
-	}
-	return err
+	return s.sendOut(flags, p, false)
 }
 
 // InboundDone reports whether the peer's direction of the stream has ended (its last item, completion,

@@ -237,6 +237,13 @@ func (s *Stream) Send(ctx context.Context, p Payload) error {
 // item of a stream or channel (which needs credit: ErrNoCredit otherwise; it never waits). The payload
 // is copied.
 func (s *Stream) Respond(p Payload) error {
+	return s.sendOut(frame.FlagNext|frame.FlagComplete, p, true)
+}
+
+// sendOut queues a PAYLOAD with flags on our direction without waiting (Respond, Complete, Forward);
+// with FlagComplete it also completes our direction. takeCredit: a stream or channel item uses one credit
+// (ErrNoCredit without any).
+func (s *Stream) sendOut(flags frame.Flags, p Payload, takeCredit bool) error {
 	if err := s.c.checkFrameSize(frame.TypePayload, p.Metadata, p.Data); err != nil {
 		return err
 	}
@@ -250,16 +257,19 @@ func (s *Stream) Respond(p Payload) error {
 		s.mu.Unlock()
 		return ErrStreamDone
 	}
-	if s.kind != kindRequestResponse && !s.outUnbounded {
+	if takeCredit && s.kind != kindRequestResponse && !s.outUnbounded {
 		if s.outCredit == 0 {
 			s.mu.Unlock()
 			return ErrNoCredit
 		}
 		s.outCredit--
 	}
-	end := s.completeOutLocked()
+	end := false
+	if flags&frame.FlagComplete != 0 {
+		end = s.completeOutLocked()
+	}
 	s.mu.Unlock()
-	err := s.c.enqueuePayload(frame.TypePayload, s.id, frame.FlagNext|frame.FlagComplete, 0, p.Metadata, p.Data, false, nil)
+	err := s.c.enqueuePayload(frame.TypePayload, s.id, flags, 0, p.Metadata, p.Data, false, nil)
 	if end {
 		s.finish()
 	}
@@ -279,23 +289,7 @@ func (s *Stream) completeOutLocked() (ended bool) {
 // Complete ends our direction without an item (PAYLOAD with C). For a request-response it is an empty
 // answer.
 func (s *Stream) Complete() error {
-	s.mu.Lock()
-	if s.ended {
-		err := s.errLocked()
-		s.mu.Unlock()
-		return err
-	}
-	if s.outDone {
-		s.mu.Unlock()
-		return ErrStreamDone
-	}
-	end := s.completeOutLocked()
-	s.mu.Unlock()
-	err := s.c.enqueuePayload(frame.TypePayload, s.id, frame.FlagComplete, 0, nil, nil, false, nil)
-	if end {
-		s.finish()
-	}
-	return err
+	return s.sendOut(frame.FlagComplete, Payload{}, false)
 }
 
 // Error ends the stream in both directions with ERROR[code]. Codes that are not valid on a stream
