@@ -5,6 +5,7 @@ import (
 	"math"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -25,7 +26,7 @@ func bars(file, title, ylabel string, groups []string, series []barSeries) error
 	k := len(series)
 	var ticks []plot.Tick
 	for g, name := range groups {
-		ticks = append(ticks, plot.Tick{Value: float64(g*(k+1)) + float64(k-1)/2, Label: name})
+		ticks = append(ticks, plot.Tick{Value: float64(g*(k+1)) + float64(k-1)/2, Label: strings.Replace(name, ", ", "\n", 1)})
 	}
 	p.X.Tick.Marker = plot.ConstantTicks(ticks)
 	p.Legend.Top = true
@@ -72,7 +73,7 @@ func bars(file, title, ylabel string, groups []string, series []barSeries) error
 	p.Y.Tick.Marker = thousands{}
 	p.X.Min = -1
 	p.X.Max = float64(len(groups)*(k+1)) - 1
-	w := vg.Length(max(6, 1.6*float64(len(groups)))) * vg.Inch
+	w := vg.Length(max(6, 2*float64(len(groups)))) * vg.Inch
 	return p.Save(w, 4*vg.Inch, file)
 }
 
@@ -127,8 +128,9 @@ func curves(file, title string, series []curveSeries) error {
 }
 
 type lineSeries struct {
-	name string
-	xy   [][2]float64
+	name   string
+	xy     [][2]float64
+	dashed bool
 }
 
 func lines(file, title, xlabel, ylabel string, series []lineSeries) error {
@@ -150,6 +152,10 @@ func lines(file, title, xlabel, ylabel string, series []lineSeries) error {
 			return err
 		}
 		l.Color = plotutil.Color(i)
+		if s.dashed {
+			l.Dashes = []vg.Length{vg.Points(6), vg.Points(3)}
+		}
+		l.Width = vg.Points(1.5)
 		p.Add(l)
 		p.Legend.Add(s.name, l)
 	}
