@@ -371,6 +371,12 @@ func (c *Conn) take(id uint32, s *Stream) bool {
 		c.smu.Unlock()
 		return false
 	}
+	c.deleteUnlock(id)
+	return true
+}
+
+// deleteUnlock removes id from the table (c.smu held; released here) and completes a drain it emptied.
+func (c *Conn) deleteUnlock(id uint32) {
 	delete(c.streams, id)
 	drained := c.drainedLocked()
 	c.smu.Unlock()
@@ -378,7 +384,6 @@ func (c *Conn) take(id uint32, s *Stream) bool {
 	if drained {
 		c.onDrained()
 	}
-	return true
 }
 
 // lookup returns the stream with this id, except pooled request-response requester streams, which are
@@ -399,13 +404,7 @@ func (c *Conn) lookupOrTakeRR(id uint32) (s *Stream, taken bool) {
 	c.smu.Lock()
 	s = c.streams[id]
 	if s != nil && s.pooled {
-		delete(c.streams, id)
-		drained := c.drainedLocked()
-		c.smu.Unlock()
-		c.inflight.Add(-1)
-		if drained {
-			c.onDrained()
-		}
+		c.deleteUnlock(id)
 		return s, true
 	}
 	c.smu.Unlock()
