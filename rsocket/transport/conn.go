@@ -3,7 +3,9 @@ package transport
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"sync/atomic"
 )
 
 // MaxFrameLen is the largest frame a 24-bit length prefix can describe (16,777,215 bytes) and the
@@ -106,3 +108,27 @@ func (e *FrameSizeError) Error() string {
 
 // Is makes errors.Is(err, ErrFrameTooLarge) true.
 func (e *FrameSizeError) Is(target error) bool { return target == ErrFrameTooLarge }
+
+// writeCheck is the error WriteFrame returns for a frame of n bytes before writing anything: the sticky
+// write error, ErrClosed, or a *FrameSizeError over max; nil when the frame may be written.
+func writeCheck(werr error, closed *atomic.Bool, n, max int) error {
+	if werr != nil {
+		return werr
+	}
+	if closed.Load() {
+		return ErrClosed
+	}
+	if n > max {
+		return &FrameSizeError{Op: "write", Size: n, Limit: max}
+	}
+	return nil
+}
+
+// eofAt is the error for a stream that ended: io.EOF at a frame boundary, io.ErrUnexpectedEOF inside a
+// frame.
+func eofAt(atBoundary bool) error {
+	if atBoundary {
+		return io.EOF
+	}
+	return io.ErrUnexpectedEOF
+}

@@ -217,23 +217,17 @@ func (c *streamConn) fill(need int) error {
 // readFailed maps a read error and makes it sticky. atBoundary says no byte of a next frame had
 // been received, so io.EOF is a clean close.
 func (c *streamConn) readFailed(err error, atBoundary bool) error {
-	if err == io.EOF && !atBoundary {
-		err = io.ErrUnexpectedEOF
+	if err == io.EOF {
+		err = eofAt(atBoundary)
 	}
 	c.rerr = err
 	return err
 }
 
 func (c *streamConn) WriteFrame(head, metadata, data []byte) error {
-	if c.werr != nil {
-		return c.werr
-	}
-	if c.closed.Load() {
-		return ErrClosed
-	}
 	n := len(head) + len(metadata) + len(data)
-	if n > c.max {
-		return &FrameSizeError{Op: "write", Size: n, Limit: c.max}
+	if err := writeCheck(c.werr, &c.closed, n, c.max); err != nil {
+		return err
 	}
 	c.queueCopy([]byte{byte(n >> 16), byte(n >> 8), byte(n)})
 	c.queue(head)

@@ -134,21 +134,12 @@ func (c *WebSocketConn) readFailed(err error, atBoundary bool) error {
 		err = &FrameSizeError{Op: "read", Limit: c.max}
 	case errors.As(err, &ce):
 		switch ce.Code {
-		case websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived:
-			if atBoundary {
-				err = io.EOF
-			} else {
-				err = io.ErrUnexpectedEOF
-			}
-		case websocket.CloseAbnormalClosure: // the stream ended without a close message
-			if atBoundary {
-				err = io.EOF
-			} else {
-				err = io.ErrUnexpectedEOF
-			}
+		case websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived,
+			websocket.CloseAbnormalClosure: // abnormal: the stream ended without a close message
+			err = eofAt(atBoundary)
 		}
-	case err == io.EOF && !atBoundary:
-		err = io.ErrUnexpectedEOF
+	case err == io.EOF:
+		err = eofAt(atBoundary)
 	}
 	c.rerr = err
 	return err
@@ -156,15 +147,8 @@ func (c *WebSocketConn) readFailed(err error, atBoundary bool) error {
 
 // WriteFrame sends head+metadata+data as one binary message.
 func (c *WebSocketConn) WriteFrame(head, metadata, data []byte) error {
-	if c.werr != nil {
-		return c.werr
-	}
-	if c.closed.Load() {
-		return ErrClosed
-	}
-	n := len(head) + len(metadata) + len(data)
-	if n > c.max {
-		return &FrameSizeError{Op: "write", Size: n, Limit: c.max}
+	if err := writeCheck(c.werr, &c.closed, len(head)+len(metadata)+len(data), c.max); err != nil {
+		return err
 	}
 	w, err := c.ws.NextWriter(websocket.BinaryMessage)
 	if err == nil {
