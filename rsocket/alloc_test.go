@@ -4,6 +4,8 @@ package rsocket
 
 import (
 	"context"
+	"runtime"
+	"sync/atomic"
 	"testing"
 
 	"github.com/rsgate/rsgate/rsocket/frame"
@@ -141,5 +143,26 @@ func TestRequestStreamAllocs(t *testing.T) {
 	t.Logf("allocations per %d-item stream (both sides): %.1f", items, n)
 	if n > 20 {
 		t.Fatalf("%.1f allocations per %d-item stream: items allocate", n, items)
+	}
+}
+
+func TestFireAndForgetAsyncAllocs(t *testing.T) {
+	var got atomic.Int64
+	client, _ := pair(t, pairCfg{tcp: true, handler: &HandlerFuncs{FireAndForgetFunc: func(Payload) { got.Add(1) }}})
+	p := Payload{Metadata: benchMD, Data: benchData}
+	ctx := context.Background()
+	sent := int64(0)
+	n := testing.AllocsPerRun(2000, func() {
+		if err := client.FireAndForgetAsync(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		sent++
+		for sent-got.Load() > 256 { // keep the queue short, as a real sender under back-pressure would
+			runtime.Gosched()
+		}
+	})
+	t.Logf("async fire-and-forget allocations (both sides): %.2f", n)
+	if n > 0.1 {
+		t.Fatalf("async fire-and-forget allocates %.2f per request", n)
 	}
 }

@@ -68,6 +68,36 @@ func (c *Conn) RequestResponse(ctx context.Context, p Payload) (*Message, error)
 	return m, err
 }
 
+// FireAndForgetAsync sends a REQUEST_FNF without waiting for it to be written: the payload is copied into
+// the write queue and the call returns. It waits only while the queue holds more than
+// Options.MaxQueuedBytes (back-pressure from a slow transport), or until ctx ends. Use it where the caller
+// does not need to know that the frame left (a logger, a metrics pipe); use FireAndForget where it does
+// (the gateway answers 202 only once the frame is written). Errors after queueing (the connection ends
+// before the writer gets to the frame) are not reported.
+func (c *Conn) FireAndForgetAsync(ctx context.Context, p Payload) error {
+	if ctx != nil {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	if err := c.checkFrameSize(frame.TypeRequestFNF, p.Metadata, p.Data); err != nil {
+		return err
+	}
+	if err := c.lease.take(); err != nil {
+		return err
+	}
+	id, err := c.nextStreamID()
+	if err != nil {
+		return err
+	}
+	if err := c.lockQueueSpace(ctx); err != nil {
+		return err
+	}
+	c.appendPayloadLocked(frame.TypeRequestFNF, id, 0, 0, p.Metadata, p.Data, false, nil)
+	c.unlockQueue()
+	return nil
+}
+
 // FireAndForget sends p as REQUEST_FNF. It returns once the frame has been written (p's slices are
 // written in place and free again on return), or with the error that prevented it. ctx (nil allowed) is
 // checked before queuing; once queued, the frame is written or dropped by the writer without waiting for
