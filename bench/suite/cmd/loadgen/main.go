@@ -59,20 +59,20 @@ var (
 )
 
 type result struct {
-	Label     string      `json:"label,omitempty"`
-	Mode      string      `json:"mode"`
-	Ops       int64       `json:"ops"`
-	Seconds   float64     `json:"seconds"`
-	OpsPerSec float64     `json:"ops_per_s"`
-	Errors    int64       `json:"errors"`
-	Intended  float64     `json:"intended_rate,omitempty"`
-	Bytes     int64       `json:"bytes,omitempty"`
-	P50       float64     `json:"p50_us,omitempty"`
-	P90       float64     `json:"p90_us,omitempty"`
-	P99       float64     `json:"p99_us,omitempty"`
-	P999      float64     `json:"p999_us,omitempty"`
-	P9999     float64     `json:"p9999_us,omitempty"`
-	Max       float64     `json:"max_us,omitempty"`
+	Label     string       `json:"label,omitempty"`
+	Mode      string       `json:"mode"`
+	Ops       int64        `json:"ops"`
+	Seconds   float64      `json:"seconds"`
+	OpsPerSec float64      `json:"ops_per_s"`
+	Errors    int64        `json:"errors"`
+	Intended  float64      `json:"intended_rate,omitempty"`
+	Bytes     int64        `json:"bytes,omitempty"`
+	P50       float64      `json:"p50_us,omitempty"`
+	P90       float64      `json:"p90_us,omitempty"`
+	P99       float64      `json:"p99_us,omitempty"`
+	P999      float64      `json:"p999_us,omitempty"`
+	P9999     float64      `json:"p9999_us,omitempty"`
+	Max       float64      `json:"max_us,omitempty"`
 	Curve     [][2]float64 `json:"curve,omitempty"` // [percentile, µs]
 }
 

@@ -31,8 +31,8 @@ var received atomic.Int64
 
 type ourHandler struct{}
 
-func (ourHandler) FireAndForget(rsocket.Payload)                        { received.Add(1) }
-func (ourHandler) MetadataPush([]byte)                                  {}
+func (ourHandler) FireAndForget(rsocket.Payload)                          { received.Add(1) }
+func (ourHandler) MetadataPush([]byte)                                    {}
 func (ourHandler) RequestResponse(req rsocket.Payload, s *rsocket.Stream) { _ = s.Complete() }
 func (ourHandler) RequestStream(req rsocket.Payload, n uint32, s *rsocket.Stream) {
 	_ = s.Complete()
@@ -69,7 +69,9 @@ func main() {
 			log.Fatal(err)
 		}
 		md := extension.AppendCompositeEntry(nil, extension.MimeRouting, extension.AppendRouting(nil, "log"))
-		send = func() error { return c.FireAndForget(ctx, rsocket.Payload{Metadata: md, Data: data}) }
+		// FireAndForgetAsync queues a copy and returns, as rsocket-go's FireAndForget does;
+		// FireAndForget would wait for each frame to be written (what the gateway's 202 needs).
+		send = func() error { return c.FireAndForgetAsync(ctx, rsocket.Payload{Metadata: md, Data: data}) }
 	case "rsgo":
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {

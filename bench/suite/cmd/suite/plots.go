@@ -14,8 +14,8 @@ import (
 )
 
 type barSeries struct {
-	name          string
-	med, lo, hi   []float64 // per group; NaN = missing
+	name        string
+	med, lo, hi []float64 // per group; NaN = missing
 }
 
 // bars draws grouped bars (one colour per series) with min-max error bars.

@@ -81,7 +81,7 @@ func (s *Suite) httpTrial(pr peer, cell string, rep, conns int, method, path str
 		"cpu_proxy_us": (p1 - p0) * us / r.requests, "cpu_backend_us": (b1 - b0) * us / r.requests,
 		"cpu_total_us": (p1 - p0 + b1 - b0) * us / r.requests,
 		// busy time on the SUT CPUs not charged to the proxy or its backend (kernel loopback work, other processes)
-		"foreign_sut_cores": ((u1 - u0) - (p1 - p0) - (b1 - b0)) / s.clk / r.seconds,
+		"foreign_sut_cores":  ((u1 - u0) - (p1 - p0) - (b1 - b0)) / s.clk / r.seconds,
 		"machine_busy_cores": (a1 - a0) / s.clk / r.seconds,
 	}}
 	if pr.proxy == "" { // direct: the backend is the whole system under test
@@ -477,7 +477,10 @@ func (s *Suite) sectionMemory() {
 		nHTTP, nWS = 2000, 2000
 	}
 	s.settings = append(s.settings, fmt.Sprintf("Memory: each proxy restarted fresh, RSS (VmRSS of the process and its children: nginx master+worker) read 1 s after start and 2 s after the last of N idle connections was opened; per connection = difference / N. HTTP: N=%d keep-alive connections, one GET /api/users/1 each, then idle. WebSocket: N=%d upgraded sockets, idle (gateway: /ws/chat request-channel; nginx and caddy: proxied to a fasthttp/websocket echo upstream, whose memory is not counted). N for WebSockets is below 10,000 because this sandbox's hard open-files limit is 20,000 and a WebSocket proxy holds two sockets per client.", nHTTP, nWS))
-	type mp struct{ name, proc string; port int }
+	type mp struct {
+		name, proc string
+		port       int
+	}
 	peers := []mp{{"gateway", "gw", s.ports["gw"]}}
 	for _, n := range []string{"nginx", "caddy"} {
 		if s.hasPeer(n) {
