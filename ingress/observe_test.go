@@ -99,7 +99,7 @@ func TestStreamTimeoutBeforeFirstItemIs504(t *testing.T) {
 }
 
 func TestStreamerCreditOverflow(t *testing.T) {
-	sr := &streamer{granted: 2, notify: make(chan struct{}, 1), first: make(chan struct{})}
+	sr := &streamer{itemQueue: itemQueue{granted: 2, notify: make(chan struct{}, 1), first: make(chan struct{})}}
 	for i := 0; i < 3; i++ {
 		sr.OnNext(rsocket.Payload{Data: []byte("x")}, false)
 	}

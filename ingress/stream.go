@@ -5,14 +5,12 @@ import (
 	"bytes"
 	"errors"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/valyala/bytebufferpool"
 	"github.com/valyala/fasthttp"
 
 	"github.com/rsgate/rsgate/rsocket"
-	"github.com/rsgate/rsgate/rsocket/frame"
 )
 
 var (
@@ -30,100 +28,29 @@ var (
 	errStreamEndedEarly = errors.New("ingress: stream ended")
 )
 
-// itemPool holds the copies of stream items between the reader goroutine and the writer goroutine.
-var itemPool bytebufferpool.Pool
-
-// streamer carries one request-stream from the backend to the HTTP client. The Subscriber half runs on the
-// backend connection's reader goroutine and only queues; the writer half (run) runs on fasthttp's
-// stream-writer goroutine and owns everything else. It is not pooled: a late Subscriber call may still
-// touch it after the stream ended.
+// streamer carries one request-stream from the backend to the HTTP client. The Subscriber half (itemQueue)
+// runs on the backend connection's reader goroutine and only queues; the writer half (run) runs on
+// fasthttp's stream-writer goroutine and owns everything else. It is not pooled: a late Subscriber call may
+// still touch it after the stream ended. stream is set before anything else reads it.
 type streamer struct {
-	s      *Server
-	st     *state
-	rt     *route
-	rq     *request
-	member *poolMember
-	stream *rsocket.Stream
-	format streamFormat
-
-	mu       sync.Mutex
-	queue    []*bytebufferpool.ByteBuffer
-	received uint64 // items queued so far
-	granted  uint64 // credit granted so far (initial N + REQUEST_N)
-	ended    bool   // no more items will be queued (backend ended, or it broke the credit rule)
-	endErr   error
-	backDone bool          // the backend ended the stream itself: no CANCEL needed
-	closed   bool          // the writer is done: drop late items
-	notify   chan struct{} // 1 slot: something was queued or the stream ended
-	first    chan struct{} // closed on the first signal from the backend
-	gotFirst bool
-	exit     chan struct{} // closed when the stream is over (stops cancelOnDone)
+	itemQueue // first signal tracked (first, firstAt)
+	s         *Server
+	st        *state
+	rt        *route
+	rq        *request
+	member    *poolMember
+	format    streamFormat
+	exit      chan struct{} // closed when the stream is over (stops cancelOnDone)
 
 	// Writer-owned.
-	start     time.Time // request start (access log, metrics)
-	picked    time.Time // when the stream was requested (pool latency)
-	firstAt   time.Time // first signal from the backend (guarded by mu)
-	delivered uint64
-	eventID   uint64
-	bytes     int
-	status    int
-	method    []byte
-	path      []byte
-	watch     *disconnectWatch
-}
-
-// OnNext implements rsocket.Subscriber (reader goroutine; must not block).
-func (sr *streamer) OnNext(p rsocket.Payload, complete bool) {
-	sr.mu.Lock()
-	if sr.closed || sr.ended {
-		sr.mu.Unlock()
-		return
-	}
-	bb := itemPool.Get()
-	bb.B = append(bb.B[:0], p.Data...)
-	sr.queue = append(sr.queue, bb)
-	sr.received++
-	if sr.received > sr.granted {
-		sr.ended, sr.endErr = true, errBackendOverflow
-	} else if complete {
-		sr.ended, sr.backDone = true, true
-	}
-	sr.signalLocked()
-	sr.mu.Unlock()
-}
-
-// OnComplete implements rsocket.Subscriber.
-func (sr *streamer) OnComplete() {
-	sr.mu.Lock()
-	sr.backDone = true
-	if !sr.ended {
-		sr.ended = true
-	}
-	sr.signalLocked()
-	sr.mu.Unlock()
-}
-
-// OnError implements rsocket.Subscriber.
-func (sr *streamer) OnError(err error) {
-	sr.mu.Lock()
-	sr.backDone = true
-	if !sr.ended {
-		sr.ended, sr.endErr = true, err
-	}
-	sr.signalLocked()
-	sr.mu.Unlock()
-}
-
-func (sr *streamer) signalLocked() {
-	if !sr.gotFirst {
-		sr.gotFirst = true
-		sr.firstAt = time.Now()
-		close(sr.first)
-	}
-	select {
-	case sr.notify <- struct{}{}:
-	default:
-	}
+	start   time.Time // request start (access log, metrics)
+	picked  time.Time // when the stream was requested (pool latency)
+	eventID uint64
+	bytes   int
+	status  int
+	method  []byte
+	path    []byte
+	watch   *disconnectWatch
 }
 
 // serveStream starts a request-stream. It returns true when the stream writer took over the request (it then
@@ -139,12 +66,14 @@ func (s *Server) serveStream(ctx *fasthttp.RequestCtx, st *state, rt *route, rq 
 	}
 	sr := &streamer{
 		s: s, st: st, rt: rt, rq: rq, member: m,
-		format:  chooseFormat(rt.format, ctx.Request.Header.Peek(fasthttp.HeaderAccept)),
-		granted: uint64(rt.window),
-		notify:  make(chan struct{}, 1),
-		first:   make(chan struct{}),
-		start:   ctx.Time(),
-		picked:  time.Now(),
+		itemQueue: itemQueue{
+			granted: uint64(rt.window),
+			notify:  make(chan struct{}, 1),
+			first:   make(chan struct{}),
+		},
+		format: chooseFormat(rt.format, ctx.Request.Header.Peek(fasthttp.HeaderAccept)),
+		start:  ctx.Time(),
+		picked: time.Now(),
 	}
 	c := rq.call
 	c.start(rt.timeout)
@@ -298,23 +227,7 @@ func (sr *streamer) run(w *bufio.Writer) {
 			sr.finish(nil, endErr)
 			return
 		}
-		sr.replenish()
-	}
-}
-
-// replenish tops the backend's credit up to the window once half of it has been delivered to the client.
-func (sr *streamer) replenish() {
-	window := uint64(sr.rt.window)
-	sr.mu.Lock()
-	outstanding := sr.granted - sr.delivered
-	var n uint64
-	if outstanding <= window/2 {
-		n = window - outstanding
-		sr.granted += n
-	}
-	sr.mu.Unlock()
-	if n > 0 {
-		sr.stream.Request(uint32(min(n, frame.MaxRequestN)))
+		sr.replenish(sr.rt.window)
 	}
 }
 

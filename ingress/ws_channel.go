@@ -13,7 +13,6 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/rsgate/rsgate/rsocket"
-	"github.com/rsgate/rsgate/rsocket/frame"
 )
 
 // Interaction request-channel: a WebSocket whose messages are the items of one REQUEST_CHANNEL.
@@ -56,7 +55,7 @@ func (s *Server) serveChannel(ctx *fasthttp.RequestCtx, rt *route, rq *request) 
 	}
 	ch := &wsChannel{
 		s: s, rt: rt, w: w, member: m, picked: time.Now(),
-		notify: make(chan struct{}, 1),
+		itemQueue: itemQueue{notify: make(chan struct{}, 1)},
 	}
 	if md != nil {
 		ch.md = append([]byte(nil), md...)
@@ -72,9 +71,12 @@ func (s *Server) serveChannel(ctx *fasthttp.RequestCtx, rt *route, rq *request) 
 // wsChannel is one request-channel session. The reader goroutine (started by the upgrade handler, which
 // returns at once: the server keeps hijacked connections, so the session owns the socket and closes it)
 // owns the socket's read side and the backend stream's outbound direction; the writer goroutine, started
-// with the channel by the first message, owns the socket's message writes. The Subscriber half runs on
-// the backend connection's reader goroutine and only queues.
+// with the channel by the first message, owns the socket's message writes. The Subscriber half (itemQueue)
+// runs on the backend connection's reader goroutine and only queues. itemQueue.stream is set once, under
+// mu, by the reader when the first message opens the channel; closed is also set when a close frame is
+// sent.
 type wsChannel struct {
+	itemQueue
 	s      *Server
 	rt     *route
 	w      *wsRoute
@@ -83,19 +85,9 @@ type wsChannel struct {
 	md     []byte
 	ws     *websocket.Conn
 
-	mu        sync.Mutex
-	stream    *rsocket.Stream // set once by the reader when the first message opens the channel
-	queue     []*bytebufferpool.ByteBuffer
-	received  uint64
-	granted   uint64
-	ended     bool // the backend ended its direction (complete or error)
-	endErr    error
-	closed    bool // a close frame was sent or the session is over: drop late items
-	notify    chan struct{}
 	closeOnce sync.Once
 
 	writerDone chan struct{}
-	delivered  uint64 // writer-owned
 	pingTimer  *time.Timer
 	timeout    *time.Timer
 
@@ -104,51 +96,6 @@ type wsChannel struct {
 	// which run sets before closing.
 	oob  sync.Mutex
 	over bool
-}
-
-// OnNext implements rsocket.Subscriber (backend reader goroutine; must not block).
-func (c *wsChannel) OnNext(p rsocket.Payload, complete bool) {
-	c.mu.Lock()
-	if c.closed || c.ended {
-		c.mu.Unlock()
-		return
-	}
-	bb := itemPool.Get()
-	bb.B = append(bb.B[:0], p.Data...)
-	c.queue = append(c.queue, bb)
-	c.received++
-	if c.received > c.granted {
-		c.ended, c.endErr = true, errBackendOverflow
-	} else if complete {
-		c.ended = true
-	}
-	c.signalLocked()
-	c.mu.Unlock()
-}
-
-// OnComplete implements rsocket.Subscriber.
-func (c *wsChannel) OnComplete() {
-	c.mu.Lock()
-	c.ended = true
-	c.signalLocked()
-	c.mu.Unlock()
-}
-
-// OnError implements rsocket.Subscriber.
-func (c *wsChannel) OnError(err error) {
-	c.mu.Lock()
-	if !c.ended {
-		c.ended, c.endErr = true, err
-	}
-	c.signalLocked()
-	c.mu.Unlock()
-}
-
-func (c *wsChannel) signalLocked() {
-	select {
-	case c.notify <- struct{}{}:
-	default:
-	}
 }
 
 // start is the upgrade handler: the session runs on its own goroutine, so that fasthttp can release the
@@ -422,24 +369,7 @@ func (c *wsChannel) writeLoop() {
 			}
 			return
 		}
-		c.replenish()
-	}
-}
-
-// replenish tops the backend's credit up to the window once half of it has been delivered.
-func (c *wsChannel) replenish() {
-	window := uint64(c.rt.window)
-	c.mu.Lock()
-	outstanding := c.granted - c.delivered
-	var n uint64
-	if outstanding <= window/2 {
-		n = window - outstanding
-		c.granted += n
-	}
-	st := c.stream
-	c.mu.Unlock()
-	if n > 0 {
-		st.Request(uint32(min(n, frame.MaxRequestN)))
+		c.replenish(c.rt.window)
 	}
 }
 
