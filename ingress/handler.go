@@ -148,41 +148,34 @@ func (s *Server) accessLog(st *state, method, path []byte, route, backend string
 	}
 }
 
-// buildMetadata builds the request metadata into rq.md. On error it answers 400 and returns false.
-func buildMetadata(ctx *fasthttp.RequestCtx, rt *route, rq *request) ([]byte, bool) {
+// prepare builds the request metadata into rq.md and picks a backend connection for rt. When it cannot,
+// it answers the error (400 for a request the metadata cannot be built from, else the pool's error) and
+// returns false.
+func (s *Server) prepare(ctx *fasthttp.RequestCtx, rt *route, rq *request) ([]byte, *poolMember, bool) {
 	mr := metaRequest{method: ctx.Method(), target: ctx.RequestURI(), header: &ctx.Request.Header}
 	md, err := appendRequestMetadata(rq.md, rt, &rq.ps, &mr)
 	if err != nil {
 		writeJSONError(ctx, fasthttp.StatusBadRequest, err.Error(), CodeBadRequest, nil)
-		return nil, false
+		return nil, nil, false
 	}
 	if md != nil {
 		rq.md = md[:0] // keep the grown buffer
 	}
-	return md, true
-}
-
-// pick returns the backend connection for rt, or answers the error and returns nil.
-func (s *Server) pick(ctx *fasthttp.RequestCtx, rt *route) (*poolMember, bool) {
 	p := s.pools.Get(rt.backend)
 	if p == nil {
 		writeJSONError(ctx, fasthttp.StatusBadGateway, "backend "+rt.backend+" has no connection pool", CodeNoBackend, nil)
-		return nil, false
+		return nil, nil, false
 	}
 	m, err := p.Pick()
 	if err != nil {
 		writeFailure(ctx, classify(err, nil, rt))
-		return nil, false
+		return nil, nil, false
 	}
-	return m, true
+	return md, m, true
 }
 
 func (s *Server) serveRequestResponse(ctx *fasthttp.RequestCtx, rt *route, rq *request) int {
-	md, ok := buildMetadata(ctx, rt, rq)
-	if !ok {
-		return fasthttp.StatusBadRequest
-	}
-	m, ok := s.pick(ctx, rt)
+	md, m, ok := s.prepare(ctx, rt, rq)
 	if !ok {
 		return ctx.Response.StatusCode()
 	}
@@ -215,11 +208,7 @@ func (s *Server) serveRequestResponse(ctx *fasthttp.RequestCtx, rt *route, rq *r
 }
 
 func (s *Server) serveFireAndForget(ctx *fasthttp.RequestCtx, rt *route, rq *request) int {
-	md, ok := buildMetadata(ctx, rt, rq)
-	if !ok {
-		return fasthttp.StatusBadRequest
-	}
-	m, ok := s.pick(ctx, rt)
+	md, m, ok := s.prepare(ctx, rt, rq)
 	if !ok {
 		return ctx.Response.StatusCode()
 	}

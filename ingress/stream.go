@@ -56,11 +56,7 @@ type streamer struct {
 // serveStream starts a request-stream. It returns true when the stream writer took over the request (it then
 // finishes metrics, access log and the pooled request), false when the handler answered an error itself.
 func (s *Server) serveStream(ctx *fasthttp.RequestCtx, st *state, rt *route, rq *request) bool {
-	md, ok := buildMetadata(ctx, rt, rq)
-	if !ok {
-		return false
-	}
-	m, ok := s.pick(ctx, rt)
+	md, m, ok := s.prepare(ctx, rt, rq)
 	if !ok {
 		return false
 	}

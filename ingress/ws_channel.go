@@ -37,19 +37,10 @@ import (
 // answer (101 when upgraded; the session runs after the handler returns).
 func (s *Server) serveChannel(ctx *fasthttp.RequestCtx, rt *route, rq *request) int {
 	w := rt.ws
-	if !w.originAllowed(ctx) {
-		writeJSONError(ctx, fasthttp.StatusForbidden, "origin not allowed", CodeForbiddenOrigin, nil)
-		return fasthttp.StatusForbidden
+	if status, ok := w.checkUpgrade(ctx); !ok {
+		return status
 	}
-	if !websocket.FastHTTPIsWebSocketUpgrade(ctx) {
-		writeJSONError(ctx, fasthttp.StatusUpgradeRequired, "this route needs a WebSocket upgrade", CodeBadRequest, nil)
-		return fasthttp.StatusUpgradeRequired
-	}
-	md, ok := buildMetadata(ctx, rt, rq)
-	if !ok {
-		return fasthttp.StatusBadRequest
-	}
-	m, ok := s.pick(ctx, rt)
+	md, m, ok := s.prepare(ctx, rt, rq)
 	if !ok {
 		return ctx.Response.StatusCode()
 	}

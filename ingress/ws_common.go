@@ -164,6 +164,20 @@ func (w *wsRoute) sessionEnded() {
 	}
 }
 
+// checkUpgrade refuses a request the route cannot upgrade: a disallowed Origin (403) or no WebSocket
+// upgrade (426). It answers the error and returns its status and false.
+func (w *wsRoute) checkUpgrade(ctx *fasthttp.RequestCtx) (int, bool) {
+	if !w.originAllowed(ctx) {
+		writeJSONError(ctx, fasthttp.StatusForbidden, "origin not allowed", CodeForbiddenOrigin, nil)
+		return fasthttp.StatusForbidden, false
+	}
+	if !websocket.FastHTTPIsWebSocketUpgrade(ctx) {
+		writeJSONError(ctx, fasthttp.StatusUpgradeRequired, "this route needs a WebSocket upgrade", CodeBadRequest, nil)
+		return fasthttp.StatusUpgradeRequired, false
+	}
+	return 0, true
+}
+
 // originAllowed applies the route's Origin policy (see the top of this file).
 func (w *wsRoute) originAllowed(ctx *fasthttp.RequestCtx) bool {
 	origin := ctx.Request.Header.Peek(fasthttp.HeaderOrigin)

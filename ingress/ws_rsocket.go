@@ -84,18 +84,11 @@ func BearerTokens(tokens ...string) RSocketAuthenticator {
 // serveRSocket checks the Origin and upgrades; the RSocket session runs after the handler returns.
 func (s *Server) serveRSocket(ctx *fasthttp.RequestCtx, rt *route) int {
 	w := rt.ws
-	if !w.originAllowed(ctx) {
-		writeJSONError(ctx, fasthttp.StatusForbidden, "origin not allowed", CodeForbiddenOrigin, nil)
-		return fasthttp.StatusForbidden
-	}
-	if !websocket.FastHTTPIsWebSocketUpgrade(ctx) {
-		writeJSONError(ctx, fasthttp.StatusUpgradeRequired, "this route needs a WebSocket upgrade", CodeBadRequest, nil)
-		return fasthttp.StatusUpgradeRequired
+	if status, ok := w.checkUpgrade(ctx); !ok {
+		return status
 	}
 	sess := &rsSession{s: s, rt: rt}
-	if err := w.upgrader.Upgrade(ctx, sess.run); err != nil {
-		return ctx.Response.StatusCode()
-	}
+	_ = w.upgrader.Upgrade(ctx, sess.run) // a failed upgrade has answered the request itself
 	return ctx.Response.StatusCode()
 }
 
