@@ -276,7 +276,7 @@ func applyResponseMetadata(resp *fasthttp.Response, md []byte) {
 				name := h.Name()
 				switch {
 				case hopByHop(name):
-				case equalASCIIFold(name, "content-type"):
+				case httpmeta.EqualFold(name, "content-type"):
 					resp.Header.SetContentTypeBytes(h.Value())
 				default:
 					resp.Header.AddBytesKV(name, h.Value())
@@ -290,7 +290,7 @@ func applyResponseMetadata(resp *fasthttp.Response, md []byte) {
 // belong to the gateway.
 func hopByHop(name []byte) bool {
 	for _, h := range hopByHopHeaders {
-		if equalASCIIFold(name, h) {
+		if httpmeta.EqualFold(name, h) {
 			return true
 		}
 	}
@@ -299,22 +299,3 @@ func hopByHop(name []byte) bool {
 
 var hopByHopHeaders = [...]string{"connection", "keep-alive", "proxy-connection", "transfer-encoding",
 	"content-length", "te", "trailer", "upgrade", "server", "date"}
-
-func equalASCIIFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range b {
-		x, y := b[i], s[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
-}

@@ -14,6 +14,7 @@ import (
 	"github.com/fasthttp/websocket"
 	"github.com/valyala/fasthttp"
 
+	"github.com/rsgate/rsgate/internal/httpmeta"
 	"github.com/rsgate/rsgate/mapping"
 	"github.com/rsgate/rsgate/rsocket"
 	"github.com/rsgate/rsgate/rsocket/extension"
@@ -185,7 +186,7 @@ func (w *wsRoute) originAllowed(ctx *fasthttp.RequestCtx) bool {
 		return true
 	}
 	for _, o := range w.origins {
-		if equalASCIIFold(bytes.TrimRight(origin, "/"), o) {
+		if httpmeta.EqualFold(bytes.TrimRight(origin, "/"), o) {
 			return true
 		}
 	}

@@ -329,14 +329,16 @@ func (it *HeaderIter) Value() []byte { return it.value }
 // iterator, so it does not advance it.
 func (it HeaderIter) Get(name string) ([]byte, bool) {
 	for it.Next() {
-		if equalFold(it.name, name) {
+		if EqualFold(it.name, name) {
 			return it.value, true
 		}
 	}
 	return nil, false
 }
 
-func equalFold(b []byte, s string) bool {
+// EqualFold reports whether b and s are equal under ASCII case folding (header names; other bytes must
+// match exactly).
+func EqualFold(b []byte, s string) bool {
 	if len(b) != len(s) {
 		return false
 	}
