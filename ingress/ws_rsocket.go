@@ -371,7 +371,7 @@ func (ss *rsSession) RequestStream(req rsocket.Payload, initialN uint32, st *rso
 	}
 	down := newValve(st, ss.client)
 	start := time.Now()
-	bs, err := bc.RequestStream(req, down.initial(), toClient{st, down})
+	bs, err := bc.RequestStream(req, down.initial(), toClient{forwarder{down}})
 	if err != nil {
 		ss.active.Add(-1)
 		m.Done(start, err)
@@ -395,7 +395,7 @@ func (ss *rsSession) RequestChannel(req rsocket.Payload, initialN uint32, comple
 	}
 	down := newValve(st, ss.client)
 	start := time.Now()
-	bs, err := bc.RequestChannel(req, down.initial(), complete, toClient{st, down})
+	bs, err := bc.RequestChannel(req, down.initial(), complete, toClient{forwarder{down}})
 	if err != nil {
 		ss.active.Add(-1)
 		m.Done(start, err)
@@ -406,7 +406,7 @@ func (ss *rsSession) RequestChannel(req rsocket.Payload, initialN uint32, comple
 	up := newValve(bs, bc)
 	up.requestOn = st
 	go ss.pump(st, bs, down, up, m, start)
-	return toBackend{bs, up}
+	return toBackend{forwarder{up}}
 }
 
 // relayWindow bounds the credit a relayed stream passes on beyond the items it has forwarded: a grant up to
@@ -555,39 +555,33 @@ func isDone(s *rsocket.Stream) bool {
 	}
 }
 
-// toClient forwards the backend's items and end to the client's stream (backend reader goroutine).
-type toClient struct {
-	st *rsocket.Stream
-	v  *valve
-}
+// forwarder relays the items and the completion it receives onto v.grantOn (the stream whose peer granted
+// the credit for them) and counts each forwarded item in v. toClient and toBackend add how an error is
+// relayed.
+type forwarder struct{ v *valve }
 
-func (t toClient) OnNext(p rsocket.Payload, complete bool) {
-	if t.st.Forward(p, complete) == nil {
-		t.v.onForward()
+func (f forwarder) OnNext(p rsocket.Payload, complete bool) {
+	if f.v.grantOn.Forward(p, complete) == nil {
+		f.v.onForward()
 	}
 }
-func (t toClient) OnComplete()       { _ = t.st.Complete() }
-func (t toClient) OnError(err error) { relayError(t.st, err) }
+func (f forwarder) OnComplete() { _ = f.v.grantOn.Complete() }
+
+// toClient forwards the backend's items and end to the client's stream (backend reader goroutine).
+type toClient struct{ forwarder }
+
+func (t toClient) OnError(err error) { relayError(t.v.grantOn, err) }
 
 // toBackend forwards the client's channel items and end to the backend's stream (client reader goroutine).
-type toBackend struct {
-	bs *rsocket.Stream
-	v  *valve
-}
+type toBackend struct{ forwarder }
 
-func (t toBackend) OnNext(p rsocket.Payload, complete bool) {
-	if t.bs.Forward(p, complete) == nil {
-		t.v.onForward()
-	}
-}
-func (t toBackend) OnComplete() { _ = t.bs.Complete() }
 func (t toBackend) OnError(err error) {
 	var re *rsocket.Error
 	if errors.As(err, &re) && !errors.Is(err, rsocket.ErrClosed) {
-		_ = t.bs.Error(re.Code, re.Message)
+		_ = t.v.grantOn.Error(re.Code, re.Message)
 		return
 	}
-	t.bs.Cancel()
+	t.v.grantOn.Cancel()
 }
 
 // streamContext is a context.Context that ends when the client's stream ends (its CANCEL, or the end of
