@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/pprofhandler"
 	"go.uber.org/zap"
 
 	"github.com/rsgate/rsgate/pool"
@@ -20,6 +22,7 @@ import (
 //	GET  /routes    the route table as JSON
 //	GET  /backends  per backend, per connection: state, in-flight, EWMA latency, lease, reconnects (JSON)
 //	POST /reload    re-read the configuration file (as SIGHUP); 200 or 400 with the errors
+//	GET  /debug/pprof/...  Go profiles (CPU, heap, goroutines) for diagnosing a running gateway
 type adminServer struct {
 	g   *gateway
 	ln  net.Listener
@@ -40,6 +43,10 @@ func (a *adminServer) serve() error { return a.srv.Serve(a.ln) }
 func (a *adminServer) close() error { return a.srv.Shutdown() }
 
 func (a *adminServer) handle(ctx *fasthttp.RequestCtx) {
+	if bytes.HasPrefix(ctx.Path(), []byte("/debug/pprof/")) {
+		pprofhandler.PprofHandler(ctx)
+		return
+	}
 	switch string(ctx.Path()) {
 	case "/metrics":
 		ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
@@ -76,7 +83,7 @@ func (a *adminServer) handle(ctx *fasthttp.RequestCtx) {
 	default:
 		ctx.SetStatusCode(fasthttp.StatusNotFound)
 		ctx.SetContentType("text/plain; charset=utf-8")
-		ctx.WriteString("admin endpoints: /metrics /healthz /readyz /routes /backends /reload\n")
+		ctx.WriteString("admin endpoints: /metrics /healthz /readyz /routes /backends /reload /debug/pprof/\n")
 	}
 }
 
