@@ -4,13 +4,11 @@ import (
 	"fmt"
 	"math/bits"
 	"math/rand/v2"
-	"strings"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
 
 	"github.com/rsgate/rsgate/mapping"
-	"github.com/rsgate/rsgate/rsocket/extension"
 )
 
 // kindHTTP is interaction http (http_proxy.go). It stays outside the iota list of state.go so that kinds
@@ -149,14 +147,6 @@ func (rt *route) variant(cfg *mapping.Config, backend string, rs kind) (*route, 
 		return nil, fmt.Errorf("%w: route %q: an http route cannot be served by RSocket backend %q", errConfig, rt.name, backend)
 	}
 	v.kind = rs
-	v.contentType = []byte(b.DataMIME)
-	switch strings.ToLower(b.MetadataMIME) {
-	case "", extension.MimeComposite:
-		v.mdKind = mdComposite
-	case extension.MimeRouting:
-		v.mdKind = mdRouting
-	default:
-		v.mdKind = mdNone
-	}
+	v.useMIMEs(b)
 	return &v, nil
 }

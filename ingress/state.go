@@ -171,6 +171,20 @@ func compileState(cfg *mapping.Config, table *mapping.Table, set *metrics.Set) (
 	return st, nil
 }
 
+// useMIMEs sets what rt takes from its backend's MIME types: the answers' Content-Type (data_mime) and
+// the request metadata layout (metadata_mime).
+func (rt *route) useMIMEs(b *mapping.Backend) {
+	rt.contentType = []byte(b.DataMIME)
+	switch strings.ToLower(b.MetadataMIME) {
+	case "", extension.MimeComposite:
+		rt.mdKind = mdComposite
+	case extension.MimeRouting:
+		rt.mdKind = mdRouting
+	default:
+		rt.mdKind = mdNone
+	}
+}
+
 func newRoute(cfg *mapping.Config, cr *mapping.CompiledRoute, set *metrics.Set) (*route, error) {
 	rt := &route{
 		cr:          cr,
@@ -206,17 +220,9 @@ func newRoute(cfg *mapping.Config, cr *mapping.CompiledRoute, set *metrics.Set) 
 	if b == nil {
 		return nil, fmt.Errorf("%w: route %q: unknown backend %q", errConfig, cr.Name, cr.Backend)
 	}
-	rt.contentType = []byte(b.DataMIME)
+	rt.useMIMEs(b)
 	if cr.IsWebSocket() {
 		rt.ws = newWSRoute(cr, b.DataMIME, set)
-	}
-	switch strings.ToLower(b.MetadataMIME) {
-	case "", extension.MimeComposite:
-		rt.mdKind = mdComposite
-	case extension.MimeRouting:
-		rt.mdKind = mdRouting
-	default:
-		rt.mdKind = mdNone
 	}
 	switch cr.Stream.Format {
 	case mapping.StreamSSE:
