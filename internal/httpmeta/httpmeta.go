@@ -152,18 +152,11 @@ func AppendRequest(dst, method, target []byte, headers ...Header) ([]byte, error
 	if len(headers) > MaxHeaders {
 		return dst, ErrTooManyHeaders
 	}
-	start := len(dst)
 	out, at, err := AppendRequestHead(dst, method, target)
 	if err != nil {
 		return dst, err
 	}
-	for _, h := range headers {
-		if out, err = AppendHeader(out, h.Name, h.Value); err != nil {
-			return out[:start], err
-		}
-	}
-	binary.BigEndian.PutUint16(out[at:], uint16(len(headers)))
-	return out, nil
+	return appendHeaders(out, len(dst), at, headers)
 }
 
 // AppendResponse appends a whole response entry value. On error dst is returned unchanged.
@@ -171,11 +164,17 @@ func AppendResponse(dst []byte, status int, headers ...Header) ([]byte, error) {
 	if len(headers) > MaxHeaders {
 		return dst, ErrTooManyHeaders
 	}
-	start := len(dst)
 	out, at, err := AppendResponseHead(dst, status)
 	if err != nil {
 		return dst, err
 	}
+	return appendHeaders(out, len(dst), at, headers)
+}
+
+// appendHeaders appends headers to an entry whose head (AppendRequestHead, AppendResponseHead) starts at
+// start of out and has its header count at at, then sets the count. On error out[:start] is returned.
+func appendHeaders(out []byte, start, at int, headers []Header) ([]byte, error) {
+	var err error
 	for _, h := range headers {
 		if out, err = AppendHeader(out, h.Name, h.Value); err != nil {
 			return out[:start], err
