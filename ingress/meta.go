@@ -41,8 +41,9 @@ type metaRequest struct {
 // appendRequestMetadata appends the request metadata for route rt to dst (normally dst[:0] of a pooled
 // buffer) and returns it; the result is nil when there is nothing to send (M flag clear). For composite
 // metadata it writes, in this order: the routing entry (when the route has a tag), the bearer
-// authentication entry (forward_auth and an "Authorization: Bearer X" header), and the gateway entry (when
-// the route forwards headers). It does not allocate when dst has room.
+// authentication entry (forward_auth and an "Authorization: Bearer X" header), the zipkin tracing entry
+// (a valid W3C "traceparent" header), and the gateway entry (when the route forwards headers). It does not
+// allocate when dst has room.
 func appendRequestMetadata(dst []byte, rt *route, ps *mapping.Params, r *metaRequest) ([]byte, error) {
 	dst = dst[:0]
 	switch rt.mdKind {
@@ -81,6 +82,7 @@ func appendRequestMetadata(dst []byte, rt *route, ps *mapping.Params, r *metaReq
 			}
 		}
 	}
+	dst = appendTracingEntry(dst, r.header.Peek(headerTraceparent))
 	if len(rt.forward) > 0 {
 		var err error
 		if dst, err = appendGatewayEntry(dst, rt.forward, r); err != nil {
@@ -91,6 +93,24 @@ func appendRequestMetadata(dst []byte, rt *route, ps *mapping.Params, r *metaReq
 		return nil, nil
 	}
 	return dst, nil
+}
+
+// headerTraceparent is the W3C Trace Context request header.
+const headerTraceparent = "traceparent"
+
+// appendTracingEntry appends the zipkin tracing entry (message/x.rsocket.tracing-zipkin.v0, well-known id
+// 0x7D) converted from a W3C traceparent value: 128-bit trace id, the caller's span as span id, the
+// sampled flag. An empty or invalid value (extension.ZipkinFromTraceparent's rules) appends nothing.
+func appendTracingEntry(dst, traceparent []byte) []byte {
+	if len(traceparent) == 0 {
+		return dst
+	}
+	z, ok := extension.ZipkinFromTraceparent(traceparent)
+	if !ok {
+		return dst
+	}
+	dst = extension.AppendCompositeHeaderID(dst, extension.IDTracingZipkin, z.Len())
+	return extension.AppendZipkin(dst, &z)
 }
 
 // appendGatewayEntry appends the MimeGateway composite entry: method, target and the forwarded headers
