@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rsgate/rsgate/bench/interop/peers"
 )
 
 // TestRSocketJS runs the rsocket-js clients (js/v1: 1.0.0-alpha.3, js/v0: 0.0.27 with BufferEncoders)
@@ -64,11 +66,24 @@ func TestRSocketJS(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build cmd/gateway: %v\n%s", err, out)
 	}
-	cfg := filepath.Join(t.TempDir(), "gateway.yaml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`listen: "127.0.0.1:0"
+	// Two backends behind the same rsocket route: jspeer (ours, the default) and an rsocket-go v0.8.12
+	// server with the same routes, chosen by routing tag through the route's rsocket.routes map — so the
+	// same scripts also run browser -> gateway -> rsocket-go.
+	goSrv, err := peers.StartGoServer("tcp", 64<<10, peers.GoAcceptor(peers.NewObservations()))
+	if err != nil {
+		t.Fatalf("start rsocket-go server: %v", err)
+	}
+	t.Cleanup(func() { _ = goSrv.Close() })
+	cfgTmpl := `listen: "127.0.0.1:0"
 admin: "off"
 backends:
   jspeer:
+    transport: tcp
+    addresses: [%q]
+    connections: 1
+    data_mime: application/octet-stream
+    metadata_mime: message/x.rsocket.composite-metadata.v0
+  rsgo:
     transport: tcp
     addresses: [%q]
     connections: 1
@@ -80,23 +95,32 @@ routes:
     backend: jspeer
     interaction: rsocket
     websocket: {origins: ["*"], max_message: 2MiB} # rsocket-js 0.0.27 sends the 1 MiB echo unfragmented
-`, tcpAddr)), 0o644); err != nil {
+  - name: browser-rsgo
+    path: /rsocket-go
+    backend: rsgo
+    interaction: rsocket
+    websocket: {origins: ["*"], max_message: 2MiB}
+`
+	cfg := filepath.Join(t.TempDir(), "gateway.yaml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(cfgTmpl, tcpAddr, goSrv.Addr)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	gw := startGateway(t, ctx, gwBin, cfg)
 	for _, v := range []string{"v1", "v0"} {
-		t.Run("via_gateway/"+v+"/ws", func(t *testing.T) {
-			cctx, ccancel := context.WithTimeout(ctx, 60*time.Second)
-			defer ccancel()
-			cmd := exec.CommandContext(cctx, node, "client.js", "ws", "ws://"+gw+"/rsocket")
-			cmd.Dir = filepath.Join("js", v)
-			out, err := cmd.CombinedOutput()
-			summary := regexp.MustCompile(`(?m)^js: (\d+) passed, (\d+) failed$`).FindSubmatch(out)
-			if err != nil || summary == nil || string(summary[2]) != "0" || string(summary[1]) != "5" {
-				t.Fatalf("rsocket-js %s through the gateway: %v\n%s", v, err, out)
-			}
-			t.Logf("rsocket-js %s through the gateway's rsocket route: %s", v, summary[0])
-		})
+		for _, be := range []struct{ name, path string }{{"ours", "/rsocket"}, {"rsgo", "/rsocket-go"}} {
+			t.Run("via_gateway/"+v+"/ws/backend="+be.name, func(t *testing.T) {
+				cctx, ccancel := context.WithTimeout(ctx, 60*time.Second)
+				defer ccancel()
+				cmd := exec.CommandContext(cctx, node, "client.js", "ws", "ws://"+gw+be.path)
+				cmd.Dir = filepath.Join("js", v)
+				out, err := cmd.CombinedOutput()
+				summary := regexp.MustCompile(`(?m)^js: (\d+) passed, (\d+) failed$`).FindSubmatch(out)
+				if err != nil || summary == nil || string(summary[2]) != "0" || string(summary[1]) != "5" {
+					t.Fatalf("rsocket-js %s through the gateway to %s: %v\n%s", v, be.name, err, out)
+				}
+				t.Logf("rsocket-js %s through the gateway's rsocket route to the %s backend: %s", v, be.name, summary[0])
+			})
+		}
 	}
 
 	if s := stderr.String(); strings.Contains(s, "responder:") {
