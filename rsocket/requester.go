@@ -18,6 +18,12 @@ var ErrInvalidRequestN = errors.New("rsocket: initial request n must be greater 
 // owns a pooled buffer: call Release when done with it. It is never nil when err is nil (an answer
 // without data, "PAYLOAD with C only", is an empty Message).
 func (c *Conn) RequestResponse(ctx context.Context, p Payload) (*Message, error) {
+	return c.requestResponse(ctx, p, nil)
+}
+
+// requestResponse is RequestResponse; it stores the request's stream id in *id (nil: not wanted) once
+// the stream is registered (see RequestResponseID).
+func (c *Conn) requestResponse(ctx context.Context, p Payload, id *uint32) (*Message, error) {
 	var ctxDone <-chan struct{}
 	if ctx != nil {
 		if ctxDone = ctx.Done(); ctxDone != nil {
@@ -38,6 +44,9 @@ func (c *Conn) RequestResponse(ctx context.Context, p Payload) (*Message, error)
 	if err := c.register(s); err != nil {
 		s.recycle()
 		return nil, err
+	}
+	if id != nil {
+		*id = s.id
 	}
 	if err := c.enqueuePayload(frame.TypeRequestResponse, s.id, 0, 0, p.Metadata, p.Data, true, s); err != nil {
 		if !c.take(s.id, s) {
@@ -103,6 +112,12 @@ func (c *Conn) FireAndForgetAsync(ctx context.Context, p Payload) error {
 // checked before queuing; once queued, the frame is written or dropped by the writer without waiting for
 // ctx.
 func (c *Conn) FireAndForget(ctx context.Context, p Payload) error {
+	return c.fireAndForget(ctx, p, nil)
+}
+
+// fireAndForget is FireAndForget; it stores the frame's stream id in *sid (nil: not wanted) once it is
+// assigned (see FireAndForgetID).
+func (c *Conn) fireAndForget(ctx context.Context, p Payload, sid *uint32) error {
 	if ctx != nil {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -117,6 +132,9 @@ func (c *Conn) FireAndForget(ctx context.Context, p Payload) error {
 	id, err := c.nextStreamID()
 	if err != nil {
 		return err
+	}
+	if sid != nil {
+		*sid = id
 	}
 	s := getRR(c)
 	if err := c.enqueuePayload(frame.TypeRequestFNF, id, 0, 0, p.Metadata, p.Data, true, s); err != nil {
@@ -139,28 +157,7 @@ func (c *Conn) FireAndForget(ctx context.Context, p Payload) error {
 // stream; items arrive at sub on the reader goroutine (see Subscriber). Grant more with Stream.Request,
 // stop with Stream.Cancel. p is copied.
 func (c *Conn) RequestStream(p Payload, initialN uint32, sub Subscriber) (*Stream, error) {
-	if initialN == 0 {
-		return nil, ErrInvalidRequestN
-	}
-	if initialN > frame.MaxRequestN {
-		initialN = frame.MaxRequestN
-	}
-	if err := c.checkFrameSize(frame.TypeRequestStream, p.Metadata, p.Data); err != nil {
-		return nil, err
-	}
-	if err := c.lease.take(); err != nil {
-		return nil, err
-	}
-	s := &Stream{c: c, kind: kindStream, requester: true, sub: sub, outDone: true,
-		inUnbounded: initialN == frame.MaxRequestN}
-	if err := c.register(s); err != nil {
-		return nil, err
-	}
-	if err := c.enqueuePayload(frame.TypeRequestStream, s.id, 0, initialN, p.Metadata, p.Data, false, nil); err != nil {
-		c.take(s.id, s)
-		return nil, err
-	}
-	return s, nil
+	return c.openStream(frame.TypeRequestStream, p, initialN, true, sub)
 }
 
 // RequestChannel sends p as REQUEST_CHANNEL granting initialN inbound items, with C when complete (we
@@ -169,28 +166,37 @@ func (c *Conn) RequestStream(p Payload, initialN uint32, sub Subscriber) (*Strea
 // with Stream.Complete. Inbound items arrive at sub. The channel terminates when both directions
 // completed, or on ERROR or CANCEL. p is copied.
 func (c *Conn) RequestChannel(p Payload, initialN uint32, complete bool, sub Subscriber) (*Stream, error) {
+	return c.openStream(frame.TypeRequestChannel, p, initialN, complete, sub)
+}
+
+// openStream sends REQUEST_STREAM or REQUEST_CHANNEL (t) and registers its stream. complete: our direction
+// is done from the start (always for a stream; a channel's REQUEST_CHANNEL then carries C).
+func (c *Conn) openStream(t frame.Type, p Payload, initialN uint32, complete bool, sub Subscriber) (*Stream, error) {
 	if initialN == 0 {
 		return nil, ErrInvalidRequestN
 	}
 	if initialN > frame.MaxRequestN {
 		initialN = frame.MaxRequestN
 	}
-	if err := c.checkFrameSize(frame.TypeRequestChannel, p.Metadata, p.Data); err != nil {
+	if err := c.checkFrameSize(t, p.Metadata, p.Data); err != nil {
 		return nil, err
 	}
 	if err := c.lease.take(); err != nil {
 		return nil, err
 	}
-	s := &Stream{c: c, kind: kindChannel, requester: true, sub: sub, outDone: complete,
+	kind, flags := kindStream, frame.Flags(0)
+	if t == frame.TypeRequestChannel {
+		kind = kindChannel
+		if complete {
+			flags = frame.FlagComplete
+		}
+	}
+	s := &Stream{c: c, kind: kind, requester: true, sub: sub, outDone: complete,
 		inUnbounded: initialN == frame.MaxRequestN}
 	if err := c.register(s); err != nil {
 		return nil, err
 	}
-	var flags frame.Flags
-	if complete {
-		flags = frame.FlagComplete
-	}
-	if err := c.enqueuePayload(frame.TypeRequestChannel, s.id, flags, initialN, p.Metadata, p.Data, false, nil); err != nil {
+	if err := c.enqueuePayload(t, s.id, flags, initialN, p.Metadata, p.Data, false, nil); err != nil {
 		c.take(s.id, s)
 		return nil, err
 	}
