@@ -1,0 +1,58 @@
+package rsocket
+
+import (
+	"context"
+	"testing"
+
+	"github.com/rsgate/rsgate/rsocket/frame"
+)
+
+// RequestResponseID and FireAndForgetID report the stream id their frame went out on.
+func TestRequestAndFireAndForgetIDs(t *testing.T) {
+	leakCheck(t)
+	p, c := rawServer(t, Options{})
+	type answer struct {
+		id  uint32
+		msg *Message
+		err error
+	}
+	for i := 0; i < 3; i++ {
+		got := make(chan answer, 1)
+		go func() {
+			var id uint32
+			msg, err := c.RequestResponseID(context.Background(), Payload{Data: []byte("q")}, &id)
+			got <- answer{id, msg, err}
+		}()
+		f := p.next()
+		if f.Type() != frame.TypeRequestResponse {
+			t.Fatalf("got %v, want REQUEST_RESPONSE", f)
+		}
+		p.send(frame.AppendPayload(nil, f.StreamID(), frame.FlagNext|frame.FlagComplete, nil, []byte("a")))
+		a := <-got
+		if a.err != nil {
+			t.Fatal(a.err)
+		}
+		a.msg.Release()
+		if a.id != f.StreamID() || a.id == 0 {
+			t.Fatalf("RequestResponseID reported stream %d; the frame went out on %d", a.id, f.StreamID())
+		}
+
+		var id uint32
+		if err := c.FireAndForgetID(context.Background(), Payload{Data: []byte("f")}, &id); err != nil {
+			t.Fatal(err)
+		}
+		f = p.next()
+		if f.Type() != frame.TypeRequestFNF || id != f.StreamID() || id == 0 {
+			t.Fatalf("FireAndForgetID reported stream %d; got %v on %d", id, f.Type(), f.StreamID())
+		}
+	}
+	// A request that fails before it has a stream leaves the id alone.
+	_ = c.Close()
+	id := uint32(77)
+	if _, err := c.RequestResponseID(context.Background(), Payload{}, &id); err == nil || id != 77 {
+		t.Fatalf("on a closed connection: err %v, id %d", err, id)
+	}
+	if err := c.FireAndForgetID(context.Background(), Payload{}, &id); err == nil || id != 77 {
+		t.Fatalf("fire-and-forget on a closed connection: err %v, id %d", err, id)
+	}
+}
