@@ -157,28 +157,7 @@ func (c *Conn) fireAndForget(ctx context.Context, p Payload, sid *uint32) error 
 // stream; items arrive at sub on the reader goroutine (see Subscriber). Grant more with Stream.Request,
 // stop with Stream.Cancel. p is copied.
 func (c *Conn) RequestStream(p Payload, initialN uint32, sub Subscriber) (*Stream, error) {
-	if initialN == 0 {
-		return nil, ErrInvalidRequestN
-	}
-	if initialN > frame.MaxRequestN {
-		initialN = frame.MaxRequestN
-	}
-	if err := c.checkFrameSize(frame.TypeRequestStream, p.Metadata, p.Data); err != nil {
-		return nil, err
-	}
-	if err := c.lease.take(); err != nil {
-		return nil, err
-	}
-	s := &Stream{c: c, kind: kindStream, requester: true, sub: sub, outDone: true,
-		inUnbounded: initialN == frame.MaxRequestN}
-	if err := c.register(s); err != nil {
-		return nil, err
-	}
-	if err := c.enqueuePayload(frame.TypeRequestStream, s.id, 0, initialN, p.Metadata, p.Data, false, nil); err != nil {
-		c.take(s.id, s)
-		return nil, err
-	}
-	return s, nil
+	return c.openStream(frame.TypeRequestStream, p, initialN, true, sub)
 }
 
 // RequestChannel sends p as REQUEST_CHANNEL granting initialN inbound items, with C when complete (we
@@ -187,28 +166,37 @@ func (c *Conn) RequestStream(p Payload, initialN uint32, sub Subscriber) (*Strea
 // with Stream.Complete. Inbound items arrive at sub. The channel terminates when both directions
 // completed, or on ERROR or CANCEL. p is copied.
 func (c *Conn) RequestChannel(p Payload, initialN uint32, complete bool, sub Subscriber) (*Stream, error) {
+	return c.openStream(frame.TypeRequestChannel, p, initialN, complete, sub)
+}
+
+// openStream sends REQUEST_STREAM or REQUEST_CHANNEL (t) and registers its stream. complete: our direction
+// is done from the start (always for a stream; a channel's REQUEST_CHANNEL then carries C).
+func (c *Conn) openStream(t frame.Type, p Payload, initialN uint32, complete bool, sub Subscriber) (*Stream, error) {
 	if initialN == 0 {
 		return nil, ErrInvalidRequestN
 	}
 	if initialN > frame.MaxRequestN {
 		initialN = frame.MaxRequestN
 	}
-	if err := c.checkFrameSize(frame.TypeRequestChannel, p.Metadata, p.Data); err != nil {
+	if err := c.checkFrameSize(t, p.Metadata, p.Data); err != nil {
 		return nil, err
 	}
 	if err := c.lease.take(); err != nil {
 		return nil, err
 	}
-	s := &Stream{c: c, kind: kindChannel, requester: true, sub: sub, outDone: complete,
+	kind, flags := kindStream, frame.Flags(0)
+	if t == frame.TypeRequestChannel {
+		kind = kindChannel
+		if complete {
+			flags = frame.FlagComplete
+		}
+	}
+	s := &Stream{c: c, kind: kind, requester: true, sub: sub, outDone: complete,
 		inUnbounded: initialN == frame.MaxRequestN}
 	if err := c.register(s); err != nil {
 		return nil, err
 	}
-	var flags frame.Flags
-	if complete {
-		flags = frame.FlagComplete
-	}
-	if err := c.enqueuePayload(frame.TypeRequestChannel, s.id, flags, initialN, p.Metadata, p.Data, false, nil); err != nil {
+	if err := c.enqueuePayload(t, s.id, flags, initialN, p.Metadata, p.Data, false, nil); err != nil {
 		c.take(s.id, s)
 		return nil, err
 	}
