@@ -273,14 +273,21 @@ func (ss *rsSession) pick(md []byte) (*pool.Member, *rsocket.Conn, error) {
 	return m, c, nil
 }
 
-// begin reserves a stream slot; false: the stream was rejected.
-func (ss *rsSession) begin(st *rsocket.Stream) bool {
+// begin reserves a stream slot and picks the backend for the request metadata md. false: st was ended
+// with the rejection and holds no slot.
+func (ss *rsSession) begin(st *rsocket.Stream, md []byte) (*pool.Member, *rsocket.Conn, bool) {
 	if ss.active.Add(1) > ss.maxStreams {
 		ss.active.Add(-1)
 		_ = st.Error(frame.CodeRejected, "rsgate: too many concurrent streams on this connection")
-		return false
+		return nil, nil, false
 	}
-	return true
+	m, bc, err := ss.pick(md)
+	if err != nil {
+		ss.active.Add(-1)
+		relayError(st, err)
+		return nil, nil, false
+	}
+	return m, bc, true
 }
 
 // relayError ends the client's stream st with the backend's error.
@@ -332,13 +339,8 @@ func (ss *rsSession) MetadataPush(md []byte) {
 
 // RequestResponse implements rsocket.Handler.
 func (ss *rsSession) RequestResponse(req rsocket.Payload, st *rsocket.Stream) {
-	if !ss.begin(st) {
-		return
-	}
-	m, bc, err := ss.pick(req.Metadata)
-	if err != nil {
-		ss.active.Add(-1)
-		relayError(st, err)
+	m, bc, ok := ss.begin(st, req.Metadata)
+	if !ok {
 		return
 	}
 	p := copyRSPayload(req)
@@ -360,13 +362,8 @@ func (ss *rsSession) RequestResponse(req rsocket.Payload, st *rsocket.Stream) {
 
 // RequestStream implements rsocket.Handler.
 func (ss *rsSession) RequestStream(req rsocket.Payload, initialN uint32, st *rsocket.Stream) {
-	if !ss.begin(st) {
-		return
-	}
-	m, bc, err := ss.pick(req.Metadata)
-	if err != nil {
-		ss.active.Add(-1)
-		relayError(st, err)
+	m, bc, ok := ss.begin(st, req.Metadata)
+	if !ok {
 		return
 	}
 	down := newValve(st, ss.client)
@@ -384,13 +381,8 @@ func (ss *rsSession) RequestStream(req rsocket.Payload, initialN uint32, st *rso
 
 // RequestChannel implements rsocket.Handler.
 func (ss *rsSession) RequestChannel(req rsocket.Payload, initialN uint32, complete bool, st *rsocket.Stream) rsocket.Subscriber {
-	if !ss.begin(st) {
-		return nil
-	}
-	m, bc, err := ss.pick(req.Metadata)
-	if err != nil {
-		ss.active.Add(-1)
-		relayError(st, err)
+	m, bc, ok := ss.begin(st, req.Metadata)
+	if !ok {
 		return nil
 	}
 	down := newValve(st, ss.client)
