@@ -55,6 +55,20 @@ func firstTag(md []byte) string {
 	return string(tag)
 }
 
+// expectCanceled waits for the backend to see CANCEL, which must be for tag; failure is the message when
+// none comes within testTimeout.
+func (b *special) expectCanceled(t *testing.T, tag, failure string) {
+	t.Helper()
+	select {
+	case got := <-b.canceled:
+		if got != tag {
+			t.Fatalf("canceled %q", got)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal(failure)
+	}
+}
+
 func (b *special) noteCancel(tag string) {
 	b.cancels.Add(1)
 	select {

@@ -191,14 +191,7 @@ func TestSlowClientBackPressure(t *testing.T) {
 	}
 	// The client goes away mid-stream: the backend sees CANCEL.
 	_ = conn.Close()
-	select {
-	case tag := <-sp.canceled:
-		if tag != "endless" {
-			t.Fatalf("canceled %q", tag)
-		}
-	case <-time.After(testTimeout):
-		t.Fatal("backend stream not canceled after the client disconnected")
-	}
+	sp.expectCanceled(t, "endless", "backend stream not canceled after the client disconnected")
 	waitFor(t, "the stream to be released", func() bool { return g.srv.InFlight() == 0 })
 }
 
@@ -214,14 +207,7 @@ func TestStreamTimeoutWithStalledClient(t *testing.T) {
 	if _, err := r.line(); err != nil { // one item, then the client stalls
 		t.Fatal(err)
 	}
-	select {
-	case tag := <-sp.canceled:
-		if tag != "endless" {
-			t.Fatalf("canceled %q", tag)
-		}
-	case <-time.After(testTimeout):
-		t.Fatal("route timeout did not cancel the backend stream of a stalled client")
-	}
+	sp.expectCanceled(t, "endless", "route timeout did not cancel the backend stream of a stalled client")
 }
 
 // TestIdleStreamClientDisconnect: a client leaves an NDJSON stream on which nothing is being written; the
@@ -231,14 +217,7 @@ func TestIdleStreamClientDisconnect(t *testing.T) {
 	conn, _ := openStream(t, g.addr, "/idle", "application/x-ndjson", false)
 	waitFor(t, "the stream to start", func() bool { return g.srv.InFlight() == 1 })
 	_ = conn.Close()
-	select {
-	case tag := <-sp.canceled:
-		if tag != "idle" {
-			t.Fatalf("canceled %q", tag)
-		}
-	case <-time.After(testTimeout):
-		t.Fatal("idle stream not canceled after the client disconnected")
-	}
+	sp.expectCanceled(t, "idle", "idle stream not canceled after the client disconnected")
 	waitFor(t, "the stream to be released", func() bool { return g.srv.InFlight() == 0 })
 }
 

@@ -22,14 +22,7 @@ func TestRequestResponseClientDisconnect(t *testing.T) {
 	}
 	waitFor(t, "the call to be in flight", func() bool { return g.srv.InFlight() == 1 })
 	_ = c.Close()
-	select {
-	case tag := <-sp.canceled:
-		if tag != "hang" {
-			t.Fatalf("canceled %q", tag)
-		}
-	case <-time.After(testTimeout):
-		t.Fatal("backend not canceled after the client went away")
-	}
+	sp.expectCanceled(t, "hang", "backend not canceled after the client went away")
 	waitFor(t, "the call to end", func() bool { return g.srv.InFlight() == 0 })
 }
 

@@ -215,14 +215,7 @@ func TestWSRSocketCreditPassThrough(t *testing.T) {
 		t.Fatalf("backend emitted %d items for a client credit of 8", e)
 	}
 	st.Cancel()
-	select {
-	case tag := <-sp.canceled:
-		if tag != "endless" {
-			t.Fatalf("canceled %q", tag)
-		}
-	case <-time.After(testTimeout):
-		t.Fatal("CANCEL not relayed")
-	}
+	sp.expectCanceled(t, "endless", "CANCEL not relayed")
 }
 
 // TestWSRSocketEnds: the backend connection lost mid-stream is reported to the client; the client's socket
@@ -257,14 +250,7 @@ func TestWSRSocketEnds(t *testing.T) {
 		}
 		waitFor(t, "the backend stream", func() bool { return g.pools.Get("b").InFlight() == 1 })
 		_ = c.Close()
-		select {
-		case tag := <-sp.canceled:
-			if tag != "idle" {
-				t.Fatalf("canceled %q", tag)
-			}
-		case <-time.After(testTimeout):
-			t.Fatal("no CANCEL upstream after the client left")
-		}
+		sp.expectCanceled(t, "idle", "no CANCEL upstream after the client left")
 		waitFor(t, "the pool slot", func() bool { return g.pools.Get("b").InFlight() == 0 })
 		waitFor(t, "the session to end", func() bool { return g.srv.wsSessionCount() == 0 })
 	})
