@@ -19,6 +19,11 @@ type request struct {
 	ps   mapping.Params
 	md   []byte // request metadata buffer
 	call *callCtx
+
+	// For the access log: the backend connection slot the request was sent on, and the RSocket stream id
+	// on that connection (0: none yet).
+	upstream *poolMember
+	streamID uint32
 }
 
 var requestPool = sync.Pool{New: func() any {
@@ -29,6 +34,7 @@ func acquireRequest() *request { return requestPool.Get().(*request) }
 
 func releaseRequest(rq *request) {
 	rq.ps.Reset()
+	rq.upstream, rq.streamID = nil, 0
 	if !rq.call.finish() {
 		rq.call = newCallCtx() // its timer may still fire: never reuse it
 	}
@@ -115,7 +121,7 @@ func (s *Server) finishUnmatched(ctx *fasthttp.RequestCtx, st *state, rq *reques
 	d := time.Since(ctx.Time())
 	st.unmatched.count(status, d)
 	if st.accessLog {
-		s.accessLog(st, ctx.Method(), ctx.Path(), "", "", status, len(ctx.Response.Body()), d)
+		s.accessLog(st, ctx.Method(), ctx.Path(), "", "", status, len(ctx.Response.Body()), d, nil, 0)
 	}
 	releaseRequest(rq)
 }
@@ -124,13 +130,16 @@ func (s *Server) finish(ctx *fasthttp.RequestCtx, st *state, rt *route, rq *requ
 	d := time.Since(ctx.Time())
 	rt.m.end(status, d)
 	if st.accessLog {
-		s.accessLog(st, ctx.Method(), ctx.Path(), rt.name, rt.backend, status, responseSize(&ctx.Response), d)
+		s.accessLog(st, ctx.Method(), ctx.Path(), rt.name, rt.backend, status, responseSize(&ctx.Response), d, rq.upstream, rq.streamID)
 	}
 	releaseRequest(rq)
 }
 
 // accessLog writes one access log line, sampled by log.access_log.sample; 5xx answers are always logged.
-func (s *Server) accessLog(st *state, method, path []byte, route, backend string, status, bytes int, d time.Duration) {
+// up is the backend connection slot the request went to (nil: none); streamID its RSocket stream id on
+// that connection (0: none, e.g. a request-channel whose first message has not arrived yet at 101).
+func (s *Server) accessLog(st *state, method, path []byte, route, backend string, status, bytes int, d time.Duration,
+	up *poolMember, streamID uint32) {
 	if status < 500 && st.sample < 1 && rand.Float64() >= st.sample {
 		return
 	}
@@ -144,8 +153,35 @@ func (s *Server) accessLog(st *state, method, path []byte, route, backend string
 			zap.Int("bytes", bytes),
 			zap.Duration("duration", d),
 			zap.String("backend", backend),
+			upstreamField(up),
+			upstreamSlotField(up),
+			streamIDField(streamID),
 		)
 	}
+}
+
+// upstreamField is the address of the backend connection (as /backends shows it), when there is one.
+func upstreamField(up *poolMember) zap.Field {
+	if up == nil {
+		return zap.Skip()
+	}
+	return zap.String("upstream", up.Addr())
+}
+
+// upstreamSlotField tells the connections to one address apart (the slot of /backends).
+func upstreamSlotField(up *poolMember) zap.Field {
+	if up == nil {
+		return zap.Skip()
+	}
+	return zap.Int("upstream_slot", up.Slot())
+}
+
+// streamIDField is the RSocket stream id of the request on the backend connection, when it has one.
+func streamIDField(id uint32) zap.Field {
+	if id == 0 {
+		return zap.Skip()
+	}
+	return zap.Uint32("stream_id", id)
 }
 
 // prepare builds the request metadata into rq.md and picks a backend connection for rt. When it cannot,
@@ -171,6 +207,7 @@ func (s *Server) prepare(ctx *fasthttp.RequestCtx, rt *route, rq *request) ([]by
 		writeFailure(ctx, classify(err, nil, rt))
 		return nil, nil, false
 	}
+	rq.upstream = m
 	return md, m, true
 }
 
@@ -189,7 +226,7 @@ func (s *Server) serveRequestResponse(ctx *fasthttp.RequestCtx, rt *route, rq *r
 		err error
 	)
 	if conn := m.Conn(); conn != nil {
-		msg, err = conn.RequestResponse(c, rsocket.Payload{Metadata: md, Data: ctx.PostBody()})
+		msg, err = conn.RequestResponseID(c, rsocket.Payload{Metadata: md, Data: ctx.PostBody()}, &rq.streamID)
 	} else {
 		err = rsocket.ErrClosed
 	}
@@ -218,7 +255,7 @@ func (s *Server) serveFireAndForget(ctx *fasthttp.RequestCtx, rt *route, rq *req
 	start := time.Now()
 	var err error
 	if conn := m.Conn(); conn != nil {
-		err = conn.FireAndForget(c, rsocket.Payload{Metadata: md, Data: ctx.PostBody()})
+		err = conn.FireAndForgetID(c, rsocket.Payload{Metadata: md, Data: ctx.PostBody()}, &rq.streamID)
 	} else {
 		err = rsocket.ErrClosed
 	}

@@ -81,6 +81,9 @@ func (s *Server) serveStream(ctx *fasthttp.RequestCtx, st *state, rt *route, rq 
 	} else {
 		sr.stream, err = conn.RequestStream(rsocket.Payload{Metadata: md, Data: ctx.PostBody()}, rt.window, sr)
 	}
+	if err == nil {
+		rq.streamID = sr.stream.ID()
+	}
 	if err != nil {
 		m.Done(sr.picked, err)
 		s.calls.remove(c)
@@ -339,7 +342,7 @@ func (sr *streamer) finish(cause, endErr error) {
 	d := time.Since(sr.start)
 	sr.rt.m.end(sr.status, d)
 	if sr.st.accessLog {
-		sr.s.accessLog(sr.st, sr.method, sr.path, sr.rt.name, sr.rt.backend, sr.status, sr.bytes, d)
+		sr.s.accessLog(sr.st, sr.method, sr.path, sr.rt.name, sr.rt.backend, sr.status, sr.bytes, d, sr.member, sr.rq.streamID)
 	}
 	releaseRequest(sr.rq)
 	sr.rq = nil

@@ -75,6 +75,9 @@ func (m *Member) Conn() *rsocket.Conn { return m.conn.Load() }
 // websocket.
 func (m *Member) Addr() string { return m.ep.dialAddr }
 
+// Slot returns the member's index among the connections to its address (the "slot" of /backends).
+func (m *Member) Slot() int { return m.slot }
+
 // Backend returns the name of the member's pool.
 func (m *Member) Backend() string { return m.pool.name }
 
