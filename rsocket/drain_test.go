@@ -90,12 +90,7 @@ func TestDrain(t *testing.T) {
 func TestDrainTimeout(t *testing.T) {
 	leakCheck(t)
 	p, c := rawServer(t, Options{})
-	errc := make(chan error, 1)
-	go func() {
-		_, err := c.RequestResponse(context.Background(), Payload{Data: []byte("a")})
-		errc <- err
-	}()
-	p.expect(frame.TypeRequestResponse, 1)
+	errc := pendingRR(p, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer cancel()
 	mustErrIs(t, c.Drain(ctx, ""), context.DeadlineExceeded)

@@ -254,6 +254,19 @@ func (p *rawPeer) next() frame.Frame {
 }
 
 // expect returns the next frame and checks its type and stream.
+// pendingRR starts a request-response with data "a" on c and waits until the raw peer p has its
+// REQUEST_RESPONSE (stream 1); the channel then receives the call's error.
+func pendingRR(p *rawPeer, c *Conn) <-chan error {
+	p.t.Helper()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.RequestResponse(context.Background(), Payload{Data: []byte("a")})
+		errc <- err
+	}()
+	p.expect(frame.TypeRequestResponse, 1)
+	return errc
+}
+
 func (p *rawPeer) expect(typ frame.Type, id uint32) frame.Frame {
 	p.t.Helper()
 	f := p.next()

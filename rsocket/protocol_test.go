@@ -447,12 +447,7 @@ func TestCloseFailsInFlight(t *testing.T) {
 func TestConnectionErrorFromPeer(t *testing.T) {
 	leakCheck(t)
 	p, c := rawServer(t, Options{})
-	errc := make(chan error, 1)
-	go func() {
-		_, err := c.RequestResponse(context.Background(), Payload{Data: []byte("a")})
-		errc <- err
-	}()
-	p.expect(frame.TypeRequestResponse, 1)
+	errc := pendingRR(p, c)
 	p.send(frame.AppendError(nil, 0, frame.CodeConnectionError, "server exploded"))
 	err := <-errc
 	mustErrIs(t, err, ErrClosed)
@@ -468,12 +463,7 @@ func TestConnectionErrorFromPeer(t *testing.T) {
 func TestPeerDisconnectFailsStreams(t *testing.T) {
 	leakCheck(t)
 	p, c := rawServer(t, Options{})
-	errc := make(chan error, 1)
-	go func() {
-		_, err := c.RequestResponse(context.Background(), Payload{Data: []byte("a")})
-		errc <- err
-	}()
-	p.expect(frame.TypeRequestResponse, 1)
+	errc := pendingRR(p, c)
 	_ = p.tc.Close()
 	err := <-errc
 	mustErrIs(t, err, ErrClosed)
@@ -573,12 +563,7 @@ func TestReassemblyLimit(t *testing.T) {
 	t.Run("answer", func(t *testing.T) {
 		leakCheck(t)
 		p, c := rawServer(t, Options{MaxReassembledSize: 100})
-		errc := make(chan error, 1)
-		go func() {
-			_, err := c.RequestResponse(context.Background(), Payload{Data: []byte("a")})
-			errc <- err
-		}()
-		p.expect(frame.TypeRequestResponse, 1)
+		errc := pendingRR(p, c)
 		chunk := bytes.Repeat([]byte("x"), 60)
 		p.send(frame.AppendPayload(nil, 1, frame.FlagFollows|frame.FlagNext, nil, chunk))
 		p.send(frame.AppendPayload(nil, 1, frame.FlagFollows|frame.FlagNext, nil, chunk))
