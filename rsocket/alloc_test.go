@@ -19,6 +19,16 @@ func TestRequestResponseAllocs(t *testing.T) {
 	client, _ := pair(t, pairCfg{tcp: true, handler: echoHandler()})
 	p := Payload{Metadata: benchMD, Data: benchData}
 	ctx := context.Background()
+	n := rrAllocsPerRun(t, ctx, client, p)
+	t.Logf("allocations per round trip (client + server): %.2f", n)
+	if n > 2 {
+		t.Fatalf("%.2f allocations per request-response round trip (client + server), want <= 2", n)
+	}
+}
+
+// rrAllocsPerRun warms client up with 100 request-responses of p, then returns the allocations per
+// request-response (answer released) over 2000 more.
+func rrAllocsPerRun(t *testing.T, ctx context.Context, client *Conn, p Payload) float64 {
 	rr := func() {
 		m, err := client.RequestResponse(ctx, p)
 		if err != nil {
@@ -29,11 +39,7 @@ func TestRequestResponseAllocs(t *testing.T) {
 	for i := 0; i < 100; i++ {
 		rr()
 	}
-	n := testing.AllocsPerRun(2000, rr)
-	t.Logf("allocations per round trip (client + server): %.2f", n)
-	if n > 2 {
-		t.Fatalf("%.2f allocations per request-response round trip (client + server), want <= 2", n)
-	}
+	return testing.AllocsPerRun(2000, rr)
 }
 
 // The requester side alone: the peer is a raw loop over loopback TCP that answers every
@@ -78,17 +84,7 @@ func TestRequestResponseClientAllocs(t *testing.T) {
 	p := Payload{Metadata: benchMD, Data: benchData}
 	ctx, cancel := context.WithCancel(context.Background()) // a ctx with a Done channel: the select path
 	defer cancel()
-	rr := func() {
-		m, err := client.RequestResponse(ctx, p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.Release()
-	}
-	for i := 0; i < 100; i++ {
-		rr()
-	}
-	n := testing.AllocsPerRun(2000, rr)
+	n := rrAllocsPerRun(t, ctx, client, p)
 	t.Logf("client allocations per request-response: %.2f", n)
 	if n > 0.1 {
 		t.Fatalf("client side allocates %.2f per request-response, want 0", n)
