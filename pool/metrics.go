@@ -17,12 +17,16 @@ import (
 //	rsgate_backend_reconnects_total       counter  successful reconnects
 //	rsgate_backend_dial_errors_total      counter  failed dials / SETUPs
 //	rsgate_backend_pick_errors_total      counter  Pick failures, label reason=overloaded|no_connection|no_lease
+//	rsgate_backend_lease_available        gauge    requests the backend's current leases still allow, summed
+//	                                               over its ready connections (only for lease: true backends;
+//	                                               registered when a pool with leases first takes the series)
 //
 // The names belong to the backend, not to one Pool: when Group.Update replaces a backend's pool, the new
 // pool takes the series over (counters keep counting) and the old one leaves them alone when it closes.
 // A pool that closes while it still owns its series unregisters them.
 type metricsEntry struct {
 	set          *metrics.Set
+	label        string // backend="<name>"
 	cur          atomic.Pointer[Pool]
 	names        []string
 	reconnects   *metrics.Counter
@@ -30,6 +34,7 @@ type metricsEntry struct {
 	overloaded   *metrics.Counter
 	noConnection *metrics.Counter
 	noLease      *metrics.Counter
+	lease        bool // rsgate_backend_lease_available is registered
 }
 
 type metricsKey struct {
@@ -58,6 +63,15 @@ func (p *Pool) registerMetrics() {
 		}
 		registry.entries[key] = e
 	}
+	if p.backend.Lease && !e.lease {
+		e.lease = true
+		set.NewGauge(e.name("rsgate_backend_lease_available", ""), func() float64 {
+			if p := e.cur.Load(); p != nil {
+				return float64(p.leaseLeft())
+			}
+			return 0
+		})
+	}
 	e.cur.Store(p)
 	p.metrics.Store(e)
 }
@@ -79,13 +93,8 @@ func (p *Pool) unregisterMetrics() {
 }
 
 func newMetricsEntry(set *metrics.Set, backend string) *metricsEntry {
-	e := &metricsEntry{set: set}
-	label := `backend=` + strconv.Quote(backend)
-	name := func(metric, extra string) string {
-		n := metric + "{" + label + extra + "}"
-		e.names = append(e.names, n)
-		return n
-	}
+	e := &metricsEntry{set: set, label: `backend=` + strconv.Quote(backend)}
+	name := e.name
 	gauge := func(metric string, f func(p *Pool) float64) {
 		set.NewGauge(name(metric, ""), func() float64 {
 			if p := e.cur.Load(); p != nil {
@@ -103,6 +112,14 @@ func newMetricsEntry(set *metrics.Set, backend string) *metricsEntry {
 	e.noConnection = set.NewCounter(name("rsgate_backend_pick_errors_total", `,reason="no_connection"`))
 	e.noLease = set.NewCounter(name("rsgate_backend_pick_errors_total", `,reason="no_lease"`))
 	return e
+}
+
+// name returns the series name of metric with the backend label (and extra labels, ",k=\"v\"") and
+// records it for unregisterMetrics.
+func (e *metricsEntry) name(metric, extra string) string {
+	n := metric + "{" + e.label + extra + "}"
+	e.names = append(e.names, n)
+	return n
 }
 
 func (p *Pool) countReconnect() {
@@ -130,6 +147,21 @@ func (p *Pool) countPickError(kind error) {
 	case errors.Is(kind, ErrNoLease):
 		e.noLease.Inc()
 	}
+}
+
+// leaseLeft sums, over the ready connections, the requests their peers' current leases still allow.
+func (p *Pool) leaseLeft() uint64 {
+	var n uint64
+	for _, m := range *p.members.Load() {
+		if _, ready := m.available(); !ready {
+			continue
+		}
+		if c := m.conn.Load(); c != nil {
+			left, _ := c.LeaseLeft()
+			n += uint64(left)
+		}
+	}
+	return n
 }
 
 func (p *Pool) readyCount() int {

@@ -1,0 +1,44 @@
+package rsocket
+
+import (
+	"context"
+	"testing"
+
+	"github.com/rsgate/rsgate/rsocket/frame"
+)
+
+// LeaseLeft counts down with each request, reads 0 once the lease expired or the connection closed, and
+// says whether leases were negotiated at all.
+func TestLeaseLeft(t *testing.T) {
+	leakCheck(t)
+	p, c := rawServer(t, Options{Lease: true})
+	if n, leased := c.LeaseLeft(); n != 0 || !leased {
+		t.Fatalf("before any LEASE: %d, %v", n, leased)
+	}
+	p.send(frame.AppendLease(nil, 10000, 3, nil))
+	waitFor(t, c.LeaseAvailable, "lease")
+	if n, _ := c.LeaseLeft(); n != 3 {
+		t.Fatalf("after LEASE(3): %d left", n)
+	}
+	if err := c.FireAndForget(context.Background(), Payload{}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := c.LeaseLeft(); n != 2 {
+		t.Fatalf("after one request: %d left, want 2", n)
+	}
+	p.expect(frame.TypeRequestFNF, 1)
+	p.send(frame.AppendLease(nil, 300, 100, nil))
+	waitFor(t, func() bool { n, _ := c.LeaseLeft(); return n == 100 }, "lease 2")
+	waitFor(t, func() bool { n, _ := c.LeaseLeft(); return n == 0 }, "lease 2 to expire")
+	p.send(frame.AppendLease(nil, 10000, 5, nil))
+	waitFor(t, func() bool { n, _ := c.LeaseLeft(); return n == 5 }, "lease 3")
+	_ = c.Close()
+	if n, leased := c.LeaseLeft(); n != 0 || !leased {
+		t.Fatalf("after close: %d, %v", n, leased)
+	}
+
+	_, c2 := rawServer(t, Options{})
+	if n, leased := c2.LeaseLeft(); n != 0 || leased {
+		t.Fatalf("without leases: %d, %v", n, leased)
+	}
+}
