@@ -180,40 +180,9 @@ func BenchmarkRequestResponseTCP(b *testing.B) {
 	defer d.Close()
 	cfg := newConfig(map[string]string{"demo": d.Addr().String()}, demoRoutes())
 	cfg.Backends["demo"].Connections = 2
-	if err := cfg.Validate(); err != nil {
-		b.Fatal(err)
-	}
-	table, err := mapping.Compile(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	pools, err := pool.NewGroup(cfg, pool.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	pools.Start()
-	defer pools.Close()
-	srv, err := New(cfg, table, pools, Options{Metrics: metrics.NewSet()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	}()
-	for deadline := time.Now().Add(testTimeout); !pools.Ready(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			b.Fatal("pools not ready")
-		}
-	}
+	g := startGatewayB(b, cfg, Options{Metrics: metrics.NewSet()})
 	client := &fasthttp.Client{MaxConnsPerHost: 64}
-	url := "http://" + ln.Addr().String() + "/api/echo"
+	url := "http://" + g.addr + "/api/echo"
 	body := []byte(`{"hello":"rsgate","n":12345}`)
 	b.ReportAllocs()
 	b.SetParallelism(8)

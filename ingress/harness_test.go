@@ -366,6 +366,44 @@ func startGatewayListener(t *testing.T, cfg *mapping.Config, opts Options, wrap 
 	return g
 }
 
+// startGatewayB is startGateway for benchmarks.
+func startGatewayB(b *testing.B, cfg *mapping.Config, opts Options) *gateway {
+	b.Helper()
+	if err := cfg.Validate(); err != nil {
+		b.Fatal(err)
+	}
+	table, err := mapping.Compile(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pools, err := pool.NewGroup(cfg, pool.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	pools.Start()
+	b.Cleanup(func() { _ = pools.Close() })
+	srv, err := New(cfg, table, pools, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	})
+	for deadline := time.Now().Add(testTimeout); !pools.Ready(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			b.Fatal("pools not ready")
+		}
+	}
+	return &gateway{srv: srv, pools: pools, addr: ln.Addr().String()}
+}
+
 func (g *gateway) waitReady() {
 	g.t.Helper()
 	deadline := time.Now().Add(testTimeout)

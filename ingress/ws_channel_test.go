@@ -17,7 +17,6 @@ import (
 
 	"github.com/rsgate/rsgate/internal/demo"
 	"github.com/rsgate/rsgate/mapping"
-	"github.com/rsgate/rsgate/pool"
 	"github.com/rsgate/rsgate/rsocket"
 	"github.com/rsgate/rsgate/rsocket/frame"
 )
@@ -479,7 +478,7 @@ func BenchmarkWSChannelEcho(b *testing.B) {
 	cfg := newConfig(map[string]string{"b": d.Addr().String()}, []routeSpec{
 		{name: "chat", path: "/ws/chat", backend: "b", interaction: mapping.InteractionRequestChannel, tag: "chat"},
 	})
-	g := startGatewayB(b, cfg)
+	g := startGatewayB(b, cfg, Options{})
 	ws, _, err := (&websocket.Dialer{HandshakeTimeout: testTimeout}).Dial(wsURL(g, "/ws/chat"), nil)
 	if err != nil {
 		b.Fatal(err)
@@ -502,42 +501,4 @@ func BenchmarkWSChannelEcho(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
-}
-
-// startGatewayB is startGateway for benchmarks.
-func startGatewayB(b *testing.B, cfg *mapping.Config) *gateway {
-	b.Helper()
-	if err := cfg.Validate(); err != nil {
-		b.Fatal(err)
-	}
-	table, err := mapping.Compile(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	pools, err := pool.NewGroup(cfg, pool.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	pools.Start()
-	b.Cleanup(func() { _ = pools.Close() })
-	srv, err := New(cfg, table, pools, Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	b.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
-	for deadline := time.Now().Add(testTimeout); !pools.Ready(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			b.Fatal("pools not ready")
-		}
-	}
-	return &gateway{srv: srv, pools: pools, addr: ln.Addr().String()}
 }
