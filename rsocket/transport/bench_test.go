@@ -16,17 +16,8 @@ func benchFrames(b *testing.B, size, batch int) {
 	data := make([]byte, size-len(head))
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
-	done := make(chan error, 1)
 	n := b.N
-	go func() {
-		for range n {
-			if _, err := server.ReadFrame(); err != nil {
-				done <- err
-				return
-			}
-		}
-		done <- nil
-	}()
+	done := readFrames(server, n)
 	b.ResetTimer()
 	for i := 0; i < n; {
 		k := min(batch, n-i)

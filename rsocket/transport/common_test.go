@@ -120,3 +120,40 @@ func testCloseSemantics(t *testing.T, a, b Conn) {
 		t.Fatalf("Flush after Close: got %v, want ErrClosed", err)
 	}
 }
+
+// readFrames reads n frames from c on its own goroutine; the channel then receives nil, or the first
+// read error.
+func readFrames(c Conn, n int) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		for range n {
+			if _, err := c.ReadFrame(); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	return done
+}
+
+// closeUnblocksRead closes c while a ReadFrame waits on it: that ReadFrame must return soon, with an
+// error matching want.
+func closeUnblocksRead(t *testing.T, c Conn, want error) {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.ReadFrame()
+		errc <- err
+	}()
+	time.Sleep(10 * time.Millisecond)
+	c.Close()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, want) {
+			t.Fatalf("got %v, want %v", err, want)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ReadFrame not unblocked by Close")
+	}
+}

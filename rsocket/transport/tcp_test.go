@@ -250,21 +250,7 @@ func TestTCPLoopback(t *testing.T) {
 
 func TestTCPLocalCloseUnblocksRead(t *testing.T) {
 	client, _ := loopbackPair(t, Options{})
-	errc := make(chan error, 1)
-	go func() {
-		_, err := client.ReadFrame()
-		errc <- err
-	}()
-	time.Sleep(10 * time.Millisecond)
-	client.Close()
-	select {
-	case err := <-errc:
-		if !errors.Is(err, net.ErrClosed) {
-			t.Fatalf("got %v, want net.ErrClosed", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("ReadFrame not unblocked by Close")
-	}
+	closeUnblocksRead(t, client, net.ErrClosed)
 	if err := client.WriteFrame([]byte("x"), nil, nil); !errors.Is(err, ErrClosed) {
 		t.Fatalf("WriteFrame after Close: %v", err)
 	}

@@ -192,21 +192,7 @@ func TestWebSocketListenerClose(t *testing.T) {
 
 func TestWebSocketLocalCloseUnblocksRead(t *testing.T) {
 	client, _, _ := wsPair(t, nil, nil, Options{})
-	errc := make(chan error, 1)
-	go func() {
-		_, err := client.ReadFrame()
-		errc <- err
-	}()
-	time.Sleep(10 * time.Millisecond)
-	client.Close()
-	select {
-	case err := <-errc:
-		if !errors.Is(err, ErrClosed) {
-			t.Fatalf("got %v, want ErrClosed", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("ReadFrame not unblocked by Close")
-	}
+	closeUnblocksRead(t, client, ErrClosed)
 	select {
 	case <-client.(*WebSocketConn).Done():
 	default:
@@ -280,16 +266,7 @@ func BenchmarkWebSocket1KiB(b *testing.B) {
 	b.SetBytes(1 << 10)
 	b.ReportAllocs()
 	n := b.N
-	done := make(chan error, 1)
-	go func() {
-		for range n {
-			if _, err := server.ReadFrame(); err != nil {
-				done <- err
-				return
-			}
-		}
-		done <- nil
-	}()
+	done := readFrames(server, n)
 	b.ResetTimer()
 	for range n {
 		if err := client.WriteFrame(head, nil, data); err != nil {
