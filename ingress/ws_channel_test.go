@@ -126,6 +126,42 @@ func dialWS(t *testing.T, url string, hdr http.Header) *websocket.Conn {
 	return ws
 }
 
+// dialSlowReader dials url with a 16 KiB socket receive buffer, for a client that stops reading.
+func dialSlowReader(t *testing.T, url string) *websocket.Conn {
+	t.Helper()
+	d := websocket.Dialer{HandshakeTimeout: testTimeout, NetDial: func(network, addr string) (net.Conn, error) {
+		c, err := net.Dial(network, addr)
+		if err == nil {
+			_ = c.(*net.TCPConn).SetReadBuffer(16 << 10)
+		}
+		return c, err
+	}}
+	ws, _, err := d.Dial(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ws
+}
+
+// waitStalled waits until a backend's count of 64 KiB items emitted stops growing (two equal readings
+// 300ms apart, above 0) and returns it.
+func waitStalled(t *testing.T, emitted *atomic.Int64) int64 {
+	t.Helper()
+	var last int64 = -1
+	deadline := time.Now().Add(testTimeout)
+	for {
+		time.Sleep(300 * time.Millisecond)
+		cur := emitted.Load()
+		if cur == last && cur > 0 {
+			return last
+		}
+		last = cur
+		if time.Now().After(deadline) {
+			t.Fatalf("the backend never stalled (%d items of 64 KiB emitted)", cur)
+		}
+	}
+}
+
 // closeCode reads until the connection ends and returns the close code and reason received.
 func closeCode(t *testing.T, ws *websocket.Conn) (int, string) {
 	t.Helper()
@@ -206,35 +242,13 @@ func TestWSChannelBackPressure(t *testing.T) {
 	be := startBackend(t, b.handler)
 	g := chatGateway(t, be.addr, func(r *mapping.Route) { r.Stream.Window = 4 })
 	// A client with a small receive buffer that stops reading.
-	d := websocket.Dialer{HandshakeTimeout: testTimeout, NetDial: func(network, addr string) (net.Conn, error) {
-		c, err := net.Dial(network, addr)
-		if err == nil {
-			_ = c.(*net.TCPConn).SetReadBuffer(16 << 10)
-		}
-		return c, err
-	}}
-	ws, _, err := d.Dial(wsURL(g, "/ws/flood"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ws := dialSlowReader(t, wsURL(g, "/ws/flood"))
 	defer ws.Close()
 	if err := ws.WriteMessage(websocket.BinaryMessage, []byte("go")); err != nil {
 		t.Fatal(err)
 	}
 	// The producer must stall: the count stops growing, far below what an unbounded relay would take.
-	var last int64 = -1
-	deadline := time.Now().Add(testTimeout)
-	for {
-		time.Sleep(300 * time.Millisecond)
-		cur := b.emitted.Load()
-		if cur == last && cur > 0 {
-			break
-		}
-		last = cur
-		if time.Now().After(deadline) {
-			t.Fatalf("the backend never stalled (%d items of 64 KiB emitted)", cur)
-		}
-	}
+	last := waitStalled(t, &b.emitted)
 	// Kernel socket buffers (a few MB on loopback) + the window + the backend's own queue.
 	if last > 200 {
 		t.Fatalf("backend emitted %d items of 64 KiB to a client that reads nothing; want a bounded number", last)

@@ -263,35 +263,13 @@ func TestWSRSocketUnboundedCreditSlowClient(t *testing.T) {
 	sp.itemSize.Store(64 << 10)
 	be := startBackend(t, sp.handler)
 	g := rsGateway(t, map[string]string{"b": be.addr}, Options{}, nil)
-	d := websocket.Dialer{HandshakeTimeout: testTimeout, NetDial: func(network, addr string) (net.Conn, error) {
-		c, err := net.Dial(network, addr)
-		if err == nil {
-			_ = c.(*net.TCPConn).SetReadBuffer(16 << 10)
-		}
-		return c, err
-	}}
-	ws, _, err := d.Dial(wsURL(g, "/rsocket"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ws := dialSlowReader(t, wsURL(g, "/rsocket"))
 	defer ws.Close()
 	setup := frame.AppendSetup(nil, &frame.Setup{Major: 1, Keepalive: 60000, Lifetime: 600000,
 		MetadataMIME: extension.MimeComposite, DataMIME: "application/octet-stream"}, nil, nil)
 	_ = ws.WriteMessage(websocket.BinaryMessage, setup)
 	_ = ws.WriteMessage(websocket.BinaryMessage, frame.AppendRequestStream(nil, 1, frame.MaxRequestN, false, routeMD("endless"), nil))
-	var last int64 = -1
-	deadline := time.Now().Add(testTimeout)
-	for {
-		time.Sleep(300 * time.Millisecond)
-		cur := sp.emitted.Load()
-		if cur == last && cur > 0 {
-			break
-		}
-		last = cur
-		if time.Now().After(deadline) {
-			t.Fatalf("the backend never stalled (%d items of 64 KiB emitted)", cur)
-		}
-	}
+	last := waitStalled(t, &sp.emitted)
 	// relayWindow (64) + two write queues of 1 MiB (32 items) + kernel socket buffers.
 	if last > 300 {
 		t.Fatalf("backend emitted %d items of 64 KiB to a client that reads nothing", last)
