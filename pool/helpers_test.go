@@ -84,6 +84,19 @@ func (s *testServer) start() {
 	s.mu.Unlock()
 }
 
+// serveUntilCleanup serves srv on l until the test ends.
+func serveUntilCleanup(t *testing.T, srv *rsocket.Server, l transport.Listener) {
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		_ = srv.Serve(l)
+	}()
+	t.Cleanup(func() {
+		_ = srv.Close()
+		<-served
+	})
+}
+
 // stop closes the listener and every connection.
 func (s *testServer) stop() {
 	s.mu.Lock()

@@ -425,15 +425,7 @@ func TestRejectedSetupBacksOff(t *testing.T) {
 		setups.Add(1)
 		return nil, &rsocket.Error{Code: frame.CodeRejectedSetup, Message: "go away"}
 	}}
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		_ = srv.Serve(l)
-	}()
-	t.Cleanup(func() {
-		_ = srv.Close()
-		<-served
-	})
+	serveUntilCleanup(t, srv, l)
 	p := newPool(t, testBackend("rejected", l.Addr().String()), Options{})
 	p.Start()
 	waitFor(t, "the rejection to be recorded", 5*time.Second, func() bool {

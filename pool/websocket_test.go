@@ -16,15 +16,7 @@ func TestWebSocketBackend(t *testing.T) {
 	}
 	h := echoHandler()
 	srv := &rsocket.Server{Acceptor: func(*rsocket.SetupInfo, *rsocket.Conn) (rsocket.Handler, error) { return h, nil }}
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		_ = srv.Serve(l)
-	}()
-	t.Cleanup(func() {
-		_ = srv.Close()
-		<-served
-	})
+	serveUntilCleanup(t, srv, l)
 
 	bk := testBackend("ws", "ws://"+l.Addr().String()+"/rsocket")
 	bk.Transport = mapping.TransportWebSocket
