@@ -1,0 +1,545 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fasthttp/websocket"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"go.uber.org/zap"
+
+	"github.com/rsgate/rsgate/internal/demo"
+	"github.com/rsgate/rsgate/mapping"
+)
+
+// opsConfig serves every interaction of the demo service; %s: the demo's address, then extra routes.
+const opsConfig = `listen: "127.0.0.1:0"
+admin: "127.0.0.1:0"
+shutdown_grace: 10s
+backends:
+  demo:
+    addresses: ["%s"]
+    connections: 2
+routes:
+  - name: echo
+    method: POST
+    path: /api/echo
+    backend: demo
+    interaction: request-response
+    route: echo
+  - name: slow
+    method: GET
+    path: /api/slow/{ms}
+    backend: demo
+    interaction: request-response
+    route: slow.{ms}
+  - name: ticks
+    method: GET
+    path: /api/ticks/{count}
+    backend: demo
+    interaction: request-stream
+    route: ticks.{count}
+  - name: clock
+    method: GET
+    path: /api/clock/{ms}
+    backend: demo
+    interaction: request-stream
+    route: clock.{ms}
+    stream: {format: sse}
+  - name: log
+    method: POST
+    path: /api/log
+    backend: demo
+    interaction: fire-and-forget
+    route: log
+  - name: chat
+    path: /ws/chat
+    backend: demo
+    interaction: request-channel
+    route: chat
+%s`
+
+// startOpsGateway runs the process wiring with opsConfig against a demo backend; it is shut down at the
+// end of the test unless the test drained it.
+func startOpsGateway(t *testing.T) (g *gateway, path, demoAddr, base, admin string) {
+	t.Helper()
+	d, err := demo.Serve("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	demoAddr = d.Addr().String()
+	path = filepath.Join(t.TempDir(), "gw.yaml")
+	if err := os.WriteFile(path, []byte(fmt.Sprintf(opsConfig, demoAddr, "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := &flags{config: path}
+	cfg, err := loadConfig(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, err := mapping.Compile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err = start(f, cfg, table, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	base = "http://" + g.listenAddr()
+	admin = "http://" + g.admin.ln.Addr().String()
+	waitReady(t, admin)
+	return g, path, demoAddr, base, admin
+}
+
+// sseReader reads an SSE stream of the demo's clock items and records the ticks in order; anything else
+// (an error event, a gap, the end of the stream) is recorded as a failure.
+type sseReader struct {
+	mu     sync.Mutex
+	ticks  []int
+	ids    []int
+	failed string
+	resp   *http.Response
+	ended  chan struct{}
+}
+
+func openClock(t *testing.T, base string, ms int) *sseReader {
+	t.Helper()
+	req, err := http.NewRequest("GET", base+"/api/clock/"+strconv.Itoa(ms), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := (&http.Client{}).Do(req) // no client timeout: the stream is endless; closed by the test
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("clock stream: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	r := &sseReader{resp: resp, ended: make(chan struct{})}
+	t.Cleanup(func() { resp.Body.Close(); <-r.ended })
+	go r.run()
+	return r
+}
+
+func (r *sseReader) fail(format string, args ...any) {
+	r.mu.Lock()
+	if r.failed == "" {
+		r.failed = fmt.Sprintf(format, args...)
+	}
+	r.mu.Unlock()
+}
+
+func (r *sseReader) run() {
+	defer close(r.ended)
+	sc := bufio.NewScanner(r.resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "" || strings.HasPrefix(line, ":"):
+		case strings.HasPrefix(line, "id: "):
+			id, err := strconv.Atoi(line[4:])
+			if err != nil {
+				r.fail("bad id line %q", line)
+				return
+			}
+			r.mu.Lock()
+			r.ids = append(r.ids, id)
+			r.mu.Unlock()
+		case strings.HasPrefix(line, "data: "):
+			var item struct {
+				Tick *int `json:"tick"`
+			}
+			if err := json.Unmarshal([]byte(line[6:]), &item); err != nil || item.Tick == nil {
+				r.fail("bad item %q", line)
+				return
+			}
+			r.mu.Lock()
+			if n := len(r.ticks); n > 0 && *item.Tick != r.ticks[n-1]+1 {
+				r.failed = fmt.Sprintf("gap: tick %d after %d", *item.Tick, r.ticks[n-1])
+			}
+			r.ticks = append(r.ticks, *item.Tick)
+			r.mu.Unlock()
+		default:
+			r.fail("unexpected line %q (an error event?)", line)
+			return
+		}
+	}
+	r.fail("stream ended: %v", sc.Err())
+}
+
+// count returns the ticks received so far and the failure, if any.
+func (r *sseReader) count() (int, string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.ticks), r.failed
+}
+
+func (r *sseReader) waitTicks(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, failed := r.count()
+		if failed != "" {
+			t.Fatalf("clock stream: %s", failed)
+		}
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("clock stream: %d ticks, want %d", got, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func dialChat(t *testing.T, base string) *websocket.Conn {
+	t.Helper()
+	ws, resp, err := (&websocket.Dialer{HandshakeTimeout: 5 * time.Second}).Dial("ws"+strings.TrimPrefix(base, "http")+"/ws/chat", nil)
+	if err != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		t.Fatalf("chat: %v (status %d)", err, status)
+	}
+	t.Cleanup(func() { ws.Close() })
+	return ws
+}
+
+// chatRoundTrip sends message i on the chat channel and expects its echo.
+func chatRoundTrip(ws *websocket.Conn, i int) error {
+	msg := `{"n":` + strconv.Itoa(i) + `}`
+	_ = ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if err := ws.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+		return fmt.Errorf("send %d: %w", i, err)
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, got, err := ws.ReadMessage()
+	if err != nil {
+		return fmt.Errorf("echo %d: %w", i, err)
+	}
+	if string(got) != msg {
+		return fmt.Errorf("echo %d: got %q, want %q", i, got, msg)
+	}
+	return nil
+}
+
+// A reload that adds a route leaves a running SSE stream and a running WebSocket channel alone: the
+// stream's ticks and ids go on without a gap or an error event, the chat echoes every message sent
+// before, during and after the reload, and the new route answers.
+func TestReloadKeepsStreamAndChannel(t *testing.T) {
+	g, path, demoAddr, base, admin := startOpsGateway(t)
+	t.Cleanup(func() { _ = g.shutdown() })
+	clock := openClock(t, base, 10)
+	clock.waitTicks(t, 5)
+	ws := dialChat(t, base)
+	next := 0
+	for ; next < 5; next++ {
+		if err := chatRoundTrip(ws, next); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, _ := get(t, "GET", base+"/api/users/7", ""); code != 404 {
+		t.Fatalf("route before the reload: %d, want 404", code)
+	}
+
+	if err := os.WriteFile(path, []byte(fmt.Sprintf(opsConfig, demoAddr, extraRoute)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ticksAtReload, _ := clock.count()
+	reloaded := make(chan int, 1)
+	go func() {
+		resp, err := http.Post(admin+"/reload", "", nil)
+		if err != nil {
+			reloaded <- -1
+			return
+		}
+		resp.Body.Close()
+		reloaded <- resp.StatusCode
+	}()
+	// Chat while the reload runs, and until it is done.
+	var code int
+	for waiting := true; waiting; next++ {
+		select {
+		case code = <-reloaded:
+			waiting = false
+		default:
+		}
+		if err := chatRoundTrip(ws, next); err != nil {
+			t.Fatalf("chat during the reload: %v", err)
+		}
+	}
+	if code != 200 {
+		t.Fatalf("reload: %d", code)
+	}
+	if code, body := get(t, "GET", base+"/api/users/7", ""); code != 200 || body != `{"id":"7"}` {
+		t.Fatalf("new route: %d %q", code, body)
+	}
+	for end := next + 5; next < end; next++ {
+		if err := chatRoundTrip(ws, next); err != nil {
+			t.Fatalf("chat after the reload: %v", err)
+		}
+	}
+	clock.waitTicks(t, ticksAtReload+20)
+
+	clock.mu.Lock()
+	ticks, ids := clock.ticks, clock.ids
+	failed := clock.failed
+	clock.mu.Unlock()
+	if failed != "" {
+		t.Fatalf("clock stream: %s", failed)
+	}
+	if len(ids) < len(ticks) {
+		t.Fatalf("%d ids for %d items", len(ids), len(ticks))
+	}
+	for i := 1; i < len(ticks); i++ {
+		if ticks[i] != ticks[i-1]+1 || ids[i] != ids[i-1]+1 {
+			t.Fatalf("item %d: tick %d id %d after tick %d id %d", i, ticks[i], ids[i], ticks[i-1], ids[i-1])
+		}
+	}
+	// The channel is still open: one more round trip, and no close frame came.
+	if err := chatRoundTrip(ws, next); err != nil {
+		t.Fatalf("chat at the end: %v", err)
+	}
+}
+
+// SIGTERM while requests are in flight: every one of them is answered 200, and the listener refuses new
+// connections as soon as the drain starts.
+func TestSIGTERMDrainsInFlight(t *testing.T) {
+	g, _, _, base, _ := startOpsGateway(t)
+	const n = 16
+	type answer struct {
+		code int
+		body string
+		err  error
+	}
+	answers := make(chan answer, n)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxConnsPerHost: n, MaxIdleConnsPerHost: n}}
+	for i := 0; i < n; i++ {
+		go func() {
+			resp, err := client.Get(base + "/api/slow/1500")
+			if err != nil {
+				answers <- answer{err: err}
+				return
+			}
+			defer resp.Body.Close()
+			var b strings.Builder
+			_, err = bufio.NewReader(resp.Body).WriteTo(&b)
+			answers <- answer{code: resp.StatusCode, body: b.String(), err: err}
+		}()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for g.ingress.InFlight() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d requests in flight", g.ingress.InFlight(), n)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+
+	sig := make(chan os.Signal, 1)
+	sig <- syscall.SIGTERM
+	done := make(chan int, 1)
+	go func() { done <- g.wait(sig) }()
+
+	// New connections are refused while the requests are still running.
+	addr := g.listenAddr()
+	refused := false
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
+		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+		if err != nil {
+			refused = true
+			break
+		}
+		c.Close()
+		time.Sleep(2 * time.Millisecond)
+	}
+	if !refused {
+		t.Fatal("the listener still accepts connections a second into the drain")
+	}
+	if len(answers) == n || g.ingress.InFlight() == 0 {
+		t.Fatal("the requests finished before the drain could be observed; make them slower")
+	}
+
+	for i := 0; i < n; i++ {
+		select {
+		case a := <-answers:
+			if a.err != nil || a.code != 200 {
+				t.Fatalf("request %d: %d %q %v", i, a.code, a.body, a.err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("only %d of %d requests answered", i, n)
+		}
+	}
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("drain did not finish")
+	}
+}
+
+// /metrics parses with the Prometheus text parser (github.com/prometheus/common/expfmt, the format's
+// reference implementation), and the families the README lists are there with sane values.
+func TestMetricsParseWithPrometheusParser(t *testing.T) {
+	g, _, _, base, admin := startOpsGateway(t)
+	t.Cleanup(func() { _ = g.shutdown() })
+	for i := 0; i < 2; i++ {
+		if code, body := get(t, "POST", base+"/api/echo", `{"a":1}`); code != 200 || body != `{"a":1}` {
+			t.Fatalf("echo: %d %q", code, body)
+		}
+	}
+	if code, _ := get(t, "GET", base+"/nope", ""); code != 404 {
+		t.Fatalf("unmatched: %d", code)
+	}
+	if code, _ := get(t, "POST", base+"/api/log", "x"); code != 202 {
+		t.Fatalf("log: %d", code)
+	}
+	if code, body := get(t, "GET", base+"/api/ticks/3", ""); code != 200 || strings.Count(body, "\n") != 3 {
+		t.Fatalf("ticks: %d %q", code, body)
+	}
+	// Open while scraping: one stream and one WebSocket session in flight.
+	clock := openClock(t, base, 10)
+	clock.waitTicks(t, 1)
+	ws := dialChat(t, base)
+	if err := chatRoundTrip(ws, 0); err != nil {
+		t.Fatal(err)
+	}
+
+	// The finished requests have given their pool slots back (a stream's slot is released by its writer).
+	for deadline := time.Now().Add(5 * time.Second); g.pools.Get("demo").InFlight() != 2; {
+		if time.Now().After(deadline) {
+			t.Fatalf("backend in flight: %d, want 2", g.pools.Get("demo").InFlight())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	resp, err := http.Get(admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain; version=0.0.4") {
+		t.Fatalf("Content-Type %q", ct)
+	}
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("the Prometheus text parser rejects /metrics: %v", err)
+	}
+
+	// value returns the value of the series of family name whose labels include want (k=v pairs).
+	value := func(name string, want ...string) (float64, bool) {
+		t.Helper()
+		mf := families[name]
+		if mf == nil {
+			t.Fatalf("no family %s", name)
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			for i := 0; i+1 < len(want); i += 2 {
+				if labels[want[i]] != want[i+1] {
+					continue series
+				}
+			}
+			return metricValue(m), true
+		}
+		return 0, false
+	}
+	expect := func(name string, ok func(float64) bool, labels ...string) {
+		t.Helper()
+		v, found := value(name, labels...)
+		if !found {
+			t.Errorf("%s%v: no such series", name, labels)
+		} else if !ok(v) {
+			t.Errorf("%s%v = %v", name, labels, v)
+		}
+	}
+	eq := func(want float64) func(float64) bool { return func(v float64) bool { return v == want } }
+	positive := func(v float64) bool { return v > 0 }
+
+	expect("rsgate_http_requests_total", eq(2), "route", "echo", "status", "2xx")
+	expect("rsgate_http_requests_total", eq(0), "route", "echo", "status", "5xx")
+	expect("rsgate_http_requests_total", eq(1), "route", "_unmatched", "status", "4xx")
+	expect("rsgate_http_requests_total", eq(1), "route", "log", "status", "2xx")
+	expect("rsgate_http_requests_total", eq(1), "route", "ticks", "status", "2xx")
+	expect("rsgate_http_inflight_requests", eq(0), "route", "echo")
+	expect("rsgate_http_inflight_requests", eq(1), "route", "clock")
+	expect("rsgate_stream_items_total", eq(3), "route", "ticks")
+	expect("rsgate_stream_items_total", positive, "route", "clock")
+	expect("rsgate_websocket_sessions", eq(1), "route", "chat")
+	expect("rsgate_http_request_duration_seconds_count", eq(2), "route", "echo")
+	expect("rsgate_http_request_duration_seconds_sum", positive, "route", "echo")
+	expect("rsgate_backend_connections", eq(2), "backend", "demo")
+	expect("rsgate_backend_inflight", eq(2), "backend", "demo") // the clock stream and the chat channel
+	expect("rsgate_backend_ewma_latency_seconds", positive, "backend", "demo")
+	expect("rsgate_backend_reconnects_total", eq(0), "backend", "demo")
+	expect("go_goroutines", positive)
+
+	// Latency histogram buckets: cumulative, ending in +Inf with the count.
+	type bucket struct {
+		le float64
+		n  float64
+	}
+	var buckets []bucket
+	for _, m := range families["rsgate_http_request_duration_seconds_bucket"].GetMetric() {
+		var route, le string
+		for _, l := range m.GetLabel() {
+			switch l.GetName() {
+			case "route":
+				route = l.GetValue()
+			case "le":
+				le = l.GetValue()
+			}
+		}
+		if route != "echo" {
+			continue
+		}
+		bound, err := strconv.ParseFloat(le, 64)
+		if err != nil {
+			t.Fatalf("bucket le=%q: %v", le, err)
+		}
+		buckets = append(buckets, bucket{bound, metricValue(m)})
+	}
+	sort.Slice(buckets, func(i, j int) bool { return buckets[i].le < buckets[j].le })
+	if len(buckets) < 2 || buckets[len(buckets)-1].le <= 1e308 || buckets[len(buckets)-1].n != 2 {
+		t.Fatalf("echo latency buckets %v: want several, ending with +Inf = 2", buckets)
+	}
+	for i := 1; i < len(buckets); i++ {
+		if buckets[i].n < buckets[i-1].n {
+			t.Fatalf("echo latency buckets not cumulative: %v", buckets)
+		}
+	}
+}
+
+// metricValue is the value of a counter, gauge or untyped sample (VictoriaMetrics/metrics writes no TYPE
+// lines, so the parser sees untyped samples).
+func metricValue(m *dto.Metric) float64 {
+	switch {
+	case m.Counter != nil:
+		return m.GetCounter().GetValue()
+	case m.Gauge != nil:
+		return m.GetGauge().GetValue()
+	}
+	return m.GetUntyped().GetValue()
+}
