@@ -7,7 +7,8 @@
 //	request-stream    GET  /api/ticks/5  -> REQUEST_STREAM   -> SSE (text/event-stream) or NDJSON
 //
 // Each request is matched with mapping.Table.Match, its metadata (composite: routing tag, bearer
-// authentication, the gateway entry of package internal/httpmeta) is built into a pooled buffer, and the
+// authentication, zipkin tracing from a W3C traceparent header, the gateway entry of package
+// internal/httpmeta) is built into a pooled buffer, and the
 // request body is handed to the backend as the payload data without a copy. Errors are answered as JSON
 // ({"error":"...","code":"..."}) with the statuses of the error table in docs/METADATA.md and DESIGN.md.
 //
