@@ -369,13 +369,22 @@ func (c *wsChannel) writeLoop() {
 func (c *wsChannel) finish() {
 	c.mu.Lock()
 	c.closed = true
-	st, backendEnded, endErr := c.stream, c.ended, c.endErr
+	st, backDone, endErr := c.stream, c.backDone, c.endErr
 	c.signalLocked()
 	c.mu.Unlock()
 	canceled := false
-	if st != nil && !backendEnded {
+	switch {
+	case st == nil:
+	case !backDone:
+		// The backend's direction is still open (client gone, limits, shutdown) or it broke the credit
+		// rules (errBackendOverflow): cancel it.
 		st.Cancel()
 		canceled = true
+	case endErr == nil:
+		// The backend completed its direction and the socket is closed now, so nothing more will come
+		// from the client: complete ours, or the channel would stay open on both connections. (When the
+		// client had already completed it, this is a no-op.)
+		_ = st.Complete()
 	}
 	if c.writerDone != nil {
 		// A writer blocked on a client that does not read fails once the connection is closed.

@@ -300,6 +300,16 @@ func TestWSChannelClosePaths(t *testing.T) {
 		if code, _ := closeCode(t, ws); code != 1000 {
 			t.Fatalf("close %d, want 1000", code)
 		}
+		// The socket is closed, so the gateway completes its direction too: the channel ends on both
+		// sides and leaves no stream open on the backend.
+		select {
+		case tag := <-b.completed:
+			if tag != "complete.3" {
+				t.Fatalf("completed %q", tag)
+			}
+		case <-time.After(testTimeout):
+			t.Fatal("the gateway left its direction of a channel the backend completed open")
+		}
 	})
 	t.Run("backend-error-1011", func(t *testing.T) {
 		ws := dialWS(t, wsURL(g, "/ws/error"), nil)
