@@ -99,6 +99,8 @@ func start(f *flags, cfg *mapping.Config, table *mapping.Table, log *zap.Logger)
 			}
 		}()
 	}
+	// # HELP/# TYPE lines, so Prometheus types histograms and counters instead of treating them as untyped.
+	metrics.ExposeMetadata(true)
 	metrics.RegisterSet(g.metrics)
 	log.Info("gateway started", zap.String("version", version), zap.Stringer("listen", ln.Addr()),
 		zap.String("admin", cfg.Admin), zap.Int("routes", len(cfg.Routes)), zap.Int("backends", len(cfg.Backends)))

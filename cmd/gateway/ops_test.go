@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -488,52 +487,44 @@ func TestMetricsParseWithPrometheusParser(t *testing.T) {
 	expect("rsgate_stream_items_total", eq(3), "route", "ticks")
 	expect("rsgate_stream_items_total", positive, "route", "clock")
 	expect("rsgate_websocket_sessions", eq(1), "route", "chat")
-	expect("rsgate_http_request_duration_seconds_count", eq(2), "route", "echo")
-	expect("rsgate_http_request_duration_seconds_sum", positive, "route", "echo")
 	expect("rsgate_backend_connections", eq(2), "backend", "demo")
 	expect("rsgate_backend_inflight", eq(2), "backend", "demo") // the clock stream and the chat channel
 	expect("rsgate_backend_ewma_latency_seconds", positive, "backend", "demo")
 	expect("rsgate_backend_reconnects_total", eq(0), "backend", "demo")
 	expect("go_goroutines", positive)
 
-	// Latency histogram buckets: cumulative, ending in +Inf with the count.
-	type bucket struct {
-		le float64
-		n  float64
+	// The latency histogram is a typed HISTOGRAM family (the gateway exposes # TYPE lines): count 2 for
+	// echo, a positive sum, buckets cumulative and never above the count.
+	hist := families["rsgate_http_request_duration_seconds"]
+	if hist == nil || hist.GetType() != dto.MetricType_HISTOGRAM {
+		t.Fatalf("rsgate_http_request_duration_seconds: want a histogram family, got %v", hist.GetType())
 	}
-	var buckets []bucket
-	for _, m := range families["rsgate_http_request_duration_seconds_bucket"].GetMetric() {
-		var route, le string
+	var echo *dto.Histogram
+	for _, m := range hist.GetMetric() {
 		for _, l := range m.GetLabel() {
-			switch l.GetName() {
-			case "route":
-				route = l.GetValue()
-			case "le":
-				le = l.GetValue()
+			if l.GetName() == "route" && l.GetValue() == "echo" {
+				echo = m.GetHistogram()
 			}
 		}
-		if route != "echo" {
-			continue
-		}
-		bound, err := strconv.ParseFloat(le, 64)
-		if err != nil {
-			t.Fatalf("bucket le=%q: %v", le, err)
-		}
-		buckets = append(buckets, bucket{bound, metricValue(m)})
 	}
-	sort.Slice(buckets, func(i, j int) bool { return buckets[i].le < buckets[j].le })
-	if len(buckets) < 2 || buckets[len(buckets)-1].le <= 1e308 || buckets[len(buckets)-1].n != 2 {
-		t.Fatalf("echo latency buckets %v: want several, ending with +Inf = 2", buckets)
+	if echo == nil {
+		t.Fatal("no echo series in the latency histogram")
 	}
-	for i := 1; i < len(buckets); i++ {
-		if buckets[i].n < buckets[i-1].n {
-			t.Fatalf("echo latency buckets not cumulative: %v", buckets)
+	if echo.GetSampleCount() != 2 || echo.GetSampleSum() <= 0 {
+		t.Fatalf("echo latency: count %d sum %v, want 2 and > 0", echo.GetSampleCount(), echo.GetSampleSum())
+	}
+	b := echo.GetBucket()
+	if len(b) < 2 {
+		t.Fatalf("echo latency buckets %v: want several", b)
+	}
+	for i := range b {
+		if b[i].GetCumulativeCount() > echo.GetSampleCount() || (i > 0 && (b[i].GetCumulativeCount() < b[i-1].GetCumulativeCount() || b[i].GetUpperBound() <= b[i-1].GetUpperBound())) {
+			t.Fatalf("echo latency buckets not cumulative: %v", b)
 		}
 	}
 }
 
-// metricValue is the value of a counter, gauge or untyped sample (VictoriaMetrics/metrics writes no TYPE
-// lines, so the parser sees untyped samples).
+// metricValue is the value of a counter, gauge or untyped sample.
 func metricValue(m *dto.Metric) float64 {
 	switch {
 	case m.Counter != nil:
