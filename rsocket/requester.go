@@ -84,18 +84,7 @@ func (c *Conn) requestResponse(ctx context.Context, p Payload, id *uint32) (*Mes
 // (the gateway answers 202 only once the frame is written). Errors after queueing (the connection ends
 // before the writer gets to the frame) are not reported.
 func (c *Conn) FireAndForgetAsync(ctx context.Context, p Payload) error {
-	if ctx != nil {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-	}
-	if err := c.checkFrameSize(frame.TypeRequestFNF, p.Metadata, p.Data); err != nil {
-		return err
-	}
-	if err := c.lease.take(); err != nil {
-		return err
-	}
-	id, err := c.nextStreamID()
+	id, err := c.startFNF(ctx, p)
 	if err != nil {
 		return err
 	}
@@ -105,6 +94,22 @@ func (c *Conn) FireAndForgetAsync(ctx context.Context, p Payload) error {
 	c.appendPayloadLocked(frame.TypeRequestFNF, id, 0, 0, p.Metadata, p.Data, false, nil)
 	c.unlockQueue()
 	return nil
+}
+
+// startFNF does what both fire-and-forget variants do before queueing: ctx, frame size, lease, stream id.
+func (c *Conn) startFNF(ctx context.Context, p Payload) (uint32, error) {
+	if ctx != nil {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+	}
+	if err := c.checkFrameSize(frame.TypeRequestFNF, p.Metadata, p.Data); err != nil {
+		return 0, err
+	}
+	if err := c.lease.take(); err != nil {
+		return 0, err
+	}
+	return c.nextStreamID()
 }
 
 // FireAndForget sends p as REQUEST_FNF. It returns once the frame has been written (p's slices are
@@ -118,18 +123,7 @@ func (c *Conn) FireAndForget(ctx context.Context, p Payload) error {
 // fireAndForget is FireAndForget; it stores the frame's stream id in *sid (nil: not wanted) once it is
 // assigned (see FireAndForgetID).
 func (c *Conn) fireAndForget(ctx context.Context, p Payload, sid *uint32) error {
-	if ctx != nil {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-	}
-	if err := c.checkFrameSize(frame.TypeRequestFNF, p.Metadata, p.Data); err != nil {
-		return err
-	}
-	if err := c.lease.take(); err != nil {
-		return err
-	}
-	id, err := c.nextStreamID()
+	id, err := c.startFNF(ctx, p)
 	if err != nil {
 		return err
 	}
