@@ -160,6 +160,12 @@ func TestGatewayServesReloadsAndDrains(t *testing.T) {
 	sig <- syscall.SIGTERM
 	done := make(chan int, 1)
 	go func() { done <- g.wait(sig) }()
+	waitExit(t, done)
+}
+
+// waitExit waits for wait()'s exit code on done and wants 0 within 10 s.
+func waitExit(t *testing.T, done <-chan int) {
+	t.Helper()
 	select {
 	case code := <-done:
 		if code != 0 {

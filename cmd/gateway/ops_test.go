@@ -385,14 +385,7 @@ func TestSIGTERMDrainsInFlight(t *testing.T) {
 			t.Fatalf("only %d of %d requests answered", i, n)
 		}
 	}
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Fatalf("exit %d", code)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("drain did not finish")
-	}
+	waitExit(t, done)
 }
 
 // /metrics parses with the Prometheus text parser (github.com/prometheus/common/expfmt, the format's
