@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -472,11 +473,15 @@ func (p *lineProc) close() {
 // ---- (5) memory per idle connection ----
 
 func (s *Suite) sectionMemory() {
-	nHTTP, nWS := 10000, 9000
+	nHTTP, nWS := 10000, wsConnsFor(openFilesLimit())
 	if *quick {
 		nHTTP, nWS = 2000, 2000
 	}
-	s.settings = append(s.settings, fmt.Sprintf("Memory: each proxy restarted fresh, RSS (VmRSS of the process and its children: nginx master+worker) read 1 s after start and 2 s after the last of N idle connections was opened; per connection = difference / N. HTTP: N=%d keep-alive connections, one GET /api/users/1 each, then idle. WebSocket: N=%d upgraded sockets, idle (gateway: /ws/chat request-channel; nginx and caddy: proxied to a fasthttp/websocket echo upstream, whose memory is not counted). N for WebSockets is below 10,000 because this sandbox's hard open-files limit is 20,000 and a WebSocket proxy holds two sockets per client.", nHTTP, nWS))
+	note := ""
+	if nWS < 10000 {
+		note = fmt.Sprintf(" N for WebSockets is below 10,000 because the open-files limit here is %d (hard limit; a WebSocket proxy holds two sockets per client, so 10,000 needs about 20,500).", openFilesLimit())
+	}
+	s.settings = append(s.settings, fmt.Sprintf("Memory: each proxy restarted fresh, RSS (VmRSS of the process and its children: nginx master+worker) read 1 s after start and 2 s after the last of N idle connections was opened; per connection = difference / N. HTTP: N=%d keep-alive connections, one GET /api/users/1 each, then idle. WebSocket: N=%d upgraded sockets, idle (gateway: /ws/chat request-channel; nginx and caddy: proxied to a fasthttp/websocket echo upstream, whose memory is not counted).%s", nHTTP, nWS, note))
 	type mp struct {
 		name, proc string
 		port       int
@@ -533,4 +538,20 @@ func (s *Suite) sectionMemory() {
 			}
 		}
 	}
+}
+
+// openFilesLimit is this process's open-files limit (run.sh raises the soft limit to the hard one first).
+func openFilesLimit() int {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return 1024
+	}
+	return int(rl.Cur)
+}
+
+// wsConnsFor is how many idle WebSockets a proxy can hold under an open-files limit of limit: two sockets
+// per client plus some headroom, in steps of 1,000, at most 10,000.
+func wsConnsFor(limit int) int {
+	n := (limit - 500) / 2 / 1000 * 1000
+	return max(1000, min(10000, n))
 }

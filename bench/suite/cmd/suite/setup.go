@@ -91,10 +91,10 @@ routes:
 daemon off;
 master_process on;
 worker_processes %d;
-worker_rlimit_nofile 19900;
+worker_rlimit_nofile %[7]d;
 pid %[2]s/nginx.pid;
 error_log %[2]s/error.log warn;
-events { worker_connections 19800; }
+events { worker_connections %[8]d; }
 http {
     access_log off;
     client_body_temp_path %[2]s/tmp/body;
@@ -118,7 +118,7 @@ http {
         }
     }
 }
-`, s.sutN, nginxDir, p["httpbackend"], p["upslow"], p["upfast"], p["nginx"]))
+`, s.sutN, nginxDir, p["httpbackend"], p["upslow"], p["upfast"], p["nginx"], openFilesLimit()-100, openFilesLimit()-200))
 	writeFile("haproxy.cfg", fmt.Sprintf(`# rsgate benchmark suite: haproxy as a keep-alive reverse proxy.
 global
     nbthread %d
