@@ -8,6 +8,9 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/fasthttp/websocket"
 
 	"github.com/rsgate/rsgate/internal/testcert"
 	"github.com/rsgate/rsgate/mapping"
@@ -36,6 +39,23 @@ func TestTLS(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != 200 || resp.TLS == nil || !strings.Contains(string(b), "{") {
 			t.Fatalf("%s over TLS: %d %q", path, resp.StatusCode, b)
+		}
+	}
+	// WebSocket over TLS: the request-channel route echoes through wss://.
+	dialer := &websocket.Dialer{HandshakeTimeout: testTimeout, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+	ws, _, err := dialer.Dial("wss://"+g.addr+"/ws/chat", nil)
+	if err != nil {
+		t.Fatalf("wss dial: %v", err)
+	}
+	defer ws.Close()
+	for _, msg := range []string{`{"n":1}`, `{"n":2}`} {
+		if err := ws.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		_ = ws.SetReadDeadline(time.Now().Add(testTimeout))
+		_, got, err := ws.ReadMessage()
+		if err != nil || string(got) != msg {
+			t.Fatalf("wss echo: %q %v, want %q", got, err, msg)
 		}
 	}
 	// Plain HTTP on the TLS port is not served.

@@ -78,3 +78,43 @@ func TestTLSDial(t *testing.T) {
 		t.Error("no last error recorded for the failed TLS dial")
 	}
 }
+
+// mTLS: a backend that requires a client certificate accepts the pool that presents the configured
+// cert/key, and refuses one without it.
+func TestMutualTLSDial(t *testing.T) {
+	server := testcert.New(t, "backend.test")
+	client := testcert.New(t, "gateway.test")
+	srvTLS := server.ServerConfig()
+	srvTLS.ClientAuth = tls.RequireAndVerifyClientCert
+	srvTLS.ClientCAs = client.Roots
+	s := &testServer{t: t, addr: "127.0.0.1:0", tls: srvTLS}
+	s.start()
+	t.Cleanup(s.stop)
+	caFile, _ := server.WriteFiles(t)
+	certFile, keyFile := client.WriteFiles(t)
+
+	bk := testBackend("mtls", s.addr)
+	bk.TLS = &mapping.TLS{CA: caFile, Cert: certFile, Key: keyFile, ServerName: "backend.test"}
+	p := newPool(t, bk, Options{})
+	p.Start()
+	waitFor(t, "mTLS connection", 5*time.Second, p.Ready)
+	if _, err := request(t, p); err != nil {
+		t.Fatal(err)
+	}
+
+	// The same backend without a client certificate: the server refuses the handshake, so no request
+	// ever succeeds on such a connection.
+	anon := testBackend("mtls-anonymous", s.addr)
+	anon.TLS = &mapping.TLS{CA: caFile, ServerName: "backend.test"}
+	q := newPool(t, anon, Options{})
+	q.Start()
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		if q.Ready() {
+			if _, err := request(t, q); err == nil {
+				t.Fatal("a request succeeded without a client certificate")
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
