@@ -169,7 +169,10 @@ func (g *gateway) reload() error {
 		g.log.Warn("listen address changes need a restart; keeping the old one", zap.String("old", g.cfg.Listen), zap.String("new", cfg.Listen))
 		cfg.Listen = g.cfg.Listen
 	}
-	cfg.Admin = g.cfg.Admin
+	if cfg.Admin != g.cfg.Admin {
+		g.log.Warn("admin address changes need a restart; keeping the old one", zap.String("old", g.cfg.Admin), zap.String("new", cfg.Admin))
+		cfg.Admin = g.cfg.Admin
+	}
 	table, err := mapping.Compile(cfg)
 	if err != nil {
 		return err
