@@ -24,6 +24,7 @@ import (
 // gateway is one running process: ingress, pools, admin listener and, with -demo, the demo service.
 type gateway struct {
 	log     *zap.Logger
+	flags   *flags // the command line: the file to reload and the overrides to apply again
 	cfgPath string // "" when running the embedded example
 
 	mu    sync.Mutex // serializes reloads
@@ -40,7 +41,7 @@ type gateway struct {
 }
 
 func start(f *flags, cfg *mapping.Config, table *mapping.Table, log *zap.Logger) (*gateway, error) {
-	g := &gateway{log: log, cfgPath: f.config, cfg: cfg, table: table, metrics: metrics.NewSet(), errc: make(chan error, 2)}
+	g := &gateway{log: log, flags: f, cfgPath: f.config, cfg: cfg, table: table, metrics: metrics.NewSet(), errc: make(chan error, 2)}
 	if f.demo {
 		d, err := demo.Serve(demo.DefaultAddr, log.Named("demo"))
 		if err != nil {
@@ -161,7 +162,7 @@ func (g *gateway) reload() error {
 	if g.cfgPath == "" {
 		return errors.New("running the embedded example configuration: nothing to reload (use -config FILE)")
 	}
-	cfg, err := mapping.Load(g.cfgPath)
+	cfg, err := loadConfig(g.flags) // the file again, with the same -listen/-admin overrides
 	if err != nil {
 		return err
 	}
