@@ -50,8 +50,14 @@ func startTestGateway(t *testing.T) (*gateway, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
+	return startFromYAML(t, fmt.Sprintf(testConfig, d.Addr(), ""))
+}
+
+// startFromYAML writes yaml to a config file and starts the process wiring with -config on it, as main does.
+func startFromYAML(t *testing.T, yaml string) (*gateway, string) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "gw.yaml")
-	if err := os.WriteFile(path, []byte(fmt.Sprintf(testConfig, d.Addr(), "")), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	f := &flags{config: path}
@@ -194,23 +200,7 @@ routes:
     backend: legacy
     interaction: http
 `, upstream.URL)
-	path := filepath.Join(t.TempDir(), "gw.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f := &flags{config: path}
-	c, err := loadConfig(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	table, err := mapping.Compile(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := start(f, c, table, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	g, _ := startFromYAML(t, cfg)
 	defer g.shutdown()
 	admin := "http://" + g.admin.ln.Addr().String()
 	waitReady(t, admin)

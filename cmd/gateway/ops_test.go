@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,10 +18,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	"go.uber.org/zap"
 
 	"github.com/rsgate/rsgate/internal/demo"
-	"github.com/rsgate/rsgate/mapping"
 )
 
 // opsConfig serves every interaction of the demo service; %s: the demo's address, then extra routes.
@@ -82,23 +79,7 @@ func startOpsGateway(t *testing.T) (g *gateway, path, demoAddr, base, admin stri
 	}
 	t.Cleanup(func() { d.Close() })
 	demoAddr = d.Addr().String()
-	path = filepath.Join(t.TempDir(), "gw.yaml")
-	if err := os.WriteFile(path, []byte(fmt.Sprintf(opsConfig, demoAddr, "")), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f := &flags{config: path}
-	cfg, err := loadConfig(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	table, err := mapping.Compile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err = start(f, cfg, table, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	g, path = startFromYAML(t, fmt.Sprintf(opsConfig, demoAddr, ""))
 	base = "http://" + g.listenAddr()
 	admin = "http://" + g.admin.ln.Addr().String()
 	waitReady(t, admin)
