@@ -292,29 +292,50 @@ func readSSE(deadline time.Time, recording *atomic.Bool, items, bytesRead *atomi
 
 func runWS() result {
 	msg := []byte(strings.Repeat("m", *size))
-	var ops, errs atomic.Int64
-	var recording, stop atomic.Bool
-	hists := make([]*hdrhistogram.Histogram, *conns)
-	var wg sync.WaitGroup
 	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second, ReadBufferSize: 4096, WriteBufferSize: 4096}
-	for i := range *conns {
-		hists[i] = newHist()
+	socks := make([]*websocket.Conn, *conns)
+	for i := range socks {
 		c, _, err := d.Dial(*target, nil)
 		if err != nil {
 			log.Fatalf("ws dial: %v", err)
 		}
+		socks[i] = c
+		defer c.Close()
+	}
+	return closedLoop(*conns, func(i int) (ok, stop bool) {
+		c := socks[i]
+		if err := c.WriteMessage(websocket.TextMessage, msg); err != nil {
+			return false, true
+		}
+		_, got, err := c.ReadMessage()
+		if err != nil || len(got) != len(msg) {
+			return false, true
+		}
+		return true, false
+	})
+}
+
+// closedLoop runs op in a loop on each of workers goroutines; after the warm-up it counts the successful
+// ops and records their latency for the measured duration. An op reports ok (counted) and stop (the worker
+// quits, e.g. its socket broke); a failure that does not stop the worker is retried after 1 ms.
+func closedLoop(workers int, op func(worker int) (ok, stop bool)) result {
+	var ops, errs atomic.Int64
+	var recording, stopping atomic.Bool
+	hists := make([]*hdrhistogram.Histogram, workers)
+	var wg sync.WaitGroup
+	for i := range workers {
+		hists[i] = newHist()
 		wg.Go(func() {
-			defer c.Close()
-			for !stop.Load() {
+			for !stopping.Load() {
 				t0 := time.Now()
-				if err := c.WriteMessage(websocket.TextMessage, msg); err != nil {
+				ok, quit := op(i)
+				if !ok {
 					errs.Add(1)
-					return
-				}
-				_, got, err := c.ReadMessage()
-				if err != nil || len(got) != len(msg) {
-					errs.Add(1)
-					return
+					if quit {
+						return
+					}
+					time.Sleep(time.Millisecond)
+					continue
 				}
 				if recording.Load() {
 					ops.Add(1)
@@ -329,7 +350,7 @@ func runWS() result {
 	time.Sleep(*duration)
 	recording.Store(false)
 	secs := time.Since(t0).Seconds()
-	stop.Store(true)
+	stopping.Store(true)
 	wg.Wait()
 	h := newHist()
 	for _, x := range hists {
@@ -356,44 +377,14 @@ func runRSocket() result {
 	defer c.Close()
 	md := extension.AppendCompositeEntry(nil, extension.MimeRouting, extension.AppendRouting(nil, "echo"))
 	data := []byte(`"` + strings.Repeat("x", max(*size-2, 0)) + `"`)
-	var ops, errs atomic.Int64
-	var recording, stop atomic.Bool
-	hists := make([]*hdrhistogram.Histogram, *inflight)
-	var wg sync.WaitGroup
-	for i := range *inflight {
-		hists[i] = newHist()
-		wg.Go(func() {
-			for !stop.Load() {
-				t0 := time.Now()
-				m, err := c.RequestResponse(context.Background(), rsocket.Payload{Metadata: md, Data: data})
-				if err != nil {
-					errs.Add(1)
-					time.Sleep(time.Millisecond)
-					continue
-				}
-				m.Release()
-				if recording.Load() {
-					ops.Add(1)
-					_ = hists[i].RecordValue(max(time.Since(t0).Microseconds(), 1))
-				}
-			}
-		})
-	}
-	time.Sleep(*warmup)
-	recording.Store(true)
-	t0 := time.Now()
-	time.Sleep(*duration)
-	recording.Store(false)
-	secs := time.Since(t0).Seconds()
-	stop.Store(true)
-	wg.Wait()
-	h := newHist()
-	for _, x := range hists {
-		h.Merge(x)
-	}
-	r := result{Ops: ops.Load(), Errors: errs.Load(), Seconds: secs}
-	fill(&r, h)
-	return r
+	return closedLoop(*inflight, func(int) (ok, stop bool) {
+		m, err := c.RequestResponse(context.Background(), rsocket.Payload{Metadata: md, Data: data})
+		if err != nil {
+			return false, false
+		}
+		m.Release()
+		return true, false
+	})
 }
 
 // ---- idle connections ----
