@@ -153,10 +153,24 @@ func New(cfg *mapping.Config, table *mapping.Table, pools Pools, opts Options) (
 // Serve serves HTTP on ln until Shutdown (then it returns nil) or a listener error. With a tls section in
 // the configuration it serves HTTPS (and WSS) on ln.
 func (s *Server) Serve(ln net.Listener) error {
-	if s.tlsConfig != nil {
+	switch {
+	case s.tlsConfig != nil:
 		ln = tls.NewListener(ln, s.tlsConfig)
+	case s.opts.ReduceMemoryUsage:
+		ln = leanListener{ln} // one read per request instead of two (leanconn_unix.go)
 	}
 	return s.fs.Serve(ln)
+}
+
+// leanListener hands out its plain TCP connections as leanConns.
+type leanListener struct{ net.Listener }
+
+func (l leanListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return newLeanConn(c), nil
 }
 
 // ListenAndServe listens on the TCP address addr and serves it (see Serve).

@@ -1,0 +1,198 @@
+//go:build unix
+
+package ingress
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// tcpPair returns a leanConn (server side) and the raw client side of one loopback TCP connection.
+func tcpPair(t *testing.T) (*leanConn, net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc, ok := newLeanConn(sc).(*leanConn)
+	if !ok {
+		t.Fatalf("newLeanConn(%T) did not wrap", sc)
+	}
+	t.Cleanup(func() { lc.Close(); client.Close() })
+	return lc, client
+}
+
+// TestLeanConnSmallReadKeepsRest: a 1-byte read (fasthttp's idle wait) takes the whole request from the
+// socket; the rest is handed out by the next reads, after which no chunk is held.
+func TestLeanConnSmallReadKeepsRest(t *testing.T) {
+	lc, client := tcpPair(t)
+	msg := "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+	if _, err := client.Write([]byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	var one [1]byte
+	if n, err := lc.Read(one[:]); n != 1 || err != nil || one[0] != 'G' {
+		t.Fatalf("Read(1) = %d, %v, %q", n, err, one[:n])
+	}
+	if lc.chunk == nil {
+		t.Fatal("the rest of the request was not kept in a chunk")
+	}
+	rest := make([]byte, 5)
+	var got strings.Builder
+	got.WriteByte(one[0])
+	for got.Len() < len(msg) {
+		n, err := lc.Read(rest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got.Write(rest[:n])
+	}
+	if got.String() != msg {
+		t.Fatalf("read %q, want %q", got.String(), msg)
+	}
+	if lc.chunk != nil {
+		t.Fatal("chunk still held after every byte was handed out")
+	}
+}
+
+// TestLeanConnLargeBody: a body bigger than a chunk arrives whole through small and large reads.
+func TestLeanConnLargeBody(t *testing.T) {
+	lc, client := tcpPair(t)
+	body := strings.Repeat("0123456789abcdef", 3*leanChunkSize/16+7)
+	go func() { _, _ = client.Write([]byte(body)) }()
+	var got strings.Builder
+	var one [1]byte
+	if _, err := io.ReadFull(lc, one[:]); err != nil {
+		t.Fatal(err)
+	}
+	got.WriteByte(one[0])
+	big := make([]byte, 2*leanChunkSize)
+	for got.Len() < len(body) {
+		n, err := lc.Read(big)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got.Write(big[:n])
+	}
+	if got.String() != body {
+		t.Fatal("body differs")
+	}
+}
+
+// TestLeanConnEOFAndDeadline: a closed client reads as io.EOF; an expired read deadline as a timeout
+// (os.ErrDeadlineExceeded), without holding a chunk while it waited.
+func TestLeanConnEOFAndDeadline(t *testing.T) {
+	lc, client := tcpPair(t)
+	if err := lc.SetReadDeadline(time.Now().Add(30 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	var one [1]byte
+	_, err := lc.Read(one[:])
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Read past the deadline: %v, want a timeout", err)
+	}
+	if lc.chunk != nil {
+		t.Fatal("a chunk is held by a connection that waited")
+	}
+	if err := lc.SetReadDeadline(time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	client.Close()
+	if n, err := lc.Read(one[:]); n != 0 || err != io.EOF {
+		t.Fatalf("Read after the client closed = %d, %v, want 0, EOF", n, err)
+	}
+}
+
+// TestLeanConnReadAllocs: the small-read path allocates nothing.
+func TestLeanConnReadAllocs(t *testing.T) {
+	lc, client := tcpPair(t)
+	msg := []byte("ping")
+	buf := make([]byte, 16)
+	allocs := testing.AllocsPerRun(200, func() {
+		if _, err := client.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		got := 0
+		for got < len(msg) {
+			n, err := lc.Read(buf[:1+got%2]) // small reads, through the chunk
+			if err != nil {
+				t.Fatal(err)
+			}
+			got += n
+		}
+	})
+	if allocs > 0 {
+		t.Fatalf("%.1f allocations per read round, want 0", allocs)
+	}
+}
+
+// TestLeanListenerPipelined: fasthttp in ReduceMemoryUsage mode behind a leanListener answers pipelined
+// requests (all in one TCP write) in order, and a request split across writes.
+func TestLeanListenerPipelined(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &fasthttp.Server{
+		ReduceMemoryUsage: true,
+		Handler: func(ctx *fasthttp.RequestCtx) {
+			ctx.SetBodyString(string(ctx.Path()) + ":" + string(ctx.PostBody()))
+		},
+	}
+	go func() { _ = srv.Serve(leanListener{ln}) }()
+	defer srv.Shutdown()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	req := func(path, body string) string {
+		return "POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Length: " + itoa(len(body)) + "\r\n\r\n" + body
+	}
+	big := strings.Repeat("b", 3*leanChunkSize)
+	if _, err := c.Write([]byte(req("/a", "1") + req("/b", "22") + req("/c", big))); err != nil {
+		t.Fatal(err)
+	}
+	split := req("/d", "4444")
+	if _, err := c.Write([]byte(split[:7])); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	var resp fasthttp.Response
+	for i, want := range []string{"/a:1", "/b:22", "/c:" + big} {
+		if err := resp.Read(br); err != nil {
+			t.Fatalf("response %d: %v", i, err)
+		}
+		if string(resp.Body()) != want {
+			t.Fatalf("response %d: %.40q, want %.40q", i, resp.Body(), want)
+		}
+	}
+	time.Sleep(20 * time.Millisecond)
+	if _, err := c.Write([]byte(split[7:])); err != nil {
+		t.Fatal(err)
+	}
+	if err := resp.Read(br); err != nil || string(resp.Body()) != "/d:4444" {
+		t.Fatalf("split request: %v %q", err, resp.Body())
+	}
+}
+
+func itoa(n int) string { return string(fasthttp.AppendUint(nil, n)) }
