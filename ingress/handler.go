@@ -55,6 +55,7 @@ var (
 
 // handle is the fasthttp handler: match, then dispatch on the route's interaction.
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	ctx.Time() // the one clock read of the request (LazyRequestTime): its start for timeouts and metrics
 	st := s.state.Load()
 	rq := acquireRequest()
 	path := ctx.Path()
@@ -217,10 +218,10 @@ func (s *Server) serveRequestResponse(ctx *fasthttp.RequestCtx, rt *route, rq *r
 		return ctx.Response.StatusCode()
 	}
 	c := rq.call
-	c.start(rt.timeout)
+	c.start(ctx.Time(), rt.timeout)
 	c.conn = ctx.Conn() // watched for a disconnect if the call turns out slow
 	s.calls.add(c)
-	start := time.Now()
+	start := c.started
 	var (
 		msg *rsocket.Message
 		err error
@@ -250,9 +251,9 @@ func (s *Server) serveFireAndForget(ctx *fasthttp.RequestCtx, rt *route, rq *req
 		return ctx.Response.StatusCode()
 	}
 	c := rq.call
-	c.start(rt.timeout)
+	c.start(ctx.Time(), rt.timeout)
 	s.calls.add(c)
-	start := time.Now()
+	start := c.started
 	var err error
 	if conn := m.Conn(); conn != nil {
 		err = conn.FireAndForgetID(c, rsocket.Payload{Metadata: md, Data: ctx.PostBody()}, &rq.streamID)

@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"sync"
 	"syscall"
+
+	"github.com/rsgate/rsgate/internal/rawio"
 )
 
 // leanChunkSize is the size of the pooled buffer a lean connection reads a new request into: a request line,
@@ -27,20 +29,32 @@ var leanChunks = sync.Pool{New: func() any { b := make([]byte, leanChunkSize); r
 // back before it waits for the socket to become readable. The bytes beyond what the caller asked for stay
 // in the chunk and are handed out by the next Reads (fasthttp reads them at once through its own buffer),
 // after which the chunk goes back to the pool. Reads of a chunk's size or more go straight to the socket.
+// Reads and writes use raw system calls (internal/rawio) through the connection's syscall.RawConn, which
+// waits for readiness and keeps the deadlines.
 //
-// A leanConn is read by one goroutine at a time, as any net.Conn that fasthttp serves; the other methods
-// are the TCP connection's. A chunk still held when the connection closes is left to the garbage collector
-// (Close may run on another goroutine, so it does not touch the chunk).
+// A leanConn is read by one goroutine at a time, as any net.Conn that fasthttp serves; writes may come
+// from several (a WebSocket session's). The other methods are the TCP connection's. A chunk still held
+// when the connection closes is left to the garbage collector (Close may run on another goroutine, so it
+// does not touch the chunk).
 type leanConn struct {
 	*net.TCPConn
 	rc    syscall.RawConn
 	chunk *[]byte // bytes read from the socket and not yet handed out: (*chunk)[r:w]; nil when none
 	r, w  int
 
-	readFD     func(fd uintptr) bool // c.readFromFD, made once
-	pending    *[]byte               // readFromFD's result, taken by readChunk
+	// the read in progress (one reader at a time)
+	readFD     func(fd uintptr) bool // c.readFromFD, made once so that a read allocates nothing
+	dst        []byte                // read into dst; nil: into a pooled chunk
+	pending    *[]byte               // the chunk readFromFD filled
 	pendingN   int
-	pendingErr error
+	pendingErr syscall.Errno
+
+	// the write in progress, under wmu
+	wmu     sync.Mutex
+	writeFD func(fd uintptr) bool // c.writeToFD, made once
+	wp      []byte
+	wn      int
+	werr    syscall.Errno
 }
 
 // newLeanConn wraps c when it is a plain TCP connection; any other connection is returned as it is.
@@ -53,9 +67,10 @@ func newLeanConn(c net.Conn) net.Conn {
 	if err != nil {
 		return c
 	}
-	c2 := &leanConn{TCPConn: tc, rc: rc}
-	c2.readFD = c2.readFromFD
-	return c2
+	lc := &leanConn{TCPConn: tc, rc: rc}
+	lc.readFD = lc.readFromFD
+	lc.writeFD = lc.writeToFD
+	return lc
 }
 
 // Read implements net.Conn.
@@ -69,8 +84,14 @@ func (c *leanConn) Read(p []byte) (int, error) {
 		}
 		return n, nil
 	}
-	if len(p) == 0 || len(p) >= leanChunkSize {
-		return c.TCPConn.Read(p)
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if len(p) >= leanChunkSize {
+		c.dst = p
+		n, err := c.read()
+		c.dst = nil
+		return n, err
 	}
 	// fasthttp asks for the next request right after writing a response, when the client has rarely sent
 	// it yet: a read now would mostly fail (EAGAIN) and park on the poller. Letting the other runnable
@@ -78,29 +99,12 @@ func (c *leanConn) Read(p []byte) (int, error) {
 	// finds the request: one system call per request instead of two when the gateway is busy, and no
 	// cost worth naming when it is not.
 	runtime.Gosched()
-	return c.readChunk(p)
-}
-
-// readChunk reads what the socket has into a pooled chunk, waiting for readability without the chunk.
-func (c *leanConn) readChunk(p []byte) (int, error) {
-	err := c.rc.Read(c.readFD)
-	chunk, n, rerr := c.pending, c.pendingN, c.pendingErr
-	c.pending, c.pendingErr = nil, nil
-	if err == nil && rerr != nil {
-		err = os.NewSyscallError("read", rerr)
-	}
-	if err == nil && n <= 0 {
-		err = io.EOF
-	}
+	n, err := c.read()
 	if err != nil {
-		if chunk != nil {
-			leanChunks.Put(chunk)
-		}
-		if err == io.EOF {
-			return 0, io.EOF
-		}
-		return 0, &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+		return 0, err
 	}
+	chunk := c.pending
+	c.pending = nil
 	k := copy(p, (*chunk)[:n])
 	if k < n {
 		c.chunk, c.r, c.w = chunk, k, n
@@ -110,25 +114,79 @@ func (c *leanConn) readChunk(p []byte) (int, error) {
 	return k, nil
 }
 
-// readFromFD is the syscall.RawConn read function of readChunk (kept as c.readFD so that a read allocates
-// nothing): one read(2) into a pooled chunk; when the socket has nothing yet the chunk goes back to the pool
-// and false makes RawConn wait for readability.
-func (c *leanConn) readFromFD(fd uintptr) bool {
-	chunk := leanChunks.Get().(*[]byte)
-	var (
-		n   int
-		err error
-	)
-	for {
-		n, err = syscall.Read(int(fd), *chunk)
-		if err != syscall.EINTR {
-			break
-		}
+// read does one read(2) into c.dst or, when c.dst is nil, into a pooled chunk left in c.pending, waiting
+// for readability without holding the chunk.
+func (c *leanConn) read() (int, error) {
+	err := c.rc.Read(c.readFD)
+	n, errno := c.pendingN, c.pendingErr
+	c.pendingN, c.pendingErr = 0, 0
+	if err == nil && errno != 0 {
+		err = os.NewSyscallError("read", errno)
 	}
-	if err == syscall.EAGAIN {
-		leanChunks.Put(chunk)
+	if err == nil && n == 0 {
+		err = io.EOF
+	}
+	if err != nil {
+		if c.pending != nil {
+			leanChunks.Put(c.pending)
+			c.pending = nil
+		}
+		if err == io.EOF {
+			return 0, io.EOF
+		}
+		return 0, &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+	}
+	return n, nil
+}
+
+// readFromFD is the syscall.RawConn read function of read: one read(2); when the socket has nothing yet a
+// chunk taken for it goes back to the pool and false makes RawConn wait for readability.
+func (c *leanConn) readFromFD(fd uintptr) bool {
+	dst, chunk := c.dst, (*[]byte)(nil)
+	if dst == nil {
+		chunk = leanChunks.Get().(*[]byte)
+		dst = *chunk
+	}
+	n, errno := rawio.Read(fd, dst)
+	if errno == syscall.EAGAIN {
+		if chunk != nil {
+			leanChunks.Put(chunk)
+		}
 		return false
 	}
-	c.pending, c.pendingN, c.pendingErr = chunk, n, err
+	c.pending, c.pendingN, c.pendingErr = chunk, n, errno
+	return true
+}
+
+// Write implements net.Conn: all of p, waiting for writability (and within the write deadline) as needed.
+func (c *leanConn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	c.wp, c.wn, c.werr = p, 0, 0
+	err := c.rc.Write(c.writeFD)
+	n, errno := c.wn, c.werr
+	c.wp = nil
+	c.wmu.Unlock()
+	if err == nil && errno != 0 {
+		err = os.NewSyscallError("write", errno)
+	}
+	if err != nil {
+		return n, &net.OpError{Op: "write", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+	}
+	return n, nil
+}
+
+// writeToFD is the syscall.RawConn write function of Write.
+func (c *leanConn) writeToFD(fd uintptr) bool {
+	for c.wn < len(c.wp) {
+		n, errno := rawio.Write(fd, c.wp[c.wn:])
+		if errno == syscall.EAGAIN {
+			return false
+		}
+		if errno != 0 {
+			c.werr = errno
+			return true
+		}
+		c.wn += n
+	}
 	return true
 }

@@ -77,13 +77,15 @@ func (c *callCtx) cancel(cause *error) {
 
 func (c *callCtx) onTimer() { c.cancel(&ErrRouteTimeout) }
 
-// start arms the route timeout (0: none).
-func (c *callCtx) start(timeout time.Duration) {
+// start arms the route timeout (0: none) for a call that started at now (the request's time: clock reads
+// cost more than they should on some virtual machines, so the handler reads the clock once).
+func (c *callCtx) start(now time.Time, timeout time.Duration) {
+	c.started = now
 	if timeout <= 0 {
 		c.deadline = time.Time{}
 		return
 	}
-	c.deadline = time.Now().Add(timeout)
+	c.deadline = now.Add(timeout)
 	c.armed = true
 	if c.timer == nil {
 		c.timer = time.AfterFunc(timeout, c.onTimer)
@@ -120,7 +122,7 @@ type calls struct {
 	scanning   bool          // a scan goroutine runs
 }
 
-// add registers c. A call with a client connection (c.conn) that is still running after watchAfter gets a
+// add registers c (started by callCtx.start). A call with a client connection (c.conn) that is still running after watchAfter gets a
 // disconnectWatch, so that a client that goes away cancels it (and the backend gets CANCEL).
 func (r *calls) add(c *callCtx) {
 	r.mu.Lock()
@@ -135,7 +137,6 @@ func (r *calls) add(c *callCtx) {
 	}
 	r.head = c
 	c.listed = true
-	c.started = time.Now()
 	r.n++
 	if c.conn != nil && r.watchAfter > 0 && !r.scanning {
 		r.scanning = true

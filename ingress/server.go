@@ -144,8 +144,11 @@ func New(cfg *mapping.Config, table *mapping.Table, pools Pools, opts Options) (
 		// context (and with ReduceMemoryUsage the read buffer) goes back to fasthttp's pools.
 		KeepHijackedConns:    true,
 		NoDefaultContentType: true,
-		CloseOnShutdown:      true,
-		Logger:               fasthttpLogger{opts.Logger},
+		// The clock is read when the handler first asks for ctx.Time() (the handler's start), once per
+		// request; clock reads are slow on some virtual machines.
+		LazyRequestTime: true,
+		CloseOnShutdown: true,
+		Logger:          fasthttpLogger{opts.Logger},
 	}
 	return s, nil
 }

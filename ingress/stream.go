@@ -72,7 +72,7 @@ func (s *Server) serveStream(ctx *fasthttp.RequestCtx, st *state, rt *route, rq 
 		picked: time.Now(),
 	}
 	c := rq.call
-	c.start(rt.timeout)
+	c.start(ctx.Time(), rt.timeout)
 	s.calls.add(c)
 	conn := m.Conn()
 	var err error

@@ -89,15 +89,22 @@ func NewTCPConn(c net.Conn) Conn { return NewTCPConnWith(c, Options{}) }
 // NewTCPConnWith is NewTCPConn with Options.
 func NewTCPConnWith(c net.Conn, opts Options) Conn {
 	writev := false
+	var raw *rawTCP
 	switch tc := c.(type) {
 	case *net.TCPConn:
 		_ = tc.SetNoDelay(true)
 		writev = true
+		raw = newRawTCP(tc) // Linux: raw read and writev (rawtcp_linux.go)
 	case *net.UnixConn:
 		writev = true
 	}
-	sc := newStreamConn(c, opts, writev)
+	var rw io.ReadWriter = c
+	if raw != nil {
+		rw = raw
+	}
+	sc := newStreamConn(rw, opts, writev)
 	sc.nc = c
+	sc.raw = raw
 	return sc
 }
 
@@ -105,6 +112,7 @@ func NewTCPConnWith(c net.Conn, opts Options) Conn {
 type streamConn struct {
 	nc  net.Conn // nil when built over a bare io.ReadWriter (tests, fuzzing)
 	rw  io.ReadWriter
+	raw *rawTCP // rw when it is the raw TCP path (Linux), else nil
 	max int
 
 	// Read side, used only by the reading goroutine.
@@ -278,9 +286,14 @@ func (c *streamConn) Flush() error {
 		}
 		return nil
 	}
-	c.out = c.bufs
-	_, err := c.out.WriteTo(c.rw)
-	c.out = nil
+	var err error
+	if c.raw != nil {
+		_, err = c.raw.writeVec(c.bufs)
+	} else {
+		c.out = c.bufs
+		_, err = c.out.WriteTo(c.rw)
+		c.out = nil
+	}
 	clear(c.bufs) // drop references to the caller's slices (WriteTo resliced the entries)
 	c.bufs = c.bufs[:0]
 	c.lastScratch = false

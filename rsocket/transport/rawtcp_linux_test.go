@@ -1,0 +1,78 @@
+//go:build linux
+
+package transport
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// TestRawTCPBigBatch: one Flush of more iovecs than one writev takes (IOV_MAX) and more bytes than the
+// socket buffers hold, with a reader that starts late, so the raw writev path goes through partial writes
+// and waits for writability; every frame arrives whole and in order.
+func TestRawTCPBigBatch(t *testing.T) {
+	client, server := loopbackPair(t, Options{WriteCopyThreshold: -1}) // nothing copied: one iovec per piece
+	if sc, ok := client.(*streamConn); !ok || sc.raw == nil {
+		t.Fatalf("client %T does not use the raw TCP path", client)
+	}
+	const frames = 1500
+	payload := func(i int) []byte { return bytes.Repeat([]byte{byte(i)}, 1+(i*7919)%9000) }
+	for i := range frames {
+		if err := client.WriteFrame([]byte(fmt.Sprintf("h%05d", i)), []byte("md"), payload(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flushed := make(chan error, 1)
+	go func() { flushed <- client.Flush() }()
+	time.Sleep(50 * time.Millisecond) // let the writer fill the socket buffers and wait
+	for i := range frames {
+		f, err := server.ReadFrame()
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		want := append(append([]byte(fmt.Sprintf("h%05d", i)), "md"...), payload(i)...)
+		if !bytes.Equal(f, want) {
+			t.Fatalf("frame %d: %d bytes, want %d (head %q)", i, len(f), len(want), f[:min(len(f), 6)])
+		}
+	}
+	select {
+	case err := <-flushed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Flush did not return")
+	}
+}
+
+// TestRawTCPFlushAllocs: a Flush of a few frames on the raw path allocates nothing.
+func TestRawTCPFlushAllocs(t *testing.T) {
+	client, server := loopbackPair(t, Options{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			if _, err := server.ReadFrame(); err != nil {
+				return
+			}
+		}
+	}()
+	head, data := []byte("head"), make([]byte, 1024)
+	allocs := testing.AllocsPerRun(200, func() {
+		for range 4 {
+			if err := client.WriteFrame(head, nil, data); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := client.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	client.Close()
+	<-done
+	if allocs > 0 {
+		t.Fatalf("%.1f allocations per Flush, want 0", allocs)
+	}
+}
