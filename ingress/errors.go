@@ -94,6 +94,10 @@ func classify(err, cause error, rt *route) failure {
 		}
 		return f
 	}
+	var pe *pool.PickError
+	if errors.As(err, &pe) && pe.Code != 0 { // pool.ErrSetupRefused: the backend is up and refuses us
+		return failure{status: fasthttp.StatusBadGateway, code: pe.Code.String(), msg: err.Error()}
+	}
 	if ra, ok := pool.RetryAfter(err); ok {
 		f := failure{status: fasthttp.StatusServiceUnavailable, code: CodeNoConnection, msg: err.Error(), retryAfter: ra}
 		switch {

@@ -2,12 +2,14 @@ package ingress
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rsgate/rsgate/mapping"
 	"github.com/rsgate/rsgate/rsocket"
+	"github.com/rsgate/rsgate/rsocket/transport"
 )
 
 func specialRoutes() []routeSpec {
@@ -244,4 +246,33 @@ func TestFireAndForgetNoConnection(t *testing.T) {
 	}
 	g := startGatewayNoWait(t, cfg, table)
 	jsonError(t, g.do("POST", "/fnf", "{}"), 503, CodeNoConnection)
+}
+
+// TestSetupRefusedIs502: a backend that refuses the gateway's SETUP (ERROR[REJECTED_SETUP]) is up but
+// will not serve it: 502 with the refusal's code, not 503 + Retry-After.
+func TestSetupRefusedIs502(t *testing.T) {
+	ln, err := transport.ListenTCP("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &rsocket.Server{Acceptor: func(*rsocket.SetupInfo, *rsocket.Conn) (rsocket.Handler, error) {
+		return nil, errors.New("unknown tenant")
+	}}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = ln.Close() })
+	g := startGateway(t, newConfig(map[string]string{"refusing": ln.Addr().String()}, []routeSpec{
+		{name: "r", method: "GET", path: "/r", backend: "refusing", interaction: mapping.InteractionRequestResponse, tag: "x"},
+	}), Options{})
+	var r result
+	waitFor(t, "a 502 for the refused SETUP", func() bool {
+		r = g.do("GET", "/r", "")
+		return r.status == 502
+	})
+	m := jsonError(t, r, 502, "REJECTED_SETUP")
+	if !strings.Contains(m["error"].(string), "refused SETUP") {
+		t.Fatalf("message %q", m["error"])
+	}
+	if r.header.Get("Retry-After") != "" {
+		t.Fatal("Retry-After on a refused SETUP")
+	}
 }

@@ -58,6 +58,7 @@ type Member struct {
 	dialFailures atomic.Uint64
 	errors       atomic.Uint64 // requests finished with a non-nil error
 	nextAttempt  atomic.Int64  // pool clock of the next dial attempt while down
+	refused      atomic.Uint32 // frame.ErrorCode of the SETUP refusal that ended the last connection; 0: none
 	lastErr      string
 	since        time.Time // last state change
 
@@ -215,6 +216,7 @@ func (m *Member) run(ctx context.Context) {
 				break
 			}
 			m.dialFailures.Add(1)
+			m.refused.Store(0) // not reachable: a plain "no connection"
 			p.countDialFailure()
 			attempt++
 			delay = p.backoff(attempt)
@@ -253,6 +255,7 @@ func (m *Member) run(ctx context.Context) {
 		if cerr == nil {
 			cerr = errConnectionEnded
 		}
+		m.refused.Store(uint32(setupRefusal(cerr)))
 		m.setState(StateDown, cerr)
 		log.Warn("backend connection lost", zap.Error(cerr), zap.Duration("retry_in", delay))
 	}

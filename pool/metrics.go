@@ -142,7 +142,7 @@ func (p *Pool) countPickError(kind error) {
 	switch {
 	case errors.Is(kind, ErrOverloaded):
 		e.overloaded.Inc()
-	case errors.Is(kind, ErrNoConnection):
+	case errors.Is(kind, ErrNoConnection), errors.Is(kind, ErrSetupRefused):
 		e.noConnection.Inc()
 	case errors.Is(kind, ErrNoLease):
 		e.noLease.Inc()

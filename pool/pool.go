@@ -71,6 +71,7 @@ type Pool struct {
 	metrics  atomic.Pointer[metricsEntry]
 
 	errNoConn, errOverloaded, errNoLease, errClosed *PickError
+	errRefused                                      [3]*PickError // INVALID_SETUP, UNSUPPORTED_SETUP, REJECTED_SETUP
 
 	backend    mapping.Backend // private copy
 	opts       Options
@@ -193,6 +194,11 @@ func New(b *mapping.Backend, opts Options) (*Pool, error) {
 		draining:    map[*Member]struct{}{},
 	}
 	p.errNoConn = newPickError(bk.Name, ErrNoConnection)
+	p.errRefused = [3]*PickError{
+		newRefusedError(bk.Name, frame.CodeInvalidSetup),
+		newRefusedError(bk.Name, frame.CodeUnsupportedSetup),
+		newRefusedError(bk.Name, frame.CodeRejectedSetup),
+	}
 	p.errOverloaded = newPickError(bk.Name, ErrOverloaded)
 	p.errNoLease = newPickError(bk.Name, ErrNoLease)
 	p.errClosed = newPickError(bk.Name, ErrClosed)
@@ -517,8 +523,12 @@ func (p *Pool) chooseSlow(ms []*Member) (*Member, error) {
 	return only, nil // availability changed between the passes; only was available a moment ago
 }
 
-// noConnection returns errNoConn with its hint set to the time until the next reconnect attempt.
+// noConnection returns errNoConn with its hint set to the time until the next reconnect attempt, or the
+// SETUP-refused error when every member's last connection was refused by the backend.
 func (p *Pool) noConnection(ms []*Member) error {
+	if code := allRefused(ms); code != 0 {
+		return p.refusedError(code)
+	}
 	now := int64(p.now().Sub(p.epoch))
 	var soonest int64 = -1
 	for _, m := range ms {
@@ -538,6 +548,32 @@ func (p *Pool) noConnection(ms []*Member) error {
 		p.errNoConn.setRetry(d)
 	}
 	return p.errNoConn
+}
+
+// allRefused returns the SETUP refusal code when the last connection of every member ended with the
+// backend refusing SETUP, else 0.
+func allRefused(ms []*Member) frame.ErrorCode {
+	var code frame.ErrorCode
+	for _, m := range ms {
+		c := frame.ErrorCode(m.refused.Load())
+		if c == 0 {
+			return 0
+		}
+		code = c
+	}
+	return code
+}
+
+// refusedError returns the pool's PickError for a SETUP refused with code (one value per code).
+func (p *Pool) refusedError(code frame.ErrorCode) *PickError {
+	switch code {
+	case frame.CodeInvalidSetup:
+		return p.errRefused[0]
+	case frame.CodeUnsupportedSetup:
+		return p.errRefused[1]
+	default:
+		return p.errRefused[2]
+	}
 }
 
 // Ready reports whether at least one connection is ready (leases aside).

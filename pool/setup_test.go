@@ -2,11 +2,14 @@ package pool
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/rsgate/rsgate/mapping"
 	"github.com/rsgate/rsgate/rsocket"
+	"github.com/rsgate/rsgate/rsocket/frame"
 	"github.com/rsgate/rsgate/rsocket/transport"
 )
 
@@ -44,5 +47,49 @@ func TestSetupCarriesBackendSettings(t *testing.T) {
 		s.MetadataMIME != "message/x.rsocket.routing.v0" || s.Lease ||
 		string(s.Payload.Data) != "hello" || string(s.Payload.Metadata) != "md" {
 		t.Fatalf("SETUP: %+v", s)
+	}
+}
+
+// TestSetupRefusedIsItsOwnError: a backend that answers SETUP with ERROR[REJECTED_SETUP] is not "no
+// connection" (503, retry later) but ErrSetupRefused with the code (the ingress answers 502); a backend
+// that cannot be reached at all stays ErrNoConnection.
+func TestSetupRefusedIsItsOwnError(t *testing.T) {
+	dialer := func(ctx context.Context, addr string) (transport.Conn, error) {
+		a, b := transport.Pipe()
+		go func() {
+			_, _ = rsocket.Accept(context.Background(), b, rsocket.ServerOptions{},
+				func(*rsocket.SetupInfo, *rsocket.Conn) (rsocket.Handler, error) {
+					return nil, errors.New("tenant unknown")
+				})
+		}()
+		return a, nil
+	}
+	bk := testBackend("refusing", "10.0.0.1:1", "10.0.0.2:1")
+	p := newPool(t, bk, Options{Dialer: dialer})
+	p.Start()
+	var err error
+	waitFor(t, "ErrSetupRefused from Pick", 5*time.Second, func() bool {
+		var m *Member
+		if m, err = p.Pick(); m != nil {
+			m.Done(time.Now(), nil)
+		}
+		return errors.Is(err, ErrSetupRefused)
+	})
+	var pe *PickError
+	if !errors.As(err, &pe) || pe.Code != frame.CodeRejectedSetup || pe.Backend != "refusing" {
+		t.Fatalf("Pick: %#v", err)
+	}
+	if _, retry := RetryAfter(err); retry {
+		t.Fatal("RetryAfter treats a refused SETUP as retryable (503)")
+	}
+	if !strings.Contains(err.Error(), "REJECTED_SETUP") {
+		t.Fatalf("message %q does not name the code", err)
+	}
+
+	down := newPool(t, testBackend("down", "127.0.0.1:1"), Options{})
+	down.Start()
+	waitFor(t, "a dial failure", 5*time.Second, func() bool { return down.Stats().Conns[0].DialFailures > 0 })
+	if _, err := down.Pick(); !errors.Is(err, ErrNoConnection) {
+		t.Fatalf("unreachable backend: %v, want ErrNoConnection", err)
 	}
 }
