@@ -196,3 +196,23 @@ func TestLeanListenerPipelined(t *testing.T) {
 }
 
 func itoa(n int) string { return string(fasthttp.AppendUint(nil, n)) }
+
+// TestLeanConnWriteToKeepsChunk: io.Copy from a leanConn (its WriteTo) hands out the chunked bytes first.
+func TestLeanConnWriteToKeepsChunk(t *testing.T) {
+	lc, client := tcpPair(t)
+	if _, err := client.Write([]byte("abcdef")); err != nil {
+		t.Fatal(err)
+	}
+	var one [1]byte
+	if _, err := lc.Read(one[:]); err != nil || one[0] != 'a' {
+		t.Fatalf("Read(1): %q %v", one[:], err)
+	}
+	go func() { _, _ = client.Write([]byte("ghi")); client.Close() }()
+	var out strings.Builder
+	if _, err := io.Copy(&out, lc); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "bcdefghi" {
+		t.Fatalf("copied %q, want %q", out.String(), "bcdefghi")
+	}
+}

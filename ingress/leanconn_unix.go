@@ -190,3 +190,10 @@ func (c *leanConn) writeToFD(fd uintptr) bool {
 	}
 	return true
 }
+
+// WriteTo implements io.WriterTo through Read, so that bytes held in a chunk are not skipped
+// (*net.TCPConn's WriteTo would read the socket directly).
+func (c *leanConn) WriteTo(w io.Writer) (int64, error) { return io.Copy(w, readerOnly{c}) }
+
+// readerOnly hides every method but Read (io.Copy would otherwise call WriteTo again).
+type readerOnly struct{ io.Reader }
