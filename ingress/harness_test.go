@@ -334,6 +334,9 @@ func startGatewayListener(t *testing.T, cfg *mapping.Config, opts Options, wrap 
 		t.Fatalf("compile: %v", err)
 	}
 	g := &gateway{t: t, set: metrics.NewSet(), served: make(chan error, 1)}
+	// As the gateway does: limits.reduce_memory (default true) decides, so that these tests run the lean
+	// connection path (leanconn_unix.go) that production runs.
+	opts.ReduceMemoryUsage = opts.ReduceMemoryUsage || cfg.Limits.ReduceMemory
 	if opts.Metrics == nil {
 		opts.Metrics = g.set
 	}

@@ -19,7 +19,7 @@ const leanChunkSize = 4 << 10
 
 var leanChunks = sync.Pool{New: func() any { b := make([]byte, leanChunkSize); return &b }}
 
-// leanConn is a plain TCP client connection for fasthttp's ReduceMemoryUsage mode, in which fasthttp gives
+// leanConn is a plain TCP client connection. In fasthttp's ReduceMemoryUsage mode, fasthttp gives
 // its read buffer back between requests and waits for the next one with a 1-byte Read; it then reads the
 // rest of the request with a second read. That costs one extra system call per request, and system calls
 // are most of the gateway's CPU time.

@@ -156,11 +156,10 @@ func New(cfg *mapping.Config, table *mapping.Table, pools Pools, opts Options) (
 // Serve serves HTTP on ln until Shutdown (then it returns nil) or a listener error. With a tls section in
 // the configuration it serves HTTPS (and WSS) on ln.
 func (s *Server) Serve(ln net.Listener) error {
-	switch {
-	case s.tlsConfig != nil:
+	if s.tlsConfig != nil {
 		ln = tls.NewListener(ln, s.tlsConfig)
-	case s.opts.ReduceMemoryUsage:
-		ln = leanListener{ln} // one read per request instead of two (leanconn_unix.go)
+	} else {
+		ln = leanListener{ln} // raw reads and writes; with ReduceMemoryUsage one read per request (leanconn_unix.go)
 	}
 	return s.fs.Serve(ln)
 }
