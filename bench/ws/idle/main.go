@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command idle measures the gateway's memory per idle client connection.
 //
 //	go run ./bench/ws/idle -n 10000            (or bench/ws/idle.sh, which raises ulimit -n)
