@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,7 +32,7 @@ func tcpPair(t *testing.T) (*leanConn, net.Conn) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lc, ok := newLeanConn(sc).(*leanConn)
+	lc, ok := newLeanConn(sc, new(atomic.Int32)).(*leanConn)
 	if !ok {
 		t.Fatalf("newLeanConn(%T) did not wrap", sc)
 	}
@@ -157,7 +158,7 @@ func TestLeanListenerPipelined(t *testing.T) {
 			ctx.SetBodyString(string(ctx.Path()) + ":" + string(ctx.PostBody()))
 		},
 	}
-	go func() { _ = srv.Serve(leanListener{ln}) }()
+	go func() { _ = srv.Serve(leanListener{Listener: ln, yields: new(atomic.Int32)}) }()
 	defer srv.Shutdown()
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
@@ -214,5 +215,37 @@ func TestLeanConnWriteToKeepsChunk(t *testing.T) {
 	}
 	if out.String() != "bcdefghi" {
 		t.Fatalf("copied %q, want %q", out.String(), "bcdefghi")
+	}
+}
+
+// TestLeanConnYieldBudget: an idle read yields while the budget lasts (counted), not once it is spent,
+// and a read woken by the network poller renews the budget.
+func TestLeanConnYieldBudget(t *testing.T) {
+	lc, client := tcpPair(t)
+	var one [1]byte
+	lc.yields.Store(0)
+	if _, err := client.Write([]byte("ab")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond) // the bytes are there: no wait, so no renewal
+	if _, err := lc.Read(one[:]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lc.Read(one[:]); err != nil { // from the chunk: no yield
+		t.Fatal(err)
+	}
+	if got := lc.yields.Load(); got != 1 {
+		t.Fatalf("yields after one idle read = %d, want 1", got)
+	}
+	lc.yields.Store(leanYieldBudget)
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		_, _ = client.Write([]byte("c"))
+	}()
+	if _, err := lc.Read(one[:]); err != nil || one[0] != 'c' { // budget spent: no yield; waits, is woken
+		t.Fatalf("Read: %q %v", one[:], err)
+	}
+	if got := lc.yields.Load(); got != 0 {
+		t.Fatalf("yields after a poller wake-up = %d, want 0 (budget renewed)", got)
 	}
 }

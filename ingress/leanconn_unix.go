@@ -6,7 +6,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/rsgate/rsgate/internal/rawio"
@@ -15,6 +17,10 @@ import (
 // leanChunkSize is the size of the pooled buffer a lean connection reads a new request into: a request line,
 // typical headers and a small body arrive in one read.
 const leanChunkSize = 4 << 10
+
+// leanYieldBudget bounds the yields before an idle read (see Read) between two wake-ups by the network
+// poller, counted over the connections of one listener.
+const leanYieldBudget = 64
 
 var leanChunks = sync.Pool{New: func() any { b := make([]byte, leanChunkSize); return &b }}
 
@@ -47,6 +53,8 @@ type leanConn struct {
 	pending    *[]byte               // the chunk readFromFD filled
 	pendingN   int
 	pendingErr syscall.Errno
+	waited     bool          // the read in progress found nothing and waited for readability
+	yields     *atomic.Int32 // yields since the last poller wake-up, shared by the listener's connections
 
 	// the write in progress, under wmu
 	wmu     sync.Mutex
@@ -57,7 +65,8 @@ type leanConn struct {
 }
 
 // newLeanConn wraps c when it is a plain TCP connection; any other connection is returned as it is.
-func newLeanConn(c net.Conn) net.Conn {
+// yields is the yield counter of c's listener (see Read).
+func newLeanConn(c net.Conn, yields *atomic.Int32) net.Conn {
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
 		return c
@@ -66,7 +75,7 @@ func newLeanConn(c net.Conn) net.Conn {
 	if err != nil {
 		return c
 	}
-	lc := &leanConn{TCPConn: tc, rc: rc}
+	lc := &leanConn{TCPConn: tc, rc: rc, yields: yields}
 	lc.readFD = lc.readFromFD
 	lc.writeFD = lc.writeToFD
 	return lc
@@ -92,11 +101,17 @@ func (c *leanConn) Read(p []byte) (int, error) {
 		c.dst = nil
 		return n, err
 	}
-	// No runtime.Gosched before this read, although the client has rarely sent its next request yet when
-	// fasthttp asks for it: yielding saved the failing (EAGAIN) read, about 8% of the CPU per request, but
-	// under saturation it kept the run queues from ever draining, so the scheduler polled the network only
-	// from sysmon (every 10 ms) and a fast route's p99 beside a saturated slow one grew 2.5 times
-	// (bench/run.sh tail section: 28 ms instead of 11 ms).
+	// fasthttp asks for the next request right after writing a response, when the client has rarely sent
+	// it yet: a read now mostly fails (EAGAIN) and waits on the poller. Yielding first lets the other
+	// runnable goroutines go, which gives the client that time, and the read then finds the request. But
+	// the scheduler polls the network only when its run queues are empty (or from sysmon, every 10 ms),
+	// and yielding goroutines keep them full: on a saturated gateway, requests on connections waiting for
+	// readiness would wait for that poll. So yielding stops after leanYieldBudget yields with no
+	// connection woken by the poller in between, and resumes with the next wake-up (readFromFD).
+	if c.yields.Load() < leanYieldBudget {
+		c.yields.Add(1)
+		runtime.Gosched()
+	}
 	n, err := c.read()
 	if err != nil {
 		return 0, err
@@ -150,7 +165,14 @@ func (c *leanConn) readFromFD(fd uintptr) bool {
 		if chunk != nil {
 			leanChunks.Put(chunk)
 		}
+		c.waited = true
 		return false
+	}
+	if c.waited { // woken by the network poller: it runs, so yielding may go on (see Read)
+		c.waited = false
+		if c.yields.Load() != 0 {
+			c.yields.Store(0)
+		}
 	}
 	c.pending, c.pendingN, c.pendingErr = chunk, n, errno
 	return true

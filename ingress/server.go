@@ -159,20 +159,24 @@ func (s *Server) Serve(ln net.Listener) error {
 	if s.tlsConfig != nil {
 		ln = tls.NewListener(ln, s.tlsConfig)
 	} else {
-		ln = leanListener{ln} // raw reads and writes; with ReduceMemoryUsage one read per request (leanconn_unix.go)
+		// raw reads and writes; with ReduceMemoryUsage one read per request (leanconn_unix.go)
+		ln = leanListener{Listener: ln, yields: new(atomic.Int32)}
 	}
 	return s.fs.Serve(ln)
 }
 
 // leanListener hands out its plain TCP connections as leanConns.
-type leanListener struct{ net.Listener }
+type leanListener struct {
+	net.Listener
+	yields *atomic.Int32 // shared by its connections (leanConn.Read)
+}
 
 func (l leanListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	return newLeanConn(c), nil
+	return newLeanConn(c, l.yields), nil
 }
 
 // ListenAndServe listens on the TCP address addr and serves it (see Serve).
