@@ -7,51 +7,16 @@ import (
 	"unsafe"
 )
 
-// With the race detector the ordinary calls are used: syscall.Read and syscall.Write tell the detector
-// that I/O orders memory accesses between goroutines (tests synchronise through sockets), which raw
-// calls would hide, turning correct programs into reported races.
-
-// Read is read(2) on fd into p, retried on EINTR (see rawio_linux.go).
-func Read(fd uintptr, p []byte) (int, syscall.Errno) {
-	for {
-		n, err := syscall.Read(int(fd), p)
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil {
-			return 0, err.(syscall.Errno)
-		}
-		return n, 0
-	}
-}
-
-// Write is write(2) of p on fd, retried on EINTR; it may write less than len(p).
-func Write(fd uintptr, p []byte) (int, syscall.Errno) {
-	for {
-		n, err := syscall.Write(int(fd), p)
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil {
-			return 0, err.(syscall.Errno)
-		}
-		return n, 0
-	}
-}
-
-// Writev writes the buffers of iov in order, one write(2) each; it stops at the first short write, and
-// reports EAGAIN only when nothing was written.
+// Writev is the race-detector build's writev: the buffers of iov in order, one write(2) each (see
+// rawio_plain.go); it stops at the first short write, and reports an error only when nothing was written.
 func Writev(fd uintptr, iov []syscall.Iovec) (int, syscall.Errno) {
 	total := 0
 	for _, v := range iov {
 		b := unsafeSlice(v)
 		n, errno := Write(fd, b)
 		if errno != 0 {
-			if total > 0 && errno == syscall.EAGAIN {
-				return total, 0
-			}
 			if total > 0 {
-				return total, 0 // the error comes back on the next call
+				return total, 0 // the error (or EAGAIN) comes back on the next call
 			}
 			return 0, errno
 		}

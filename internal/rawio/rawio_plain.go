@@ -1,10 +1,14 @@
-//go:build unix && !linux
+//go:build unix && (!linux || race)
 
 package rawio
 
 import "syscall"
 
-// Read is read(2) on fd into p, retried on EINTR (see the Linux version).
+// The ordinary calls: on Unix systems other than Linux, and on Linux with the race detector, for which
+// syscall.Read and syscall.Write tell it that I/O orders memory accesses between goroutines (tests
+// synchronise through sockets); raw calls would hide that and turn correct programs into reported races.
+
+// Read is read(2) on fd into p, retried on EINTR (see rawio_linux.go).
 func Read(fd uintptr, p []byte) (int, syscall.Errno) {
 	for {
 		n, err := syscall.Read(int(fd), p)
