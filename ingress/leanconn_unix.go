@@ -5,11 +5,9 @@ package ingress
 import (
 	"io"
 	"net"
-	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"syscall"
 
 	"github.com/rsgate/rsgate/internal/rawio"
 )
@@ -30,12 +28,11 @@ var leanChunks = sync.Pool{New: func() any { b := make([]byte, leanChunkSize); r
 // are most of the gateway's CPU time.
 //
 // leanConn turns the small read into one read of a whole request, still without holding memory while the
-// connection is idle: it tries the read into a pooled chunk and, when nothing is there yet, gives the chunk
-// back before it waits for the socket to become readable. The bytes beyond what the caller asked for stay
-// in the chunk and are handed out by the next Reads (fasthttp reads them at once through its own buffer),
-// after which the chunk goes back to the pool. Reads of a chunk's size or more go straight to the socket.
-// Reads and writes use raw system calls (internal/rawio) through the connection's syscall.RawConn, which
-// waits for readiness and keeps the deadlines.
+// connection is idle: rawio.Conn.ReadPooled reads into a pooled chunk taken only for each read attempt.
+// The bytes beyond what the caller asked for stay in the chunk and are handed out by the next Reads
+// (fasthttp reads them at once through its own buffer), after which the chunk goes back to the pool. Reads
+// of a chunk's size or more go straight to the socket. Reads and writes use raw system calls
+// (internal/rawio).
 //
 // A leanConn is read by one goroutine at a time, as any net.Conn that fasthttp serves; writes may come
 // from several (a WebSocket session's). The other methods are the TCP connection's. A chunk still held
@@ -43,25 +40,10 @@ var leanChunks = sync.Pool{New: func() any { b := make([]byte, leanChunkSize); r
 // does not touch the chunk).
 type leanConn struct {
 	*net.TCPConn
-	rc    syscall.RawConn
-	chunk *[]byte // bytes read from the socket and not yet handed out: (*chunk)[r:w]; nil when none
-	r, w  int
-
-	// the read in progress (one reader at a time)
-	readFD     func(fd uintptr) bool // c.readFromFD, made once so that a read allocates nothing
-	dst        []byte                // read into dst; nil: into a pooled chunk
-	pending    *[]byte               // the chunk readFromFD filled
-	pendingN   int
-	pendingErr syscall.Errno
-	waited     bool          // the read in progress found nothing and waited for readability
-	yields     *atomic.Int32 // yields since the last poller wake-up, shared by the listener's connections
-
-	// the write in progress, under wmu
-	wmu     sync.Mutex
-	writeFD func(fd uintptr) bool // c.writeToFD, made once
-	wp      []byte
-	wn      int
-	werr    syscall.Errno
+	raw    *rawio.Conn
+	chunk  *[]byte // bytes read from the socket and not yet handed out: (*chunk)[r:w]; nil when none
+	r, w   int
+	yields *atomic.Int32 // yields since the last poller wake-up, shared by the listener's connections
 }
 
 // newLeanConn wraps c when it is a plain TCP connection; any other connection is returned as it is.
@@ -71,14 +53,11 @@ func newLeanConn(c net.Conn, yields *atomic.Int32) net.Conn {
 	if !ok {
 		return c
 	}
-	rc, err := tc.SyscallConn()
+	raw, err := rawio.NewConn(tc)
 	if err != nil {
 		return c
 	}
-	lc := &leanConn{TCPConn: tc, rc: rc, yields: yields}
-	lc.readFD = lc.readFromFD
-	lc.writeFD = lc.writeToFD
-	return lc
+	return &leanConn{TCPConn: tc, raw: raw, yields: yields}
 }
 
 // Read implements net.Conn.
@@ -92,14 +71,11 @@ func (c *leanConn) Read(p []byte) (int, error) {
 		}
 		return n, nil
 	}
+	if len(p) >= leanChunkSize {
+		return c.raw.Read(p)
+	}
 	if len(p) == 0 {
 		return 0, nil
-	}
-	if len(p) >= leanChunkSize {
-		c.dst = p
-		n, err := c.read()
-		c.dst = nil
-		return n, err
 	}
 	// fasthttp asks for the next request right after writing a response, when the client has rarely sent
 	// it yet: a read now mostly fails (EAGAIN) and waits on the poller. Yielding first lets the other
@@ -107,17 +83,18 @@ func (c *leanConn) Read(p []byte) (int, error) {
 	// the scheduler polls the network only when its run queues are empty (or from sysmon, every 10 ms),
 	// and yielding goroutines keep them full: on a saturated gateway, requests on connections waiting for
 	// readiness would wait for that poll. So yielding stops after leanYieldBudget yields with no
-	// connection woken by the poller in between, and resumes with the next wake-up (readFromFD).
+	// connection woken by the poller in between, and resumes with the next wake-up.
 	if c.yields.Load() < leanYieldBudget {
 		c.yields.Add(1)
 		runtime.Gosched()
 	}
-	n, err := c.read()
+	chunk, n, err := c.raw.ReadPooled(&leanChunks)
+	if c.raw.Waited() && c.yields.Load() != 0 { // woken by the network poller: it runs, yielding may go on
+		c.yields.Store(0)
+	}
 	if err != nil {
 		return 0, err
 	}
-	chunk := c.pending
-	c.pending = nil
 	k := copy(p, (*chunk)[:n])
 	if k < n {
 		c.chunk, c.r, c.w = chunk, k, n
@@ -127,89 +104,8 @@ func (c *leanConn) Read(p []byte) (int, error) {
 	return k, nil
 }
 
-// read does one read(2) into c.dst or, when c.dst is nil, into a pooled chunk left in c.pending, waiting
-// for readability without holding the chunk.
-func (c *leanConn) read() (int, error) {
-	err := c.rc.Read(c.readFD)
-	n, errno := c.pendingN, c.pendingErr
-	c.pendingN, c.pendingErr = 0, 0
-	if err == nil && errno != 0 {
-		err = os.NewSyscallError("read", errno)
-	}
-	if err == nil && n == 0 {
-		err = io.EOF
-	}
-	if err != nil {
-		if c.pending != nil {
-			leanChunks.Put(c.pending)
-			c.pending = nil
-		}
-		if err == io.EOF {
-			return 0, io.EOF
-		}
-		return 0, &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
-	}
-	return n, nil
-}
-
-// readFromFD is the syscall.RawConn read function of read: one read(2); when the socket has nothing yet a
-// chunk taken for it goes back to the pool and false makes RawConn wait for readability.
-func (c *leanConn) readFromFD(fd uintptr) bool {
-	dst, chunk := c.dst, (*[]byte)(nil)
-	if dst == nil {
-		chunk = leanChunks.Get().(*[]byte)
-		dst = *chunk
-	}
-	n, errno := rawio.Read(fd, dst)
-	if errno == syscall.EAGAIN {
-		if chunk != nil {
-			leanChunks.Put(chunk)
-		}
-		c.waited = true
-		return false
-	}
-	if c.waited { // woken by the network poller: it runs, so yielding may go on (see Read)
-		c.waited = false
-		if c.yields.Load() != 0 {
-			c.yields.Store(0)
-		}
-	}
-	c.pending, c.pendingN, c.pendingErr = chunk, n, errno
-	return true
-}
-
 // Write implements net.Conn: all of p, waiting for writability (and within the write deadline) as needed.
-func (c *leanConn) Write(p []byte) (int, error) {
-	c.wmu.Lock()
-	c.wp, c.wn, c.werr = p, 0, 0
-	err := c.rc.Write(c.writeFD)
-	n, errno := c.wn, c.werr
-	c.wp = nil
-	c.wmu.Unlock()
-	if err == nil && errno != 0 {
-		err = os.NewSyscallError("write", errno)
-	}
-	if err != nil {
-		return n, &net.OpError{Op: "write", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
-	}
-	return n, nil
-}
-
-// writeToFD is the syscall.RawConn write function of Write.
-func (c *leanConn) writeToFD(fd uintptr) bool {
-	for c.wn < len(c.wp) {
-		n, errno := rawio.Write(fd, c.wp[c.wn:])
-		if errno == syscall.EAGAIN {
-			return false
-		}
-		if errno != 0 {
-			c.werr = errno
-			return true
-		}
-		c.wn += n
-	}
-	return true
-}
+func (c *leanConn) Write(p []byte) (int, error) { return c.raw.Write(p) }
 
 // WriteTo implements io.WriterTo through Read, so that bytes held in a chunk are not skipped
 // (*net.TCPConn's WriteTo would read the socket directly).

@@ -1,14 +1,8 @@
-//go:build !linux
+//go:build !unix
 
 package transport
 
 import "net"
 
-// rawTCP is Linux only (rawtcp_linux.go); elsewhere TCP goes through the net package.
-type rawTCP struct{}
-
-func newRawTCP(*net.TCPConn) *rawTCP { return nil }
-
-func (*rawTCP) Read([]byte) (int, error)         { panic("unreachable") }
-func (*rawTCP) Write([]byte) (int, error)        { panic("unreachable") }
-func (*rawTCP) writeVec([][]byte) (int64, error) { panic("unreachable") }
+// newRawTCP: no raw path outside Unix (rawtcp_unix.go); TCP goes through the net package.
+func newRawTCP(*net.TCPConn) rawReadWriter { return nil }

@@ -89,12 +89,12 @@ func NewTCPConn(c net.Conn) Conn { return NewTCPConnWith(c, Options{}) }
 // NewTCPConnWith is NewTCPConn with Options.
 func NewTCPConnWith(c net.Conn, opts Options) Conn {
 	writev := false
-	var raw *rawTCP
+	var raw rawReadWriter
 	switch tc := c.(type) {
 	case *net.TCPConn:
 		_ = tc.SetNoDelay(true)
 		writev = true
-		raw = newRawTCP(tc) // Linux: raw read and writev (rawtcp_linux.go)
+		raw = newRawTCP(tc) // Unix: raw read and writev (rawtcp_unix.go)
 	case *net.UnixConn:
 		writev = true
 	}
@@ -108,11 +108,17 @@ func NewTCPConnWith(c net.Conn, opts Options) Conn {
 	return sc
 }
 
+// rawReadWriter is a connection read and written with raw system calls (*rawio.Conn).
+type rawReadWriter interface {
+	io.ReadWriter
+	Writev(bufs [][]byte) (int64, error)
+}
+
 // streamConn implements length-prefixed framing over an io.ReadWriter.
 type streamConn struct {
 	nc  net.Conn // nil when built over a bare io.ReadWriter (tests, fuzzing)
 	rw  io.ReadWriter
-	raw *rawTCP // rw when it is the raw TCP path (Linux), else nil
+	raw rawReadWriter // rw when it is the raw TCP path (Unix), else nil
 	max int
 
 	// Read side, used only by the reading goroutine.
@@ -288,7 +294,7 @@ func (c *streamConn) Flush() error {
 	}
 	var err error
 	if c.raw != nil {
-		_, err = c.raw.writeVec(c.bufs)
+		_, err = c.raw.Writev(c.bufs)
 	} else {
 		c.out = c.bufs
 		_, err = c.out.WriteTo(c.rw)
