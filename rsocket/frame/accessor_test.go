@@ -75,7 +75,11 @@ func TestAccessorsSafeOnEveryType(t *testing.T) {
 		call("Metadata", func() any { return f.Metadata() })
 		call("Data", func() any { return f.Data() })
 		call("String", func() any { return f.String() })
-		call("InitialRequestN", func() any { v := f.InitialRequestN(); zeroUnless("InitialRequestN", typ*Type(b2i(typ.HasInitialN())), v); return v })
+		call("InitialRequestN", func() any {
+			v := f.InitialRequestN()
+			zeroUnless("InitialRequestN", typ*Type(b2i(typ.HasInitialN())), v)
+			return v
+		})
 		call("RequestN", func() any { v := f.RequestN(); zeroUnless("RequestN", TypeRequestN, v); return v })
 		call("ErrorCode", func() any { v := f.ErrorCode(); zeroUnless("ErrorCode", TypeError, v); return v })
 		call("ErrorMessage", func() any { v := f.ErrorMessage(); zeroUnless("ErrorMessage", TypeError, v); return v })
