@@ -57,7 +57,9 @@ func (c *Conn) detach(b *binding, cause error) {
 	c.bmu.Unlock()
 	b.close()
 	if ok {
-		c.res.detached(c, cause)
+		// Not inline: a resume in progress holds the resume lock while it waits for this binding's
+		// reader and writer to stop, and this may be one of them.
+		go c.res.detached(c, cause)
 	}
 }
 
@@ -65,10 +67,11 @@ func (c *Conn) detach(b *binding, cause error) {
 // to the next (a new binding starts only after the old reader has returned).
 func (b *binding) readLoop() {
 	c := b.c
-	defer close(b.readerDone)
 	for {
 		buf, err := b.tc.ReadFrame()
 		if err != nil {
+			// Done with the session's reader-owned state: a resume waiting for this reader may go on.
+			close(b.readerDone)
 			if c.loadState() == stateClosed {
 				return
 			}
@@ -85,6 +88,7 @@ func (b *binding) readLoop() {
 		ok := c.handleFrame(buf)
 		c.inReader.Store(false)
 		if !ok {
+			close(b.readerDone)
 			return
 		}
 	}

@@ -157,8 +157,13 @@ func (r *resumeState) peerPosition(c *Conn, p uint64) {
 func (r *resumeState) detached(c *Conn, cause error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.stopped {
-		return
+	r.detachedLocked(c, cause)
+}
+
+// detachedLocked is detached with r.mu held.
+func (r *resumeState) detachedLocked(c *Conn, cause error) {
+	if r.stopped || c.b.Load() != nil {
+		return // closed, or resumed already
 	}
 	if ce := c.cfg.log.Check(zap.DebugLevel, "rsocket: session detached, waiting for a resume"); ce != nil {
 		ce.Write(zap.Error(cause))
@@ -199,7 +204,10 @@ func (r *resumeState) reattachedLocked() {
 	if r.expiry != nil {
 		r.expiry.Stop()
 	}
-	r.cancelDial = nil
+	if r.cancelDial != nil {
+		r.cancelDial()
+		r.cancelDial = nil
+	}
 }
 
 // redial is the client's reconnect loop: dial, RESUME, until resumed, refused or expired.
@@ -293,7 +301,7 @@ func (c *Conn) resumeClient(ctx context.Context, tc transport.Conn) error {
 	r.buf.mu.Unlock()
 	if errors.Is(err, errPosition) {
 		// "If the server's position is not available, the client MUST send an ERROR[CONNECTION_ERROR]."
-		msg := fmt.Sprintf("RESUME_OK position %d is not available", f.ResumeOKPosition())
+		msg := fmt.Sprintf("RESUME_OK position %d is not available (%d..%d kept)", f.ResumeOKPosition(), r.buf.first, r.buf.pos)
 		_ = tc.WriteFrame(frame.AppendError(nil, 0, frame.CodeConnectionError, msg), nil, nil)
 		_ = tc.Flush()
 		return fmt.Errorf("%w: %s", ErrResumeRejected, msg)
@@ -325,12 +333,20 @@ func (c *Conn) rebind(tc transport.Conn) error {
 // ERROR[REJECTED_RESUME] and ends the session.
 func (c *Conn) resumeServer(tc transport.Conn, f frame.Frame) error {
 	r := c.res
-	if old := c.b.Load(); old != nil {
-		c.detach(old, errors.New("replaced by a resume"))
-	}
-	c.quiesce()
+	// Under the resume lock from here: resumes of one session run one at a time, and each takes the
+	// session over from whatever binding it has, waiting for that binding's reader and writer.
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	c.bmu.Lock()
+	old := c.b.Load()
+	if old != nil && c.b.CompareAndSwap(old, nil) {
+		c.q.pause()
+	}
+	c.bmu.Unlock()
+	if old != nil {
+		old.close()
+	}
+	c.quiesce()
 	if r.stopped {
 		return rejectSetup(tc, &Error{Code: frame.CodeRejectedResume, Message: "session closed"})
 	}
@@ -340,18 +356,19 @@ func (c *Conn) resumeServer(tc transport.Conn, f frame.Frame) error {
 	if clientFirst > recv {
 		err = fmt.Errorf("client keeps frames from position %d, we received up to %d", clientFirst, recv)
 	}
-	ok := frame.AppendResumeOK(nil, recv)
 	r.buf.mu.Lock()
+	if err == nil && (serverPos < r.buf.first || serverPos > r.buf.pos) {
+		err = fmt.Errorf("server position %d is not available (%d..%d kept)", serverPos, r.buf.first, r.buf.pos)
+	}
 	if err == nil {
-		if err = tc.WriteFrame(ok, nil, nil); err == nil {
+		if err = tc.WriteFrame(frame.AppendResumeOK(nil, recv), nil, nil); err == nil {
 			err = r.buf.from(serverPos, func(fr []byte) error { return tc.WriteFrame(fr, nil, nil) })
-			if errors.Is(err, errPosition) {
-				err = fmt.Errorf("server position %d is not available (%d..%d kept)", serverPos, r.buf.first, r.buf.pos)
-			} else if err != nil {
-				r.buf.mu.Unlock()
-				_ = tc.Close()
-				return err // the new transport failed: the session stays detached
-			}
+		}
+		if err != nil && !errors.Is(err, errPosition) {
+			r.buf.mu.Unlock()
+			_ = tc.Close()
+			r.detachedLocked(c, err) // the new transport failed: the session stays detached
+			return err
 		}
 	}
 	r.buf.mu.Unlock()
@@ -365,6 +382,7 @@ func (c *Conn) resumeServer(tc transport.Conn, f frame.Frame) error {
 	}
 	if err := tc.Flush(); err != nil {
 		_ = tc.Close()
+		r.detachedLocked(c, err)
 		return err
 	}
 	return c.rebind(tc)
