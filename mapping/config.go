@@ -205,6 +205,9 @@ type Backend struct {
 	// Reconnect is the backoff between failed dials. Key "reconnect". For transport http: how long an
 	// address that failed a dial is skipped (growing from min_backoff to max_backoff).
 	Reconnect Reconnect `yaml:"reconnect"`
+	// Resume makes the backend connections resumable (RSocket RESUME): a cut connection is re-dialled and
+	// the session continues. Key "resume" (see BackendResume); off by default.
+	Resume BackendResume `yaml:"resume"`
 	// HTTP configures transport http (legacy REST upstreams); only for that transport (see HTTPOptions).
 	// Key "http". For transport http, of the other keys only addresses, max_inflight, dial_timeout, tls,
 	// resolve_interval (the longest an upstream connection is kept, so that new connections follow DNS)
@@ -377,6 +380,7 @@ func NewBackend(name string) *Backend {
 		DialTimeout:     Duration(DefaultDialTimeout),
 		ResolveInterval: Duration(DefaultResolveInterval),
 		Reconnect:       Reconnect{MinBackoff: Duration(DefaultMinBackoff), MaxBackoff: Duration(DefaultMaxBackoff)},
+		Resume:          NewBackendResume(),
 		HTTP:            NewHTTPOptions(),
 	}
 }

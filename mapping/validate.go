@@ -244,6 +244,7 @@ func (v *validator) backend(f, name string, b *Backend) {
 	if b.Transport == TransportHTTP {
 		v.httpOptions(f+".http", &b.HTTP)
 	}
+	v.backendResume(f+".resume", b)
 	if b.Reconnect.MinBackoff <= 0 {
 		v.add(f+".reconnect.min_backoff", "must be greater than 0")
 	} else if b.Reconnect.MaxBackoff < b.Reconnect.MinBackoff {

@@ -52,6 +52,14 @@ func (p *Proxy) CutEvery(every time.Duration) {
 // Addr is the address clients dial.
 func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 
+// SetTarget sends new connections to addr (a restarted backend, another replica); connections already
+// through the proxy keep theirs.
+func (p *Proxy) SetTarget(addr string) {
+	p.mu.Lock()
+	p.target = addr
+	p.mu.Unlock()
+}
+
 // Cuts returns how many connections were cut so far.
 func (p *Proxy) Cuts() int64 { return p.cuts.Load() }
 
@@ -62,7 +70,10 @@ func (p *Proxy) accept() {
 		if err != nil {
 			return
 		}
-		u, err := net.Dial("tcp", p.target)
+		p.mu.Lock()
+		target := p.target
+		p.mu.Unlock()
+		u, err := net.Dial("tcp", target)
 		if err != nil {
 			reset(c)
 			continue
