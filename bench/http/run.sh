@@ -66,6 +66,7 @@ else
 	DURATION=${DURATION:-10} WARMUP=${WARMUP:-3} REPS=${REPS:-3}
 fi
 CONNS=${CONNS:-"64 256"}
+THREADS_SET=${THREADS:-}
 THREADS=${THREADS:-2}
 PEERS=${PEERS:-"gateway nginx haproxy caddy"}
 PIN=${PIN:-1}
@@ -178,6 +179,8 @@ if [ -n "$CORES" ]; then
 		LOAD_CPUS="0-$((NCPU - CORES - 1))"
 		LOAD_PREFIX=(taskset -c "$LOAD_CPUS")
 		PINNING="-cores $CORES: proxy and its backend limited to CPU $SUT_CPUS; wrk on CPU $LOAD_CPUS"
+		# wrk: one thread per CPU it has (at least 2), unless THREADS was given
+		[ -n "${THREADS_SET:-}" ] || THREADS=$((NCPU - CORES > 2 ? NCPU - CORES : 2))
 	else
 		PINNED=0
 		LOAD_PREFIX=()
