@@ -9,7 +9,6 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/pprofhandler"
 	"go.uber.org/zap"
-
 )
 
 // adminServer serves the operator endpoints on the admin listener (never on the public one):
