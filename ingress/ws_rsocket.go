@@ -153,7 +153,7 @@ func (ss *rsSession) run(ws *websocket.Conn) {
 		ss.ping = time.AfterFunc(w.pingInterval, ss.sendPing)
 	}
 	ss.mu.Unlock()
-	c, err := rsocket.Accept(nil, &rsTransport{WebSocketConn: tc, ss: ss}, rsocket.ServerOptions{
+	c, err := rsocket.Accept(context.Background(), &rsTransport{WebSocketConn: tc, ss: ss}, rsocket.ServerOptions{
 		MaxReassembledSize: w.maxMessage,
 		Logger:             s.log,
 	}, ss.accept)
@@ -314,7 +314,7 @@ func (ss *rsSession) FireAndForget(req rsocket.Payload) {
 	p := copyRSPayload(req)
 	go func() {
 		start := time.Now()
-		err := bc.FireAndForget(nil, p)
+		err := bc.FireAndForget(context.Background(), p)
 		m.Done(start, err)
 	}()
 }
