@@ -145,7 +145,7 @@ func (s *Server) serveStream(ctx *fasthttp.RequestCtx, st *state, rt *route, rq 
 	}
 
 	if resumable {
-		s.resume.register(sr, rt, ctx.Path(), c) // sets sr.rs (stream_resume.go); not when parking is off
+		s.resume.register(sr, rt, ctx.Path(), c, ctx.Conn()) // sets sr.rs (stream_resume.go) unless parking is off
 	}
 	sr.attach(ctx, c)
 	return true
@@ -267,16 +267,19 @@ func (sr *streamer) run(w *bufio.Writer) {
 		}
 		if sr.rs != nil {
 			// Every item of the batch gets its sequence number and is kept for replay, written or not: the
-			// client's Last-Event-ID says what it really got.
+			// client's Last-Event-ID says what it really got. For the credit they count as delivered.
 			sr.eventID = base + uint64(n)
+			sr.delivered += uint64(n)
 			sr.rs.keep(batch)
 		} else {
 			sr.eventID = base + uint64(k)
+			sr.delivered += uint64(k)
 			for _, bb := range batch {
 				itemPool.Put(bb)
 			}
 		}
 		clear(batch)
+		sr.rt.m.addItems(k)
 		if werr == errCallEnded {
 			sr.callEnded(w, c)
 			return
@@ -285,8 +288,6 @@ func (sr *streamer) run(w *bufio.Writer) {
 			sr.clientGone(w)
 			return
 		}
-		sr.delivered += uint64(n)
-		sr.rt.m.addItems(n)
 		if ended {
 			if endErr != nil {
 				sr.writeError(w, classify(endErr, nil, sr.rt))

@@ -37,7 +37,7 @@ func stripSessionIDs(t *testing.T, body string) string {
 // flowBackend serves request-streams that follow the credit they are given:
 //
 //	stall.{k}   k items ({"n":i}), then nothing (credit outstanding) until CANCEL
-//	seq.{n}     n items of about 1 KiB ({"n":i,"pad":"..."}), then complete
+//	seq.{n}     n items of about 8 KiB ({"n":i,"pad":"..."}), then complete
 //	endless     items until CANCEL
 //
 // It counts items sent and reports CANCELs.
@@ -51,7 +51,7 @@ func newFlowBackend(t *testing.T) (*flowBackend, *rsocketBackend) {
 	return fb, startBackend(t, fb.handler)
 }
 
-var pad = strings.Repeat("p", 1000)
+var pad = strings.Repeat("p", 8000)
 
 func flowItem(i int) []byte { return []byte(`{"n":` + strconv.Itoa(i) + `,"pad":"` + pad + `"}`) }
 

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"net"
 	"strconv"
 	"sync"
 	"time"
@@ -67,6 +68,7 @@ type resumable struct {
 	// Guarded by resumeStore.mu.
 	state    uint8
 	call     *callCtx      // the serving request's call while live (a takeover cancels it)
+	conn     net.Conn      // the serving request's client connection while live (a takeover closes it)
 	left     chan struct{} // closed when the stream stops being live (parked or ended)
 	timer    *time.Timer   // the parked stream's expiry
 	deadline time.Time     // the route timeout of the stream (zero: none)
@@ -155,23 +157,23 @@ func (st *resumeStore) Parked() int {
 	return st.parked
 }
 
-// register makes sr resumable: a new session id, served by call c (nil when nothing can be parked).
-func (st *resumeStore) register(sr *streamer, rt *route, path []byte, c *callCtx) *resumable {
-	r := &resumable{route: rt.name, path: append([]byte(nil), path...), call: c, left: make(chan struct{}),
+// register makes sr resumable (sets sr.rs): a new session id, served by call c on client connection conn.
+// It does nothing when no stream can be parked.
+func (st *resumeStore) register(sr *streamer, rt *route, path []byte, c *callCtx, conn net.Conn) {
+	r := &resumable{route: rt.name, path: append([]byte(nil), path...), call: c, conn: conn, left: make(chan struct{}),
 		deadline: c.deadline, ring: make([]*bytebufferpool.ByteBuffer, min(int(rt.window), maxReplay))}
 	_, _ = rand.Read(r.id[:]) // never fails (crypto/rand)
 	hex.Encode(r.hex[:], r.id[:])
 	st.mu.Lock()
 	if st.closed || st.max <= 0 {
 		st.mu.Unlock()
-		return nil
+		return
 	}
 	st.sessions[r.id] = sr
 	st.mu.Unlock()
 	sr.mu.Lock()
 	sr.rs = r
 	sr.mu.Unlock()
-	return r
 }
 
 // remove forgets a live stream that ends (its writer finishes it).
@@ -180,7 +182,7 @@ func (st *resumeStore) remove(sr *streamer) {
 	st.mu.Lock()
 	if r.state == sessionLive {
 		r.state = sessionClosed
-		r.call = nil
+		r.call, r.conn = nil, nil
 		delete(st.sessions, r.id)
 		close(r.left)
 	}
@@ -200,7 +202,7 @@ func (sr *streamer) park() bool {
 		st.mu.Unlock()
 		return false
 	}
-	r.state, r.call = sessionParking, nil
+	r.state, r.call, r.conn = sessionParking, nil, nil
 	st.setParked(1)
 	st.mu.Unlock()
 
@@ -266,7 +268,7 @@ func (st *resumeStore) close() {
 // take hands the parked stream named by id over to a resuming request (call c) when it belongs to route rt
 // and path and still holds every item after seq. A live stream is taken over from its request first. It
 // returns nil when there is no such stream.
-func (st *resumeStore) take(id [16]byte, seq uint64, rt *route, path []byte, c *callCtx) *streamer {
+func (st *resumeStore) take(id [16]byte, seq uint64, rt *route, path []byte, c *callCtx, conn net.Conn) *streamer {
 	st.mu.Lock()
 	sr := st.sessions[id]
 	if sr == nil || sr.rs.route != rt.name || !bytes.Equal(sr.rs.path, path) {
@@ -276,7 +278,12 @@ func (st *resumeStore) take(id [16]byte, seq uint64, rt *route, path []byte, c *
 	r := sr.rs
 	if r.state == sessionLive || r.state == sessionParking {
 		if r.state == sessionLive {
-			r.call.cancel(&ErrClientGone) // the client reconnected: its old request is gone
+			// The client reconnected: its old connection is gone, even if the gateway has not seen it go
+			// (a writer blocked on it would hold the stream until then).
+			r.call.cancel(&ErrClientGone)
+			if r.conn != nil {
+				_ = r.conn.Close()
+			}
 		}
 		left := r.left
 		st.mu.Unlock()
@@ -304,7 +311,7 @@ func (st *resumeStore) take(id [16]byte, seq uint64, rt *route, path []byte, c *
 		sr.release(ErrClientGone, nil)
 		return nil
 	}
-	r.state, r.call, r.left = sessionLive, c, make(chan struct{})
+	r.state, r.call, r.conn, r.left = sessionLive, c, conn, make(chan struct{})
 	st.mu.Unlock()
 	return sr
 }
@@ -316,7 +323,7 @@ func (st *resumeStore) take(id [16]byte, seq uint64, rt *route, path []byte, c *
 func (s *Server) resumeStream(ctx *fasthttp.RequestCtx, st *state, rt *route, rq *request, lastID []byte) (done, ok bool) {
 	var sr *streamer
 	if id, seq, valid := parseEventID(lastID); valid {
-		sr = s.resume.take(id, seq, rt, ctx.Path(), rq.call)
+		sr = s.resume.take(id, seq, rt, ctx.Path(), rq.call, ctx.Conn())
 		if sr != nil {
 			sr.rs.replayFrom = seq
 		}
