@@ -57,6 +57,7 @@ type streamer struct {
 	path    []byte
 	watch   *disconnectWatch
 	lastAt  time.Time // the last batch from the backend (stream.idle_timeout, stream_idle.go)
+	num     [20]byte  // scratch for event ids
 }
 
 // serveStream starts a request-stream. It returns true when the stream writer took over the request (it then
@@ -334,16 +335,16 @@ func (sr *streamer) writeItems(w *bufio.Writer, items []*bytebufferpool.ByteBuff
 		default:
 		}
 		if sr.format == formatSSE {
-			var num [20]byte
 			w.Write(strSSEID)
 			if sr.rs != nil {
 				w.Write(sr.rs.hex[:])
 				w.WriteByte('-')
 				sr.bytes += len(sr.rs.hex) + 1
 			}
-			w.Write(strconv.AppendUint(num[:0], base+uint64(i)+1, 10))
+			num := strconv.AppendUint(sr.num[:0], base+uint64(i)+1, 10) // sr.num: a local array would escape
+			w.Write(num)
 			w.WriteByte('\n')
-			sr.bytes += writeSSEData(w, bb.B) + len(strSSEID) + 2
+			sr.bytes += len(strSSEID) + len(num) + 1 + writeSSEData(w, bb.B) + 2
 			if _, err := w.Write(newlines[:2]); err != nil {
 				return i, err
 			}
