@@ -44,7 +44,7 @@ const (
 	DefaultReadTimeout     = 30 * time.Second
 	DefaultIdleTimeout     = 120 * time.Second
 	DefaultMaxHeaderSize   = 8 << 10
-	DefaultConnections     = 2
+	DefaultConnections     = 2 // the least "auto" gives; see AutoConnections
 	DefaultDataMIME        = "application/json"
 	DefaultMetadataMIME    = "message/x.rsocket.composite-metadata.v0"
 	DefaultKeepalive       = 20 * time.Second
@@ -147,6 +147,10 @@ type Limits struct {
 	// to shared pools): much less memory with many idle clients, a little more CPU per request. Key
 	// "limits.reduce_memory", default true.
 	ReduceMemory bool `yaml:"reduce_memory"`
+	// MaxParkedStreams caps the SSE streams parked for resumption (stream.resume_window) gateway-wide;
+	// beyond it a client that goes away ends its stream as without resumption. Key
+	// "limits.max_parked_streams", default 1024; 0 = no stream is parked.
+	MaxParkedStreams int `yaml:"max_parked_streams"`
 }
 
 // IngressTLS is the "tls" section: certificate for the ingress listener.
@@ -169,9 +173,9 @@ type Backend struct {
 	// Addresses are the instances: "host:port" for tcp, "ws://" or "wss://" URLs for websocket,
 	// "http://" or "https://" URLs for http. Key "addresses" (a list, or one string), required.
 	Addresses []string `yaml:"addresses"`
-	// Connections is the number of persistent connections per address. Key "connections", default 2,
-	// 1..1024.
-	Connections int `yaml:"connections"`
+	// Connections is the number of persistent connections per address. Key "connections", 1..1024 or
+	// "auto"; default "auto" = AutoConnections() (one per GOMAXPROCS, at least 2).
+	Connections int `yaml:"connections" unit:"connections"`
 	// DataMIME is the SETUP data MIME type. Key "data_mime", default "application/json".
 	DataMIME string `yaml:"data_mime"`
 	// MetadataMIME is the SETUP metadata MIME type. Key "metadata_mime", default
@@ -322,6 +326,17 @@ type StreamConfig struct {
 	// Window is the REQUEST_N credit kept outstanding towards the backend, in items. Key "stream.window",
 	// default 64; 1..2^31-1.
 	Window int `yaml:"window"`
+	// IdleTimeout ends a request-stream whose backend has credit outstanding and has sent no item for
+	// this long: CANCEL upstream, an in-stream STREAM_IDLE error to the client. A slow client (no credit
+	// outstanding) never trips it. Key "stream.idle_timeout", default 60s; 0 = off. See stream_keys.go.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// ResumeWindow is how long an SSE request-stream whose client went away stays parked (upstream kept,
+	// no new credit) for an EventSource reconnecting with Last-Event-ID. Key "stream.resume_window",
+	// default 30s; 0 = off.
+	ResumeWindow Duration `yaml:"resume_window"`
+	// ResumeExpired is what a Last-Event-ID that names no parked stream gets: "new" (a new stream) or
+	// "gone" (410 STREAM_EXPIRED). Key "stream.resume_expired", default "new".
+	ResumeExpired string `yaml:"resume_expired"`
 }
 
 // WebSocketConfig is a route's "websocket" section.
@@ -361,6 +376,8 @@ func NewConfig() *Config {
 			IdleTimeout:   Duration(DefaultIdleTimeout),
 			MaxHeaderSize: DefaultMaxHeaderSize,
 			ReduceMemory:  true,
+
+			MaxParkedStreams: DefaultMaxParkedStreams,
 		},
 		Backends: map[string]*Backend{},
 	}
@@ -371,7 +388,7 @@ func NewBackend(name string) *Backend {
 	return &Backend{
 		Name:            name,
 		Transport:       TransportTCP,
-		Connections:     DefaultConnections,
+		Connections:     AutoConnections(),
 		DataMIME:        DefaultDataMIME,
 		MetadataMIME:    DefaultMetadataMIME,
 		Keepalive:       Duration(DefaultKeepalive),
@@ -399,7 +416,7 @@ func NewRoute(name, interaction string) *Route {
 func newRoute() *Route {
 	return &Route{
 		ForwardAuth: true,
-		Stream:      StreamConfig{Format: StreamAuto, Window: DefaultStreamWindow},
+		Stream:      newStreamConfig(),
 		WebSocket: WebSocketConfig{
 			MaxMessage:   DefaultWSMaxMessage,
 			IdleTimeout:  Duration(DefaultWSIdleTimeout),
