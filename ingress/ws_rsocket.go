@@ -38,8 +38,8 @@ import (
 //     to websocket.max_message bytes (a larger frame closes the socket with 1009), the Origin allow-list,
 //     ping every websocket.ping_interval. Liveness otherwise comes from RSocket KEEPALIVE and the
 //     client's max lifetime; websocket.idle_timeout does not apply (keepalives are messages).
-//   - A SETUP asking for leases (L flag) is refused with ERROR[UNSUPPORTED_SETUP]; resumption is refused by
-//     the core (ERROR[REJECTED_SETUP]).
+//   - A SETUP asking for leases (L flag) is refused with ERROR[UNSUPPORTED_SETUP]. Resumption (R flag) is
+//     refused with ERROR[REJECTED_SETUP] unless the route has rsocket.resume (ws_rsocket_resume.go).
 //   - Options.RSocketAuthenticate, when set, sees every SETUP (its metadata and data) and may reject it
 //     (ERROR[REJECTED_SETUP]); BearerTokens builds one that checks a bearer token in composite metadata.
 //
@@ -153,10 +153,13 @@ func (ss *rsSession) run(ws *websocket.Conn) {
 		ss.ping = time.AfterFunc(w.pingInterval, ss.sendPing)
 	}
 	ss.mu.Unlock()
-	c, err := rsocket.Accept(context.Background(), &rsTransport{WebSocketConn: tc, ss: ss}, rsocket.ServerOptions{
+	c, err := rsocket.Accept(context.Background(), &rsTransport{WebSocketConn: tc, ss: ss}, w.resumeOptions(rsocket.ServerOptions{
 		MaxReassembledSize: w.maxMessage,
 		Logger:             s.log,
-	}, ss.accept)
+	}), ss.accept)
+	if errors.Is(err, rsocket.ErrResumed) {
+		err = nil // a resumed session (ws_rsocket_resume.go): this socket now carries it
+	}
 	if err != nil {
 		if ce := s.log.Check(zap.DebugLevel, "rsocket client handshake failed"); ce != nil {
 			ce.Write(zap.String("route", ss.rt.name), zap.Error(err))

@@ -361,6 +361,9 @@ type RSocketConfig struct {
 	// an exact tag, or a prefix ending in "*" ("users.*"); the exact match, then the longest prefix
 	// wins; unmatched requests go to the route's backend. Key "rsocket.routes", default none.
 	Routes map[string]string `yaml:"routes,omitempty"`
+	// Resume lets clients resume their sessions after a network flap (see RSocketResume). Key
+	// "rsocket.resume", default absent = off.
+	Resume *RSocketResume `yaml:"resume,omitempty"`
 }
 
 // NewConfig returns a Config holding every default and no backends or routes.

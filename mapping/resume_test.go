@@ -46,3 +46,43 @@ func TestBackendResumeKeys(t *testing.T) {
 		}
 	}
 }
+
+const rsocketResumeYAML = `backends:
+  demo:
+    addresses: ["127.0.0.1:7000"]
+routes:
+  - name: browser
+    path: /rsocket
+    backend: demo
+    interaction: rsocket
+    rsocket:
+%s
+`
+
+func TestRSocketResumeKeys(t *testing.T) {
+	c, err := Parse([]byte(strings.Replace(rsocketResumeYAML, "%s", "      resume: {}", 1)), "r.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.Routes[0].RSocket.Resume
+	if r == nil || r.Defaulted().SessionDuration.D() != 2*time.Minute || r.Defaulted().Buffer != 1<<20 {
+		t.Fatalf("defaults: %+v", r)
+	}
+	c, err = Parse([]byte(strings.Replace(rsocketResumeYAML, "%s", "      resume: {session_duration: 30s, buffer: 64KiB}", 1)), "r.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := c.Routes[0].RSocket.Resume; r.SessionDuration.D() != 30*time.Second || r.Buffer != 64<<10 {
+		t.Fatalf("parsed: %+v", r)
+	}
+	_, err = Parse([]byte(strings.Replace(rsocketResumeYAML, "%s", "      resume: {session_duration: -1s, buffer: 100}", 1)), "r.yaml")
+	for _, want := range []string{"routes[0].rsocket.resume.session_duration: negative duration", "routes[0].rsocket.resume.buffer: must be between 4KiB and 1GiB"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v\nlacks %q", err, want)
+		}
+	}
+	c, err = Parse([]byte(strings.Replace(rsocketResumeYAML, "%s", "      routes: {}", 1)), "r.yaml")
+	if err != nil || c.Routes[0].RSocket.Resume != nil {
+		t.Fatalf("absent resume: %v %+v", err, c)
+	}
+}

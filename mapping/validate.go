@@ -456,6 +456,7 @@ func (v *validator) route(f string, i int, r *Route, names, shapes map[string]in
 	}
 	v.migration(f, r)
 	if r.RSocket != nil {
+		v.rsocketResume(f+".rsocket.resume", r.RSocket.Resume)
 		for _, pat := range sortedKeys(r.RSocket.Routes) {
 			pf := f + ".rsocket.routes." + pat
 			if pat == "" || strings.Contains(strings.TrimSuffix(pat, "*"), "*") {

@@ -209,7 +209,7 @@ func TestResumeServerGolden(t *testing.T) {
 	p2 := newRawPeer(t, a2)
 	// rsocket-js 1.0 writes version 0.1 in RESUME.
 	p2.send(frame.AppendResume(nil, 0, 1, []byte("tok"), 7, 12))
-	if nc, err := Accept(context.Background(), b2, opts, nil); !errors.Is(err, ErrResumed) || nc != nil {
+	if nc, err := Accept(context.Background(), b2, opts, nil); !errors.Is(err, ErrResumed) || nc != c {
 		t.Fatalf("Accept(RESUME) = %v, %v; want ErrResumed", nc, err)
 	}
 	mustBytes(t, "RESUME_OK", p2.nextAny(), "00000000"+"3800"+"000000000000000c")
