@@ -3,6 +3,7 @@ package rsocket
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -127,7 +128,15 @@ func (r *resumeState) record(c *Conn, q []wframe, buf []byte) {
 	for i := range q {
 		f := &q[i]
 		head := buf[f.off:f.end]
-		if !frame.CountsForResume(frame.Type(head[4] >> 2)) {
+		t := frame.Type(head[4] >> 2)
+		if t == frame.TypeKeepalive && len(head) >= frame.HeaderLen+8 {
+			// The position goes out as of now, not as of queueing: a KEEPALIVE queued before a cut
+			// and written after the resume must not carry a position older than RESUME's (rsocket-js
+			// fails the session on a position below what it already dropped).
+			binary.BigEndian.PutUint64(head[frame.HeaderLen:], r.recvPos.Load())
+			continue
+		}
+		if !frame.CountsForResume(t) {
 			continue
 		}
 		r.buf.append(head, f.md, f.data)
