@@ -88,7 +88,8 @@ type resumeState struct {
 	mu         sync.Mutex // serializes resumes; guards the fields below
 	stopped    bool
 	expiry     *time.Timer
-	cancelDial context.CancelFunc
+	cmu        sync.Mutex         // guards cancelDial alone: stop cancels a resume handshake in progress
+	cancelDial context.CancelFunc // (which holds mu) without waiting for it
 	detachedAt time.Time
 }
 
@@ -185,22 +186,26 @@ func (r *resumeState) detachedLocked(c *Conn, cause error) {
 	} else {
 		r.expiry.Reset(r.opts.SessionDuration)
 	}
+	r.cmu.Lock()
 	if !c.server && r.cancelDial == nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		r.cancelDial = cancel
 		go r.redial(ctx, c)
 	}
+	r.cmu.Unlock()
 }
 
 // stop ends resumption for a closing session (shutdown).
 func (r *resumeState) stop(c *Conn) {
+	r.cmu.Lock()
+	if r.cancelDial != nil {
+		r.cancelDial() // ends a redial and a RESUME handshake waiting for RESUME_OK
+	}
+	r.cmu.Unlock()
 	r.mu.Lock()
 	r.stopped = true
 	if r.expiry != nil {
 		r.expiry.Stop()
-	}
-	if r.cancelDial != nil {
-		r.cancelDial()
 	}
 	r.mu.Unlock()
 	if r.store != nil {
@@ -213,10 +218,12 @@ func (r *resumeState) reattachedLocked() {
 	if r.expiry != nil {
 		r.expiry.Stop()
 	}
+	r.cmu.Lock()
 	if r.cancelDial != nil {
 		r.cancelDial()
 		r.cancelDial = nil
 	}
+	r.cmu.Unlock()
 }
 
 // redial is the client's reconnect loop: dial, RESUME, until resumed, refused or expired.
@@ -277,6 +284,12 @@ func (c *Conn) resumeClient(ctx context.Context, tc transport.Conn) error {
 	r.buf.mu.Lock()
 	first := r.buf.first
 	r.buf.mu.Unlock()
+	// The whole handshake is bounded by ctx (canceled when the session closes) and a timeout: either
+	// closes tc under it, and every call below then fails.
+	stop := context.AfterFunc(ctx, func() { _ = tc.Close() })
+	defer stop()
+	t := time.AfterFunc(resumeHandshakeTimeout, func() { _ = tc.Close() })
+	defer t.Stop()
 	b := frame.AppendResume(nil, frame.MajorVersion, frame.MinorVersion, r.token, r.recvPos.Load(), first)
 	if err := tc.WriteFrame(b, nil, nil); err != nil {
 		return err
@@ -284,11 +297,7 @@ func (c *Conn) resumeClient(ctx context.Context, tc transport.Conn) error {
 	if err := tc.Flush(); err != nil {
 		return err
 	}
-	stop := context.AfterFunc(ctx, func() { _ = tc.Close() })
-	t := time.AfterFunc(resumeHandshakeTimeout, func() { _ = tc.Close() })
 	fb, err := tc.ReadFrame()
-	t.Stop()
-	stop()
 	if err != nil {
 		return fmt.Errorf("waiting for RESUME_OK: %w", err)
 	}
@@ -320,6 +329,9 @@ func (c *Conn) resumeClient(ctx context.Context, tc transport.Conn) error {
 	}
 	if err := tc.Flush(); err != nil {
 		return err
+	}
+	if !stop() || !t.Stop() {
+		return errors.New("rsocket: resume handshake canceled or timed out")
 	}
 	return c.rebind(tc)
 }

@@ -314,3 +314,25 @@ func TestResumeBuffer(t *testing.T) {
 		t.Fatalf("over the limit: first %d size %d", r.first, r.size.Load())
 	}
 }
+
+// Close while a RESUME waits for its answer ends the handshake at once (it does not wait for the
+// handshake timeout), and the session ends.
+func TestResumeCloseDuringHandshake(t *testing.T) {
+	leakCheck(t)
+	d := newPipeDialer()
+	a, b := transport.Pipe()
+	p1 := newRawPeer(t, a)
+	c, err := Connect(context.Background(), b, Options{Resume: ResumeOptions{Enabled: true, Dial: d.dial}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1.expect(frame.TypeSetup, 0)
+	_ = a.Close()
+	p2 := newRawPeer(t, d.next(t))
+	p2.expect(frame.TypeResume, 0) // and never answered
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close() }()
+	waitDone(t, c.Done(), "session closed during the resume handshake")
+	<-closed
+	mustErrIs(t, c.Err(), ErrClosed)
+}
