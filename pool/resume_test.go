@@ -19,6 +19,11 @@ import (
 // resumableServer serves echo request-response and request-stream (n items carrying 0..n-1; n in the
 // request data) with resumption; sessionDuration bounds how long it keeps a cut session.
 func resumableServer(t *testing.T, sessionDuration time.Duration) string {
+	return resumableServerOn(t, sessionDuration, false)
+}
+
+// resumableServerOn is resumableServer over TCP, or over WebSocket at path /rsocket.
+func resumableServerOn(t *testing.T, sessionDuration time.Duration, ws bool) string {
 	t.Helper()
 	h := &rsocket.HandlerFuncs{
 		RequestResponseFunc: func(req rsocket.Payload, st *rsocket.Stream) {
@@ -38,7 +43,15 @@ func resumableServer(t *testing.T, sessionDuration time.Duration) string {
 			}()
 		},
 	}
-	l, err := transport.ListenTCP("127.0.0.1:0", nil)
+	var (
+		l   transport.Listener
+		err error
+	)
+	if ws {
+		l, err = transport.ListenWebSocket("127.0.0.1:0", "/rsocket", nil)
+	} else {
+		l, err = transport.ListenTCP("127.0.0.1:0", nil)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,16 +113,31 @@ func (s *seqSub) OnNext(p rsocket.Payload, complete bool) {
 func (s *seqSub) OnComplete()       { close(s.done) }
 func (s *seqSub) OnError(err error) { s.err = err; close(s.done) }
 
-// A backend connection cut every 20 ms (RST both ways, by a proxy) is resumed by the pool's connection:
-// request-responses in flight complete with their own answers, a stream continues without losing or
-// repeating an item, and the pool keeps the same session throughout (no reconnect).
+// A backend connection (TCP or WebSocket) cut every 10 ms (RST both ways, by a proxy) is resumed by the
+// pool's connection: request-responses in flight complete with their own answers, a stream continues
+// without losing or repeating an item, and the pool keeps the same session throughout (no reconnect).
 func TestResumeAcrossCutsThroughPool(t *testing.T) {
-	proxy, err := faultproxy.Start(resumableServer(t, time.Minute), 0)
+	for _, ws := range []bool{false, true} {
+		name := "tcp"
+		if ws {
+			name = "websocket"
+		}
+		t.Run(name, func(t *testing.T) { resumeAcrossCutsThroughPool(t, ws) })
+	}
+}
+
+func resumeAcrossCutsThroughPool(t *testing.T, ws bool) {
+	proxy, err := faultproxy.Start(resumableServerOn(t, time.Minute, ws), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer proxy.Close()
-	p := newPool(t, resumableBackend(proxy.Addr()), Options{})
+	bk := resumableBackend(proxy.Addr())
+	if ws {
+		bk = resumableBackend("ws://" + proxy.Addr() + "/rsocket")
+		bk.Transport = mapping.TransportWebSocket
+	}
+	p := newPool(t, bk, Options{})
 	p.Start()
 	waitFor(t, "a ready connection", 5*time.Second, func() bool { return readyConns(p) == 1 })
 	m, err := p.Pick()
@@ -118,7 +146,7 @@ func TestResumeAcrossCutsThroughPool(t *testing.T) {
 	}
 	session := m.Conn()
 	m.Done(time.Now(), nil)
-	proxy.CutEvery(20 * time.Millisecond)
+	proxy.CutEvery(10 * time.Millisecond)
 
 	const items, calls = 50_000, 1_000
 	sub := &seqSub{done: make(chan struct{})}
