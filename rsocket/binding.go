@@ -33,6 +33,13 @@ func (b *binding) close() { b.closeOnce.Do(func() { _ = b.tc.Close() }) }
 // previous binding (if any) must be detached and its reader gone.
 func (c *Conn) bind(b *binding) {
 	c.bmu.Lock()
+	if c.loadState() == stateClosed {
+		// Closed before it was bound (an Acceptor's caller closed it, or Close raced a resume):
+		// teardown has run or will find no binding; this transport is ours to close.
+		c.bmu.Unlock()
+		b.close()
+		return
+	}
 	c.lastReader = b.readerDone
 	c.b.Store(b)
 	c.bmu.Unlock()

@@ -289,10 +289,14 @@ func (c *Conn) closeBinding() {
 // done.
 func (c *Conn) teardown() {
 	<-c.writerEnd
-	c.closeBinding()
+	// Under bmu: a bind racing the shutdown either stored its binding before (closed here) or sees
+	// the closed state and closes its transport itself.
 	c.bmu.Lock()
-	last := c.lastReader
+	last, b := c.lastReader, c.b.Load()
 	c.bmu.Unlock()
+	if b != nil {
+		b.close()
+	}
 	if last != nil {
 		<-last
 	}

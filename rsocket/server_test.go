@@ -63,3 +63,22 @@ func TestServer(t *testing.T) {
 		t.Fatalf("Serve after Close: %v", err)
 	}
 }
+
+// An Acceptor may close the connection it is given before Accept has bound the transport: the session
+// ends and the transport is closed (no reader left blocked on it).
+func TestCloseInAcceptor(t *testing.T) {
+	leakCheck(t)
+	a, b := transport.Pipe()
+	p := newRawPeer(t, a)
+	p.send(setupFrame(false, nil, nil))
+	c, err := Accept(context.Background(), b, ServerOptions{}, func(_ *SetupInfo, c *Conn) (Handler, error) {
+		go func() { _ = c.Close() }()
+		time.Sleep(10 * time.Millisecond) // let Close run before Accept binds the transport
+		return nil, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitDone(t, c.Done(), "session closed in its acceptor")
+	p.closed()
+}
