@@ -33,12 +33,14 @@ func TestResumeAcrossCuts(t *testing.T) {
 func resumeAcrossCuts(t *testing.T, mtu, itemSize int) {
 	// By default the proxy cuts every 20 ms, so that the short run still crosses many cuts; the full run
 	// uses the 300 ms.
-	items, calls, every := 100_000, 2_000, 20*time.Millisecond
+	// The producer pauses 1 ms every paceEvery items, and each request-response goroutine rrPause
+	// between calls, so that the run spans several cuts however fast the machine is.
+	items, calls, every, paceEvery, rrPause := 100_000, 2_000, 20*time.Millisecond, 2_000, time.Duration(0)
 	if mtu > 0 {
 		items = 20_000
 	}
 	if os.Getenv("RSGATE_RESUME_FULL") != "" {
-		items, calls, every = 1_000_000, 10_000, 300*time.Millisecond
+		items, calls, every, paceEvery, rrPause = 1_000_000, 10_000, 300*time.Millisecond, 300, 2*time.Millisecond
 	}
 	if testing.Short() {
 		items, calls = 5_000, 200
@@ -55,6 +57,9 @@ func resumeAcrossCuts(t *testing.T, mtu, itemSize int) {
 					go func() {
 						buf := make([]byte, itemSize)
 						for i := 0; i < n; i++ {
+							if i%paceEvery == paceEvery-1 {
+								time.Sleep(time.Millisecond)
+							}
 							binary.BigEndian.PutUint64(buf, uint64(i))
 							if err := s.Send(context.Background(), Payload{Data: buf}); err != nil {
 								return
@@ -119,6 +124,9 @@ func resumeAcrossCuts(t *testing.T, mtu, itemSize int) {
 			defer wg.Done()
 			body := make([]byte, itemSize+16)
 			for i := 0; i < per; i++ {
+				if rrPause > 0 {
+					time.Sleep(rrPause)
+				}
 				want := fmt.Sprintf("%d/%d", g, i)
 				copy(body, want)
 				p := Payload{Data: body[:len(want)]}
