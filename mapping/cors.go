@@ -58,6 +58,11 @@ func ParseOriginPattern(s string) (OriginPattern, bool) {
 			return OriginPattern{}, false
 		}
 	}
+	for i := 0; i < len(rest); i++ {
+		if rest[i] <= ' ' || rest[i] >= 0x7f { // origins are ASCII (IDNs in their punycode form)
+			return OriginPattern{}, false
+		}
+	}
 	wild := strings.HasPrefix(rest, "*.")
 	host := rest
 	if wild {

@@ -94,7 +94,7 @@ func ParsePathTemplate(s string) (*PathTemplate, error) {
 		}
 		head, _, hasPat := strings.Cut(inner, ":")
 		if !bracketed || strings.ContainsAny(head, "{}") || !hasPat && strings.ContainsAny(inner, "{}") {
-			if p[0] == '{' && strings.Contains(p, ":") {
+			if !bracketed && p[0] == '{' && strings.Contains(p, ":") {
 				return nil, errors.New("path " + strconv.Quote(s) + ": segment " + strconv.Quote(p) +
 					" is not a whole parameter (a parameter pattern cannot contain \"/\")")
 			}
