@@ -421,3 +421,39 @@ routes:
     cors: {origins: ["*"]}
 `, `config.yaml:7: routes[0].cors: not for interaction request-channel (browsers do not apply CORS to WebSockets; use websocket.origins)`)
 }
+
+// TestDesignPolicyKeys parses the policy keys exactly as DESIGN.md writes them (top-level cors and
+// rate_limit; a route with a parameter pattern, its own cors and rate_limit).
+func TestDesignPolicyKeys(t *testing.T) {
+	cfg := checkErrors(t, `cors: {origins: ["https://app.example.com"], methods: [GET, POST], headers: [Authorization], credentials: false, max_age: 10m}
+rate_limit: {rate: 100/s, burst: 200, key: ip}          # ip | subject | header:NAME; also per route
+backends: {demo: {addresses: ["127.0.0.1:7878"]}}
+routes:
+  - name: users
+    method: GET
+    path: "/api/users/{id:[0-9]+}"      # parameter pattern (RE2); default [A-Za-z0-9_~-]{1,256}
+    backend: demo
+    interaction: request-response
+    route: users.{id}
+    cors: {origins: ["*"]}
+    rate_limit: {rate: 10/s, burst: 20, key: subject}
+`)
+	tab, err := Compile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := tab.Route("users")
+	if r.CORS == nil || r.CORS.Origins[0] != "*" || r.RateLimit.Key != RateKeySubject || r.RateLimit.EffectiveBurst() != 20 {
+		t.Fatalf("route policies %+v %+v", r.CORS, r.RateLimit)
+	}
+	if cfg.CORS.MaxAge.D() != 10*time.Minute || cfg.RateLimit.ParsedRate() != (Rate{100, time.Second}) {
+		t.Fatalf("top-level policies %+v %+v", cfg.CORS, cfg.RateLimit)
+	}
+	var ps Params
+	for path, ok := range map[string]bool{"/api/users/42": true, "/api/users/42.admin": false, "/api/users/x": false} {
+		m, res := tab.Match([]byte("GET"), []byte(path), &ps)
+		if res != MatchOK || (m.CheckParams(&ps) < 0) != ok {
+			t.Errorf("%s: %v, valid %v", path, res, !ok)
+		}
+	}
+}
