@@ -147,7 +147,11 @@ func parseParamSpec(spec string, catchAll bool) (string, paramCheck, error) {
 	case pat == ParamTypeAny:
 		return name, paramCheck{kind: paramAny}, nil
 	}
-	re, err := regexp.Compile("^(?:" + pat + ")$")
+	_, err := regexp.Compile(pat) // first alone: errors then quote the pattern as written
+	var re *regexp.Regexp
+	if err == nil {
+		re, err = regexp.Compile("^(?:" + pat + ")$")
+	}
 	if err != nil {
 		var se *syntax.Error
 		msg := err.Error()

@@ -58,7 +58,7 @@ func TestParsePathTemplateParamForms(t *testing.T) {
 		{tpl: "/f/{a}/{rest...}", names: []string{"a", "rest"}, kinds: []paramKind{paramDefault, paramCatchAll}},
 		{tpl: "/u/{id:a:b}", names: []string{"id"}, kinds: []paramKind{paramPattern}},
 		{tpl: "/u/{id:}", err: `path "/u/{id:}": empty pattern after ":" (write {id} for the default check, {id:any} for none)`},
-		{tpl: "/u/{id:[0-9}", err: `path "/u/{id:[0-9}": invalid pattern "[0-9" for parameter "id": missing closing ]: "[0-9)$"`},
+		{tpl: "/u/{id:[0-9}", err: `path "/u/{id:[0-9}": invalid pattern "[0-9" for parameter "id": missing closing ]: "[0-9"`},
 		{tpl: "/u/{id:[^/]+}", err: `path "/u/{id:[^/]+}": segment "{id:[^" is not a whole parameter (a parameter pattern cannot contain "/")`},
 		{tpl: "/u/{9x:[0-9]+}", err: `path "/u/{9x:[0-9]+}": invalid parameter name "9x" (letters, digits and '_', not starting with a digit)`},
 		{tpl: "/u/{a{b}:x}", err: `path "/u/{a{b}:x}": segment "{a{b}:x}" mixes text and braces (a parameter must be a whole segment: "{name}")`},
@@ -151,9 +151,9 @@ routes:
 
 func TestParamPatternCheckErrors(t *testing.T) {
 	src := strings.Replace(policyBase, "/api/users/{id}", `"/api/users/{id:[0-9+}"`, 1)
-	checkErrors(t, src, `config.yaml:5: routes[0].path: path "/api/users/{id:[0-9+}": invalid pattern "[0-9+" for parameter "id": missing closing ]: "[0-9+)$"`)
+	checkErrors(t, src, `config.yaml:5: routes[0].path: path "/api/users/{id:[0-9+}": invalid pattern "[0-9+" for parameter "id": missing closing ]: "[0-9+"`)
 	src = strings.Replace(policyBase, "/api/users/{id}", `"/api/users/{id:(a}"`, 1)
-	checkErrors(t, src, `config.yaml:5: routes[0].path: path "/api/users/{id:(a}": invalid pattern "(a" for parameter "id": missing closing ): "^(?:(a)$"`)
+	checkErrors(t, src, `config.yaml:5: routes[0].path: path "/api/users/{id:(a}": invalid pattern "(a" for parameter "id": missing closing ): "(a"`)
 	checkErrors(t, strings.Replace(policyBase, "/api/users/{id}", `"/api/users/{id:[0-9]+}"`, 1))
 }
 
