@@ -22,6 +22,10 @@ type request struct {
 	// subject is the authenticated subject, set by authentication before the policies run; rate limits
 	// with key subject use it (ratelimit.go). nil: anonymous.
 	subject []byte
+	// policy is the route whose policies admitted the request, and rl the RateLimit values they answered
+	// (policy.go: reapplied after a proxied response replaced the headers).
+	policy *route
+	rl     rateLimitState
 
 	// For the access log: the backend connection slot the request was sent on, and the RSocket stream id
 	// on that connection (0: none yet).
@@ -37,7 +41,7 @@ func acquireRequest() *request { return requestPool.Get().(*request) }
 
 func releaseRequest(rq *request) {
 	rq.ps.Reset()
-	rq.upstream, rq.streamID, rq.subject = nil, 0, nil
+	rq.upstream, rq.streamID, rq.subject, rq.policy = nil, 0, nil, nil
 	if !rq.call.finish() {
 		rq.call = newCallCtx() // its timer may still fire: never reuse it
 	}

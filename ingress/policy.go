@@ -23,6 +23,7 @@ const CodeBadParameter = "BAD_PARAMETER"
 // admit applies rt's policies to the request. It answers the request itself and returns false when a
 // policy refuses it. rt is the matched route (not a split variant: variants share its policies).
 func (s *Server) admit(ctx *fasthttp.RequestCtx, st *state, rt *route, rq *request) bool {
+	rq.policy = rt
 	if rt.cors != nil {
 		rt.cors.apply(ctx)
 	}
@@ -34,6 +35,22 @@ func (s *Server) admit(ctx *fasthttp.RequestCtx, st *state, rt *route, rq *reque
 		return false
 	}
 	return true
+}
+
+// reapplyPolicyHeaders sets the CORS and RateLimit headers again after something replaced the response
+// headers wholesale (a proxied upstream response, http_proxy.go): the gateway's values win over the
+// upstream's.
+func reapplyPolicyHeaders(ctx *fasthttp.RequestCtx, rq *request) {
+	rt := rq.policy
+	if rt == nil {
+		return
+	}
+	if rt.cors != nil {
+		rt.cors.apply(ctx)
+	}
+	if rt.limit != nil {
+		rt.limit.setHeaders(&ctx.Response.Header, rq.rl)
+	}
 }
 
 // compilePolicies gives every route its CORS policy and rate limiters: its own sections, else the

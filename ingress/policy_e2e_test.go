@@ -413,3 +413,27 @@ func TestRateLimitPacedE2E(t *testing.T) {
 	}
 	t.Logf("%d of %d limited over %v; token-bucket count %d", limited, n, time.Since(sent[0]), want)
 }
+
+// TestPoliciesOnProxiedRoutes: on interaction http the upstream's response headers replace the response
+// headers; the gateway's CORS and RateLimit headers are set again after, and the default parameter check
+// applies to the rewritten path too.
+func TestPoliciesOnProxiedRoutes(t *testing.T) {
+	l := startLegacy(t)
+	cfg := mapping.NewConfig()
+	addHTTPBackend(cfg, "legacy", l.url)
+	r := mapping.NewRoute("users", mapping.InteractionHTTP)
+	r.Method, r.Path, r.Backend, r.Rewrite = "GET", "/api/users/{id}", "legacy", "/v1/users/{id}"
+	r.CORS = &mapping.CORSConfig{Origins: []string{"https://app.example.com"}, ExposeHeaders: []string{"X-Backend"}}
+	r.RateLimit = &mapping.RateLimitConfig{Rate: "1/h", Burst: 5}
+	cfg.Routes = append(cfg.Routes, r)
+	g := startGateway(t, cfg, Options{})
+	res := g.do("GET", "/api/users/42", "", "Origin", "https://app.example.com")
+	if res.status != 200 || res.header.Get("X-Backend") != "legacy" || res.body != `{"id":"42"}` {
+		t.Fatalf("proxied: %d %v %q", res.status, res.header, res.body)
+	}
+	if res.header.Get("Access-Control-Allow-Origin") != "https://app.example.com" || res.header.Get("Access-Control-Expose-Headers") != "X-Backend" ||
+		res.header.Get("RateLimit") != `"users";r=4;t=3600` || res.header.Get("RateLimit-Policy") != `"users";q=1;w=3600` {
+		t.Fatalf("policy headers lost on the proxied answer: %v", res.header)
+	}
+	jsonError(t, g.do("GET", "/api/users/42.json", ""), 400, CodeBadParameter)
+}

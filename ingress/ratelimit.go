@@ -219,23 +219,36 @@ func (l *keyedLimiter) allow(ctx *fasthttp.RequestCtx, rq *request) bool {
 	now := int64(ctx.Time().Sub(l.base))
 	ok, remaining, wait, full := l.take(l.hashKey(ctx, rq), now)
 	h := &ctx.Response.Header
-	h.SetBytesKV(strRateLimitPolicy, l.policy)
-	var buf [96]byte
-	b := append(buf[:0], l.name...)
-	b = append(b, ";r="...)
-	b = strconv.AppendInt(b, remaining, 10)
-	b = append(b, ";t="...)
-	b = strconv.AppendInt(b, ceilSeconds(full), 10)
-	h.SetBytesKV(strRateLimit, b)
+	rq.rl = rateLimitState{remaining: remaining, reset: ceilSeconds(full)}
+	l.setHeaders(h, rq.rl)
 	if ok {
 		return true
 	}
 	if l.rejected != nil {
 		l.rejected.Inc()
 	}
+	var buf [20]byte
 	h.SetBytesKV(strRetryAfter, strconv.AppendInt(buf[:0], max(1, ceilSeconds(wait)), 10))
 	writeJSONError(ctx, fasthttp.StatusTooManyRequests, "rate limit exceeded", CodeRateLimited, nil)
 	return false
+}
+
+// rateLimitState is what one decision answers in the RateLimit header.
+type rateLimitState struct {
+	remaining int64 // whole requests left
+	reset     int64 // seconds until the bucket is full
+}
+
+// setHeaders sets RateLimit-Policy and RateLimit.
+func (l *keyedLimiter) setHeaders(h *fasthttp.ResponseHeader, st rateLimitState) {
+	h.SetBytesKV(strRateLimitPolicy, l.policy)
+	var buf [96]byte
+	b := append(buf[:0], l.name...)
+	b = append(b, ";r="...)
+	b = strconv.AppendInt(b, st.remaining, 10)
+	b = append(b, ";t="...)
+	b = strconv.AppendInt(b, st.reset, 10)
+	h.SetBytesKV(strRateLimit, b)
 }
 
 func ceilSeconds(ns int64) int64 {
