@@ -122,6 +122,7 @@ func corsGateway(t *testing.T) *gateway {
 		{name: "off", method: "GET", path: "/api/off/{id}", backend: "demo", interaction: mapping.InteractionRequestResponse, tag: "users.{id}",
 			mutate: func(r *mapping.Route) { r.CORS = &mapping.CORSConfig{} }},
 		{name: "chat", path: "/ws/chat", backend: "demo", interaction: mapping.InteractionRequestChannel, tag: "chat"},
+		{name: "ticks", path: "/api/ticks/{n}", backend: "demo", interaction: mapping.InteractionRequestStream, tag: "ticks.{n}"},
 	})
 	cfg.CORS = &mapping.CORSConfig{
 		Origins:       []string{"https://app.example.com", "https://*.example.org"},
@@ -229,6 +230,10 @@ func TestCORSActualRequests(t *testing.T) {
 	r = g.do("GET", "/api/open/7", "", "Origin", "https://anything.test")
 	if r.header.Get("Access-Control-Allow-Origin") != "*" || r.header.Get("Access-Control-Allow-Credentials") != "" {
 		t.Fatalf("open: %v", r.header)
+	}
+	r = g.do("GET", "/api/ticks/3", "", "Origin", "https://app.example.com", "Accept", "text/event-stream")
+	if r.status != 200 || r.header.Get("Access-Control-Allow-Origin") != "https://app.example.com" || !strings.Contains(r.body, "data:") {
+		t.Fatalf("stream: %d %v %q", r.status, r.header, r.body)
 	}
 	r = g.do("GET", "/api/off/7", "", "Origin", "https://app.example.com")
 	if r.status != 200 || r.header.Get("Vary") != "" {
