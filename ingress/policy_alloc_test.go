@@ -78,3 +78,30 @@ func BenchmarkPolicies(b *testing.B) {
 		})
 	})
 }
+
+// BenchmarkHandlerPolicies is BenchmarkHandler (GET /api/meta/{id}) without policies, then with a CORS
+// policy (allowed Origin) and a rate limit that never refuses: the policies' share of a whole request.
+func BenchmarkHandlerPolicies(b *testing.B) {
+	p := newInProcess(b, nil)
+	var ctx fasthttp.RequestCtx
+	ctx.Init(&fasthttp.Request{}, &net.TCPAddr{IP: net.IPv4(10, 1, 2, 3), Port: 1234}, nil)
+	ctx.Request.SetRequestURI("/api/meta/42")
+	ctx.Request.Header.SetMethod("GET")
+	ctx.Request.Header.Set("Origin", "https://app.example.com")
+	run := func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			ctx.Response.Reset()
+			p.srv.handle(&ctx)
+			if ctx.Response.StatusCode() != 200 {
+				b.Fatalf("status %d %q", ctx.Response.StatusCode(), ctx.Response.Body())
+			}
+		}
+	}
+	b.Run("none", run)
+	rt := p.st.routes[p.st.table.Route("meta-users").Index]
+	rt.cors = newCORSPolicy(&mapping.CORSConfig{Origins: []string{"https://app.example.com"}})
+	rt.limit = newKeyedLimiter(&mapping.RateLimitConfig{Rate: "1000000000/s", Burst: 1000000}, "meta-users", nil)
+	p.st.preflight = true
+	b.Run("cors+ratelimit", run)
+}
