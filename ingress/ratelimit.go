@@ -211,7 +211,7 @@ func (l *keyedLimiter) len() int {
 }
 
 // allow charges the request to its bucket and sets the RateLimit-Policy and RateLimit headers
-// (draft-ietf-httpapi-ratelimit-headers-10, the structured-field form: RateLimit-Policy:
+// (draft-ietf-httpapi-ratelimit-headers-11, same syntax since -08; structured fields: RateLimit-Policy:
 // "name";q=N;w=SECONDS and RateLimit: "name";r=REMAINING;t=SECONDS, t being the time until the bucket is
 // full again). Over the limit it answers 429 with Retry-After (whole seconds until a token is back, at
 // least 1) and returns false. It does not allocate for a key it has seen.
