@@ -353,7 +353,7 @@ func TestWSSessionRateLimit(t *testing.T) {
 	rg := rsGateway(t, map[string]string{"b": d.Addr().String()}, Options{}, limit)
 	c, _ := dialRSocket(t, rg, "/rsocket", rsocket.Payload{})
 	for i := 0; i < 5; i++ {
-		msg, err := c.RequestResponse(context.Background(), rsocket.Payload{Metadata: routeMD("users.7")})
+		msg, _, err := c.RequestResponse(context.Background(), rsocket.Payload{Metadata: routeMD("users.7")})
 		if i < 3 {
 			if err != nil {
 				t.Fatalf("request %d: %v", i, err)
@@ -368,7 +368,7 @@ func TestWSSessionRateLimit(t *testing.T) {
 	}
 	// A second session has its own bucket.
 	c2, _ := dialRSocket(t, rg, "/rsocket", rsocket.Payload{})
-	msg, err := c2.RequestResponse(context.Background(), rsocket.Payload{Metadata: routeMD("users.7")})
+	msg, _, err := c2.RequestResponse(context.Background(), rsocket.Payload{Metadata: routeMD("users.7")})
 	if err != nil {
 		t.Fatalf("second session: %v", err)
 	}
