@@ -39,6 +39,10 @@
 // ends at the route timeout or when the answer comes, and a stream notices on its next write: an item, or
 // for SSE the ": ping" heartbeat written every Options.SSEHeartbeat.
 //
+// Per-route policies run after the match and before anything is built from the request (policy.go): CORS
+// (cors.go, which also answers preflights), path parameter checks (400 BAD_PARAMETER) and rate limits
+// (ratelimit.go, 429).
+//
 // The WebSocket interactions (request-channel, rsocket) live in ws_*.go, the http interaction with route
 // splits and shadowing in http_proxy.go, split.go and shadow.go; each file documents its own rules.
 package ingress

@@ -19,6 +19,13 @@ type request struct {
 	ps   mapping.Params
 	md   []byte // request metadata buffer
 	call *callCtx
+	// subject is the authenticated subject, set by authentication before the policies run; rate limits
+	// with key subject use it (ratelimit.go). nil: anonymous.
+	subject []byte
+	// policy is the route whose policies admitted the request, and rl the RateLimit values they answered
+	// (policy.go: reapplied after a proxied response replaced the headers).
+	policy *route
+	rl     rateLimitState
 
 	// For the access log: the backend connection slot the request was sent on, and the RSocket stream id
 	// on that connection (0: none yet).
@@ -34,7 +41,7 @@ func acquireRequest() *request { return requestPool.Get().(*request) }
 
 func releaseRequest(rq *request) {
 	rq.ps.Reset()
-	rq.upstream, rq.streamID = nil, 0
+	rq.upstream, rq.streamID, rq.subject, rq.policy = nil, 0, nil, nil
 	if !rq.call.finish() {
 		rq.call = newCallCtx() // its timer may still fire: never reuse it
 	}
@@ -58,6 +65,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	ctx.Time() // the one clock read of the request (LazyRequestTime): its start for timeouts and metrics
 	st := s.state.Load()
 	rq := acquireRequest()
+	if st.preflight && s.preflight(ctx, st, rq) { // cors.go: CORS preflights answered by the gateway
+		return
+	}
 	path := ctx.Path()
 	cr, res := st.table.Match(ctx.Method(), path, &rq.ps)
 	switch res {
@@ -83,6 +93,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		rt = rt.split.pick(ctx) // a variant of the route bound to the chosen backend (split.go)
 	}
 	rt.m.begin()
+	if !s.admit(ctx, st, st.routes[cr.Index], rq) { // policy.go: CORS headers, parameter check, rate limit
+		s.finish(ctx, st, rt, rq, ctx.Response.StatusCode())
+		return
+	}
 	if body := ctx.PostBody(); len(body) > rt.maxBody {
 		writeJSONError(ctx, fasthttp.StatusRequestEntityTooLarge, "request body over the route's size limit", CodeBodyTooLarge, nil)
 		s.finish(ctx, st, rt, rq, fasthttp.StatusRequestEntityTooLarge)

@@ -48,6 +48,7 @@ func (s *Server) serveChannel(ctx *fasthttp.RequestCtx, rt *route, rq *request) 
 	ch := &wsChannel{
 		s: s, rt: rt, w: w, member: m, picked: time.Now(),
 		itemQueue: itemQueue{notify: make(chan struct{}, 1)},
+		bucket:    rt.wsLimit.bucket(),
 	}
 	if md != nil {
 		ch.md = append([]byte(nil), md...)
@@ -76,6 +77,7 @@ type wsChannel struct {
 	picked time.Time
 	md     []byte
 	ws     *websocket.Conn
+	bucket *sessionBucket // websocket.rate_limit: inbound messages (ratelimit.go)
 
 	closeOnce sync.Once
 
@@ -165,6 +167,10 @@ func (c *wsChannel) readLoop() {
 		msg, err := c.readMessage(buf[:0])
 		if err != nil {
 			c.readFailed(err)
+			return
+		}
+		if !c.bucket.allow() {
+			c.rateLimited() // ratelimit.go: close 1008
 			return
 		}
 		if st == nil {

@@ -182,7 +182,8 @@ func closeCode(t *testing.T, ws *websocket.Conn) (int, string) {
 func chatGateway(t *testing.T, backend string, mutate func(r *mapping.Route)) *gateway {
 	t.Helper()
 	cfg := newConfig(map[string]string{"b": backend}, []routeSpec{
-		{name: "chat", path: "/ws/{tag}", backend: "b", interaction: mapping.InteractionRequestChannel, tag: "{tag}", mutate: mutate},
+		// {tag:any}: the tests pick backend behaviours by tag ("complete.3"), dots included.
+		{name: "chat", path: "/ws/{tag:any}", backend: "b", interaction: mapping.InteractionRequestChannel, tag: "{tag}", mutate: mutate},
 	})
 	return startGateway(t, cfg, Options{})
 }

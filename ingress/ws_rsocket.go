@@ -87,7 +87,7 @@ func (s *Server) serveRSocket(ctx *fasthttp.RequestCtx, rt *route) int {
 	if status, ok := w.checkUpgrade(ctx); !ok {
 		return status
 	}
-	sess := &rsSession{s: s, rt: rt}
+	sess := &rsSession{s: s, rt: rt, bucket: rt.wsLimit.bucket()}
 	_ = w.upgrader.Upgrade(ctx, sess.run) // a failed upgrade has answered the request itself
 	return ctx.Response.StatusCode()
 }
@@ -105,6 +105,7 @@ type rsSession struct {
 	client     *rsocket.Conn // the same, set by the acceptor (for the handler methods)
 	routing    bool          // the client's metadata is routing metadata, not composite
 	maxStreams int32
+	bucket     *sessionBucket // websocket.rate_limit: new requests of this session (ratelimit.go)
 	active     atomic.Int32
 	ping       *time.Timer
 	endOnce    sync.Once
@@ -279,6 +280,10 @@ func (ss *rsSession) pick(md []byte) (*pool.Member, *rsocket.Conn, error) {
 // begin reserves a stream slot and picks the backend for the request metadata md. false: st was ended
 // with the rejection and holds no slot.
 func (ss *rsSession) begin(st *rsocket.Stream, md []byte) (*pool.Member, *rsocket.Conn, bool) {
+	if !ss.bucket.allow() {
+		_ = st.Error(frame.CodeRejected, msgSessionRateLimited)
+		return nil, nil, false
+	}
 	if ss.active.Add(1) > ss.maxStreams {
 		ss.active.Add(-1)
 		_ = st.Error(frame.CodeRejected, "rsgate: too many concurrent streams on this connection")
@@ -310,6 +315,9 @@ func relayError(st *rsocket.Stream, err error) {
 
 // FireAndForget implements rsocket.Handler.
 func (ss *rsSession) FireAndForget(req rsocket.Payload) {
+	if !ss.bucket.allow() {
+		return // no stream to answer on: dropped (counted in rsgate_ws_rate_limited_total)
+	}
 	m, bc, err := ss.pick(req.Metadata)
 	if err != nil {
 		return

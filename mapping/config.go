@@ -97,6 +97,13 @@ type Config struct {
 	// at least one.
 	Routes []*Route `yaml:"routes"`
 
+	// CORS is the CORS policy of every HTTP route without its own (see CORSConfig). Key "cors", default
+	// absent = no CORS headers, preflights not answered.
+	CORS *CORSConfig `yaml:"cors,omitempty"`
+	// RateLimit is the rate limit shared by every route without its own (one bucket per key across
+	// those routes; see RateLimitConfig). Key "rate_limit", default absent = off.
+	RateLimit *RateLimitConfig `yaml:"rate_limit,omitempty"`
+
 	// lines maps a field path ("routes[2].timeout") to the line of its key; nil for configs built in Go.
 	lines map[string]int
 	// bad holds the fields Parse could not decode; validation does not pile on more errors about them.
@@ -316,6 +323,14 @@ type Route struct {
 	// Shadow). Key "shadow", default absent; for request-response, fire-and-forget and http; not with
 	// split.
 	Shadow *Shadow `yaml:"shadow,omitempty"`
+	// CORS replaces the top-level cors policy for this route; cors: {origins: []} turns CORS off here.
+	// Key "cors", default absent = the top-level policy. Not for request-channel and rsocket (use
+	// websocket.origins).
+	CORS *CORSConfig `yaml:"cors,omitempty"`
+	// RateLimit replaces the top-level rate_limit for this route, with buckets of its own; rate: off
+	// exempts the route. For WebSocket routes it limits upgrades. Key "rate_limit", default absent = the
+	// top-level limit.
+	RateLimit *RateLimitConfig `yaml:"rate_limit,omitempty"`
 }
 
 // StreamConfig is a route's "stream" section.
@@ -353,6 +368,10 @@ type WebSocketConfig struct {
 	// Origins is the allow-list of Origin header values ("https://app.example.com"), or ["*"] for any.
 	// Key "websocket.origins", default none = same origin only (Origin's host equals Host).
 	Origins []string `yaml:"origins,omitempty"`
+	// RateLimit limits each session: inbound messages of a request-channel (on excess the socket is
+	// closed with 1008), new requests of an rsocket session (on excess that request gets
+	// ERROR[REJECTED]). Key "websocket.rate_limit" ({rate, burst}), default absent = off.
+	RateLimit *RateLimitConfig `yaml:"rate_limit,omitempty"`
 }
 
 // RSocketConfig is a route's "rsocket" section (interaction rsocket).

@@ -110,6 +110,8 @@ func (c *Config) validate(errs *errorList) {
 			v.add("tls.key", "required when tls is set")
 		}
 	}
+	v.cors("cors", c.CORS, false)                 // cors.go
+	v.rateLimit("rate_limit", c.RateLimit, false) // ratelimit.go
 	for _, name := range sortedKeys(c.Backends) {
 		v.backend("backends."+name, name, c.Backends[name])
 	}
@@ -455,6 +457,13 @@ func (v *validator) route(f string, i int, r *Route, names, shapes map[string]in
 		}
 	}
 	v.migration(f, r)
+	if r.CORS != nil && r.IsWebSocket() {
+		v.add(f+".cors", "not for interaction %s (browsers do not apply CORS to WebSockets; use websocket.origins)", r.Interaction)
+	} else {
+		v.cors(f+".cors", r.CORS, true)
+	}
+	v.rateLimit(f+".rate_limit", r.RateLimit, false)
+	v.rateLimit(f+".websocket.rate_limit", r.WebSocket.RateLimit, true)
 	if r.RSocket != nil {
 		v.rsocketResume(f+".rsocket.resume", r.RSocket.Resume)
 		for _, pat := range sortedKeys(r.RSocket.Routes) {
