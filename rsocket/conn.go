@@ -418,6 +418,20 @@ func (c *Conn) takeCall(id uint32, rc *rrCall) *rrCall {
 	return got
 }
 
+// takeCallOrLookup is takeCall(id, nil) and, when id is no call, lookup(id), in one critical section (the
+// reader does this for every PAYLOAD and ERROR).
+func (c *Conn) takeCallOrLookup(id uint32) (*rrCall, *Stream) {
+	c.smu.Lock()
+	if rc := c.calls[id]; rc != nil {
+		delete(c.calls, id)
+		c.deletedUnlock()
+		return rc, nil
+	}
+	s := c.streams[id]
+	c.smu.Unlock()
+	return nil, s
+}
+
 // deletedUnlock follows a removal from the table (smu held; released here): it completes a drain that
 // the removal emptied.
 func (c *Conn) deletedUnlock() {
