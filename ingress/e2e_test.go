@@ -147,6 +147,6 @@ func TestDemoInteractions(t *testing.T) {
 		waitFor(t, "the demo backend to see CANCEL", func() bool { return d.Stats.Cancels.Load() == before+1 })
 	})
 	t.Run("websocket-route-without-upgrade", func(t *testing.T) {
-		jsonError(t, g.do("GET", "/ws/chat", ""), 426, CodeBadRequest)
+		jsonError(t, g.do("GET", "/ws/chat", ""), 426, CodeUpgradeRequired)
 	})
 }
