@@ -231,7 +231,7 @@ func (s *Server) serveRequestResponse(ctx *fasthttp.RequestCtx, rt *route, rq *r
 		err error
 	)
 	if conn := m.Conn(); conn != nil {
-		msg, err = conn.RequestResponseID(c, rsocket.Payload{Metadata: md, Data: ctx.PostBody()}, &rq.streamID)
+		msg, rq.streamID, err = conn.RequestResponse(c, rsocket.Payload{Metadata: md, Data: ctx.PostBody()})
 	} else {
 		err = rsocket.ErrClosed
 	}
@@ -260,7 +260,7 @@ func (s *Server) serveFireAndForget(ctx *fasthttp.RequestCtx, rt *route, rq *req
 	start := c.started
 	var err error
 	if conn := m.Conn(); conn != nil {
-		err = conn.FireAndForgetID(c, rsocket.Payload{Metadata: md, Data: ctx.PostBody()}, &rq.streamID)
+		rq.streamID, err = conn.FireAndForget(c, rsocket.Payload{Metadata: md, Data: ctx.PostBody()}, rsocket.FireAndForgetOptions{})
 	} else {
 		err = rsocket.ErrClosed
 	}

@@ -125,7 +125,7 @@ func TestClientSetupRejected(t *testing.T) {
 	if e.Message != "nope" {
 		t.Fatalf("message %q", e.Message)
 	}
-	_, err := c.RequestResponse(context.Background(), Payload{})
+	_, _, err := c.RequestResponse(context.Background(), Payload{})
 	mustErrIs(t, err, ErrClosed)
 }
 
@@ -136,7 +136,7 @@ func TestClientSetupErrorIgnoredAfterEstablishment(t *testing.T) {
 	p.send(frame.AppendError(nil, 0, frame.CodeRejectedSetup, "late"))
 	done := make(chan *Message, 1)
 	go func() {
-		m, err := c.RequestResponse(context.Background(), Payload{Data: []byte("q")})
+		m, _, err := c.RequestResponse(context.Background(), Payload{Data: []byte("q")})
 		if err != nil {
 			t.Error(err)
 		}
