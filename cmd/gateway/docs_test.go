@@ -126,3 +126,17 @@ func TestDocsLinkedFromReadme(t *testing.T) {
 		}
 	}
 }
+
+// The examples' gateway configurations are valid (.ci/examples runs the Go and Node ones for real).
+func TestExampleConfigsValid(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("..", "..", "examples", "*", "gateway.yaml"))
+	if len(files) < 3 {
+		t.Fatalf("examples: %v", files)
+	}
+	for _, f := range files {
+		var out, errb bytes.Buffer
+		if code := run([]string{"-check", "-config", f}, &out, &errb); code != 0 {
+			t.Errorf("%s: %s", f, errb.String())
+		}
+	}
+}
