@@ -5,6 +5,7 @@ import (
 	"go/parser"
 	"go/token"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -69,4 +70,36 @@ func literal(e ast.Expr) bool {
 		return lit
 	})
 	return lit
+}
+
+// No comment or document points to a design document the repository does not have (ARCHITECTURE.md is the
+// design as built).
+func TestNoReferenceToMissingDesignDoc(t *testing.T) {
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if path != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "node_modules") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, ".md") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if strings.Contains(string(b), "DESIGN"+".md") {
+			if _, err := os.Stat(filepath.Join(filepath.Dir(path), "DESIGN"+".md")); err != nil {
+				t.Errorf("%s refers to DESIGN"+".md, which is not in the repository", path)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
