@@ -478,18 +478,6 @@ func startDemo(t *testing.T) *demo.Server {
 	return d
 }
 
-// waitFor polls cond until it holds or the test timeout passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(testTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // startGatewayNoWait starts a gateway whose pools may never become ready.
 func startGatewayNoWait(t *testing.T, cfg *mapping.Config, table *mapping.Table) *gateway {
 	t.Helper()

@@ -131,18 +131,6 @@ func newPool(t *testing.T, b *mapping.Backend, opts Options) *Pool {
 	return p
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func readyConns(p *Pool) int { return p.Stats().ReadyConns }
 
 // request picks a member, runs one request-response on it and calls Done.

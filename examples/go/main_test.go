@@ -2,32 +2,13 @@ package main
 
 import (
 	"context"
-	"sync"
 	"testing"
-	"time"
 
+	"github.com/rsgate/rsgate/internal/testutil/rstest"
 	"github.com/rsgate/rsgate/rsocket"
 	"github.com/rsgate/rsgate/rsocket/extension"
 	"github.com/rsgate/rsgate/rsocket/transport"
 )
-
-type items struct {
-	mu   sync.Mutex
-	got  []string
-	done chan struct{}
-	once sync.Once
-}
-
-func (c *items) OnNext(p rsocket.Payload, complete bool) {
-	c.mu.Lock()
-	c.got = append(c.got, string(p.Data))
-	c.mu.Unlock()
-	if complete {
-		c.OnComplete()
-	}
-}
-func (c *items) OnComplete()     { c.once.Do(func() { close(c.done) }) }
-func (c *items) OnError(e error) { c.OnComplete() }
 
 // The chat channel echoes every message (.ci/examples covers the HTTP routes through the gateway).
 func TestChatChannel(t *testing.T) {
@@ -39,7 +20,7 @@ func TestChatChannel(t *testing.T) {
 	}
 	defer c.Close()
 	md, _ := extension.AppendCompositeRoute(nil, []byte("chat"))
-	col := &items{done: make(chan struct{})}
+	col := rstest.NewCollector()
 	s, err := c.RequestChannel(rsocket.Payload{Metadata: md, Data: []byte("hi")}, 10, false, col)
 	if err != nil {
 		t.Fatal(err)
@@ -48,14 +29,8 @@ func TestChatChannel(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = s.Complete()
-	select {
-	case <-col.done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("channel did not complete")
-	}
-	col.mu.Lock()
-	defer col.mu.Unlock()
-	if len(col.got) != 2 || col.got[0] != `{"echo":"hi"}` || col.got[1] != `{"echo":"there"}` {
-		t.Fatalf("%q", col.got)
+	got, err := col.Wait(t)
+	if err != nil || len(got) != 2 || got[0] != `{"echo":"hi"}` || got[1] != `{"echo":"there"}` {
+		t.Fatalf("%q %v", got, err)
 	}
 }

@@ -6,11 +6,12 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rsgate/rsgate/internal/httpmeta"
+	"github.com/rsgate/rsgate/internal/testutil"
+	"github.com/rsgate/rsgate/internal/testutil/rstest"
 	"github.com/rsgate/rsgate/rsocket"
 	"github.com/rsgate/rsgate/rsocket/extension"
 	"github.com/rsgate/rsgate/rsocket/frame"
@@ -197,83 +198,36 @@ func TestCancelReachesTheHandler(t *testing.T) {
 	}
 }
 
-type collector struct {
-	mu    sync.Mutex
-	items []string
-	err   error
-	done  chan struct{}
-	once  sync.Once
-}
-
-func (c *collector) OnNext(p rsocket.Payload, complete bool) {
-	c.mu.Lock()
-	c.items = append(c.items, string(p.Data))
-	c.mu.Unlock()
-	if complete {
-		c.end(nil)
-	}
-}
-func (c *collector) OnComplete()       { c.end(nil) }
-func (c *collector) OnError(err error) { c.end(err) }
-func (c *collector) end(err error) {
-	c.once.Do(func() { c.mu.Lock(); c.err = err; c.mu.Unlock(); close(c.done) })
-}
-func (c *collector) wait(t *testing.T) ([]string, error) {
-	t.Helper()
-	select {
-	case <-c.done:
-	case <-time.After(wait):
-		t.Fatal("stream did not end")
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.items, c.err
-}
-
 func TestStreamUnderCredit(t *testing.T) {
 	c := connect(t, newTestRouter(), extension.MimeComposite)
-	col := &collector{done: make(chan struct{})}
+	col := rstest.NewCollector()
 	s, err := c.RequestStream(rsocket.Payload{Metadata: meta(t, "count.100")}, 3, col)
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(wait)
-	for {
-		col.mu.Lock()
-		n := len(col.items)
-		col.mu.Unlock()
-		if n == 3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d items", n)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testutil.Eventually(t, func() bool { return col.Count() == 3 }, "3 items")
 	time.Sleep(20 * time.Millisecond)
-	col.mu.Lock()
-	if len(col.items) != 3 {
-		t.Fatalf("sent %d items under a credit of 3", len(col.items))
+	if n := col.Count(); n != 3 {
+		t.Fatalf("sent %d items under a credit of 3", n)
 	}
-	col.mu.Unlock()
 	s.Request(1000)
-	items, err := col.wait(t)
+	items, err := col.Wait(t)
 	if err != nil || len(items) != 100 || items[99] != "99" {
 		t.Fatalf("%d items, %v", len(items), err)
 	}
-	col2 := &collector{done: make(chan struct{})}
+	col2 := rstest.NewCollector()
 	if _, err := c.RequestStream(rsocket.Payload{Metadata: meta(t, "count.x")}, 3, col2); err != nil {
 		t.Fatal(err)
 	}
 	var re *rsocket.Error
-	if _, err := col2.wait(t); !errors.As(err, &re) || re.Code != frame.CodeInvalid {
+	if _, err := col2.Wait(t); !errors.As(err, &re) || re.Code != frame.CodeInvalid {
 		t.Fatalf("bad n: %v", err)
 	}
 }
 
 func TestChannelAndFireAndForget(t *testing.T) {
 	c := connect(t, newTestRouter(), extension.MimeComposite)
-	col := &collector{done: make(chan struct{})}
+	col := rstest.NewCollector()
 	s, err := c.RequestChannel(rsocket.Payload{Metadata: meta(t, "upper"), Data: []byte("a")}, 100, false, col)
 	if err != nil {
 		t.Fatal(err)
@@ -286,7 +240,7 @@ func TestChannelAndFireAndForget(t *testing.T) {
 	if err := s.Complete(); err != nil {
 		t.Fatal(err)
 	}
-	items, err := col.wait(t)
+	items, err := col.Wait(t)
 	if err != nil || strings.Join(items, ",") != "A,B,C" {
 		t.Fatalf("%v %v", items, err)
 	}
