@@ -129,7 +129,7 @@ func (s *Server) expectContinue(ctx *fasthttp.RequestCtx) int {
 	m, limit := st.routeFor(ctx)
 	if cl := ctx.Request.Header.ContentLength(); cl > limit {
 		writeJSONError(ctx, fasthttp.StatusRequestEntityTooLarge, "request body over the route's size limit", CodeBodyTooLarge, nil)
-		m.count(fasthttp.StatusRequestEntityTooLarge, time.Since(ctx.Time()))
+		m.count(fasthttp.StatusRequestEntityTooLarge, 0) // before the request time is set (as parse errors)
 		s.lingers.add(ctx.Conn())
 		return fasthttp.StatusRequestEntityTooLarge
 	}
