@@ -78,6 +78,9 @@ func (l *lingerSet) add(c net.Conn) {
 
 // closed starts the lingering of c, if registered; fasthttp has written the answer and closed c.
 func (l *lingerSet) closed(c net.Conn) {
+	if l.active.Load() == 0 { // the usual case: no lock per closed connection
+		return
+	}
 	l.mu.Lock()
 	f := l.files[c]
 	delete(l.files, c)
