@@ -3,6 +3,8 @@ package mapping
 import (
 	"os"
 	"time"
+
+	"github.com/rsgate/rsgate/rsocket/frame"
 )
 
 // Interaction names (the values of a route's "interaction" key).
@@ -59,8 +61,8 @@ const (
 	DefaultWSMaxMessage    = 1 << 20
 	DefaultWSIdleTimeout   = 60 * time.Second
 	DefaultWSPingInterval  = 25 * time.Second
-	MinMTU                 = 64
-	MaxWindow              = 1<<31 - 1
+	MinMTU                 = frame.MinMTU      // the one definition is in rsocket/frame
+	MaxWindow              = frame.MaxRequestN // REQUEST_N's upper bound
 )
 
 // Config is the whole configuration file. A Config returned by Parse or Load is validated and every field

@@ -32,7 +32,8 @@ func mustParse(t *testing.T, src string) *Config {
 	return cfg
 }
 
-// TestParseDesignExample is the golden test for the example in DESIGN.md: every key it sets and every
+// TestParseDesignExample is the golden test for the configuration contract of the design (testdata/design.yaml,
+// the full example with every contract key): every key it sets and every
 // default it leaves out.
 func TestParseDesignExample(t *testing.T) {
 	cfg, err := Load("testdata/design.yaml")

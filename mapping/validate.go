@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rsgate/rsgate/rsocket/frame"
 )
 
 // Validate checks a configuration built in Go (Parse and Load validate already) and resolves the one
@@ -236,7 +238,7 @@ func (v *validator) backend(f, name string, b *Backend) {
 	if b.DialTimeout <= 0 {
 		v.add(f+".dial_timeout", "must be greater than 0")
 	}
-	if b.MTU != 0 && (b.MTU < MinMTU || b.MTU > 1<<24-1) {
+	if b.MTU != 0 && (b.MTU < MinMTU || b.MTU > frame.MaxFrameLen) {
 		v.add(f+".mtu", "must be 0 (no fragmentation) or between %d and 16777215, got %d", MinMTU, b.MTU)
 	}
 	if t := b.TLS; t != nil && (t.Cert == "") != (t.Key == "") {
