@@ -147,6 +147,9 @@ type Limits struct {
 	// to shared pools): much less memory with many idle clients, a little more CPU per request. Key
 	// "limits.reduce_memory", default true.
 	ReduceMemory bool `yaml:"reduce_memory"`
+	// Admission holds the defaults of every route's admission section and the per-backend adaptive limits
+	// (mapping/admission.go). Key "limits.admission".
+	Admission Admission `yaml:"admission"`
 }
 
 // IngressTLS is the "tls" section: certificate for the ingress listener.
@@ -309,6 +312,12 @@ type Route struct {
 	// Shadow). Key "shadow", default absent; for request-response, fire-and-forget and http; not with
 	// split.
 	Shadow *Shadow `yaml:"shadow,omitempty"`
+	// Admission is the route's concurrency limit and wait queue (mapping/admission.go). Key "admission";
+	// each key defaults to the one under limits.admission.
+	Admission Admission `yaml:"admission"`
+	// Priority is critical | normal | background: who is shed first when the gateway is short of CPU or
+	// backend capacity (background, then normal). Key "priority", default "normal".
+	Priority string `yaml:"priority"`
 }
 
 // StreamConfig is a route's "stream" section.
@@ -358,6 +367,7 @@ func NewConfig() *Config {
 			IdleTimeout:   Duration(DefaultIdleTimeout),
 			MaxHeaderSize: DefaultMaxHeaderSize,
 			ReduceMemory:  true,
+			Admission:     NewAdmission(),
 		},
 		Backends: map[string]*Backend{},
 	}

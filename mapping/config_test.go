@@ -61,6 +61,7 @@ func TestParseDesignExample(t *testing.T) {
 			IdleTimeout:   Duration(120 * time.Second),
 			MaxHeaderSize: 8192,
 			ReduceMemory:  true,
+			Admission:     NewAdmission(),
 		},
 		Backends: map[string]*Backend{
 			"demo": {
@@ -82,19 +83,19 @@ func TestParseDesignExample(t *testing.T) {
 			{
 				Name: "echo", Method: "POST", Path: "/api/echo", Backend: "demo",
 				Interaction: "request-response", Route: "echo", Timeout: Duration(5 * time.Second),
-				MaxBody: 4 << 20, ForwardAuth: true,
+				MaxBody: 4 << 20, ForwardAuth: true, Admission: NewAdmission(), Priority: "normal",
 			},
 			{
 				Name: "ticks", Method: "GET", Path: "/api/ticks/{count}", Backend: "demo",
 				Interaction: "request-stream", Route: "ticks.{count}",
 				Stream:  StreamConfig{Format: "auto", Window: 64},
-				MaxBody: 4 << 20, ForwardAuth: true,
+				MaxBody: 4 << 20, ForwardAuth: true, Admission: NewAdmission(), Priority: "normal",
 			},
 			{
 				Name: "chat", Method: "GET", Path: "/ws/chat", Backend: "demo",
 				Interaction: "request-channel", Route: "chat",
 				Stream:  StreamConfig{Format: "auto", Window: 64},
-				MaxBody: 4 << 20, ForwardAuth: true,
+				MaxBody: 4 << 20, ForwardAuth: true, Admission: NewAdmission(), Priority: "normal",
 				WebSocket: WebSocketConfig{
 					MaxMessage: 1 << 20, IdleTimeout: Duration(60 * time.Second), PingInterval: Duration(25 * time.Second),
 				},
@@ -102,7 +103,7 @@ func TestParseDesignExample(t *testing.T) {
 			{
 				Name: "browser", Method: "GET", Path: "/rsocket", Backend: "demo",
 				Interaction: "rsocket",
-				MaxBody:     4 << 20, ForwardAuth: true,
+				MaxBody:     4 << 20, ForwardAuth: true, Admission: NewAdmission(), Priority: "normal",
 				WebSocket: WebSocketConfig{
 					MaxMessage: 1 << 20, IdleTimeout: Duration(60 * time.Second), PingInterval: Duration(25 * time.Second),
 				},
