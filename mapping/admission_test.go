@@ -90,7 +90,7 @@ func TestAdmissionGoBuilt(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if r.Admission.MaxConcurrency != 7 || r.Admission.Mode != AdmissionAdaptive || r.Admission.Queue != DefaultAdmissionQueue || r.Priority != PriorityNormal {
+	if r.Admission.MaxConcurrency != 7 || r.Admission.Mode != AdmissionAdaptive || r.Admission.Queue != 0 || r.Priority != PriorityNormal {
 		t.Fatalf("%+v %q", r.Admission, r.Priority)
 	}
 }
