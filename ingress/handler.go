@@ -24,6 +24,9 @@ type request struct {
 	// on that connection (0: none yet).
 	upstream *poolMember
 	streamID uint32
+
+	admitted  bool          // holds admission slots (admission.go)
+	admitWait time.Duration // time spent in admission queues
 }
 
 var requestPool = sync.Pool{New: func() any {
@@ -35,6 +38,7 @@ func acquireRequest() *request { return requestPool.Get().(*request) }
 func releaseRequest(rq *request) {
 	rq.ps.Reset()
 	rq.upstream, rq.streamID = nil, 0
+	rq.admitted, rq.admitWait = false, 0
 	if !rq.call.finish() {
 		rq.call = newCallCtx() // its timer may still fire: never reuse it
 	}
@@ -88,6 +92,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		s.finish(ctx, st, rt, rq, fasthttp.StatusRequestEntityTooLarge)
 		return
 	}
+	if (rt.adm.r != nil || rt.adm.backend != nil) && !s.admit(ctx, rt, rq) {
+		s.finish(ctx, st, rt, rq, fasthttp.StatusServiceUnavailable)
+		return
+	}
 	if rt.shadow != nil {
 		s.finish(ctx, st, rt, rq, s.serveShadowed(ctx, rt, rq)) // shadow.go
 		return
@@ -129,6 +137,9 @@ func (s *Server) finishUnmatched(ctx *fasthttp.RequestCtx, st *state, rq *reques
 
 func (s *Server) finish(ctx *fasthttp.RequestCtx, st *state, rt *route, rq *request, status int) {
 	d := time.Since(ctx.Time())
+	if rq.admitted {
+		rq.releaseAdmission(rt, d)
+	}
 	rt.m.end(status, d)
 	if st.accessLog {
 		s.accessLog(st, ctx.Method(), ctx.Path(), rt.name, rt.backend, status, responseSize(&ctx.Response), d, rq.upstream, rq.streamID)

@@ -162,6 +162,9 @@ func (s *Server) Serve(ln net.Listener) error {
 		// raw reads and writes; with ReduceMemoryUsage one read per request (leanconn_unix.go)
 		ln = leanListener{Listener: ln, yields: new(atomic.Int32)}
 	}
+	stop := make(chan struct{})
+	defer close(stop)
+	go s.admissionLoop(stop) // admission.go
 	return s.fs.Serve(ln)
 }
 
@@ -225,8 +228,10 @@ func (s *Server) Update(cfg *mapping.Config, table *mapping.Table) error {
 	if err != nil {
 		return err
 	}
+	st.compileAdmission(cfg, s.set, s.state.Load()) // keep the limiters (learned limits) of unchanged routes
 	l := cfg.Limits
 	l.MaxBody = s.limits.MaxBody
+	l.Admission = s.limits.Admission // applies at once
 	if l != s.limits {
 		s.log.Warn("listener limits changed; they apply after a restart",
 			zap.Int("max_header_size", cfg.Limits.MaxHeaderSize),

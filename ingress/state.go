@@ -61,6 +61,7 @@ type route struct {
 	ws          *wsRoute  // request-channel and rsocket routes
 	split       *splitter // weighted split between backends (split.go)
 	shadow      *shadower // copies to a shadow backend (shadow.go)
+	adm         admissionRef // route and backend limiters (admission.go)
 }
 
 // errorStatus applies the route's "errors" table to an ERROR frame.
@@ -77,6 +78,7 @@ type state struct {
 	accessLog bool
 	sample    float64
 	unmatched *routeMetrics // 404/405
+	adm       admissionLimits
 }
 
 // routeMetrics are the per-route series on the Options.Metrics set.
@@ -168,6 +170,7 @@ func compileState(cfg *mapping.Config, table *mapping.Table, set *metrics.Set) (
 			st.maxBody = rt.maxBody
 		}
 	}
+	st.compileAdmission(cfg, set, nil) // admission.go
 	return st, nil
 }
 

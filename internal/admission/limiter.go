@@ -75,6 +75,8 @@ type Limiter struct {
 	waiters []*waiter  // FIFO
 	head    int
 
+	minRTTns atomic.Int64 // published minRTT
+
 	// Controller state (only touched by Adjust, which the caller serialises).
 	minRTT  float64 // ns, no-load latency estimate
 	limitF  float64
@@ -279,6 +281,12 @@ func (l *Limiter) Stats() Stats {
 	return Stats{Limit: l.limit.Load(), InFlight: l.inflight.Load(), Queued: l.queued.Load(), Shed: l.shed.Load()}
 }
 
+// MinRTT returns the no-load latency estimate of an adaptive limiter (0: not yet known).
+func (l *Limiter) MinRTT() time.Duration { return time.Duration(l.minRTTns.Load()) }
+
+// Pending returns the latency samples recorded since the last Adjust.
+func (l *Limiter) Pending() int64 { return l.nRTT.Load() }
+
 // Limit returns the current limit.
 func (l *Limiter) Limit() int64 { return l.limit.Load() }
 
@@ -317,6 +325,7 @@ func (l *Limiter) Adjust(pressure int) {
 		} else {
 			l.minRTT *= minRTTDrift
 		}
+		l.minRTTns.Store(int64(l.minRTT))
 		gradient := min(1, max(0.5, rttTolerance*l.minRTT/avg))
 		newLim = lim * gradient
 		if gradient >= 1 && inflight+float64(queued) >= lim/2 && pressure == 0 {
