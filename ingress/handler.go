@@ -214,7 +214,12 @@ func (s *Server) prepare(ctx *fasthttp.RequestCtx, rt *route, rq *request) ([]by
 		writeJSONError(ctx, fasthttp.StatusBadGateway, "backend "+rt.backend+" has no connection pool", CodeNoBackend, nil)
 		return nil, nil, false
 	}
-	m, err := p.Pick()
+	var m *poolMember
+	if rt.kind == kindRequestStream || rt.kind == kindRequestChannel {
+		m, err = p.PickSession() // long-lived: not against max_inflight; ended with DoneSession
+	} else {
+		m, err = p.Pick()
+	}
 	if err != nil {
 		writeFailure(ctx, classify(err, nil, rt))
 		return nil, nil, false

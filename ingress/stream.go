@@ -85,7 +85,7 @@ func (s *Server) serveStream(ctx *fasthttp.RequestCtx, st *state, rt *route, rq 
 		rq.streamID = sr.stream.ID()
 	}
 	if err != nil {
-		m.Done(sr.picked, err)
+		m.DoneSession(sr.picked, err)
 		s.calls.remove(c)
 		writeFailure(ctx, classify(err, c.Cause(), rt))
 		return false
@@ -120,7 +120,7 @@ func (s *Server) serveStream(ctx *fasthttp.RequestCtx, st *state, rt *route, rq 
 		if canceled {
 			merr, endErr = rsocket.ErrCanceled, cause
 		}
-		m.Done(sr.picked, merr)
+		m.DoneSession(sr.picked, merr)
 		close(sr.exit)
 		s.calls.remove(c)
 		writeFailure(ctx, classify(endErr, cause, rt))
@@ -335,7 +335,7 @@ func (sr *streamer) finish(cause, endErr error) {
 	default:
 		merr = countsAgainstBackend(endErr)
 	}
-	sr.member.Done(time.Now().Add(-first.Sub(sr.picked)), merr)
+	sr.member.DoneSession(time.Now().Add(-first.Sub(sr.picked)), merr)
 	if cause == ErrClientGone && sr.status < 499 {
 		sr.status = 499
 	}

@@ -66,6 +66,7 @@ type Pool struct {
 	epoch       time.Time
 
 	inflight atomic.Int64 // only maintained when maxInflight > 0
+	sessions atomic.Int64 // PickSession picks not yet done (session.go)
 	members  atomic.Pointer[[]*Member]
 	closed   atomic.Bool // Pick refuses (Close or Shutdown began)
 	metrics  atomic.Pointer[metricsEntry]
@@ -386,7 +387,7 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 // InFlight returns the number of requests picked and not yet Done (including on drained slots).
 func (p *Pool) InFlight() int64 {
 	if p.maxInflight > 0 {
-		return p.inflight.Load()
+		return p.inflight.Load() + p.sessions.Load()
 	}
 	var n int64
 	for _, m := range *p.members.Load() {
