@@ -58,9 +58,9 @@ type route struct {
 	format      streamFormat
 	window      uint32
 	m           *routeMetrics
-	ws          *wsRoute  // request-channel and rsocket routes
-	split       *splitter // weighted split between backends (split.go)
-	shadow      *shadower // copies to a shadow backend (shadow.go)
+	ws          *wsRoute     // request-channel and rsocket routes
+	split       *splitter    // weighted split between backends (split.go)
+	shadow      *shadower    // copies to a shadow backend (shadow.go)
 	adm         admissionRef // route and backend limiters (admission.go)
 }
 
