@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"errors"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/rsgate/rsgate/internal/httpmeta"
 	"github.com/rsgate/rsgate/mapping"
+	"github.com/rsgate/rsgate/pool"
 	"github.com/rsgate/rsgate/rsocket"
 	"github.com/rsgate/rsgate/rsocket/extension"
 )
@@ -214,11 +216,12 @@ func (s *Server) prepare(ctx *fasthttp.RequestCtx, rt *route, rq *request) ([]by
 		writeJSONError(ctx, fasthttp.StatusBadGateway, "backend "+rt.backend+" has no connection pool", CodeNoBackend, nil)
 		return nil, nil, false
 	}
-	var m *poolMember
-	if rt.kind == kindRequestStream || rt.kind == kindRequestChannel {
-		m, err = p.PickSession() // long-lived: not against max_inflight; ended with DoneSession
-	} else {
-		m, err = p.Pick()
+	m, err := pick(p, rt)
+	if err != nil && errors.Is(err, pool.ErrClosed) {
+		// A reload replaced the pool between Get and Pick: the new one is in place already.
+		if np := s.pools.Get(rt.backend); np != nil && np != p {
+			m, err = pick(np, rt)
+		}
 	}
 	if err != nil {
 		writeFailure(ctx, classify(err, nil, rt))
@@ -226,6 +229,15 @@ func (s *Server) prepare(ctx *fasthttp.RequestCtx, rt *route, rq *request) ([]by
 	}
 	rq.upstream = m
 	return md, m, true
+}
+
+// pick takes a slot on p for rt: a session slot for streams and channels (long-lived, not against
+// max_inflight; ended with DoneSession), a request slot otherwise.
+func pick(p *pool.Pool, rt *route) (*poolMember, error) {
+	if rt.kind == kindRequestStream || rt.kind == kindRequestChannel {
+		return p.PickSession()
+	}
+	return p.Pick()
 }
 
 func (s *Server) serveRequestResponse(ctx *fasthttp.RequestCtx, rt *route, rq *request) int {

@@ -407,13 +407,18 @@ func (p *Pool) InFlight() int64 {
 // ErrOverloaded (max_inflight reached), ErrNoConnection (nothing ready), ErrNoLease (ready connections
 // without lease) or ErrClosed; RetryAfter gives the hint for the Retry-After header.
 func (p *Pool) Pick() (*Member, error) {
-	if p.closed.Load() {
-		return nil, p.errClosed
-	}
+	// The slot is counted before closed is read: a Shutdown that sets closed and then finds no request in
+	// flight cannot miss this one (reload drains, group.go).
 	if p.maxInflight > 0 && p.inflight.Add(1) > p.maxInflight {
 		p.inflight.Add(-1)
 		p.countPickError(ErrOverloaded)
 		return nil, p.errOverloaded
+	}
+	if p.closed.Load() {
+		if p.maxInflight > 0 {
+			p.inflight.Add(-1)
+		}
+		return nil, p.errClosed
 	}
 	m, err := p.choose()
 	if err != nil {
