@@ -313,8 +313,11 @@ func (s *Suite) report() {
 			w("| %s | %s | %s | %s |\n", p, s.ratio("tail", "slow busy", p, "unloaded", p, "p99").ratioStr(), s.ratio("tail", "slow saturated", p, "unloaded", p, "p99").ratioStr(), s.ratio("tail", "slow saturated", p, "unloaded", p, "p999").ratioStr())
 		}
 		w("\n")
+		s.reportTailPinning(w) // overload.go
 		s.plot("tail-latency.png", curves(pngPath("tail-latency.png"), "fast route latency, constant rate, from intended send time", cs))
 	}
+
+	s.reportOpenLoop(w) // overload.go
 
 	// ---- 3 streams ----
 	if len(s.cases("streams")) > 0 {
