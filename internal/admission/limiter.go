@@ -80,7 +80,7 @@ type Limiter struct {
 	// Controller state (only touched by Adjust, which the caller serialises).
 	minRTT  float64 // ns, no-load latency estimate
 	limitF  float64
-	samples int
+	holdoff int // steps left without growth after a pressure decrease
 }
 
 type waiter struct {
@@ -301,12 +301,15 @@ const (
 	// minRTTDrift lets the no-load estimate rise slowly (per adjustment with samples), so a backend that
 	// became slower for good is not read as queueing forever.
 	minRTTDrift = 1.002
+	// holdoffSteps: after shrinking for CPU pressure, the limit does not grow for this many steps.
+	holdoffSteps = 10
 )
 
 // Adjust runs one step of the adaptive controller (call it periodically, e.g. every 100 ms, from one
 // goroutine). pressure is the gateway-wide CPU pressure level (0: none; see Pressure): under pressure a
-// saturated limiter (requests queued, or in flight at its limit) shrinks, background at once, normal after
-// a few steps of sustained pressure, critical never for pressure (only for its own latency).
+// saturated limiter (requests queued, or in flight at its limit) shrinks, background by half at once,
+// normal by 10% (30% once the pressure has lasted three steps), critical never for pressure (only for its
+// own latency); a limiter shrunk for pressure does not grow again for holdoffSteps steps.
 func (l *Limiter) Adjust(pressure int) {
 	if l.cfg.Mode != Adaptive {
 		return
@@ -341,11 +344,19 @@ func (l *Limiter) Adjust(pressure int) {
 		switch l.cfg.Priority {
 		case Background:
 			newLim = min(newLim, lim*0.5)
+			l.holdoff = holdoffSteps
 		case Normal:
 			if pressure >= 3 {
-				newLim = min(newLim, lim*0.8)
+				newLim = min(newLim, lim*0.7)
+			} else {
+				newLim = min(newLim, lim*0.9)
 			}
+			l.holdoff = holdoffSteps
 		}
+	} else if l.holdoff > 0 {
+		// Shrunk for CPU pressure a moment ago: do not grow straight back into it.
+		l.holdoff--
+		newLim = min(newLim, lim)
 	}
 	newLim = min(float64(l.cfg.Max), max(float64(l.cfg.Min), newLim))
 	l.limitF = newLim
