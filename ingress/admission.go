@@ -238,8 +238,8 @@ func (rq *request) releaseAdmission(rt *route, d time.Duration) {
 	a := &rt.adm
 	var norm time.Duration = -1
 	if a.r != nil {
-		if base := a.r.l.MinRTT(); base > 0 {
-			// The backend limiter sees latencies relative to each route's own no-load latency, so that
+		if base := a.r.l.BaseRTT(); base > 0 {
+			// The backend limiter sees latencies relative to each route's own baseline latency, so that
 			// routes of different speeds on one backend do not read as queueing when their mix changes.
 			norm = time.Duration(float64(rtt) / float64(base) * float64(time.Millisecond))
 		}

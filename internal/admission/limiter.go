@@ -75,10 +75,10 @@ type Limiter struct {
 	waiters []*waiter  // FIFO
 	head    int
 
-	minRTTns atomic.Int64 // published minRTT
+	baseRTTns atomic.Int64 // published baseRTT
 
 	// Controller state (only touched by Adjust, which the caller serialises).
-	minRTT  float64 // ns, no-load latency estimate
+	baseRTT float64 // ns, long-term average latency (the gradient's reference)
 	limitF  float64
 	holdoff int // steps left without growth after a pressure decrease
 }
@@ -281,8 +281,9 @@ func (l *Limiter) Stats() Stats {
 	return Stats{Limit: l.limit.Load(), InFlight: l.inflight.Load(), Queued: l.queued.Load(), Shed: l.shed.Load()}
 }
 
-// MinRTT returns the no-load latency estimate of an adaptive limiter (0: not yet known).
-func (l *Limiter) MinRTT() time.Duration { return time.Duration(l.minRTTns.Load()) }
+// BaseRTT returns the long-term average latency of an adaptive limiter, its reference for queueing (0: not
+// yet known).
+func (l *Limiter) BaseRTT() time.Duration { return time.Duration(l.baseRTTns.Load()) }
 
 // Pending returns the latency samples recorded since the last Adjust.
 func (l *Limiter) Pending() int64 { return l.nRTT.Load() }
@@ -292,15 +293,14 @@ func (l *Limiter) Limit() int64 { return l.limit.Load() }
 
 // Controller constants.
 const (
-	// rttTolerance: latency up to this multiple of the no-load latency is not treated as queueing.
+	// rttTolerance: latency up to this multiple of the long-term average is not treated as queueing.
 	rttTolerance = 1.5
 	// minSamples: an adjustment needs at least this many samples since the last one.
 	minSamples = 8
-	// smoothing of increases (decreases apply at once).
+	// smoothing of the gradient's target (pressure decreases apply at once).
 	smoothing = 0.2
-	// minRTTDrift lets the no-load estimate rise slowly (per adjustment with samples), so a backend that
-	// became slower for good is not read as queueing forever.
-	minRTTDrift = 1.002
+	// longWindow: the baseline latency is an exponential average over about this many steps.
+	longWindow = 100
 	// holdoffSteps: after shrinking for CPU pressure, the limit does not grow for this many steps.
 	holdoffSteps = 10
 )
@@ -322,22 +322,27 @@ func (l *Limiter) Adjust(pressure int) {
 	saturated := queued > 0 || inflight >= lim*0.9
 	newLim := lim
 	if n >= minSamples {
+		// Gradient2: the latency of this step (short) against its long-term average (long). Latency rising
+		// above tolerance x long means requests queue somewhere: shrink in proportion. The additive
+		// sqrt(limit) term keeps a limit that is in use probing upwards; with noisy latency it settles
+		// where limit x (1 - gradient) = sqrt(limit) instead of draining to the floor.
 		avg := float64(sum) / float64(n)
-		if l.minRTT == 0 || avg < l.minRTT {
-			l.minRTT = avg
+		if l.baseRTT == 0 {
+			l.baseRTT = avg
 		} else {
-			l.minRTT *= minRTTDrift
-		}
-		l.minRTTns.Store(int64(l.minRTT))
-		gradient := min(1, max(0.5, rttTolerance*l.minRTT/avg))
-		newLim = lim * gradient
-		if gradient >= 1 && inflight+float64(queued) >= lim/2 && pressure == 0 {
-			// Room to grow, and the limit is in use: grow by about its square root (Gradient2's queue size).
-			grow := lim + sqrtish(lim)
-			newLim = lim*(1-smoothing) + grow*smoothing
-			if newLim < lim+1 {
-				newLim = lim + 1
+			l.baseRTT += (avg - l.baseRTT) / longWindow
+			if l.baseRTT > 2*avg {
+				l.baseRTT *= 0.95 // latency fell for good (a backend recovered): let the baseline follow
 			}
+		}
+		l.baseRTTns.Store(int64(l.baseRTT))
+		if inflight+float64(queued) >= lim/2 { // not application-limited: the samples say something
+			gradient := min(1, max(0.5, rttTolerance*l.baseRTT/avg))
+			target := lim*gradient + sqrtish(lim)
+			if pressure > 0 {
+				target = min(target, lim) // the gateway is short of CPU: no growth
+			}
+			newLim = lim*(1-smoothing) + target*smoothing
 		}
 	}
 	if pressure > 0 && saturated {

@@ -119,19 +119,41 @@ func TestAdaptiveGrowsWhenLatencyFlat(t *testing.T) {
 
 func TestAdaptiveShrinksWhenLatencyRises(t *testing.T) {
 	l := New(Config{Mode: Adaptive, Max: 1000, Min: 10, Queue: 100, QueueTimeout: time.Second})
-	feed := func(rtt time.Duration) {
-		for i := 0; i < 50; i++ {
+	feed := func(rtt time.Duration) { // the limit in use, every request taking rtt
+		held := int(l.Limit())
+		for i := 0; i < held; i++ {
 			l.TryAcquire(Critical)
+		}
+		for i := 0; i < held; i++ {
 			l.Release(rtt)
 		}
+		for i := 0; i < held; i++ {
+			l.TryAcquire(Critical)
+		}
 		l.Adjust(0)
+		for i := 0; i < held; i++ {
+			l.Release(-1)
+		}
 	}
 	for i := 0; i < 5; i++ {
 		feed(10 * time.Millisecond)
 	}
 	before := l.Limit()
-	for i := 0; i < 5; i++ {
-		feed(60 * time.Millisecond) // queueing: 6x the no-load latency
+	// An application-limited route (few requests in flight) keeps its limit whatever the latency.
+	idle := New(Config{Mode: Adaptive, Max: 1000, Min: 10, Queue: 100, QueueTimeout: time.Second})
+	i0 := idle.Limit()
+	for i := 0; i < 10; i++ {
+		for j := 0; j < 20; j++ {
+			idle.TryAcquire(Critical)
+			idle.Release(time.Duration(j+1) * 10 * time.Millisecond)
+		}
+		idle.Adjust(0)
+	}
+	if idle.Limit() != i0 {
+		t.Fatalf("application-limited limiter moved %d -> %d", i0, idle.Limit())
+	}
+	for i := 0; i < 10; i++ {
+		feed(60 * time.Millisecond) // queueing: 6x the baseline latency
 	}
 	if after := l.Limit(); after >= before || after < 10 {
 		t.Fatalf("limit %d -> %d, want a decrease bounded by min 10", before, after)
