@@ -24,7 +24,7 @@ const (
 	DefaultAdmissionMode  = AdmissionAdaptive
 	DefaultMaxConcurrency = 1000
 	DefaultMinConcurrency = 10
-	DefaultAdmissionQueue = 1000
+	DefaultAdmissionQueue = 10000
 	DefaultQueueTimeout   = time.Second
 	MaxAdmissionValue     = 1 << 20 // bound of max_concurrency, min_concurrency and queue
 )
@@ -45,7 +45,9 @@ type Admission struct {
 	// 1..max_concurrency.
 	MinConcurrency int `yaml:"min_concurrency"`
 	// Queue is how many requests over the limit may wait for a slot; beyond it they get 503 at once.
-	// Key "admission.queue", default 1000; 0 = no queue.
+	// Key "admission.queue", default 10000; 0 = no queue. Larger than the client connections a route may
+	// see: a full queue answers 503 at once, and closed-loop clients that retry at once turn that into a
+	// storm of cheap but CPU-costly answers, where a queued request costs no CPU.
 	Queue int `yaml:"queue"`
 	// QueueTimeout is the longest a request waits in the queue (never past its route timeout); then it
 	// gets 503 with Retry-After. Key "admission.queue_timeout", default 1s; 0 = no queue.
