@@ -105,7 +105,7 @@ cat "$TMP/meta.txt" >&2
 
 # ---- run
 mkdir -p "$HERE/results"
-SECTIONS=${SECTIONS:-http,tail,streams,rsocket,memory,shipped,scale}
+SECTIONS=${SECTIONS:-http,tail,openloop,streams,rsocket,memory,shipped,scale}
 has_section() { [[ ",$SECTIONS," == *",$1,"* ]]; }
 # sections 6 and 7 are shell harnesses run after the suite; the suite gets the rest
 SUITE_SECTIONS=$(tr ',' '\n' <<<"$SECTIONS" | grep -vx 'shipped\|scale' | paste -sd, - || true)
