@@ -250,6 +250,20 @@ func (rq *request) releaseAdmission(rt *route, d time.Duration) {
 	}
 }
 
+// startAdmission starts the controller unless it runs already (one per Server, whatever the number of
+// Serve calls); it returns the function that stops it, or nil.
+func (s *Server) startAdmission() func() {
+	if !s.admOn.CompareAndSwap(false, true) {
+		return nil
+	}
+	stop := make(chan struct{})
+	go s.admissionLoop(stop)
+	return func() {
+		close(stop)
+		s.admOn.Store(false)
+	}
+}
+
 // admissionLoop runs the adaptive controller until stop is closed.
 func (s *Server) admissionLoop(stop <-chan struct{}) {
 	p := admission.NewPressure(0)

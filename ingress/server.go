@@ -77,6 +77,7 @@ type Server struct {
 
 	state atomic.Pointer[state]
 	fs    *fasthttp.Server
+	admOn atomic.Bool // the admission controller runs (admission.go)
 	calls calls
 
 	connsMu sync.Mutex
@@ -165,9 +166,9 @@ func (s *Server) Serve(ln net.Listener) error {
 		// raw reads and writes; with ReduceMemoryUsage one read per request (leanconn_unix.go)
 		ln = leanListener{Listener: ln, yields: new(atomic.Int32)}
 	}
-	stop := make(chan struct{})
-	defer close(stop)
-	go s.admissionLoop(stop) // admission.go
+	if stop := s.startAdmission(); stop != nil { // admission.go
+		defer stop()
+	}
 	return s.fs.Serve(ln)
 }
 
