@@ -23,8 +23,8 @@ const (
 const (
 	DefaultAdmissionMode  = AdmissionAdaptive
 	DefaultMaxConcurrency = 1000
-	DefaultMinConcurrency = 10
-	DefaultAdmissionQueue = 10000
+	DefaultMinConcurrency = 8
+	DefaultAdmissionQueue = 1000
 	DefaultQueueTimeout   = time.Second
 	MaxAdmissionValue     = 1 << 20 // bound of max_concurrency, min_concurrency and queue
 )
@@ -41,13 +41,13 @@ type Admission struct {
 	// MaxConcurrency is the largest limit (the limit of mode fixed). Key "admission.max_concurrency",
 	// default 1000; 1..1048576.
 	MaxConcurrency int `yaml:"max_concurrency"`
-	// MinConcurrency is the smallest limit of mode adaptive. Key "admission.min_concurrency", default 10;
+	// MinConcurrency is the smallest limit of mode adaptive. Key "admission.min_concurrency", default 8;
 	// 1..max_concurrency.
 	MinConcurrency int `yaml:"min_concurrency"`
 	// Queue is how many requests over the limit may wait for a slot; beyond it they get 503 at once.
-	// Key "admission.queue", default 10000; 0 = no queue. Larger than the client connections a route may
-	// see: a full queue answers 503 at once, and closed-loop clients that retry at once turn that into a
-	// storm of cheap but CPU-costly answers, where a queued request costs no CPU.
+	// Key "admission.queue", default 1000; 0 = no queue. Keep it above the client connections a route may
+	// see: a full queue answers 503 at once, and clients that retry at once turn that into a storm of
+	// answers that cost CPU, where a queued request costs none.
 	Queue int `yaml:"queue"`
 	// QueueTimeout is the longest a request waits in the queue (never past its route timeout); then it
 	// gets 503 with Retry-After. Key "admission.queue_timeout", default 1s; 0 = no queue.

@@ -39,7 +39,7 @@ routes:
 		t.Fatalf("tuned route: %+v priority %q, want %+v background", a, cfg.Routes[1].Priority, want)
 	}
 	d := NewConfig().Limits.Admission
-	if d.Mode != "adaptive" || d.MaxConcurrency != 1000 || d.MinConcurrency != 10 || d.Queue != 10000 || d.QueueTimeout.D() != time.Second {
+	if d.Mode != "adaptive" || d.MaxConcurrency != 1000 || d.MinConcurrency != 8 || d.Queue != 1000 || d.QueueTimeout.D() != time.Second {
 		t.Fatalf("defaults %+v", d)
 	}
 }

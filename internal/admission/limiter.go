@@ -137,7 +137,7 @@ func (l *Limiter) TryAcquire(prio Priority) bool {
 // Acquire takes a slot, waiting in the queue until one frees, deadline passes or the limiter's
 // QueueTimeout ends, whichever comes first (a zero deadline: QueueTimeout only). It returns nil (the caller
 // must Release), ErrShed or ErrQueueTimeout. Priority decides the share of the limit and of the queue
-// (background requests may use half the queue, normal ones nine tenths). The fast path does not allocate.
+// (background requests may use half the queue). The fast path does not allocate.
 func (l *Limiter) Acquire(prio Priority, deadline time.Time) error {
 	if l.TryAcquire(prio) {
 		return nil
@@ -147,11 +147,8 @@ func (l *Limiter) Acquire(prio Priority, deadline time.Time) error {
 
 func (l *Limiter) wait(prio Priority, deadline time.Time) error {
 	q := int64(l.cfg.Queue)
-	switch prio {
-	case Background:
-		q = q / 2
-	case Normal:
-		q = q * 9 / 10
+	if prio == Background {
+		q /= 2
 	}
 	if q <= 0 || l.cfg.QueueTimeout <= 0 {
 		l.shed.Add(1)
