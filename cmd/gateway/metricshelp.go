@@ -36,6 +36,11 @@ var metricHelp = map[string]string{
 	"rsgate_backend_admission_inflight":   "Requests holding a slot of the backend's adaptive limit.",
 	"rsgate_backend_admission_queued":     "Requests waiting for a slot of the backend's adaptive limit.",
 	"rsgate_backend_admission_shed_total": "Requests answered 503 OVERLOADED because the backend's adaptive limit was reached.",
+	"rsgate_stream_parked":                "SSE streams kept for resumption after their client disconnected (stream.resume_window).",
+	"rsgate_stream_resumed_total":         "SSE streams taken up again by a client reconnecting with Last-Event-ID.",
+	"rsgate_stream_resume_misses_total":   "Last-Event-ID values that named no parked stream (unknown, expired or of another route).",
+	"rsgate_stream_parked_expired_total":  "Parked SSE streams canceled because no client came back within stream.resume_window.",
+	"rsgate_stream_park_refused_total":    "Disconnected SSE streams not parked because limits.max_parked_streams was reached.",
 }
 
 // writeMetrics writes the Prometheus text of every registered set, with a HELP text on every family.
