@@ -115,21 +115,31 @@ func (c *Config) resolveAdmissionGo() {
 }
 
 // admission validates an admission section at field f. timeout is the route timeout (0: none, or the
-// limits section).
-func (v *validator) admission(f string, a *Admission, timeout Duration) {
-	v.oneOf(f+".mode", a.Mode, AdmissionAdaptive, AdmissionFixed, AdmissionOff)
-	if a.MaxConcurrency < 1 || a.MaxConcurrency > MaxAdmissionValue {
+// limits section). inherited (nil for limits.admission) is the section a route inherits from: a value
+// equal to it is reported once, at limits.admission, not again for every route.
+func (v *validator) admission(f string, a *Admission, timeout Duration, inherited *Admission) {
+	own := func(same bool) bool { return inherited == nil || !same }
+	if own(inherited != nil && a.Mode == inherited.Mode) {
+		v.oneOf(f+".mode", a.Mode, AdmissionAdaptive, AdmissionFixed, AdmissionOff)
+	}
+	if own(inherited != nil && a.MaxConcurrency == inherited.MaxConcurrency) && (a.MaxConcurrency < 1 || a.MaxConcurrency > MaxAdmissionValue) {
 		v.add(f+".max_concurrency", "must be between 1 and %d, got %d", MaxAdmissionValue, a.MaxConcurrency)
 	}
 	if a.MinConcurrency < 1 || a.MinConcurrency > MaxAdmissionValue {
-		v.add(f+".min_concurrency", "must be between 1 and %d, got %d", MaxAdmissionValue, a.MinConcurrency)
-	} else if a.MinConcurrency > a.MaxConcurrency && a.MaxConcurrency >= 1 {
+		if own(inherited != nil && a.MinConcurrency == inherited.MinConcurrency) {
+			v.add(f+".min_concurrency", "must be between 1 and %d, got %d", MaxAdmissionValue, a.MinConcurrency)
+		}
+	} else if a.MinConcurrency > a.MaxConcurrency && a.MaxConcurrency >= 1 &&
+		own(inherited != nil && a.MinConcurrency == inherited.MinConcurrency && a.MaxConcurrency == inherited.MaxConcurrency) {
 		v.add(f+".min_concurrency", "must not exceed max_concurrency (%d), got %d", a.MaxConcurrency, a.MinConcurrency)
 	}
-	if a.Queue < 0 || a.Queue > MaxAdmissionValue {
+	if own(inherited != nil && a.Queue == inherited.Queue) && (a.Queue < 0 || a.Queue > MaxAdmissionValue) {
 		v.add(f+".queue", "must be between 0 (no queue) and %d, got %d", MaxAdmissionValue, a.Queue)
 	}
 	if a.QueueTimeout < 0 {
+		if !own(inherited != nil && a.QueueTimeout == inherited.QueueTimeout) {
+			return
+		}
 		v.add(f+".queue_timeout", "must not be negative")
 	} else if _, explicit := v.c.lines[f+".queue_timeout"]; explicit && timeout > 0 && a.QueueTimeout > timeout {
 		v.add(f+".queue_timeout", "%s is longer than the route timeout (%s): a request never waits past its timeout",
@@ -139,13 +149,13 @@ func (v *validator) admission(f string, a *Admission, timeout Duration) {
 
 // overload validates limits.admission and every route's admission and priority.
 func (v *validator) overload() {
-	v.admission("limits.admission", &v.c.Limits.Admission, 0)
+	v.admission("limits.admission", &v.c.Limits.Admission, 0, nil)
 	for i, r := range v.c.Routes {
 		if r == nil {
 			continue
 		}
 		f := "routes[" + strconv.Itoa(i) + "]"
-		v.admission(f+".admission", &r.Admission, r.Timeout)
+		v.admission(f+".admission", &r.Admission, r.Timeout, &v.c.Limits.Admission)
 		v.oneOf(f+".priority", r.Priority, PriorityCritical, PriorityNormal, PriorityBackground)
 	}
 }

@@ -59,6 +59,11 @@ func TestAdmissionErrors(t *testing.T) {
 			t.Errorf("error %v\nwant it to contain %q", err, tc.want)
 		}
 	}
+	// A bad limits.admission value is reported once, not again for every route that inherits it.
+	_, err := Parse([]byte("limits:\n  admission: {mode: adaptve}\n"+admissionRoutes("")), "config.yaml")
+	if err == nil || strings.Count(err.Error(), "adaptve") != 1 {
+		t.Errorf("inherited bad mode: %v", err)
+	}
 	// A route timeout shorter than the inherited queue_timeout is fine: the wait stops at the timeout.
 	if _, err := Parse([]byte(admissionRoutes("    timeout: 100ms\n")), "config.yaml"); err != nil {
 		t.Fatal(err)
