@@ -156,6 +156,9 @@ type Limits struct {
 	// to shared pools): much less memory with many idle clients, a little more CPU per request. Key
 	// "limits.reduce_memory", default true.
 	ReduceMemory bool `yaml:"reduce_memory"`
+	// Admission holds the defaults of every route's admission section and the per-backend adaptive limits
+	// (mapping/admission.go). Key "limits.admission".
+	Admission Admission `yaml:"admission"`
 	// MaxParkedStreams caps the SSE streams parked for resumption (stream.resume_window) gateway-wide;
 	// beyond it a client that goes away ends its stream as without resumption. Key
 	// "limits.max_parked_streams", default 1024; 0 = no stream is parked.
@@ -330,6 +333,12 @@ type Route struct {
 	// exempts the route. For WebSocket routes it limits upgrades. Key "rate_limit", default absent = the
 	// top-level limit.
 	RateLimit *RateLimitConfig `yaml:"rate_limit,omitempty"`
+	// Admission is the route's concurrency limit and wait queue (mapping/admission.go). Key "admission";
+	// each key defaults to the one under limits.admission.
+	Admission Admission `yaml:"admission"`
+	// Priority is critical | normal | background: who is shed first when the gateway is short of CPU or
+	// backend capacity (background, then normal). Key "priority", default "normal".
+	Priority string `yaml:"priority"`
 }
 
 // StreamConfig is a route's "stream" section.
@@ -389,12 +398,12 @@ func NewConfig() *Config {
 		ShutdownGrace: Duration(DefaultShutdownGrace),
 		Log:           LogConfig{Level: "info", Format: "json", AccessLog: AccessLogConfig{Sample: 1}},
 		Limits: Limits{
-			MaxBody:       DefaultMaxBody,
-			ReadTimeout:   Duration(DefaultReadTimeout),
-			IdleTimeout:   Duration(DefaultIdleTimeout),
-			MaxHeaderSize: DefaultMaxHeaderSize,
-			ReduceMemory:  true,
-
+			MaxBody:          DefaultMaxBody,
+			ReadTimeout:      Duration(DefaultReadTimeout),
+			IdleTimeout:      Duration(DefaultIdleTimeout),
+			MaxHeaderSize:    DefaultMaxHeaderSize,
+			ReduceMemory:     true,
+			Admission:        NewAdmission(),
 			MaxParkedStreams: DefaultMaxParkedStreams,
 		},
 		Backends: map[string]*Backend{},

@@ -17,6 +17,7 @@ import (
 // *ConfigError; without a YAML source they carry the Line fields of routes and backends when set.
 func (c *Config) Validate() error {
 	errs := &errorList{file: c.File}
+	c.resolveAdmissionGo()
 	for _, r := range c.Routes {
 		if r != nil && r.MaxBody == 0 {
 			r.MaxBody = c.Limits.MaxBody
@@ -125,6 +126,7 @@ func (c *Config) validate(errs *errorList) {
 	for i, r := range c.Routes {
 		v.route("routes["+strconv.Itoa(i)+"]", i, r, names, shapes)
 	}
+	v.overload() // admission.go
 }
 
 func sortedKeys[V any](m map[string]V) []string {
