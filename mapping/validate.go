@@ -244,6 +244,7 @@ func (v *validator) backend(f, name string, b *Backend) {
 	if b.Transport == TransportHTTP {
 		v.httpOptions(f+".http", &b.HTTP)
 	}
+	v.balancing(f, b)
 	if b.Reconnect.MinBackoff <= 0 {
 		v.add(f+".reconnect.min_backoff", "must be greater than 0")
 	} else if b.Reconnect.MaxBackoff < b.Reconnect.MinBackoff {
@@ -450,6 +451,7 @@ func (v *validator) route(f string, i int, r *Route, names, shapes map[string]in
 		}
 	}
 	v.migration(f, r)
+	v.resilience(f, r)
 	if r.RSocket != nil {
 		for _, pat := range sortedKeys(r.RSocket.Routes) {
 			pf := f + ".rsocket.routes." + pat
