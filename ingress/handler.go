@@ -213,6 +213,9 @@ func (s *Server) prepare(ctx *fasthttp.RequestCtx, rt *route, rq *request) ([]by
 }
 
 func (s *Server) serveRequestResponse(ctx *fasthttp.RequestCtx, rt *route, rq *request) int {
+	if rt.retry != nil {
+		return s.serveRetried(ctx, rt, rq) // retry.go
+	}
 	md, m, ok := s.prepare(ctx, rt, rq)
 	if !ok {
 		return ctx.Response.StatusCode()

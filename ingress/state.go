@@ -58,9 +58,10 @@ type route struct {
 	format      streamFormat
 	window      uint32
 	m           *routeMetrics
-	ws          *wsRoute  // request-channel and rsocket routes
-	split       *splitter // weighted split between backends (split.go)
-	shadow      *shadower // copies to a shadow backend (shadow.go)
+	ws          *wsRoute     // request-channel and rsocket routes
+	split       *splitter    // weighted split between backends (split.go)
+	shadow      *shadower    // copies to a shadow backend (shadow.go)
+	retry       *retryPolicy // retries and hedging of request-response (retry.go, hedge.go); nil: none
 }
 
 // errorStatus applies the route's "errors" table to an ERROR frame.
@@ -221,6 +222,7 @@ func newRoute(cfg *mapping.Config, cr *mapping.CompiledRoute, set *metrics.Set) 
 		return nil, fmt.Errorf("%w: route %q: unknown backend %q", errConfig, cr.Name, cr.Backend)
 	}
 	rt.useMIMEs(b)
+	rt.retry = newRetryPolicy(cr, set)
 	if cr.IsWebSocket() {
 		rt.ws = newWSRoute(cr, b.DataMIME, set)
 	}
