@@ -13,9 +13,11 @@
 #     nginx, caddy), RSocket over the gateway's /rsocket route.
 #   4 RSocket core vs rsocket-go (bench/rsocketbench roles + bench/suite/cmd/rsfnf).
 #   5 memory per idle connection: HTTP keep-alive and WebSocket, gateway vs nginx and caddy.
+#   6 balancing: one slow instance of three (p2c vs weighted vs all healthy), a backend killed under load
+#     (failed requests, time to recover); gateway only (bench/suite/cmd/suite/balance.go).
 #
 # Environment: REPS (repetitions), NICE (e.g. -10: load generators and everything under test at that nice level,
-# so other work on a shared machine disturbs the trials less; it slows that work down; default unchanged), SECTIONS ("http,tail,streams,rsocket,memory"), PIN (1/0), NO_INSTALL=1,
+# so other work on a shared machine disturbs the trials less; it slows that work down; default unchanged), SECTIONS ("http,tail,streams,rsocket,memory,balance"), PIN (1/0), NO_INSTALL=1,
 # KEEP_TMP (1 = keep the temp dir with configs, logs, raw outputs and trials.json; the default),
 # RESULTS (report path, default bench/RESULTS.md), GW_REF (build the gateway from this commit, e.g. HEAD,
 # instead of the work tree, which may hold someone's unfinished edits).
@@ -81,7 +83,7 @@ log "building into $TMP/bin"
 (cd "$SRC" && go build -o "$TMP/bin/gateway" ./cmd/gateway)
 (cd "$SRC/bench/http" && go build -o "$TMP/bin/" ./cmd/httpbackend ./cmd/rsbackend)
 (cd "$SRC/bench/rsocketbench" && go build -o "$TMP/bin/rsocketbench" .)
-(cd "$HERE/suite" && go build -o "$TMP/bin/" ./cmd/loadgen ./cmd/upstream ./cmd/rsgoserver ./cmd/rsfnf ./cmd/suite)
+(cd "$HERE/suite" && go build -o "$TMP/bin/" ./cmd/loadgen ./cmd/upstream ./cmd/rsgoserver ./cmd/rsfnf ./cmd/rsdelay ./cmd/suite)
 
 # ---- open files: a WebSocket proxy holds two sockets per client
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -100,7 +102,7 @@ cat "$TMP/meta.txt" >&2
 # ---- run
 mkdir -p "$HERE/results"
 args=(-tmp "$TMP" -bin "$TMP/bin" -suite "$HERE/suite" -out "$RESULTS" -png "$HERE/results" -meta "$TMP/meta.txt"
-	-sections "${SECTIONS:-http,tail,streams,rsocket,memory}" -pin="$([ "${PIN:-1}" = 1 ] && echo true || echo false)")
+	-sections "${SECTIONS:-http,tail,streams,rsocket,memory,balance}" -pin="$([ "${PIN:-1}" = 1 ] && echo true || echo false)")
 [ "$QUICK" = 1 ] && args+=(-quick)
 [ -n "${REPS:-}" ] && args+=(-reps "$REPS")
 [ -n "${NICE:-}" ] && args+=(-nice "$NICE")
