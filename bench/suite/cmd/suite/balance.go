@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// ---- (6) balancing: one slow instance of three, a backend killed under load ----
+// ---- (8) balancing: one slow instance of three, a backend killed under load ----
 //
 // Backend instances are bench/suite/cmd/rsdelay processes (answer every request after -delay). A gateway
 // of its own ("gwbal") has one backend per case over the same instances:
@@ -156,7 +156,7 @@ func (s *Suite) reportBalance(w func(string, ...any)) {
 		return
 	}
 	const slow, kill = "one slow instance of three", "backend killed under load"
-	w("## 6. Balancing: one slow instance of three, a backend killed under load\n\n")
+	w("## 8. Balancing: one slow instance of three, a backend killed under load\n\n")
 	w("Open-loop loadgen at a fixed rate through the gateway to three RSocket instances (bench/suite/cmd/rsdelay). *healthy*: three equal instances; *p2c*: one instance 10x slower, balancer p2c (peak EWMA, the previous default); *weighted*: the same instances, balancer weighted (the default). Goal: weighted p99 <= 1.5x healthy p99.\n\n")
 	w("| balancer | p50 | p90 | p99 | p99.9 | req/s | errors | p99 / healthy p99 |\n|---|---|---|---|---|---|---|---|\n")
 	for _, p := range []string{"healthy", "p2c", "weighted"} {
