@@ -33,7 +33,7 @@ import (
 // most retry.budget x requests + retry.min_per_second x 10. A backend that fails everything therefore
 // sees at most (1 + budget) times the client's load plus the floor, never attempts x the load.
 //
-// Hedging (hedge.go) runs the tries of idempotent routes with hedge.max >= 1 concurrently instead.
+// Hedging (hedge.go) runs copies of the first try of idempotent routes with hedge.max >= 1 beside it.
 
 // retryWindow is the budget's sliding window, in one-second slots.
 const retryWindow = 10
@@ -222,15 +222,7 @@ func (s *Server) serveRetried(ctx *fasthttp.RequestCtx, rt *route, rq *request) 
 	s.calls.add(c)
 	p := s.pools.Get(rt.backend)
 	body := ctx.PostBody()
-	var (
-		msg *rsocket.Message
-		err error
-	)
-	if pol.hedges > 0 {
-		msg, err = s.hedge(c, rt, rq, p, m, md, body)
-	} else {
-		msg, err = s.retryLoop(c, rt, rq, p, m, md, body)
-	}
+	msg, err := s.retryLoop(c, rt, rq, p, m, md, body)
 	if w := s.calls.remove(c); w != nil {
 		w.stop()
 	}
@@ -244,8 +236,9 @@ func (s *Server) serveRetried(ctx *fasthttp.RequestCtx, rt *route, rq *request) 
 	return status
 }
 
-// try sends one request on m and waits for its answer (or for per_try_timeout); it calls m.Done.
-func (pol *retryPolicy) try(ctx context.Context, m *poolMember, md, body []byte, id *uint32, start time.Time) (*rsocket.Message, error) {
+// try sends one request on m and waits for its answer (or for per_try_timeout); it calls m.Done. ctx is
+// the call context c, or (own = true) a context of a hedged copy that already ends with c.
+func (pol *retryPolicy) try(c *callCtx, ctx context.Context, m *poolMember, md, body []byte, id *uint32, start time.Time) (*rsocket.Message, error) {
 	var (
 		msg *rsocket.Message
 		err error
@@ -253,7 +246,7 @@ func (pol *retryPolicy) try(ctx context.Context, m *poolMember, md, body []byte,
 	if conn := m.Conn(); conn == nil {
 		err = rsocket.ErrClosed
 	} else if pol.perTry > 0 {
-		tctx, cancel := context.WithTimeout(ctx, pol.perTry)
+		tctx, cancel := childContext(c, ctx, time.Now().Add(pol.perTry))
 		msg, err = conn.RequestResponseID(tctx, rsocket.Payload{Metadata: md, Data: body}, id)
 		cancel()
 	} else {
@@ -263,13 +256,59 @@ func (pol *retryPolicy) try(ctx context.Context, m *poolMember, md, body []byte,
 	return msg, err
 }
 
+// childContext returns a context that ends at deadline (zero: none), when parent ends, or when c (the
+// request's call context, of which parent is c itself or a child) ends. It is not derived from c with the
+// context package: c is pooled and reused after the request, and the context package's watcher goroutine
+// could read c.Err() after that. The goroutine here captures c's done channel once and never reads c again.
+func childContext(c *callCtx, parent context.Context, deadline time.Time) (context.Context, context.CancelFunc) {
+	if cd, ok := c.Deadline(); ok && (deadline.IsZero() || cd.Before(deadline)) {
+		deadline = cd
+	}
+	base := context.Background()
+	if parent != context.Context(c) {
+		base = parent // already a child context that ends with c
+	}
+	var (
+		ctx    context.Context
+		cancel context.CancelFunc
+	)
+	if deadline.IsZero() {
+		ctx, cancel = context.WithCancel(base)
+	} else {
+		ctx, cancel = context.WithDeadline(base, deadline)
+	}
+	if base == context.Background() {
+		done := c.Done()
+		go func() {
+			select {
+			case <-done:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	return ctx, cancel
+}
+
 // retryLoop runs the tries one after another.
 func (s *Server) retryLoop(c *callCtx, rt *route, rq *request, p *pool.Pool, m *poolMember, md, body []byte) (*rsocket.Message, error) {
 	pol := rt.retry
 	start := c.started
 	for n := 1; ; n++ {
-		var id uint32
-		msg, err := pol.try(c, m, md, body, &id, start)
+		var (
+			id  uint32
+			msg *rsocket.Message
+			err error
+		)
+		if delay := pol.hedgeDelay(); n == 1 && pol.hedges > 0 && delay > 0 && p != nil {
+			msg, m, id, err = s.hedgedTry(c, pol, p, m, md, body, delay) // hedge.go
+			rq.upstream = m
+		} else {
+			msg, err = pol.try(c, c, m, md, body, &id, start)
+			if err == nil && pol.hedges > 0 {
+				pol.latency.observe(time.Since(start)) // hedge.after: p95 learns from unhedged answers too
+			}
+		}
 		if id != 0 {
 			rq.streamID = id
 		}
