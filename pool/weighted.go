@@ -14,7 +14,8 @@ import (
 //   - availability is 1, or for a backend that issues leases the share of the connection's lease that is
 //     left over the requests already waiting on it: left / (left + outstanding + 1);
 //   - success is a time-decayed average of request outcomes (1 = answered, 0 = failed), so an instance
-//     that fails fast does not attract traffic;
+//     that fails fast does not attract traffic; its failure share fades while the connection gets no
+//     samples, so an avoided connection is tried again;
 //   - latency is the predicted latency: the streaming median of the connection's recent round trips,
 //     pushed away from the band between its 20th and 80th percentile estimates by (1 + distance/band)^4
 //     (a connection that is slower than its usual self is punished hard, one faster than usual is
@@ -96,16 +97,16 @@ func (q *quantiles) observe(rtt float64, failed bool, w float64) {
 func (m *Member) weight(ref int64) float64 {
 	out := float64(m.outstanding.Load())
 	q := &m.quant
+	decay := 1.0
+	if dt := ref - m.stamp.Load(); dt > 0 {
+		decay = math.Exp(-float64(dt) / m.pool.tau)
+	}
 	lat := math.Float64frombits(q.median.Load())
 	if lat == 0 {
 		if out > 0 {
 			lat = startupPenalty + out
 		}
 	} else {
-		decay := 1.0
-		if dt := ref - m.stamp.Load(); dt > 0 {
-			decay = math.Exp(-float64(dt) / m.pool.tau)
-		}
 		lat *= decay
 		low := math.Float64frombits(q.low.Load()) * decay
 		high := max(math.Float64frombits(q.high.Load())*decay, low*1.001)
@@ -117,7 +118,9 @@ func (m *Member) weight(ref int64) float64 {
 			lat *= bandFactor((lat - high) / band)
 		}
 	}
-	avail := math.Float64frombits(q.success.Load())
+	// The failure share decays like the latency: a connection that failed and was avoided since is tried
+	// again after a while instead of being starved for good.
+	avail := 1 - (1-math.Float64frombits(q.success.Load()))*decay
 	if m.pool.backend.Lease {
 		if c := m.conn.Load(); c != nil {
 			left, _ := c.LeaseLeft()
