@@ -117,3 +117,20 @@ func TestResilienceErrors(t *testing.T) {
 		})
 	}
 }
+
+// FuzzResilienceValues: retry.budget and hedge.after never panic, and whatever they accept is in range.
+func FuzzResilienceValues(f *testing.F) {
+	for _, s := range []string{"20%", "0%", "100%", " 5.5 % ", "0.2", "120%", "-1%", "%", "NaN%", "p95", "50ms", "0s", "-5ms", "1h", "p99", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r := Retry{Budget: s}
+		if v, ok := r.BudgetFraction(); ok && !(v >= 0 && v <= 1) {
+			t.Fatalf("budget %q accepted as %v", s, v)
+		}
+		h := Hedge{After: s}
+		if d, p95, ok := h.Delay(); ok && !p95 && d <= 0 {
+			t.Fatalf("hedge.after %q accepted as %v", s, d)
+		}
+	})
+}
