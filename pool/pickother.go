@@ -1,46 +1,72 @@
 package pool
 
-// PickOther is Pick for a retry or a hedge: it prefers a connection to another address than avoid's (a
-// different instance), then another connection than avoid, and settles for whatever Pick returns after
-// three tries. avoid may be nil (plain Pick). The same rules as Pick apply: call Done exactly once on the
-// result.
+import "math/rand/v2"
+
+// PickOther is Pick for a retry or a hedge: it chooses among the usable connections to other addresses
+// than avoid's (another instance), with the pool's balancer over two random ones, and falls back to Pick
+// when there is none (then the result may be avoid itself). avoid may be nil (plain Pick). The same rules
+// as Pick apply: call Done exactly once on the result.
 func (p *Pool) PickOther(avoid *Member) (*Member, error) {
-	m, err := p.Pick()
-	if err != nil || avoid == nil {
-		return m, err
+	if avoid == nil || p.closed.Load() {
+		return p.Pick()
 	}
-	var fallback *Member // a different connection to the same address
-	for try := 0; try < 3 && m.ep == avoid.ep; try++ {
-		if m != avoid && fallback == nil {
-			fallback = m
-		} else {
-			m.release()
-		}
-		if m, err = p.Pick(); err != nil {
-			if fallback != nil {
-				return fallback, nil
-			}
-			return nil, err
-		}
+	if p.maxInflight > 0 && p.inflight.Add(1) > p.maxInflight {
+		p.inflight.Add(-1)
+		p.countPickError(ErrOverloaded)
+		return nil, p.errOverloaded
 	}
-	if fallback != nil {
-		if m == avoid {
-			m.release()
-			return fallback, nil
+	m := p.chooseAway(avoid.ep)
+	if m == nil {
+		if p.maxInflight > 0 {
+			p.inflight.Add(-1)
 		}
-		fallback.release() // also when fallback == m: each Pick holds its own reservation
+		return p.Pick()
 	}
+	m.outstanding.Add(1)
 	return m, nil
 }
 
-// release gives back a reservation made by Pick without a request (no latency sample, no outcome).
-func (m *Member) release() {
-	m.outstanding.Add(-1)
-	if m.pool.maxInflight > 0 {
-		m.pool.inflight.Add(-1)
+// chooseAway draws two members uniformly among the usable ones (not ejected) of addresses other than ep
+// and returns the better one; nil when there is none.
+func (p *Pool) chooseAway(ep *endpoint) *Member {
+	ms := *p.members.Load()
+	n := 0
+	var only *Member
+	for _, m := range ms {
+		if m.ep != ep && m.usable() {
+			n++
+			only = m
+		}
 	}
-	if m.probe.Load() && m.probe.CompareAndSwap(true, false) {
-		m.ep.out.state.Store(epProbe) // the probe was not sent: the next Pick takes it
-		m.pool.probes.Add(1)
+	if n <= 1 {
+		return only
 	}
+	r := rand.Uint64()
+	x := int(uint32(r) % uint32(n))
+	y := int(uint32(r>>32) % uint32(n-1))
+	if y >= x {
+		y++
+	}
+	var a, b *Member
+	k := 0
+	for _, m := range ms {
+		if m.ep == ep || !m.usable() {
+			continue
+		}
+		if k == x {
+			a = m
+		} else if k == y {
+			b = m
+		}
+		k++
+	}
+	switch {
+	case a != nil && b != nil:
+		return p.compare(a, b)
+	case a != nil:
+		return a
+	case b != nil:
+		return b
+	}
+	return only // usability changed between the passes
 }

@@ -297,3 +297,46 @@ func TestBalancerP2CStillAvailable(t *testing.T) {
 		t.Fatalf("New with balancer random: %v", err)
 	}
 }
+
+// TestPickOtherPrefersAnotherAddress: a retry or hedge goes to another address than the failed try's
+// whenever one is available, and the reservations of the discarded picks are given back.
+func TestPickOtherPrefersAnotherAddress(t *testing.T) {
+	bk := testBackend("other", "10.0.0.1:1", "10.0.0.2:1")
+	bk.Connections = 2
+	p := readyPipePool(t, bk, Options{})
+	for i := 0; i < 200; i++ {
+		first, err := p.Pick()
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, err := p.PickOther(first)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if other.ep == first.ep {
+			t.Fatalf("PickOther chose the same address %s (pick %d)", other.Addr(), i)
+		}
+		first.Done(time.Now(), nil)
+		other.Done(time.Now(), nil)
+	}
+	if n := p.InFlight(); n != 0 {
+		t.Fatalf("InFlight = %d after every pick was Done: PickOther leaked a reservation", n)
+	}
+	for _, m := range *p.members.Load() {
+		if m.outstanding.Load() != 0 {
+			t.Fatalf("member %s slot %d has %d outstanding", m.Addr(), m.slot, m.outstanding.Load())
+		}
+	}
+	// One address: another connection of it, else the same one.
+	one := readyPipePool(t, testBackend("one", "10.0.0.9:1"), Options{})
+	a, _ := one.Pick()
+	b, err := one.PickOther(a)
+	if err != nil || b != a {
+		t.Fatalf("PickOther on a single connection: %v, %v", b, err)
+	}
+	a.Done(time.Now(), nil)
+	b.Done(time.Now(), nil)
+	if n := one.InFlight(); n != 0 {
+		t.Fatalf("InFlight = %d", n)
+	}
+}
