@@ -135,3 +135,57 @@ func TestHedgeSavesFailedFirstTry(t *testing.T) {
 		t.Errorf("backend saw %d requests, want 2", n.Load())
 	}
 }
+
+// TestSlowInstanceAmongThree: three instances, one answering after 200ms. With the weighted balancer
+// (the default) almost no client request waits for the slow one; p2c is run beside it for the log.
+func TestSlowInstanceAmongThree(t *testing.T) {
+	answer := func(delay time.Duration) func() rsocket.Handler {
+		return func() rsocket.Handler {
+			return &rsocket.HandlerFuncs{RequestResponseFunc: func(req rsocket.Payload, s *rsocket.Stream) {
+				data := append([]byte(nil), req.Data...)
+				if delay == 0 {
+					_ = s.Respond(rsocket.Payload{Data: data})
+					return
+				}
+				time.AfterFunc(delay, func() { _ = s.Respond(rsocket.Payload{Data: data}) })
+			}}
+		}
+	}
+	addrs := []string{startBackend(t, answer(0)).addr, startBackend(t, answer(200*time.Millisecond)).addr, startBackend(t, answer(0)).addr}
+	run := func(balancer string) int {
+		cfg := newConfig(map[string]string{"f": addrs[0]}, []routeSpec{
+			{name: "rr", method: "POST", path: "/rr", backend: "f", interaction: mapping.InteractionRequestResponse, tag: "x"},
+		})
+		cfg.Backends["f"].Addresses = addrs
+		cfg.Backends["f"].Connections = 2
+		cfg.Backends["f"].Balancer = balancer
+		g := startGateway(t, cfg, Options{})
+		waitFor(t, "6 connections", func() bool { return g.pools.Get("f").Stats().ReadyConns == 6 })
+		var slow atomic.Int64
+		done := make(chan struct{})
+		for c := 0; c < 4; c++ {
+			go func() {
+				defer func() { done <- struct{}{} }()
+				for i := 0; i < 75; i++ {
+					start := time.Now()
+					if r := g.do("POST", "/rr", "hi"); r.status != 200 {
+						t.Errorf("status %d", r.status)
+						return
+					}
+					if time.Since(start) >= 190*time.Millisecond {
+						slow.Add(1)
+					}
+				}
+			}()
+		}
+		for c := 0; c < 4; c++ {
+			<-done
+		}
+		return int(slow.Load())
+	}
+	weighted, p2c := run(mapping.BalancerWeighted), run(mapping.BalancerP2C)
+	t.Logf("requests answered by the slow instance (of 300): weighted %d, p2c %d", weighted, p2c)
+	if weighted > 9 {
+		t.Errorf("weighted balancer: %d of 300 requests waited for the slow instance, want at most 9 (3%%)", weighted)
+	}
+}
