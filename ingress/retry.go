@@ -126,12 +126,6 @@ func (p *retryPolicy) countRetry(c retryCond) {
 	}
 }
 
-func inc(c *metrics.Counter) {
-	if c != nil {
-		c.Inc()
-	}
-}
-
 // condition classifies a failed try: which retry.on condition it is (0: none, never retried). cause is the
 // request context's own cancellation (route timeout, shutdown, client gone: never retried); sent is whether
 // the request got a stream on its connection.
@@ -247,10 +241,10 @@ func (pol *retryPolicy) try(c *callCtx, ctx context.Context, m *poolMember, md, 
 		err = rsocket.ErrClosed
 	} else if pol.perTry > 0 {
 		tctx, cancel := childContext(c, ctx, time.Now().Add(pol.perTry))
-		msg, err = conn.RequestResponseID(tctx, rsocket.Payload{Metadata: md, Data: body}, id)
+		msg, *id, err = conn.RequestResponse(tctx, rsocket.Payload{Metadata: md, Data: body})
 		cancel()
 	} else {
-		msg, err = conn.RequestResponseID(ctx, rsocket.Payload{Metadata: md, Data: body}, id)
+		msg, *id, err = conn.RequestResponse(ctx, rsocket.Payload{Metadata: md, Data: body})
 	}
 	m.Done(start, countsAgainstBackend(err))
 	return msg, err

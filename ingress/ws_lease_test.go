@@ -56,13 +56,13 @@ func TestClientLeaseFollowsBackend(t *testing.T) {
 	}
 	waitFor(t, "4 requests in flight", func() bool { return g.pools.Get("b").InFlight() == 4 })
 	waitFor(t, "the lease to be withdrawn", func() bool { return !lc.LeaseAvailable() })
-	_, err = lc.RequestResponse(ctx, rsocket.Payload{Metadata: routeMD("echo"), Data: []byte("hi")})
+	_, _, err = lc.RequestResponse(ctx, rsocket.Payload{Metadata: routeMD("echo"), Data: []byte("hi")})
 	if !errors.Is(err, rsocket.ErrNoLease) {
 		t.Fatalf("request while the backend is full: %v, want rsocket.ErrNoLease (held by the client, not REJECTED)", err)
 	}
 	wg.Wait()
 	waitFor(t, "a new lease", lc.LeaseAvailable)
-	msg, err := lc.RequestResponse(ctx, rsocket.Payload{Metadata: routeMD("echo"), Data: []byte("hi")})
+	msg, _, err := lc.RequestResponse(ctx, rsocket.Payload{Metadata: routeMD("echo"), Data: []byte("hi")})
 	if err != nil || string(msg.Data) != "hi" {
 		t.Fatalf("request after capacity returned: %v", err)
 	}
