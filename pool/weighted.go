@@ -43,8 +43,6 @@ const (
 	// startupPenalty is the latency of a connection with requests outstanding and no sample yet
 	// (rsocket-java: Long.MAX_VALUE >> 12 ns); like the peak EWMA penalty it keeps + outstanding exact.
 	startupPenalty = float64(1 << 46)
-	// bandExponent is the exponent of the out-of-band factor (rsocket-java's EXP_FACTOR).
-	bandExponent = 4
 )
 
 // reset forgets the samples (a new connection in the slot).
@@ -130,10 +128,11 @@ func (m *Member) weight(ref int64) float64 {
 	return avail / (1 + lat*(out+1))
 }
 
+// bandFactor is (1 + alpha)^4, the out-of-band factor (rsocket-java's EXP_FACTOR is 4).
 func bandFactor(alpha float64) float64 {
 	f := 1 + alpha
 	f *= f
-	return f * f // (1+alpha)^bandExponent
+	return f * f
 }
 
 // better returns the member with the higher weight; a is already a random one of the two, so ties go to a.
