@@ -259,6 +259,9 @@ func pick(p *pool.Pool, rt *route) (*poolMember, error) {
 }
 
 func (s *Server) serveRequestResponse(ctx *fasthttp.RequestCtx, rt *route, rq *request) int {
+	if rt.retry != nil {
+		return s.serveRetried(ctx, rt, rq) // retry.go
+	}
 	md, m, ok := s.prepare(ctx, rt, rq)
 	if !ok {
 		return ctx.Response.StatusCode()

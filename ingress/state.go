@@ -70,6 +70,7 @@ type route struct {
 	limit        *keyedLimiter // nil: no rate limit (ratelimit.go)
 	wsLimit      *sessionLimit // websocket.rate_limit, per session (ratelimit.go)
 	adm          admissionRef  // route and backend limiters (admission.go)
+	retry        *retryPolicy  // retries and hedging of request-response (retry.go, hedge.go); nil: none
 }
 
 // errorStatus applies the route's "errors" table to an ERROR frame.
@@ -234,6 +235,7 @@ func newRoute(cfg *mapping.Config, cr *mapping.CompiledRoute, set *metrics.Set) 
 		return nil, fmt.Errorf("%w: route %q: unknown backend %q", errConfig, cr.Name, cr.Backend)
 	}
 	rt.useMIMEs(b)
+	rt.retry = newRetryPolicy(cr, set)
 	if cr.IsWebSocket() {
 		rt.ws = newWSRoute(cr, b.DataMIME, set)
 	}

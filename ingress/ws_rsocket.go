@@ -38,8 +38,8 @@ import (
 //     to websocket.max_message bytes (a larger frame closes the socket with 1009), the Origin allow-list,
 //     ping every websocket.ping_interval. Liveness otherwise comes from RSocket KEEPALIVE and the
 //     client's max lifetime; websocket.idle_timeout does not apply (keepalives are messages).
-//   - A SETUP asking for leases (L flag) is refused with ERROR[UNSUPPORTED_SETUP]; resumption is refused by
-//     the core (ERROR[REJECTED_SETUP]).
+//   - A SETUP asking for leases (L flag) gets LEASEs sized from the backend's capacity (ws_lease.go);
+//     resumption is refused by the core (ERROR[REJECTED_SETUP]).
 //   - Options.RSocketAuthenticate, when set, sees every SETUP (its metadata and data) and may reject it
 //     (ERROR[REJECTED_SETUP]); BearerTokens builds one that checks a bearer token in composite metadata.
 //
@@ -104,6 +104,7 @@ type rsSession struct {
 	conn       *rsocket.Conn // the client connection (we are its server), once Accept returned
 	client     *rsocket.Conn // the same, set by the acceptor (for the handler methods)
 	routing    bool          // the client's metadata is routing metadata, not composite
+	leased     bool          // the client's SETUP set L: it gets leases (ws_lease.go)
 	maxStreams int32
 	bucket     *sessionBucket // websocket.rate_limit: new requests of this session (ratelimit.go)
 	active     atomic.Int32
@@ -168,6 +169,9 @@ func (ss *rsSession) run(ws *websocket.Conn) {
 	ss.conn = c
 	closed := ss.closed
 	ss.mu.Unlock()
+	if ss.leased {
+		ss.startLeases(c)
+	}
 	if closed {
 		_ = c.CloseWithError(frame.CodeConnectionClose, "gateway shutting down")
 	}
@@ -241,10 +245,7 @@ func isFrameSize(err error) bool {
 
 // accept is the Acceptor of the client's SETUP.
 func (ss *rsSession) accept(setup *rsocket.SetupInfo, c *rsocket.Conn) (rsocket.Handler, error) {
-	if setup.Lease {
-		// The gateway does not issue leases to clients (backends' leases are handled by the pools).
-		return nil, &rsocket.Error{Code: frame.CodeUnsupportedSetup, Message: "rsgate: leases are not supported on this route"}
-	}
+	ss.leased = setup.Lease // the gateway issues leases sized from the backend's capacity (ws_lease.go)
 	if auth := ss.s.opts.RSocketAuthenticate; auth != nil {
 		if err := auth(ss.rt.name, setup); err != nil {
 			return nil, err

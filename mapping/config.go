@@ -226,6 +226,10 @@ type Backend struct {
 	// resolve_interval (the longest an upstream connection is kept, so that new connections follow DNS)
 	// and reconnect apply.
 	HTTP HTTPOptions `yaml:"http,omitempty"`
+	// Balancer is weighted | p2c (see resilience.go). Key "balancer", default "weighted".
+	Balancer string `yaml:"balancer,omitempty"`
+	// Outlier ejects failing addresses (see Outlier). Key "outlier".
+	Outlier Outlier `yaml:"outlier,omitempty"`
 }
 
 // SetupPayload is a backend's "setup" section: the payload sent in SETUP.
@@ -339,6 +343,13 @@ type Route struct {
 	// Priority is critical | normal | background: who is shed first when the gateway is short of CPU or
 	// backend capacity (background, then normal). Key "priority", default "normal".
 	Priority string `yaml:"priority"`
+	// Idempotent says a request may safely be processed twice: it allows hedging and the retry
+	// conditions application_error, timeout and connection_lost. Key "idempotent", default false.
+	Idempotent bool `yaml:"idempotent,omitempty"`
+	// Retry retries failed request-response calls within a budget (see Retry). Key "retry".
+	Retry Retry `yaml:"retry,omitempty"`
+	// Hedge sends a second copy of slow idempotent request-response calls (see Hedge). Key "hedge".
+	Hedge Hedge `yaml:"hedge,omitempty"`
 }
 
 // StreamConfig is a route's "stream" section.
@@ -425,6 +436,8 @@ func NewBackend(name string) *Backend {
 		ResolveInterval: Duration(DefaultResolveInterval),
 		Reconnect:       Reconnect{MinBackoff: Duration(DefaultMinBackoff), MaxBackoff: Duration(DefaultMaxBackoff)},
 		HTTP:            NewHTTPOptions(),
+		Balancer:        BalancerWeighted,
+		Outlier:         newOutlier(),
 	}
 }
 
@@ -448,6 +461,8 @@ func newRoute() *Route {
 			IdleTimeout:  Duration(DefaultWSIdleTimeout),
 			PingInterval: Duration(DefaultWSPingInterval),
 		},
+		Retry: newRetry(),
+		Hedge: newHedge(),
 	}
 }
 
@@ -479,6 +494,7 @@ func (r *Route) resolveDefaults(set func(key string) bool) {
 	if !r.IsWebSocket() {
 		r.WebSocket = WebSocketConfig{}
 	}
+	r.resolveResilience(set, nil)
 }
 
 func (r *Route) usesStream() bool {

@@ -79,6 +79,8 @@ func TestParseDesignExample(t *testing.T) {
 				DialTimeout:     Duration(5 * time.Second),
 				ResolveInterval: Duration(30 * time.Second),
 				Reconnect:       Reconnect{MinBackoff: Duration(100 * time.Millisecond), MaxBackoff: Duration(10 * time.Second)},
+				Balancer:        "weighted",
+				Outlier:         Outlier{ConsecutiveFailures: 5, EjectionTime: Duration(30 * time.Second), MaxEjectedPercent: 50},
 			},
 		},
 		Routes: []*Route{
@@ -86,6 +88,8 @@ func TestParseDesignExample(t *testing.T) {
 				Name: "echo", Method: "POST", Path: "/api/echo", Backend: "demo",
 				Interaction: "request-response", Route: "echo", Timeout: Duration(5 * time.Second),
 				MaxBody: 4 << 20, ForwardAuth: true, Admission: NewAdmission(), Priority: "normal",
+				Retry: Retry{Attempts: 2, Budget: "20%", MinPerSecond: 10, On: []string{"rejected", "unsent", "no_lease"}},
+				Hedge: Hedge{After: "p95", Max: 1},
 			},
 			{
 				Name: "ticks", Method: "GET", Path: "/api/ticks/{count}", Backend: "demo",

@@ -253,6 +253,7 @@ func (v *validator) backend(f, name string, b *Backend) {
 	if b.Transport == TransportHTTP {
 		v.httpOptions(f+".http", &b.HTTP)
 	}
+	v.balancing(f, b)
 	if b.Reconnect.MinBackoff <= 0 {
 		v.add(f+".reconnect.min_backoff", "must be greater than 0")
 	} else if b.Reconnect.MaxBackoff < b.Reconnect.MinBackoff {
@@ -467,6 +468,7 @@ func (v *validator) route(f string, i int, r *Route, names, shapes map[string]in
 	}
 	v.rateLimit(f+".rate_limit", r.RateLimit, false)
 	v.rateLimit(f+".websocket.rate_limit", r.WebSocket.RateLimit, true)
+	v.resilience(f, r)
 	if r.RSocket != nil {
 		for _, pat := range sortedKeys(r.RSocket.Routes) {
 			pf := f + ".rsocket.routes." + pat
