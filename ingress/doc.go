@@ -10,7 +10,8 @@
 // authentication, zipkin tracing from a W3C traceparent header, the gateway entry of package
 // internal/httpmeta) is built into a pooled buffer, and the
 // request body is handed to the backend as the payload data without a copy. Errors are answered as JSON
-// ({"error":"...","code":"..."}) with the statuses of the error table in docs/METADATA.md and DESIGN.md.
+// ({"error":"...","code":"..."}) with the statuses of the error table in README.md ("Errors") and
+// docs/METADATA.md ("HTTP statuses").
 //
 // # Lifetime and ownership rules
 //

@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"errors"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/rsgate/rsgate/internal/httpmeta"
 	"github.com/rsgate/rsgate/mapping"
+	"github.com/rsgate/rsgate/pool"
 	"github.com/rsgate/rsgate/rsocket"
 	"github.com/rsgate/rsgate/rsocket/extension"
 )
@@ -31,6 +33,9 @@ type request struct {
 	// on that connection (0: none yet).
 	upstream *poolMember
 	streamID uint32
+
+	admitted  bool          // holds admission slots (admission.go)
+	admitWait time.Duration // time spent in admission queues
 }
 
 var requestPool = sync.Pool{New: func() any {
@@ -42,6 +47,7 @@ func acquireRequest() *request { return requestPool.Get().(*request) }
 func releaseRequest(rq *request) {
 	rq.ps.Reset()
 	rq.upstream, rq.streamID, rq.subject, rq.policy = nil, 0, nil, nil
+	rq.admitted, rq.admitWait = false, 0
 	if !rq.call.finish() {
 		rq.call = newCallCtx() // its timer may still fire: never reuse it
 	}
@@ -93,13 +99,17 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		rt = rt.split.pick(ctx) // a variant of the route bound to the chosen backend (split.go)
 	}
 	rt.m.begin()
-	if !s.admit(ctx, st, st.routes[cr.Index], rq) { // policy.go: CORS headers, parameter check, rate limit
+	if !s.applyPolicies(ctx, st, st.routes[cr.Index], rq) { // policy.go: CORS headers, parameter check, rate limit
 		s.finish(ctx, st, rt, rq, ctx.Response.StatusCode())
 		return
 	}
 	if body := ctx.PostBody(); len(body) > rt.maxBody {
 		writeJSONError(ctx, fasthttp.StatusRequestEntityTooLarge, "request body over the route's size limit", CodeBodyTooLarge, nil)
 		s.finish(ctx, st, rt, rq, fasthttp.StatusRequestEntityTooLarge)
+		return
+	}
+	if (rt.adm.r != nil || rt.adm.backend != nil) && !s.admit(ctx, rt, rq) {
+		s.finish(ctx, st, rt, rq, fasthttp.StatusServiceUnavailable)
 		return
 	}
 	if rt.shadow != nil {
@@ -147,6 +157,9 @@ func (s *Server) finishUnmatched(ctx *fasthttp.RequestCtx, st *state, rq *reques
 
 func (s *Server) finish(ctx *fasthttp.RequestCtx, st *state, rt *route, rq *request, status int) {
 	d := time.Since(ctx.Time())
+	if rq.admitted {
+		rq.releaseAdmission(rt, d)
+	}
 	rt.m.end(status, d)
 	if st.accessLog {
 		s.accessLog(st, ctx.Method(), ctx.Path(), rt.name, rt.backend, status, responseSize(&ctx.Response), d, rq.upstream, rq.streamID)
@@ -221,7 +234,13 @@ func (s *Server) prepare(ctx *fasthttp.RequestCtx, rt *route, rq *request) ([]by
 		writeJSONError(ctx, fasthttp.StatusBadGateway, "backend "+rt.backend+" has no connection pool", CodeNoBackend, nil)
 		return nil, nil, false
 	}
-	m, err := p.Pick()
+	m, err := pick(p, rt)
+	if err != nil && errors.Is(err, pool.ErrClosed) {
+		// A reload replaced the pool between Get and Pick: the new one is in place already.
+		if np := s.pools.Get(rt.backend); np != nil && np != p {
+			m, err = pick(np, rt)
+		}
+	}
 	if err != nil {
 		writeFailure(ctx, classify(err, nil, rt))
 		return nil, nil, false
@@ -230,7 +249,19 @@ func (s *Server) prepare(ctx *fasthttp.RequestCtx, rt *route, rq *request) ([]by
 	return md, m, true
 }
 
+// pick takes a slot on p for rt: a session slot for streams and channels (long-lived, not against
+// max_inflight; ended with DoneSession), a request slot otherwise.
+func pick(p *pool.Pool, rt *route) (*poolMember, error) {
+	if rt.kind == kindRequestStream || rt.kind == kindRequestChannel {
+		return p.PickSession()
+	}
+	return p.Pick()
+}
+
 func (s *Server) serveRequestResponse(ctx *fasthttp.RequestCtx, rt *route, rq *request) int {
+	if rt.retry != nil {
+		return s.serveRetried(ctx, rt, rq) // retry.go
+	}
 	md, m, ok := s.prepare(ctx, rt, rq)
 	if !ok {
 		return ctx.Response.StatusCode()

@@ -20,9 +20,9 @@ import (
 // CodeBadParameter is the JSON error code of a path parameter that failed its check (400).
 const CodeBadParameter = "BAD_PARAMETER"
 
-// admit applies rt's policies to the request. It answers the request itself and returns false when a
+// applyPolicies applies rt's policies to the request. It answers the request itself and returns false when a
 // policy refuses it. rt is the matched route (not a split variant: variants share its policies).
-func (s *Server) admit(ctx *fasthttp.RequestCtx, st *state, rt *route, rq *request) bool {
+func (s *Server) applyPolicies(ctx *fasthttp.RequestCtx, st *state, rt *route, rq *request) bool {
 	rq.policy = rt
 	if rt.cors != nil {
 		rt.cors.apply(ctx)

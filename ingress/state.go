@@ -69,6 +69,8 @@ type route struct {
 	cors         *corsPolicy   // nil: no CORS (cors.go)
 	limit        *keyedLimiter // nil: no rate limit (ratelimit.go)
 	wsLimit      *sessionLimit // websocket.rate_limit, per session (ratelimit.go)
+	adm          admissionRef  // route and backend limiters (admission.go)
+	retry        *retryPolicy  // retries and hedging of request-response (retry.go, hedge.go); nil: none
 }
 
 // errorStatus applies the route's "errors" table to an ERROR frame.
@@ -86,6 +88,7 @@ type state struct {
 	sample    float64
 	unmatched *routeMetrics // 404/405
 	preflight bool          // some route has a CORS policy: OPTIONS may be a preflight (cors.go)
+	adm       admissionLimits
 }
 
 // routeMetrics are the per-route series on the Options.Metrics set.
@@ -177,7 +180,8 @@ func compileState(cfg *mapping.Config, table *mapping.Table, set *metrics.Set) (
 			st.maxBody = rt.maxBody
 		}
 	}
-	st.compilePolicies(cfg, set) // policy.go
+	st.compilePolicies(cfg, set)       // policy.go
+	st.compileAdmission(cfg, set, nil) // admission.go
 	return st, nil
 }
 
@@ -231,6 +235,7 @@ func newRoute(cfg *mapping.Config, cr *mapping.CompiledRoute, set *metrics.Set) 
 		return nil, fmt.Errorf("%w: route %q: unknown backend %q", errConfig, cr.Name, cr.Backend)
 	}
 	rt.useMIMEs(b)
+	rt.retry = newRetryPolicy(cr, set)
 	if cr.IsWebSocket() {
 		rt.ws = newWSRoute(cr, b.DataMIME, set)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rsgate/rsgate/internal/testutil"
 	"github.com/rsgate/rsgate/mapping"
 )
 
@@ -130,7 +131,7 @@ func TestSSEResume(t *testing.T) {
 		}
 		if part < 3 {
 			_ = conn.Close()
-			waitFor(t, "the stream to be parked", func() bool { return g.srv.resume.Parked() == 1 })
+			testutil.Eventually(t, func() bool { return g.srv.resume.Parked() == 1 }, "the stream to be parked")
 		}
 	}
 	if next != total {
@@ -139,7 +140,7 @@ func TestSSEResume(t *testing.T) {
 	if got := g.set.GetOrCreateCounter("rsgate_stream_resumed_total").Get(); got != 3 {
 		t.Fatalf("rsgate_stream_resumed_total = %d, want 3", got)
 	}
-	waitFor(t, "the stream to end", func() bool { return g.srv.InFlight() == 0 && g.srv.resume.Parked() == 0 })
+	testutil.Eventually(t, func() bool { return g.srv.InFlight() == 0 && g.srv.resume.Parked() == 0 }, "the stream to end")
 }
 
 // TestSSEResumeTakeover: a reconnect that arrives while the gateway still serves the old connection takes
@@ -251,7 +252,7 @@ func TestSSEParkedNoCredit(t *testing.T) {
 		}
 	}
 	_ = conn.Close()
-	waitFor(t, "the stream to be parked", func() bool { return g.srv.resume.Parked() == 1 })
+	testutil.Eventually(t, func() bool { return g.srv.resume.Parked() == 1 }, "the stream to be parked")
 	var sr *streamer
 	g.srv.resume.mu.Lock()
 	for _, s := range g.srv.resume.sessions {
@@ -265,7 +266,7 @@ func TestSSEParkedNoCredit(t *testing.T) {
 	}
 	granted := credit()
 	// The backend uses up the credit it holds, then stops.
-	waitFor(t, "the backend to use its credit", func() bool { return uint64(fb.sent.Load()) == granted })
+	testutil.Eventually(t, func() bool { return uint64(fb.sent.Load()) == granted }, "the backend to use its credit")
 	time.Sleep(200 * time.Millisecond)
 	if got := credit(); got != granted {
 		t.Fatalf("credit granted while parked: %d -> %d", granted, got)
@@ -296,7 +297,7 @@ func TestSSEParkedCap(t *testing.T) {
 		conns = append(conns, conn)
 	}
 	_ = conns[0].Close()
-	waitFor(t, "the first stream to be parked", func() bool { return g.srv.resume.Parked() == 1 })
+	testutil.Eventually(t, func() bool { return g.srv.resume.Parked() == 1 }, "the first stream to be parked")
 	_ = conns[1].Close()
 	fb.expectCanceled(t, "endless")
 	if n := g.srv.resume.Parked(); n != 1 {
@@ -318,7 +319,7 @@ func TestSSEResumeShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = conn.Close()
-	waitFor(t, "the stream to be parked", func() bool { return g.srv.resume.Parked() == 1 })
+	testutil.Eventually(t, func() bool { return g.srv.resume.Parked() == 1 }, "the stream to be parked")
 	if err := g.srv.Shutdown(t.Context()); err != nil {
 		t.Fatal(err)
 	}

@@ -55,7 +55,7 @@ func (s *Server) serveChannel(ctx *fasthttp.RequestCtx, rt *route, rq *request) 
 	}
 	err := w.upgrader.Upgrade(ctx, ch.start)
 	if err != nil || ctx.Response.StatusCode() != fasthttp.StatusSwitchingProtocols {
-		m.Done(ch.picked, rsocket.ErrCanceled)
+		m.DoneSession(ch.picked, rsocket.ErrCanceled)
 		return ctx.Response.StatusCode()
 	}
 	return fasthttp.StatusSwitchingProtocols
@@ -105,7 +105,7 @@ func (c *wsChannel) run() {
 	reg := c.s.wsRegistry()
 	if !reg.add(c) {
 		c.close(closeGoingAway, "gateway shutting down")
-		c.member.Done(c.picked, rsocket.ErrCanceled)
+		c.member.DoneSession(c.picked, rsocket.ErrCanceled)
 		_ = ws.Close()
 		return
 	}
@@ -412,5 +412,5 @@ func (c *wsChannel) finish() {
 	default:
 		merr = countsAgainstBackend(endErr)
 	}
-	c.member.Done(c.picked, merr)
+	c.member.DoneSession(c.picked, merr)
 }

@@ -38,8 +38,9 @@ import (
 //     to websocket.max_message bytes (a larger frame closes the socket with 1009), the Origin allow-list,
 //     ping every websocket.ping_interval. Liveness otherwise comes from RSocket KEEPALIVE and the
 //     client's max lifetime; websocket.idle_timeout does not apply (keepalives are messages).
-//   - A SETUP asking for leases (L flag) is refused with ERROR[UNSUPPORTED_SETUP]. Resumption (R flag) is
-//     refused with ERROR[REJECTED_SETUP] unless the route has rsocket.resume (ws_rsocket_resume.go).
+//   - A SETUP asking for leases (L flag) gets LEASEs sized from the backend's capacity (ws_lease.go).
+//     Resumption (R flag) is refused with ERROR[REJECTED_SETUP] unless the route has rsocket.resume
+//     (ws_rsocket_resume.go).
 //   - Options.RSocketAuthenticate, when set, sees every SETUP (its metadata and data) and may reject it
 //     (ERROR[REJECTED_SETUP]); BearerTokens builds one that checks a bearer token in composite metadata.
 //
@@ -104,6 +105,7 @@ type rsSession struct {
 	conn       *rsocket.Conn // the client connection (we are its server), once Accept returned
 	client     *rsocket.Conn // the same, set by the acceptor (for the handler methods)
 	routing    bool          // the client's metadata is routing metadata, not composite
+	leased     bool          // the client's SETUP set L: it gets leases (ws_lease.go)
 	maxStreams int32
 	bucket     *sessionBucket // websocket.rate_limit: new requests of this session (ratelimit.go)
 	active     atomic.Int32
@@ -171,6 +173,9 @@ func (ss *rsSession) run(ws *websocket.Conn) {
 	ss.conn = c
 	closed := ss.closed
 	ss.mu.Unlock()
+	if ss.leased {
+		ss.startLeases(c)
+	}
 	if closed {
 		_ = c.CloseWithError(frame.CodeConnectionClose, "gateway shutting down")
 	}
@@ -244,10 +249,7 @@ func isFrameSize(err error) bool {
 
 // accept is the Acceptor of the client's SETUP.
 func (ss *rsSession) accept(setup *rsocket.SetupInfo, c *rsocket.Conn) (rsocket.Handler, error) {
-	if setup.Lease {
-		// The gateway does not issue leases to clients (backends' leases are handled by the pools).
-		return nil, &rsocket.Error{Code: frame.CodeUnsupportedSetup, Message: "rsgate: leases are not supported on this route"}
-	}
+	ss.leased = setup.Lease // the gateway issues leases sized from the backend's capacity (ws_lease.go)
 	if auth := ss.s.opts.RSocketAuthenticate; auth != nil {
 		if err := auth(ss.rt.name, setup); err != nil {
 			return nil, err
@@ -259,19 +261,30 @@ func (ss *rsSession) accept(setup *rsocket.SetupInfo, c *rsocket.Conn) (rsocket.
 }
 
 // pick chooses the backend connection for a request with metadata md.
-func (ss *rsSession) pick(md []byte) (*pool.Member, *rsocket.Conn, error) {
+// session: a relayed stream or channel (pool.PickSession, ended with DoneSession).
+func (ss *rsSession) pick(md []byte, session bool) (*pool.Member, *rsocket.Conn, error) {
 	name := ss.rt.ws.backendFor(firstRoutingTag(md, ss.routing), ss.rt.backend)
 	p := ss.s.pools.Get(name)
 	if p == nil {
 		return nil, nil, &rsocket.Error{Code: frame.CodeRejected, Message: "rsgate: backend " + name + " has no connection pool"}
 	}
-	m, err := p.Pick()
+	var m *pool.Member
+	var err error
+	if session {
+		m, err = p.PickSession()
+	} else {
+		m, err = p.Pick()
+	}
 	if err != nil {
 		return nil, nil, &rsocket.Error{Code: frame.CodeRejected, Message: "rsgate: " + err.Error()}
 	}
 	c := m.Conn()
 	if c == nil {
-		m.Done(time.Now(), rsocket.ErrClosed)
+		if session {
+			m.DoneSession(time.Now(), rsocket.ErrClosed)
+		} else {
+			m.Done(time.Now(), rsocket.ErrClosed)
+		}
 		return nil, nil, &rsocket.Error{Code: frame.CodeRejected, Message: "rsgate: backend connection not ready"}
 	}
 	return m, c, nil
@@ -279,7 +292,7 @@ func (ss *rsSession) pick(md []byte) (*pool.Member, *rsocket.Conn, error) {
 
 // begin reserves a stream slot and picks the backend for the request metadata md. false: st was ended
 // with the rejection and holds no slot.
-func (ss *rsSession) begin(st *rsocket.Stream, md []byte) (*pool.Member, *rsocket.Conn, bool) {
+func (ss *rsSession) begin(st *rsocket.Stream, md []byte, session bool) (*pool.Member, *rsocket.Conn, bool) {
 	if !ss.bucket.allow() {
 		_ = st.Error(frame.CodeRejected, msgSessionRateLimited)
 		return nil, nil, false
@@ -289,7 +302,7 @@ func (ss *rsSession) begin(st *rsocket.Stream, md []byte) (*pool.Member, *rsocke
 		_ = st.Error(frame.CodeRejected, "rsgate: too many concurrent streams on this connection")
 		return nil, nil, false
 	}
-	m, bc, err := ss.pick(md)
+	m, bc, err := ss.pick(md, session)
 	if err != nil {
 		ss.active.Add(-1)
 		relayError(st, err)
@@ -318,7 +331,7 @@ func (ss *rsSession) FireAndForget(req rsocket.Payload) {
 	if !ss.bucket.allow() {
 		return // no stream to answer on: dropped (counted in rsgate_ws_rate_limited_total)
 	}
-	m, bc, err := ss.pick(req.Metadata)
+	m, bc, err := ss.pick(req.Metadata, false)
 	if err != nil {
 		return
 	}
@@ -350,7 +363,7 @@ func (ss *rsSession) MetadataPush(md []byte) {
 
 // RequestResponse implements rsocket.Handler.
 func (ss *rsSession) RequestResponse(req rsocket.Payload, st *rsocket.Stream) {
-	m, bc, ok := ss.begin(st, req.Metadata)
+	m, bc, ok := ss.begin(st, req.Metadata, false)
 	if !ok {
 		return
 	}
@@ -373,7 +386,7 @@ func (ss *rsSession) RequestResponse(req rsocket.Payload, st *rsocket.Stream) {
 
 // RequestStream implements rsocket.Handler.
 func (ss *rsSession) RequestStream(req rsocket.Payload, initialN uint32, st *rsocket.Stream) {
-	m, bc, ok := ss.begin(st, req.Metadata)
+	m, bc, ok := ss.begin(st, req.Metadata, true)
 	if !ok {
 		return
 	}
@@ -382,7 +395,7 @@ func (ss *rsSession) RequestStream(req rsocket.Payload, initialN uint32, st *rso
 	bs, err := bc.RequestStream(req, down.initial(), toClient{forwarder{down}})
 	if err != nil {
 		ss.active.Add(-1)
-		m.Done(start, err)
+		m.DoneSession(start, err)
 		relayError(st, err)
 		return
 	}
@@ -392,7 +405,7 @@ func (ss *rsSession) RequestStream(req rsocket.Payload, initialN uint32, st *rso
 
 // RequestChannel implements rsocket.Handler.
 func (ss *rsSession) RequestChannel(req rsocket.Payload, initialN uint32, complete bool, st *rsocket.Stream) rsocket.Subscriber {
-	m, bc, ok := ss.begin(st, req.Metadata)
+	m, bc, ok := ss.begin(st, req.Metadata, true)
 	if !ok {
 		return nil
 	}
@@ -401,7 +414,7 @@ func (ss *rsSession) RequestChannel(req rsocket.Payload, initialN uint32, comple
 	bs, err := bc.RequestChannel(req, down.initial(), complete, toClient{forwarder{down}})
 	if err != nil {
 		ss.active.Add(-1)
-		m.Done(start, err)
+		m.DoneSession(start, err)
 		relayError(st, err)
 		return nil
 	}
@@ -543,7 +556,7 @@ func (ss *rsSession) pump(st, bs *rsocket.Stream, down, up *valve, m *pool.Membe
 			} else {
 				merr = countsAgainstBackend(bs.Err())
 			}
-			m.Done(start, merr)
+			m.DoneSession(start, merr)
 			return
 		}
 	}

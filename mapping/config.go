@@ -3,6 +3,8 @@ package mapping
 import (
 	"os"
 	"time"
+
+	"github.com/rsgate/rsgate/rsocket/frame"
 )
 
 // Interaction names (the values of a route's "interaction" key).
@@ -59,8 +61,8 @@ const (
 	DefaultWSMaxMessage    = 1 << 20
 	DefaultWSIdleTimeout   = 60 * time.Second
 	DefaultWSPingInterval  = 25 * time.Second
-	MinMTU                 = 64
-	MaxWindow              = 1<<31 - 1
+	MinMTU                 = frame.MinMTU      // the one definition is in rsocket/frame
+	MaxWindow              = frame.MaxRequestN // REQUEST_N's upper bound
 )
 
 // Config is the whole configuration file. A Config returned by Parse or Load is validated and every field
@@ -154,6 +156,9 @@ type Limits struct {
 	// to shared pools): much less memory with many idle clients, a little more CPU per request. Key
 	// "limits.reduce_memory", default true.
 	ReduceMemory bool `yaml:"reduce_memory"`
+	// Admission holds the defaults of every route's admission section and the per-backend adaptive limits
+	// (mapping/admission.go). Key "limits.admission".
+	Admission Admission `yaml:"admission"`
 	// MaxParkedStreams caps the SSE streams parked for resumption (stream.resume_window) gateway-wide;
 	// beyond it a client that goes away ends its stream as without resumption. Key
 	// "limits.max_parked_streams", default 1024; 0 = no stream is parked.
@@ -224,6 +229,10 @@ type Backend struct {
 	// resolve_interval (the longest an upstream connection is kept, so that new connections follow DNS)
 	// and reconnect apply.
 	HTTP HTTPOptions `yaml:"http,omitempty"`
+	// Balancer is weighted | p2c (see resilience.go). Key "balancer", default "weighted".
+	Balancer string `yaml:"balancer,omitempty"`
+	// Outlier ejects failing addresses (see Outlier). Key "outlier".
+	Outlier Outlier `yaml:"outlier,omitempty"`
 }
 
 // SetupPayload is a backend's "setup" section: the payload sent in SETUP.
@@ -331,6 +340,19 @@ type Route struct {
 	// exempts the route. For WebSocket routes it limits upgrades. Key "rate_limit", default absent = the
 	// top-level limit.
 	RateLimit *RateLimitConfig `yaml:"rate_limit,omitempty"`
+	// Admission is the route's concurrency limit and wait queue (mapping/admission.go). Key "admission";
+	// each key defaults to the one under limits.admission.
+	Admission Admission `yaml:"admission"`
+	// Priority is critical | normal | background: who is shed first when the gateway is short of CPU or
+	// backend capacity (background, then normal). Key "priority", default "normal".
+	Priority string `yaml:"priority"`
+	// Idempotent says a request may safely be processed twice: it allows hedging and the retry
+	// conditions application_error, timeout and connection_lost. Key "idempotent", default false.
+	Idempotent bool `yaml:"idempotent,omitempty"`
+	// Retry retries failed request-response calls within a budget (see Retry). Key "retry".
+	Retry Retry `yaml:"retry,omitempty"`
+	// Hedge sends a second copy of slow idempotent request-response calls (see Hedge). Key "hedge".
+	Hedge Hedge `yaml:"hedge,omitempty"`
 }
 
 // StreamConfig is a route's "stream" section.
@@ -393,12 +415,12 @@ func NewConfig() *Config {
 		ShutdownGrace: Duration(DefaultShutdownGrace),
 		Log:           LogConfig{Level: "info", Format: "json", AccessLog: AccessLogConfig{Sample: 1}},
 		Limits: Limits{
-			MaxBody:       DefaultMaxBody,
-			ReadTimeout:   Duration(DefaultReadTimeout),
-			IdleTimeout:   Duration(DefaultIdleTimeout),
-			MaxHeaderSize: DefaultMaxHeaderSize,
-			ReduceMemory:  true,
-
+			MaxBody:          DefaultMaxBody,
+			ReadTimeout:      Duration(DefaultReadTimeout),
+			IdleTimeout:      Duration(DefaultIdleTimeout),
+			MaxHeaderSize:    DefaultMaxHeaderSize,
+			ReduceMemory:     true,
+			Admission:        NewAdmission(),
 			MaxParkedStreams: DefaultMaxParkedStreams,
 		},
 		Backends: map[string]*Backend{},
@@ -421,6 +443,8 @@ func NewBackend(name string) *Backend {
 		Reconnect:       Reconnect{MinBackoff: Duration(DefaultMinBackoff), MaxBackoff: Duration(DefaultMaxBackoff)},
 		Resume:          NewBackendResume(),
 		HTTP:            NewHTTPOptions(),
+		Balancer:        BalancerWeighted,
+		Outlier:         newOutlier(),
 	}
 }
 
@@ -444,6 +468,8 @@ func newRoute() *Route {
 			IdleTimeout:  Duration(DefaultWSIdleTimeout),
 			PingInterval: Duration(DefaultWSPingInterval),
 		},
+		Retry: newRetry(),
+		Hedge: newHedge(),
 	}
 }
 
@@ -475,6 +501,7 @@ func (r *Route) resolveDefaults(set func(key string) bool) {
 	if !r.IsWebSocket() {
 		r.WebSocket = WebSocketConfig{}
 	}
+	r.resolveResilience(set, nil)
 }
 
 func (r *Route) usesStream() bool {

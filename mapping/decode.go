@@ -492,7 +492,11 @@ func (d *decoder) resolve(c *Config) {
 		if !set("max_body") {
 			r.MaxBody = c.Limits.MaxBody
 		}
+		r.resolveResilience(set, func(key, format string, args ...any) {
+			d.errs.add(d.lines[prefix+key], prefix+key, format, args...)
+		})
 		r.resolveDefaults(set)
 		r.resolveShadow(c, func(key string) bool { return set("shadow." + key) })
+		r.resolveAdmission(c, func(key string) bool { return set("admission." + key) })
 	}
 }

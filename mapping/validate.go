@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rsgate/rsgate/rsocket/frame"
 )
 
 // Validate checks a configuration built in Go (Parse and Load validate already) and resolves the one
@@ -15,6 +17,7 @@ import (
 // *ConfigError; without a YAML source they carry the Line fields of routes and backends when set.
 func (c *Config) Validate() error {
 	errs := &errorList{file: c.File}
+	c.resolveAdmissionGo()
 	for _, r := range c.Routes {
 		if r != nil && r.MaxBody == 0 {
 			r.MaxBody = c.Limits.MaxBody
@@ -123,6 +126,7 @@ func (c *Config) validate(errs *errorList) {
 	for i, r := range c.Routes {
 		v.route("routes["+strconv.Itoa(i)+"]", i, r, names, shapes)
 	}
+	v.overload() // admission.go
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -236,7 +240,7 @@ func (v *validator) backend(f, name string, b *Backend) {
 	if b.DialTimeout <= 0 {
 		v.add(f+".dial_timeout", "must be greater than 0")
 	}
-	if b.MTU != 0 && (b.MTU < MinMTU || b.MTU > 1<<24-1) {
+	if b.MTU != 0 && (b.MTU < MinMTU || b.MTU > frame.MaxFrameLen) {
 		v.add(f+".mtu", "must be 0 (no fragmentation) or between %d and 16777215, got %d", MinMTU, b.MTU)
 	}
 	if t := b.TLS; t != nil && (t.Cert == "") != (t.Key == "") {
@@ -250,6 +254,7 @@ func (v *validator) backend(f, name string, b *Backend) {
 		v.httpOptions(f+".http", &b.HTTP)
 	}
 	v.backendResume(f+".resume", b)
+	v.balancing(f, b)
 	if b.Reconnect.MinBackoff <= 0 {
 		v.add(f+".reconnect.min_backoff", "must be greater than 0")
 	} else if b.Reconnect.MaxBackoff < b.Reconnect.MinBackoff {
@@ -464,6 +469,7 @@ func (v *validator) route(f string, i int, r *Route, names, shapes map[string]in
 	}
 	v.rateLimit(f+".rate_limit", r.RateLimit, false)
 	v.rateLimit(f+".websocket.rate_limit", r.WebSocket.RateLimit, true)
+	v.resilience(f, r)
 	if r.RSocket != nil {
 		v.rsocketResume(f+".rsocket.resume", r.RSocket.Resume)
 		for _, pat := range sortedKeys(r.RSocket.Routes) {

@@ -48,6 +48,8 @@ type Member struct {
 	stamp       atomic.Int64  // pool clock (ns since the pool's epoch) of the last observation
 	conn        atomic.Pointer[rsocket.Conn]
 	pool        *Pool
+	quant       quantiles   // weighted balancer's latency sketch and success average (weighted.go)
+	probe       atomic.Bool // this member carries its address's outlier probe (outlier.go)
 
 	mu sync.Mutex // serialises EWMA updates; also guards lastErr and since
 
@@ -94,14 +96,20 @@ func (m *Member) InFlight() int64 { return m.outstanding.Load() }
 // measured; other errors count as at least the current cost, so a backend that fails fast does not attract
 // more traffic. Done does not allocate.
 func (m *Member) Done(start time.Time, err error) {
+	if m.pool.maxInflight > 0 {
+		m.pool.inflight.Add(-1)
+	}
+	m.done(start, err)
+}
+
+// done is Done without the max_inflight slot (shared with DoneSession, session.go).
+func (m *Member) done(start time.Time, err error) {
 	m.outstanding.Add(-1)
 	p := m.pool
-	if p.maxInflight > 0 {
-		p.inflight.Add(-1)
-	}
 	if err != nil {
 		m.errors.Add(1)
 		if errors.Is(err, context.Canceled) || errors.Is(err, rsocket.ErrCanceled) {
+			m.recordOutcome(err)
 			return
 		}
 	}
@@ -111,6 +119,7 @@ func (m *Member) Done(start time.Time, err error) {
 		rtt = 0
 	}
 	m.observe(int64(t.Sub(p.epoch)), rtt, err != nil)
+	m.recordOutcome(err)
 }
 
 // observe folds one latency sample into the peak EWMA: a sample above the current cost replaces it at once
@@ -134,6 +143,7 @@ func (m *Member) observe(now int64, rtt float64, failed bool) {
 		cost = cost*w + rtt*(1-w)
 	}
 	m.costBits.Store(math.Float64bits(cost))
+	m.quant.observe(rtt, failed, w)
 	m.stamp.Store(now)
 	m.mu.Unlock()
 }
@@ -225,6 +235,9 @@ func (m *Member) run(ctx context.Context) {
 			log.Warn("backend connect failed", zap.Error(err), zap.Int("attempt", attempt), zap.Duration("retry_in", delay))
 			continue
 		}
+		m.mu.Lock()
+		m.quant.reset() // a new connection starts with the startup penalty
+		m.mu.Unlock()
 		m.conn.Store(conn)
 		if connected {
 			m.reconnects.Add(1)
