@@ -162,7 +162,8 @@ func (s *Server) Serve(ln net.Listener) error {
 		// raw reads and writes; with ReduceMemoryUsage one read per request (leanconn_unix.go)
 		ln = leanListener{Listener: ln, yields: new(atomic.Int32)}
 	}
-	return s.fs.Serve(ln)
+	// accept errors retried, limits.max_connections and max_connections_per_ip (listener.go)
+	return s.fs.Serve(newEdgeListener(ln, "ingress", s.log, s.set, s.limits.MaxConnections, s.limits.MaxConnectionsPerIP))
 }
 
 // leanListener hands out its plain TCP connections as leanConns.

@@ -77,6 +77,12 @@ type Config struct {
 	// default "127.0.0.1:9901"; "" or "off" disables it (Admin is then "").
 	Admin string `yaml:"admin"`
 
+	// AdminTokenFile is a file holding the admin bearer token: every admin endpoint but /healthz and
+	// /readyz then needs "Authorization: Bearer <token>". Read at start and on every reload; surrounding
+	// white space is ignored. Key "admin_token_file", default "" = no token (the admin listener still
+	// refuses foreign Host headers and cross-site POSTs).
+	AdminTokenFile string `yaml:"admin_token_file"`
+
 	// ShutdownGrace is how long a SIGTERM drain waits for in-flight requests and streams before closing
 	// them. Key "shutdown_grace", default 15s.
 	ShutdownGrace Duration `yaml:"shutdown_grace"`
@@ -136,9 +142,14 @@ type Limits struct {
 	// IdleTimeout closes keep-alive connections idle this long. Key "limits.idle_timeout", default 120s;
 	// 0 = none.
 	IdleTimeout Duration `yaml:"idle_timeout"`
-	// MaxConnections caps concurrent client connections. Key "limits.max_connections", default 0 = the
-	// server's built-in limit (fasthttp: 256 Ki).
+	// MaxConnections caps concurrent client connections (WebSocket sessions included); a connection
+	// beyond it is closed at accept. Key "limits.max_connections", default 0 = derived by the gateway
+	// from the open-files limit (see DefaultMaxConnections); >= 0.
 	MaxConnections int `yaml:"max_connections"`
+	// MaxConnectionsPerIP caps the concurrent client connections from one IP address; a connection
+	// beyond it is closed at accept. Key "limits.max_connections_per_ip", default 0 = no limit (clients
+	// behind one NAT or proxy share an address); >= 0.
+	MaxConnectionsPerIP int `yaml:"max_connections_per_ip"`
 	// MaxHeaderSize is the largest request line plus headers, in bytes. Key "limits.max_header_size",
 	// bytes or "8KiB"; default 8 KiB; >= 1 KiB.
 	MaxHeaderSize int `yaml:"max_header_size" unit:"bytes"`

@@ -96,6 +96,9 @@ func (c *Config) validate(errs *errorList) {
 	if c.Limits.MaxConnections < 0 {
 		v.add("limits.max_connections", "must not be negative")
 	}
+	if c.Limits.MaxConnectionsPerIP < 0 {
+		v.add("limits.max_connections_per_ip", "must not be negative")
+	}
 	if c.Limits.MaxHeaderSize < 1024 {
 		v.add("limits.max_header_size", "must be at least 1KiB (1024), got %d", c.Limits.MaxHeaderSize)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/valyala/fasthttp/pprofhandler"
 	"go.uber.org/zap"
 
+	"github.com/rsgate/rsgate/ingress"
 	"github.com/rsgate/rsgate/pool"
 )
 
@@ -27,6 +28,7 @@ type adminServer struct {
 	g   *gateway
 	ln  net.Listener
 	srv *fasthttp.Server
+	gd  *adminGuard // adminguard.go
 }
 
 func newAdmin(g *gateway, addr string) (*adminServer, error) {
@@ -34,8 +36,16 @@ func newAdmin(g *gateway, addr string) (*adminServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin listen %s: %w", addr, err)
 	}
-	a := &adminServer{g: g, ln: ln}
-	a.srv = &fasthttp.Server{Handler: a.handle, Name: "rsgate-admin", NoDefaultServerHeader: false}
+	// Accept errors (EMFILE under a connection flood) are retried, never fatal; the guard checks the
+	// token, Host and Origin before any handler (adminguard.go).
+	a := &adminServer{g: g, ln: ingress.RetryAccept(ln, "admin", g.log, g.metrics), gd: newAdminGuard(addr)}
+	tok, err := readAdminToken(g.cfg)
+	if err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	a.gd.token.Store(tok)
+	a.srv = &fasthttp.Server{Handler: a.guard(a.handle), Name: "rsgate-admin", NoDefaultServerHeader: false}
 	return a, nil
 }
 

@@ -38,10 +38,12 @@ type gateway struct {
 	demo    *demo.Server
 	ln      net.Listener
 	errc    chan error // fatal listener errors
+	nofile  uint64     // the open-files limit after raiseNoFile (0: unknown)
 }
 
 func start(f *flags, cfg *mapping.Config, table *mapping.Table, log *zap.Logger) (*gateway, error) {
 	g := &gateway{log: log, flags: f, cfgPath: f.config, cfg: cfg, table: table, metrics: metrics.NewSet(), errc: make(chan error, 2)}
+	g.nofile = startLimits(cfg, log) // rlimit.go: open-files limit, derived limits.max_connections
 	if f.demo {
 		d, err := demo.Serve(demo.DefaultAddr, log.Named("demo"))
 		if err != nil {
@@ -174,7 +176,12 @@ func (g *gateway) reload() error {
 		g.log.Warn("admin address changes need a restart; keeping the old one", zap.String("old", g.cfg.Admin), zap.String("new", cfg.Admin))
 		cfg.Admin = g.cfg.Admin
 	}
+	applyConnectionLimit(cfg, g.nofile)
 	table, err := mapping.Compile(cfg)
+	if err != nil {
+		return err
+	}
+	adminTok, err := readAdminToken(cfg) // admin_token_file is read again on every reload
 	if err != nil {
 		return err
 	}
@@ -185,6 +192,9 @@ func (g *gateway) reload() error {
 		return err
 	}
 	g.cfg, g.table = cfg, table
+	if g.admin != nil {
+		g.admin.gd.token.Store(adminTok)
+	}
 	g.log.Info("configuration reloaded", zap.String("file", g.cfgPath), zap.Int("routes", len(cfg.Routes)))
 	return nil
 }
