@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fasthttp/websocket"
 	"github.com/valyala/bytebufferpool"
@@ -40,12 +41,17 @@ func (s *Server) serveChannel(ctx *fasthttp.RequestCtx, rt *route, rq *request) 
 	if status, ok := w.checkUpgrade(ctx); !ok {
 		return status
 	}
+	slot, ok := s.reserveSession(ctx, rt) // websocket.max_sessions (ws_sessions.go)
+	if !ok {
+		return fasthttp.StatusServiceUnavailable
+	}
 	md, m, ok := s.prepare(ctx, rt, rq)
 	if !ok {
+		slot.release()
 		return ctx.Response.StatusCode()
 	}
 	ch := &wsChannel{
-		s: s, rt: rt, w: w, member: m, picked: time.Now(),
+		s: s, rt: rt, w: w, member: m, picked: time.Now(), slot: slot,
 		itemQueue: itemQueue{notify: make(chan struct{}, 1)},
 	}
 	if md != nil {
@@ -53,6 +59,7 @@ func (s *Server) serveChannel(ctx *fasthttp.RequestCtx, rt *route, rq *request) 
 	}
 	err := w.upgrader.Upgrade(ctx, ch.start)
 	if err != nil || ctx.Response.StatusCode() != fasthttp.StatusSwitchingProtocols {
+		slot.release()
 		m.Done(ch.picked, rsocket.ErrCanceled)
 		return ctx.Response.StatusCode()
 	}
@@ -75,6 +82,7 @@ type wsChannel struct {
 	picked time.Time
 	md     []byte
 	ws     *websocket.Conn
+	slot   *sessionSlot // websocket.max_sessions; released when run ends
 
 	closeOnce sync.Once
 
@@ -100,6 +108,7 @@ func (c *wsChannel) start(ws *websocket.Conn) {
 func (c *wsChannel) run() {
 	ws, w := c.ws, c.w
 	reg := c.s.wsRegistry()
+	defer c.slot.release()
 	if !reg.add(c) {
 		c.close(closeGoingAway, "gateway shutting down")
 		c.member.Done(c.picked, rsocket.ErrCanceled)
@@ -199,7 +208,7 @@ const maxRetainedMessage = 16 << 10
 
 // readMessage reads the next message (text or binary) into dst.
 func (c *wsChannel) readMessage(dst []byte) ([]byte, error) {
-	_, r, err := c.ws.NextReader()
+	mt, r, err := c.ws.NextReader()
 	if err != nil {
 		return nil, err
 	}
@@ -213,6 +222,9 @@ func (c *wsChannel) readMessage(dst []byte) ([]byte, error) {
 		n, err := r.Read(dst[len(dst):cap(dst)])
 		dst = dst[:len(dst)+n]
 		if err == io.EOF {
+			if mt == websocket.TextMessage && !utf8.Valid(dst) {
+				return nil, errInvalidUTF8 // RFC 6455 8.1: close 1007 (ws_strict.go)
+			}
 			return dst, nil
 		}
 		if err != nil {
@@ -272,6 +284,8 @@ func (c *wsChannel) readFailed(err error) {
 			_ = st.Complete()
 		}
 		c.close(closeNormal, "")
+	case errors.Is(err, errInvalidUTF8):
+		c.close(closeInvalidData, "invalid UTF-8 in a text message")
 	case errors.Is(err, websocket.ErrReadLimit):
 		c.close(closeTooBig, "message over "+strconv.Itoa(c.w.maxMessage)+" bytes") // the library sent 1009 already
 	case errors.As(err, &ne) && ne.Timeout():
@@ -334,7 +348,7 @@ func (c *wsChannel) writeLoop() {
 		}
 		for i, bb := range batch {
 			if werr == nil && !closed {
-				werr = c.ws.WriteMessage(mt, bb.B)
+				werr = c.ws.WriteMessage(itemMessageType(mt, bb.B), bb.B)
 			}
 			itemPool.Put(bb)
 			batch[i] = nil

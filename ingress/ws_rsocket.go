@@ -87,8 +87,14 @@ func (s *Server) serveRSocket(ctx *fasthttp.RequestCtx, rt *route) int {
 	if status, ok := w.checkUpgrade(ctx); !ok {
 		return status
 	}
-	sess := &rsSession{s: s, rt: rt}
-	_ = w.upgrader.Upgrade(ctx, sess.run) // a failed upgrade has answered the request itself
+	slot, ok := s.reserveSession(ctx, rt) // websocket.max_sessions (ws_sessions.go)
+	if !ok {
+		return fasthttp.StatusServiceUnavailable
+	}
+	sess := &rsSession{s: s, rt: rt, slot: slot}
+	if err := w.upgrader.Upgrade(ctx, sess.run); err != nil || ctx.Response.StatusCode() != fasthttp.StatusSwitchingProtocols {
+		slot.release() // a failed upgrade has answered the request itself
+	}
 	return ctx.Response.StatusCode()
 }
 
@@ -110,7 +116,8 @@ type rsSession struct {
 	endOnce    sync.Once
 	mu         sync.Mutex
 	closed     bool
-	over       bool // the session ended (the socket is closed); guarded by mu
+	over       bool         // the session ended (the socket is closed); guarded by mu
+	slot       *sessionSlot // websocket.max_sessions; released by end (ws_sessions.go)
 }
 
 // shutdown implements wsSession.
@@ -143,6 +150,7 @@ func (ss *rsSession) run(ws *websocket.Conn) {
 	ss.tc = tc // before the registry entry: shutdown closes it
 	ss.mu.Unlock()
 	if !s.wsRegistry().add(ss) {
+		ss.slot.release()
 		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeGoingAway, "gateway shutting down"), time.Now().Add(wsWriteWait))
 		_ = tc.Close()
 		return
@@ -192,6 +200,7 @@ func (ss *rsSession) end() {
 		ss.mu.Unlock()
 		ss.s.wsRegistry().remove(ss)
 		ss.rt.ws.sessionEnded()
+		ss.slot.release()
 	})
 }
 

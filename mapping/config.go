@@ -59,6 +59,7 @@ const (
 	DefaultWSMaxMessage    = 1 << 20
 	DefaultWSIdleTimeout   = 60 * time.Second
 	DefaultWSPingInterval  = 25 * time.Second
+	DefaultWSMaxSessions   = 10000
 	MinMTU                 = 64
 	MaxWindow              = 1<<31 - 1
 )
@@ -343,6 +344,9 @@ type WebSocketConfig struct {
 	// PingInterval is how often the gateway pings the client. Key "websocket.ping_interval", default
 	// 25s; 0 = never.
 	PingInterval Duration `yaml:"ping_interval"`
+	// MaxSessions caps the concurrent WebSocket sessions of the route; an upgrade beyond it gets 503
+	// TOO_MANY_SESSIONS. Key "websocket.max_sessions", default 10000; 0 = no limit; >= 0.
+	MaxSessions int `yaml:"max_sessions"`
 	// Origins is the allow-list of Origin header values ("https://app.example.com"), or ["*"] for any.
 	// Key "websocket.origins", default none = same origin only (Origin's host equals Host).
 	Origins []string `yaml:"origins,omitempty"`
@@ -411,6 +415,7 @@ func newRoute() *Route {
 			MaxMessage:   DefaultWSMaxMessage,
 			IdleTimeout:  Duration(DefaultWSIdleTimeout),
 			PingInterval: Duration(DefaultWSPingInterval),
+			MaxSessions:  DefaultWSMaxSessions,
 		},
 	}
 }

@@ -441,6 +441,9 @@ func (v *validator) route(f string, i int, r *Route, names, shapes map[string]in
 		if r.WebSocket.MaxMessage <= 0 {
 			v.add(f+".websocket.max_message", "must be greater than 0")
 		}
+		if r.WebSocket.MaxSessions < 0 {
+			v.add(f+".websocket.max_sessions", "must not be negative (0 = no limit)")
+		}
 		for j, o := range r.WebSocket.Origins {
 			of := f + ".websocket.origins[" + strconv.Itoa(j) + "]"
 			if o == "*" {
