@@ -28,6 +28,9 @@ type Pools interface {
 type Options struct {
 	// Logger receives the access log (when log.access_log.enabled) and server events. Default: no logging.
 	Logger *zap.Logger
+	// AccessLog, when set, receives the access log lines instead of Logger. The gateway gives it an
+	// unsampled logger writing through an AsyncWriter (accesslog.go). Default: Logger.
+	AccessLog *zap.Logger
 	// Metrics is the set the per-route series are registered on (rsgate_http_requests_total,
 	// rsgate_http_request_duration_seconds, rsgate_http_inflight_requests, rsgate_stream_items_total, all
 	// labelled route="name"; requests that match no route use route="_unmatched"). Default: no metrics.

@@ -39,6 +39,8 @@ type gateway struct {
 	ln      net.Listener
 	errc    chan error // fatal listener errors
 	nofile  uint64     // the open-files limit after raiseNoFile (0: unknown)
+
+	accessLog *ingress.AsyncWriter // the access log's writer (accesslog.go)
 }
 
 func start(f *flags, cfg *mapping.Config, table *mapping.Table, log *zap.Logger) (*gateway, error) {
@@ -61,6 +63,7 @@ func start(f *flags, cfg *mapping.Config, table *mapping.Table, log *zap.Logger)
 	pools.Start()
 
 	inOpts := ingress.Options{Logger: log.Named("ingress"), Metrics: g.metrics, ReduceMemoryUsage: cfg.Limits.ReduceMemory}
+	inOpts.AccessLog, g.accessLog = newAccessLogger(cfg, g.metrics) // unsampled, asynchronous (accesslog.go)
 	if f.demo {
 		// The browser demo page answers GET / and /demo/ (requests no route matches).
 		inOpts.Fallback = webdemo.Handler
@@ -147,6 +150,9 @@ func (g *gateway) shutdown() error {
 	}
 	g.pools.Close()
 	g.closeDemo()
+	if g.accessLog != nil {
+		_ = g.accessLog.Sync() // the lines still queued
+	}
 	metrics.UnregisterSet(g.metrics, true)
 	return err
 }
