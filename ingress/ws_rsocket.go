@@ -103,21 +103,22 @@ func (s *Server) serveRSocket(ctx *fasthttp.RequestCtx, rt *route) int {
 // the session from then on, and the server keeps hijacked connections, so the socket is ours to close.
 // The session ends when the RSocket connection closes its transport (rsTransport.Close).
 type rsSession struct {
-	s          *Server
-	rt         *route
-	ws         *websocket.Conn
-	tc         *transport.WebSocketConn
-	conn       *rsocket.Conn // the client connection (we are its server), once Accept returned
-	client     *rsocket.Conn // the same, set by the acceptor (for the handler methods)
-	routing    bool          // the client's metadata is routing metadata, not composite
-	maxStreams int32
-	active     atomic.Int32
-	ping       *time.Timer
-	endOnce    sync.Once
-	mu         sync.Mutex
-	closed     bool
-	over       bool         // the session ended (the socket is closed); guarded by mu
-	slot       *sessionSlot // websocket.max_sessions; released by end (ws_sessions.go)
+	s             *Server
+	rt            *route
+	ws            *websocket.Conn
+	tc            *transport.WebSocketConn
+	conn          *rsocket.Conn // the client connection (we are its server), once Accept returned
+	client        *rsocket.Conn // the same, set by the acceptor (for the handler methods)
+	routing       bool          // the client's metadata is routing metadata, not composite
+	maxStreams    int32
+	active        atomic.Int32
+	ping          *time.Timer
+	endOnce       sync.Once
+	mu            sync.Mutex
+	closed        bool
+	over          bool         // the session ended (the socket is closed); guarded by mu
+	slot          *sessionSlot // websocket.max_sessions; released by end (ws_sessions.go)
+	violationFlag              // a protocol violation is closing the connection (ws_rsocket_strict.go)
 }
 
 // shutdown implements wsSession.
@@ -216,6 +217,9 @@ type rsTransport struct {
 
 func (t *rsTransport) ReadFrame() ([]byte, error) {
 	b, err := t.WebSocketConn.ReadFrame()
+	for err == nil && t.ss.screen(b) == frameDrop { // protocol strictness (ws_rsocket_strict.go)
+		b, err = t.WebSocketConn.ReadFrame()
+	}
 	if err != nil && t.closeCode.Load() == 0 {
 		code := 0
 		switch {
