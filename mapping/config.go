@@ -317,6 +317,10 @@ type Route struct {
 	// Sticky makes the split choice a function of a request header or cookie (see Sticky). Key
 	// "sticky", default absent (random choice); only with split.
 	Sticky *Sticky `yaml:"sticky,omitempty"`
+	// Required makes /readyz wait for the backends this route is served by (its backend, its split
+	// targets and its rsocket.routes backends; not its shadow). Key "required", default true; a route
+	// of false does not take the gateway out of rotation when its backends are down.
+	Required *bool `yaml:"required,omitempty"`
 	// Shadow copies requests to another backend in the background and compares the answers (see
 	// Shadow). Key "shadow", default absent; for request-response, fire-and-forget and http; not with
 	// split.
@@ -453,6 +457,9 @@ func (r *Route) resolveDefaults(set func(key string) bool) {
 func (r *Route) usesStream() bool {
 	return r.Interaction == InteractionRequestStream || r.Interaction == InteractionRequestChannel
 }
+
+// IsRequired reports the route's "required" key (default true).
+func (r *Route) IsRequired() bool { return r.Required == nil || *r.Required }
 
 // IsWebSocket reports whether the route is served over a client WebSocket (request-channel, rsocket).
 func (r *Route) IsWebSocket() bool {

@@ -19,7 +19,7 @@ import (
 //
 //	GET  /metrics   Prometheus text format: the gateway's metrics plus Go runtime and process metrics
 //	GET  /healthz   200 while the process runs
-//	GET  /readyz    200 when the configuration is loaded and every backend a route uses has a healthy connection
+//	GET  /readyz    200 when the configuration is loaded and every backend a required route uses has a healthy connection
 //	GET  /routes    the route table as JSON
 //	GET  /backends  per backend, per connection: state, in-flight, EWMA latency, lease, reconnects (JSON)
 //	POST /reload    re-read the configuration file (as SIGHUP); 200 or 400 with the errors
@@ -65,13 +65,7 @@ func (a *adminServer) handle(ctx *fasthttp.RequestCtx) {
 		ctx.SetContentType("text/plain; charset=utf-8")
 		ctx.WriteString("ok\n")
 	case "/readyz":
-		ctx.SetContentType("text/plain; charset=utf-8")
-		if missing := a.notReady(); len(missing) > 0 {
-			ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
-			fmt.Fprintf(ctx, "not ready: no healthy connection to %v\n", missing)
-			return
-		}
-		ctx.WriteString("ready\n")
+		a.readyz(ctx) // adminready.go: required routes, ?verbose
 	case "/routes":
 		_, table := a.g.config()
 		writeJSON(ctx, table.Routes())
@@ -95,31 +89,6 @@ func (a *adminServer) handle(ctx *fasthttp.RequestCtx) {
 		ctx.SetContentType("text/plain; charset=utf-8")
 		ctx.WriteString("admin endpoints: /metrics /healthz /readyz /routes /backends /reload /debug/pprof/\n")
 	}
-}
-
-// notReady lists the backends that routes serve from (the route's backend and its split targets) and that
-// have no healthy connection (RSocket) or no address up (http). Shadow backends do not count: a shadow
-// that is down must not take the gateway out of rotation.
-func (a *adminServer) notReady() []string {
-	cfg, _ := a.g.config()
-	seen := map[string]bool{}
-	var missing []string
-	check := func(name string) {
-		if seen[name] {
-			return
-		}
-		seen[name] = true
-		if !a.g.pools.BackendReady(name) {
-			missing = append(missing, name)
-		}
-	}
-	for _, r := range cfg.Routes {
-		check(r.Backend)
-		for _, t := range r.Split {
-			check(t.Backend)
-		}
-	}
-	return missing
 }
 
 // backendsView is the /backends document.
