@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/netip"
@@ -138,6 +139,10 @@ func (l *edgeListener) admit(c net.Conn) (net.Conn, bool) {
 		return nil, false
 	}
 	tc := &limitedConn{Conn: c, l: l}
+	var out net.Conn = tc
+	if tlsc, ok := c.(*tls.Conn); ok {
+		out = &limitedTLSConn{limitedConn: tc, tls: tlsc} // fasthttp's IsTLS and TLSConnectionState see it
+	}
 	if l.maxPerIP > 0 {
 		ip, ok := remoteIP(c)
 		if ok {
@@ -157,7 +162,7 @@ func (l *edgeListener) admit(c net.Conn) (net.Conn, bool) {
 			tc.ip, tc.hasIP = ip, true
 		}
 	}
-	return tc, true
+	return out, true
 }
 
 func (l *edgeListener) release(c *limitedConn) {
@@ -233,5 +238,14 @@ func (c *limitedConn) SyscallConn() (syscall.RawConn, error) {
 
 // NetConn returns the wrapped connection.
 func (c *limitedConn) NetConn() net.Conn { return c.Conn }
+
+// limitedTLSConn is a limitedConn over a TLS connection: it keeps the TLS methods fasthttp looks for.
+type limitedTLSConn struct {
+	*limitedConn
+	tls *tls.Conn
+}
+
+func (c *limitedTLSConn) Handshake() error                     { return c.tls.Handshake() }
+func (c *limitedTLSConn) ConnectionState() tls.ConnectionState { return c.tls.ConnectionState() }
 
 var errNoSyscallConn = errors.New("ingress: connection has no system socket")

@@ -89,6 +89,7 @@ type Server struct {
 	limits mapping.Limits
 	// tlsConfig serves HTTPS when the config has a tls section (certificate loaded by New).
 	tlsConfig *tls.Config
+	certs     *tlsCerts // the tls section's files, reloaded (tls_edge.go); nil without TLS
 }
 
 // New builds a Server for cfg and its compiled table. pools gives each backend's connection pool (pass
@@ -117,11 +118,12 @@ func New(cfg *mapping.Config, table *mapping.Table, pools Pools, opts Options) (
 	s.state.Store(st)
 	s.limits = cfg.Limits
 	if cfg.TLS != nil {
-		cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
+		// reloaded on Update and when the files change; client certificates (tls_edge.go)
+		certs, err := newTLSCerts(cfg.TLS, s.log)
 		if err != nil {
-			return nil, fmt.Errorf("%w: tls: %w", errConfig, err)
+			return nil, err
 		}
-		s.tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}
+		s.certs, s.tlsConfig = certs, certs.serverConfig()
 	}
 	s.calls.watchAfter = max(opts.SlowCallWatch, 0)
 	headerSize := cfg.Limits.MaxHeaderSize
@@ -227,6 +229,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) Update(cfg *mapping.Config, table *mapping.Table) error {
 	st, err := compileState(cfg, table, s.set)
 	if err != nil {
+		return err
+	}
+	if err := s.updateTLS(cfg); err != nil { // certificate files read again (tls_edge.go)
 		return err
 	}
 	l := cfg.Limits

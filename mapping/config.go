@@ -163,10 +163,50 @@ type Limits struct {
 
 // IngressTLS is the "tls" section: certificate for the ingress listener.
 type IngressTLS struct {
-	// Cert is the PEM certificate chain file. Key "tls.cert", required.
+	// Cert is the PEM certificate chain file. Key "tls.cert", required. Reloaded on SIGHUP and POST
+	// /reload, and when the file changes (see ReloadInterval), without dropping connections.
 	Cert string `yaml:"cert"`
 	// Key is the PEM private key file. Key "tls.key", required.
 	Key string `yaml:"key"`
+	// ClientCA is a PEM file of the CAs that sign client certificates (mutual TLS). Key "tls.client_ca",
+	// default "" = client certificates are not asked for. Reloaded like the certificate.
+	ClientCA string `yaml:"client_ca"`
+	// ClientAuth is request (a client certificate is asked for and verified when given) or require (a
+	// verified client certificate is needed to connect). Key "tls.client_auth", default require when
+	// client_ca is set; needs client_ca.
+	ClientAuth string `yaml:"client_auth"`
+	// ReloadInterval is how often, at most, the files' modification times are checked (on new TLS
+	// handshakes) to pick up renewed certificates. Key "tls.reload_interval", default 10s; 0 = only on
+	// SIGHUP and POST /reload.
+	ReloadInterval *Duration `yaml:"reload_interval,omitempty"`
+}
+
+// TLS client authentication modes (tls.client_auth).
+const (
+	ClientAuthRequest = "request"
+	ClientAuthRequire = "require"
+)
+
+// DefaultTLSReloadInterval is the default of tls.reload_interval.
+const DefaultTLSReloadInterval = 10 * time.Second
+
+// EffectiveClientAuth is the client_auth mode in force: "" without client_ca.
+func (t *IngressTLS) EffectiveClientAuth() string {
+	if t.ClientCA == "" {
+		return ""
+	}
+	if t.ClientAuth == "" {
+		return ClientAuthRequire
+	}
+	return t.ClientAuth
+}
+
+// EffectiveReloadInterval is tls.reload_interval with its default.
+func (t *IngressTLS) EffectiveReloadInterval() time.Duration {
+	if t.ReloadInterval == nil {
+		return DefaultTLSReloadInterval
+	}
+	return t.ReloadInterval.D()
 }
 
 // Backend is one entry of "backends": a set of instances reached over one transport.

@@ -109,6 +109,14 @@ func (c *Config) validate(errs *errorList) {
 		if t.Key == "" {
 			v.add("tls.key", "required when tls is set")
 		}
+		if t.ClientAuth != "" {
+			if v.oneOf("tls.client_auth", t.ClientAuth, ClientAuthRequest, ClientAuthRequire) && t.ClientCA == "" {
+				v.add("tls.client_auth", "needs tls.client_ca (the CAs that sign client certificates)")
+			}
+		}
+		if t.ReloadInterval != nil && *t.ReloadInterval < 0 {
+			v.add("tls.reload_interval", "must not be negative (0 = reload only on SIGHUP)")
+		}
 	}
 	for _, name := range sortedKeys(c.Backends) {
 		v.backend("backends."+name, name, c.Backends[name])
