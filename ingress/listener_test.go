@@ -13,10 +13,12 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/rsgate/rsgate/internal/demo"
 	"github.com/rsgate/rsgate/mapping"
 )
 
@@ -181,4 +183,44 @@ func TestConnectionLimits(t *testing.T) {
 			})
 		})
 	}
+}
+
+// BenchmarkRequestResponseTCPLimited is BenchmarkRequestResponseTCP with limits.max_connections and
+// max_connections_per_ip set, as the gateway always runs (it derives max_connections): every client
+// connection is a limitedConn. Compare the two for the cost of the edge listener.
+func BenchmarkRequestResponseTCPLimited(b *testing.B) {
+	d := startDemoB(b)
+	cfg := newConfig(map[string]string{"demo": d.Addr().String()}, demoRoutes())
+	cfg.Backends["demo"].Connections = 2
+	cfg.Limits.MaxConnections, cfg.Limits.MaxConnectionsPerIP = 1<<20, 1<<10
+	g := startGatewayB(b, cfg, Options{Metrics: metrics.NewSet()})
+	client := &fasthttp.Client{MaxConnsPerHost: 64}
+	url := "http://" + g.addr + "/api/echo"
+	body := []byte(`{"hello":"rsgate","n":12345}`)
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(resp)
+		req.SetRequestURI(url)
+		req.Header.SetMethod("POST")
+		for pb.Next() {
+			req.SetBody(body)
+			if err := client.Do(req, resp); err != nil || resp.StatusCode() != 200 {
+				b.Errorf("%v %d", err, resp.StatusCode())
+				return
+			}
+		}
+	})
+}
+
+func startDemoB(b *testing.B) *demo.Server {
+	b.Helper()
+	d, err := demo.Serve("127.0.0.1:0", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = d.Close() })
+	return d
 }
