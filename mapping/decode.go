@@ -96,7 +96,7 @@ var durationType = reflect.TypeFor[Duration]()
 type structField struct {
 	key   string
 	index int
-	unit  string // "bytes": integer or size string
+	unit  string // "bytes": integer or size string; "connections": integer or "auto" (AutoConnections)
 }
 
 var structFieldsCache sync.Map // reflect.Type -> []structField
@@ -263,6 +263,10 @@ func (d *decoder) integer(n *yaml.Node, v reflect.Value, field, unit string) {
 		d.fail(n.Line, field, "expected a number, got %s", kindName(n))
 		return
 	}
+	if unit == "connections" && n.ShortTag() == "!!str" && n.Value == "auto" {
+		v.SetInt(int64(AutoConnections()))
+		return
+	}
 	if unit == "bytes" && n.ShortTag() != "!!bool" && n.ShortTag() != "!!null" {
 		size, err := parseSize(n.Value)
 		if err != nil {
@@ -273,6 +277,10 @@ func (d *decoder) integer(n *yaml.Node, v reflect.Value, field, unit string) {
 		return
 	}
 	if n.ShortTag() != "!!int" {
+		if unit == "connections" {
+			d.fail(n.Line, field, "expected an integer or \"auto\", got %s", kindName(n))
+			return
+		}
 		d.fail(n.Line, field, "expected an integer, got %s", kindName(n))
 		return
 	}
