@@ -20,8 +20,8 @@ import (
 
 // The admin guard runs before every admin handler:
 //
-//   - Host: a request whose Host is not the admin address's host, "localhost" (or a name under
-//     .localhost) or an IP literal gets 403 FORBIDDEN_HOST. A web page can reach a loopback listener
+//   - Host: a request whose Host is not the admin address's host, "localhost" or an IP literal gets 403
+//     FORBIDDEN_HOST. A web page can reach a loopback listener
 //     through DNS rebinding, but then its Host is the attacker's name.
 //   - Origin: a POST (any method but GET, HEAD and OPTIONS) whose Origin header is present and not the
 //     request's own scheme-less host ("null" included), or whose Sec-Fetch-Site is cross-site, gets
@@ -138,7 +138,7 @@ func (g *adminGuard) hostAllowed(hostport []byte) bool {
 		return true
 	}
 	host = strings.ToLower(strings.TrimSuffix(host, "."))
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+	if host == "localhost" {
 		return true
 	}
 	return g.hostName != "" && host == g.hostName
