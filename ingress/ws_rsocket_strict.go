@@ -49,17 +49,17 @@ func (ss *rsSession) screen(b []byte) verdict {
 	if ss.violated.Load() {
 		return frameDrop // the connection is closing on a violation: nothing more is relayed
 	}
-	if ss.client == nil || len(b) < frame.HeaderLen {
-		return framePass // the SETUP itself (Accept reads it), or a malformed frame the core rejects
+	if ss.client == nil {
+		return framePass // the SETUP itself (Accept reads it)
 	}
-	id := binary.BigEndian.Uint32(b) & 0x7fffffff
-	t := frame.Type(b[4] >> 2)
-	switch t {
-	case frame.TypeSetup:
+	t, id, ok := frameHead(b)
+	switch {
+	case !ok:
+		return framePass // too short: the core rejects it
+	case t == frame.TypeSetup:
 		ss.countViolation("second_setup")
 		return framePass // the core ignores it
-	case frame.TypeRequestResponse, frame.TypeRequestFNF, frame.TypeRequestStream, frame.TypeRequestChannel:
-	default:
+	case !isRequestType(t):
 		return framePass
 	}
 	switch {
@@ -76,6 +76,23 @@ func (ss *rsSession) screen(b []byte) verdict {
 		return frameDrop
 	}
 	return framePass
+}
+
+// frameHead reads the type and stream id of a frame's header (big-endian: reserved bit and 31-bit stream
+// id, then 6-bit type and 10 flag bits); ok is false when b is shorter than a header.
+func frameHead(b []byte) (t frame.Type, id uint32, ok bool) {
+	if len(b) < frame.HeaderLen {
+		return 0, 0, false
+	}
+	return frame.Type(b[4] >> 2), binary.BigEndian.Uint32(b) & 0x7fffffff, true
+}
+
+func isRequestType(t frame.Type) bool {
+	switch t {
+	case frame.TypeRequestResponse, frame.TypeRequestFNF, frame.TypeRequestStream, frame.TypeRequestChannel:
+		return true
+	}
+	return false
 }
 
 // connectionViolation closes the client connection with ERROR[CONNECTION_ERROR] msg. The close runs on
