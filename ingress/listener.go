@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -232,6 +233,15 @@ func (c *limitedConn) Close() error {
 func (c *limitedConn) SyscallConn() (syscall.RawConn, error) {
 	if sc, ok := c.Conn.(syscall.Conn); ok {
 		return sc.SyscallConn()
+	}
+	return nil, errNoSyscallConn
+}
+
+// File duplicates the socket of the wrapped connection (the lingering close after a 413 uses it,
+// limits.go); it fails for a connection without one (TLS). The duplicate is not counted.
+func (c *limitedConn) File() (*os.File, error) {
+	if f, ok := c.Conn.(interface{ File() (*os.File, error) }); ok {
+		return f.File()
 	}
 	return nil, errNoSyscallConn
 }

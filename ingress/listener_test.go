@@ -224,3 +224,30 @@ func startDemoB(b *testing.B) *demo.Server {
 	b.Cleanup(func() { _ = d.Close() })
 	return d
 }
+
+// The connections the edge listener counts keep what other features need from the socket: an over-limit
+// upload still sees its 413 (the lingering close duplicates the socket through File).
+func TestLimitedConnKeepsLingeringClose(t *testing.T) {
+	d := startDemo(t)
+	cfg := newConfig(map[string]string{"demo": d.Addr().String()}, demoRoutes())
+	cfg.Limits.MaxConnections, cfg.Limits.MaxConnectionsPerIP = 1000, 100
+	g := startGateway(t, cfg, Options{})
+	c, err := net.Dial("tcp", g.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(testTimeout))
+	const size = 4 << 20
+	fmt.Fprintf(c, "POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", size)
+	chunk := make([]byte, 64<<10)
+	for sent := 0; sent < size; sent += len(chunk) {
+		if _, err := c.Write(chunk); err != nil {
+			t.Fatalf("upload cut after %d bytes: %v", sent, err)
+		}
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil || resp.StatusCode != 413 {
+		t.Fatalf("answer %v %v, want 413", resp, err)
+	}
+}

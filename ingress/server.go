@@ -78,18 +78,22 @@ type Server struct {
 	pools Pools
 	opts  Options
 
-	state atomic.Pointer[state]
-	fs    *fasthttp.Server
-	calls calls
+	state  atomic.Pointer[state]
+	fs     *fasthttp.Server
+	calls  calls
+	resume *resumeStore // parked SSE streams (stream_resume.go)
 
-	connsMu sync.Mutex
-	conns   map[net.Conn]struct{}
+	connsMu   sync.Mutex
+	conns     map[net.Conn]struct{}
+	closeIdle atomic.Bool // after the grace period: a connection whose response is out is closed
 
 	// Base limits the fasthttp server was built with; a reload cannot change them (logged).
 	limits mapping.Limits
 	// tlsConfig serves HTTPS when the config has a tls section (certificate loaded by New).
 	tlsConfig *tls.Config
-	certs     *tlsCerts // the tls section's files, reloaded (tls_edge.go); nil without TLS
+	// lingers closes the connections of 413s and parse errors gracefully (limits.go).
+	lingers lingerSet
+	certs   *tlsCerts // the tls section's files, reloaded (tls_edge.go); nil without TLS
 }
 
 // New builds a Server for cfg and its compiled table. pools gives each backend's connection pool (pass
@@ -117,6 +121,7 @@ func New(cfg *mapping.Config, table *mapping.Table, pools Pools, opts Options) (
 	}
 	s.state.Store(st)
 	s.limits = cfg.Limits
+	s.resume = newResumeStore(cfg.Limits.MaxParkedStreams, opts.Metrics)
 	if cfg.TLS != nil {
 		// reloaded on Update and when the files change; client certificates (tls_edge.go)
 		certs, err := newTLSCerts(cfg.TLS, s.log)
@@ -133,6 +138,7 @@ func New(cfg *mapping.Config, table *mapping.Table, pools Pools, opts Options) (
 	s.fs = &fasthttp.Server{
 		Handler:            s.handle,
 		ErrorHandler:       s.handleParseError,
+		ExpectHandler:      s.expectContinue, // limits.go: 413 without "100 Continue"
 		HeaderReceived:     s.headerReceived,
 		ConnState:          s.connState,
 		Name:               "rsgate",
@@ -195,22 +201,29 @@ func (s *Server) ListenAndServe(addr string) error {
 }
 
 // forceCloseWait bounds how long Shutdown waits, after canceling what was left, for handlers to write
-// their answers before it closes the remaining client connections.
-const forceCloseWait = 2 * time.Second
+// their answers (and stream clients to read their final error event) before it closes the remaining client
+// connections.
+const forceCloseWait = time.Second
 
 // Shutdown stops accepting connections and waits until in-flight requests and streams are done or ctx
-// ends. Then it cancels what is still running (the backend gets CANCEL, request-response clients 503,
-// stream clients an error event), waits briefly for those answers and closes the remaining client
-// connections. It returns ctx's error if the grace period ended with work in flight, else nil.
+// ends; parked SSE streams (stream_resume.go) end at once. Then it cancels what is still running (the
+// backend gets CANCEL, request-response clients 503, stream clients a SHUTTING_DOWN error event after at
+// most the item being written), waits until those answers are written out or forceCloseWait passes, and
+// closes the remaining client connections. It returns ctx's error if the grace period ended with work in
+// flight, else nil.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.resume.close()
 	s.closeWebSockets() // hijacked connections are invisible to fasthttp's Shutdown (ws_common.go)
 	err := s.fs.ShutdownWithContext(ctx)
 	if err == nil {
 		return nil
 	}
+	s.closeIdle.Store(true)
 	s.calls.killAll()
+	// Wait for the answers to reach the clients, not only for the handlers: a stream's error event is
+	// written out after its writer returned, and fasthttp closes each connection once its response is out.
 	deadline := time.Now().Add(forceCloseWait)
-	for s.calls.len() > 0 && time.Now().Before(deadline) {
+	for (s.calls.len() > 0 || s.openConns() > 0) && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	s.connsMu.Lock()
@@ -220,6 +233,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.connsMu.Unlock()
 	// fasthttp leaves the listener closed; the Server is not reused.
 	return err
+}
+
+// openConns is the number of client connections fasthttp has not closed yet (hijacked ones excluded).
+func (s *Server) openConns() int {
+	s.connsMu.Lock()
+	defer s.connsMu.Unlock()
+	return len(s.conns)
 }
 
 // Update swaps in a new configuration and route table. Requests already running finish with the old ones.
@@ -236,6 +256,8 @@ func (s *Server) Update(cfg *mapping.Config, table *mapping.Table) error {
 	}
 	l := cfg.Limits
 	l.MaxBody = s.limits.MaxBody
+	l.MaxParkedStreams = s.limits.MaxParkedStreams // applies at once
+	s.resume.setMax(cfg.Limits.MaxParkedStreams)
 	if l != s.limits {
 		s.log.Warn("listener limits changed; they apply after a restart",
 			zap.Int("max_header_size", cfg.Limits.MaxHeaderSize),
@@ -305,7 +327,7 @@ func (s *Server) handleParseError(ctx *fasthttp.RequestCtx, err error) {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		status, code, msg = fasthttp.StatusRequestEntityTooLarge, CodeBodyTooLarge, "request body over the size limit"
 	case errors.As(err, &sm):
-		status, msg = fasthttp.StatusRequestHeaderFieldsTooLarge, "request headers over the size limit"
+		status, code, msg = fasthttp.StatusRequestHeaderFieldsTooLarge, CodeHeadersTooLarge, "request headers over the size limit"
 	default:
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
@@ -313,7 +335,13 @@ func (s *Server) handleParseError(ctx *fasthttp.RequestCtx, err error) {
 		}
 	}
 	writeJSONError(ctx, status, msg, code, nil)
-	s.state.Load().unmatched.count(status, 0)
+	st := s.state.Load()
+	m := st.unmatched
+	if status == fasthttp.StatusRequestEntityTooLarge {
+		m, _ = st.routeFor(ctx) // the header was read: count under the route (limits.go)
+	}
+	m.count(status, 0)
+	s.lingers.add(ctx.Conn()) // unread request bytes: close gracefully (limits.go)
 }
 
 func (s *Server) connState(c net.Conn, cs fasthttp.ConnState) {
@@ -326,6 +354,16 @@ func (s *Server) connState(c net.Conn, cs fasthttp.ConnState) {
 		s.connsMu.Lock()
 		delete(s.conns, c)
 		s.connsMu.Unlock()
+		s.lingers.closed(c)
+	case fasthttp.StateIdle:
+		// fasthttp keeps serving keep-alive connections once ShutdownWithContext has given up; after the
+		// grace period a connection whose answer is out is done.
+		if s.closeIdle.Load() {
+			s.connsMu.Lock()
+			delete(s.conns, c)
+			s.connsMu.Unlock()
+			_ = c.Close()
+		}
 	}
 }
 

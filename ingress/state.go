@@ -58,9 +58,14 @@ type route struct {
 	format      streamFormat
 	window      uint32
 	m           *routeMetrics
-	ws          *wsRoute  // request-channel and rsocket routes
-	split       *splitter // weighted split between backends (split.go)
-	shadow      *shadower // copies to a shadow backend (shadow.go)
+	// Request-stream stall and SSE resumption (stream_idle.go, stream_resume.go).
+	idleTimeout  time.Duration
+	resumeWindow time.Duration
+	resumeGone   bool // stream.resume_expired: gone (410) instead of a new stream
+	idleCount    *metrics.Counter
+	ws           *wsRoute  // request-channel and rsocket routes
+	split        *splitter // weighted split between backends (split.go)
+	shadow       *shadower // copies to a shadow backend (shadow.go)
 }
 
 // errorStatus applies the route's "errors" table to an ERROR frame.
@@ -237,6 +242,9 @@ func newRoute(cfg *mapping.Config, cr *mapping.CompiledRoute, set *metrics.Set) 
 		w = mapping.DefaultStreamWindow
 	}
 	rt.window = uint32(min(w, mapping.MaxWindow))
+	if rt.kind == kindRequestStream {
+		rt.compileStream(cr.Stream.IdleTimeout.D(), cr.Stream.ResumeWindow.D(), cr.Stream.ResumeExpired, set)
+	}
 	if err := rt.compileMigration(cfg, set); err != nil { // interaction http, split, shadow (split.go)
 		return nil, err
 	}

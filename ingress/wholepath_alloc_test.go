@@ -72,7 +72,7 @@ func TestWholePathAllocs(t *testing.T) {
 			t.Fatal(err)
 		}
 		start := time.Now()
-		msg, err := m.Conn().RequestResponse(context.Background(), rsocket.Payload{Metadata: md, Data: body})
+		msg, _, err := m.Conn().RequestResponse(context.Background(), rsocket.Payload{Metadata: md, Data: body})
 		m.Done(start, err)
 		if err != nil {
 			t.Fatal(err)

@@ -61,6 +61,8 @@ func TestParseDesignExample(t *testing.T) {
 			IdleTimeout:   Duration(120 * time.Second),
 			MaxHeaderSize: 8192,
 			ReduceMemory:  true,
+
+			MaxParkedStreams: DefaultMaxParkedStreams,
 		},
 		Backends: map[string]*Backend{
 			"demo": {
@@ -87,13 +89,13 @@ func TestParseDesignExample(t *testing.T) {
 			{
 				Name: "ticks", Method: "GET", Path: "/api/ticks/{count}", Backend: "demo",
 				Interaction: "request-stream", Route: "ticks.{count}",
-				Stream:  StreamConfig{Format: "auto", Window: 64},
+				Stream:  newStreamConfig(),
 				MaxBody: 4 << 20, ForwardAuth: true,
 			},
 			{
 				Name: "chat", Method: "GET", Path: "/ws/chat", Backend: "demo",
 				Interaction: "request-channel", Route: "chat",
-				Stream:  StreamConfig{Format: "auto", Window: 64},
+				Stream:  newStreamConfig(),
 				MaxBody: 4 << 20, ForwardAuth: true,
 				WebSocket: WebSocketConfig{
 					MaxMessage: 1 << 20, IdleTimeout: Duration(60 * time.Second), PingInterval: Duration(25 * time.Second),
@@ -155,7 +157,7 @@ func TestExampleConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	ticks := tab.Route("ticks")
-	if ticks.Stream != (StreamConfig{Format: "auto", Window: 64}) || ticks.Timeout != 0 {
+	if ticks.Stream != newStreamConfig() || ticks.Timeout != 0 {
 		t.Errorf("ticks stream %+v timeout %v", ticks.Stream, ticks.Timeout)
 	}
 	if s, ok := tab.Route("users").ErrorStatus(CodeApplicationError, []byte("not found: user 7")); !ok || s != 404 {
@@ -333,8 +335,8 @@ func TestParseErrors(t *testing.T) {
 				`config.yaml:3: log: expected a mapping, got string "info"`,
 			}},
 		{"yaml syntax", "listen: \":8080\"\nroutes:\n  - name: x\n   path: /y\n",
-			// yaml.v3 reports the line where the enclosing block started.
-			[]string{`config.yaml:2: invalid YAML: did not find expected '-' indicator`}},
+			// yaml.v3 alone reports line 2 (where the enclosing block starts) without a field (issue 13).
+			[]string{`config.yaml:4: routes[0].path: invalid YAML: indented 3 spaces, which matches no enclosing block (line 3 above uses 4, its parent 2)`}},
 		{"two documents", base + "---\nlisten: \":1\"\n",
 			[]string{`config.yaml:14: only one YAML document is allowed (found a second "---")`}},
 		{"not a mapping", "- a\n- b\n",
@@ -408,8 +410,8 @@ func TestInteractionDefaults(t *testing.T) {
 	}{
 		{"r0", "POST", 30 * time.Second, StreamConfig{}, WebSocketConfig{}, 4 << 20, true},
 		{"ff", "POST", 30 * time.Second, StreamConfig{}, WebSocketConfig{}, 4 << 20, true},
-		{"st", "GET", 2 * time.Minute, StreamConfig{"auto", 64}, WebSocketConfig{}, 4 << 20, true},
-		{"ch", "GET", 0, StreamConfig{"auto", 8}, WebSocketConfig{MaxMessage: 1 << 20, IdleTimeout: Duration(time.Minute), MaxSessions: DefaultWSMaxSessions}, 4 << 20, true},
+		{"st", "GET", 2 * time.Minute, StreamConfig{"auto", 64, Duration(time.Minute), Duration(30 * time.Second), "new"}, WebSocketConfig{}, 4 << 20, true},
+		{"ch", "GET", 0, StreamConfig{"auto", 8, Duration(time.Minute), Duration(30 * time.Second), "new"}, WebSocketConfig{MaxMessage: 1 << 20, IdleTimeout: Duration(time.Minute), MaxSessions: DefaultWSMaxSessions}, 4 << 20, true},
 		{"px", "*", 30 * time.Second, StreamConfig{}, WebSocketConfig{}, 1024, true},
 		{"rr0", "GET", 0, StreamConfig{}, WebSocketConfig{}, 4 << 20, false},
 	}
