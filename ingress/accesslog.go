@@ -21,6 +21,9 @@ import (
 // DefaultAccessLogBuffer is the AsyncWriter queue bound used by the gateway: 8 MiB, some 30,000 lines.
 const DefaultAccessLogBuffer = 8 << 20
 
+// maxRetainedLogBuffer: a queue buffer that grew beyond this in a burst is not kept for reuse.
+const maxRetainedLogBuffer = 1 << 20
+
 // accessLogBatch bounds one Write of queued lines.
 const accessLogBatch = 256 << 10
 
@@ -74,7 +77,8 @@ func (a *AsyncWriter) Write(p []byte) (int, error) {
 func (a *AsyncWriter) run() {
 	a.mu.Lock()
 	for len(a.queue) > 0 {
-		batch := a.queue
+		full := a.queue
+		batch := full
 		a.queue = a.spare[:0]
 		a.inflight = len(batch)
 		a.mu.Unlock()
@@ -98,8 +102,10 @@ func (a *AsyncWriter) run() {
 		}
 		a.mu.Lock()
 		a.inflight = 0
-		if cap(a.spare) <= a.limit { // keep one spare buffer
-			a.spare = batch[:0]
+		if cap(full) <= maxRetainedLogBuffer { // keep one spare buffer, unless a burst grew it
+			a.spare = full[:0]
+		} else {
+			a.spare = nil
 		}
 	}
 	a.writing = false
