@@ -180,9 +180,6 @@ func (l *edgeListener) release(c *limitedConn) {
 	l.mu.Unlock()
 }
 
-// openConns is the number of connections open (counted only when a limit is set).
-func (l *edgeListener) openConns() int64 { return l.open.Load() }
-
 // remoteIP is c's peer address without the port, IPv4-mapped IPv6 addresses unmapped.
 func remoteIP(c net.Conn) (netip.Addr, bool) {
 	switch a := c.RemoteAddr().(type) {
