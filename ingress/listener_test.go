@@ -251,3 +251,35 @@ func TestLimitedConnKeepsLingeringClose(t *testing.T) {
 		t.Fatalf("answer %v %v, want 413", resp, err)
 	}
 }
+
+// WebSocket sessions count against limits.max_connections while they run (fasthttp no longer sees them
+// once hijacked), and free their slot when they end.
+func TestConnectionLimitCountsWebSockets(t *testing.T) {
+	d := startDemo(t)
+	cfg := newConfig(map[string]string{"b": d.Addr().String()}, []routeSpec{
+		{name: "chat", path: "/ws/chat", backend: "b", interaction: mapping.InteractionRequestChannel, tag: "chat"},
+		{name: "echo", method: "POST", path: "/api/echo", backend: "b", interaction: mapping.InteractionRequestResponse, tag: "echo"},
+	})
+	cfg.Limits.MaxConnections = 2
+	g := startGateway(t, cfg, Options{})
+	a := dialWS(t, wsURL(g, "/ws/chat"), nil)
+	_ = dialWS(t, wsURL(g, "/ws/chat"), nil)
+	waitFor(t, "two sessions", func() bool { return g.srv.wsSessionCount() == 2 })
+	over, err := net.Dial("tcp", g.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer over.Close()
+	if !closedByPeer(over) {
+		t.Fatal("a connection beyond max_connections was served while two WebSocket sessions ran")
+	}
+	_ = a.Close()
+	waitFor(t, "the session's slot", func() bool {
+		c, err := net.Dial("tcp", g.addr)
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		return servedOn(c)
+	})
+}
