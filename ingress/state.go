@@ -206,7 +206,7 @@ func newRoute(cfg *mapping.Config, cr *mapping.CompiledRoute, set *metrics.Set) 
 		backend:     cr.Backend,
 		timeout:     cr.Timeout.D(),
 		maxBody:     cr.MaxBody,
-		forward:     cr.ForwardHeaders,
+		forward:     stripGatewayHeaders(cr.ForwardHeaders), // x-client-cert-subject is gateway-set (tls_edge.go)
 		forwardAuth: cr.ForwardAuth,
 		m:           newRouteMetrics(set, cr.Name),
 	}

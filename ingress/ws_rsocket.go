@@ -87,8 +87,14 @@ func (s *Server) serveRSocket(ctx *fasthttp.RequestCtx, rt *route) int {
 	if status, ok := w.checkUpgrade(ctx); !ok {
 		return status
 	}
-	sess := &rsSession{s: s, rt: rt, bucket: rt.wsLimit.bucket()}
-	_ = w.upgrader.Upgrade(ctx, sess.run) // a failed upgrade has answered the request itself
+	slot, ok := s.reserveSession(ctx, rt) // websocket.max_sessions (ws_sessions.go)
+	if !ok {
+		return fasthttp.StatusServiceUnavailable
+	}
+	sess := &rsSession{s: s, rt: rt, slot: slot, bucket: rt.wsLimit.bucket()}
+	if err := w.upgrader.Upgrade(ctx, sess.run); err != nil || ctx.Response.StatusCode() != fasthttp.StatusSwitchingProtocols {
+		slot.release() // a failed upgrade has answered the request itself
+	}
 	return ctx.Response.StatusCode()
 }
 
@@ -97,22 +103,24 @@ func (s *Server) serveRSocket(ctx *fasthttp.RequestCtx, rt *route) int {
 // the session from then on, and the server keeps hijacked connections, so the socket is ours to close.
 // The session ends when the RSocket connection closes its transport (rsTransport.Close).
 type rsSession struct {
-	s          *Server
-	rt         *route
-	ws         *websocket.Conn
-	tc         *transport.WebSocketConn
-	conn       *rsocket.Conn // the client connection (we are its server), once Accept returned
-	client     *rsocket.Conn // the same, set by the acceptor (for the handler methods)
-	routing    bool          // the client's metadata is routing metadata, not composite
-	leased     bool          // the client's SETUP set L: it gets leases (ws_lease.go)
-	maxStreams int32
-	bucket     *sessionBucket // websocket.rate_limit: new requests of this session (ratelimit.go)
-	active     atomic.Int32
-	ping       *time.Timer
-	endOnce    sync.Once
-	mu         sync.Mutex
-	closed     bool
-	over       bool // the session ended (the socket is closed); guarded by mu
+	s             *Server
+	rt            *route
+	ws            *websocket.Conn
+	tc            *transport.WebSocketConn
+	conn          *rsocket.Conn // the client connection (we are its server), once Accept returned
+	client        *rsocket.Conn // the same, set by the acceptor (for the handler methods)
+	routing       bool          // the client's metadata is routing metadata, not composite
+	leased        bool          // the client's SETUP set L: it gets leases (ws_lease.go)
+	maxStreams    int32
+	bucket        *sessionBucket // websocket.rate_limit: new requests of this session (ratelimit.go)
+	active        atomic.Int32
+	ping          *time.Timer
+	endOnce       sync.Once
+	mu            sync.Mutex
+	closed        bool
+	over          bool         // the session ended (the socket is closed); guarded by mu
+	slot          *sessionSlot // websocket.max_sessions; released by end (ws_sessions.go)
+	violationFlag              // a protocol violation is closing the connection (ws_rsocket_strict.go)
 }
 
 // shutdown implements wsSession.
@@ -145,6 +153,7 @@ func (ss *rsSession) run(ws *websocket.Conn) {
 	ss.tc = tc // before the registry entry: shutdown closes it
 	ss.mu.Unlock()
 	if !s.wsRegistry().add(ss) {
+		ss.slot.release()
 		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeGoingAway, "gateway shutting down"), time.Now().Add(wsWriteWait))
 		_ = tc.Close()
 		return
@@ -197,6 +206,7 @@ func (ss *rsSession) end() {
 		ss.mu.Unlock()
 		ss.s.wsRegistry().remove(ss)
 		ss.rt.ws.sessionEnded()
+		ss.slot.release()
 	})
 }
 
@@ -212,6 +222,9 @@ type rsTransport struct {
 
 func (t *rsTransport) ReadFrame() ([]byte, error) {
 	b, err := t.WebSocketConn.ReadFrame()
+	for err == nil && t.ss.screen(b) == frameDrop { // protocol strictness (ws_rsocket_strict.go)
+		b, err = t.WebSocketConn.ReadFrame()
+	}
 	if err != nil && t.closeCode.Load() == 0 {
 		code := 0
 		switch {

@@ -104,6 +104,7 @@ func TestParseDesignExample(t *testing.T) {
 				MaxBody: 4 << 20, ForwardAuth: true, Admission: NewAdmission(), Priority: "normal",
 				WebSocket: WebSocketConfig{
 					MaxMessage: 1 << 20, IdleTimeout: Duration(60 * time.Second), PingInterval: Duration(25 * time.Second),
+					MaxSessions: DefaultWSMaxSessions,
 				},
 			},
 			{
@@ -112,6 +113,7 @@ func TestParseDesignExample(t *testing.T) {
 				MaxBody:     4 << 20, ForwardAuth: true, Admission: NewAdmission(), Priority: "normal",
 				WebSocket: WebSocketConfig{
 					MaxMessage: 1 << 20, IdleTimeout: Duration(60 * time.Second), PingInterval: Duration(25 * time.Second),
+					MaxSessions: DefaultWSMaxSessions,
 				},
 			},
 		},
@@ -414,7 +416,7 @@ func TestInteractionDefaults(t *testing.T) {
 		{"r0", "POST", 30 * time.Second, StreamConfig{}, WebSocketConfig{}, 4 << 20, true},
 		{"ff", "POST", 30 * time.Second, StreamConfig{}, WebSocketConfig{}, 4 << 20, true},
 		{"st", "GET", 2 * time.Minute, StreamConfig{"auto", 64, Duration(time.Minute), Duration(30 * time.Second), "new"}, WebSocketConfig{}, 4 << 20, true},
-		{"ch", "GET", 0, StreamConfig{"auto", 8, Duration(time.Minute), Duration(30 * time.Second), "new"}, WebSocketConfig{MaxMessage: 1 << 20, IdleTimeout: Duration(time.Minute)}, 4 << 20, true},
+		{"ch", "GET", 0, StreamConfig{"auto", 8, Duration(time.Minute), Duration(30 * time.Second), "new"}, WebSocketConfig{MaxMessage: 1 << 20, IdleTimeout: Duration(time.Minute), MaxSessions: DefaultWSMaxSessions}, 4 << 20, true},
 		{"px", "*", 30 * time.Second, StreamConfig{}, WebSocketConfig{}, 1024, true},
 		{"rr0", "GET", 0, StreamConfig{}, WebSocketConfig{}, 4 << 20, false},
 	}
