@@ -103,7 +103,7 @@ func TestParseDesignExample(t *testing.T) {
 				Name: "browser", Method: "GET", Path: "/rsocket", Backend: "demo",
 				Interaction: "rsocket",
 				MaxBody:     4 << 20, ForwardAuth: false, // false by default on rsocket routes
-				RSocket:     &RSocketConfig{Allow: []string{"*"}, MaxStreams: 256, ClientMetadata: "strip"},
+				RSocket: &RSocketConfig{Allow: []string{"*"}, MaxStreams: 256, ClientMetadata: "strip"},
 				WebSocket: WebSocketConfig{
 					MaxMessage: 1 << 20, IdleTimeout: Duration(60 * time.Second), PingInterval: Duration(25 * time.Second),
 				},

@@ -451,7 +451,7 @@ func (v *validator) route(f string, i int, r *Route, names, shapes map[string]in
 		}
 	}
 	v.migration(f, r)
-	v.routeAuth(f, r)      // auth.go
+	v.routeAuth(f, r)     // auth.go
 	v.rsocketPolicy(f, r) // auth.go
 	if r.RSocket != nil {
 		for _, pat := range sortedKeys(r.RSocket.Routes) {
