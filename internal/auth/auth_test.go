@@ -1,11 +1,11 @@
 package auth
 
 import (
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
-	"crypto/rsa"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -64,7 +64,9 @@ func TestJWTMatrix(t *testing.T) {
 	c, _ := jwtConfig(t, authtest.JWKS(rs, ps, ec, ed, hs, hs512))
 	c.CacheSize = 0 // every case is verified, not served from the cache
 	p := newProvider(t, c)
-	good := func(extra map[string]any) jwt.MapClaims { return authtest.Claims("alice", iss, aud, time.Minute, extra) }
+	good := func(extra map[string]any) jwt.MapClaims {
+		return authtest.Claims("alice", iss, aud, time.Minute, extra)
+	}
 
 	for _, k := range []*authtest.Key{rs, ps, ec, ed, hs, hs512} {
 		id, err := p.Verify([]byte(k.Sign(good(map[string]any{"scope": "profile read", "email": "a@x.io", "roles": []string{"x"}}))))
