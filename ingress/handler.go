@@ -24,6 +24,8 @@ type request struct {
 	// on that connection (0: none yet).
 	upstream *poolMember
 	streamID uint32
+	// principal is the verified identity's metadata entry (auth.go), shared and immutable; nil: none.
+	principal []byte
 }
 
 var requestPool = sync.Pool{New: func() any {
@@ -34,7 +36,7 @@ func acquireRequest() *request { return requestPool.Get().(*request) }
 
 func releaseRequest(rq *request) {
 	rq.ps.Reset()
-	rq.upstream, rq.streamID = nil, 0
+	rq.upstream, rq.streamID, rq.principal = nil, 0, nil
 	if !rq.call.finish() {
 		rq.call = newCallCtx() // its timer may still fire: never reuse it
 	}
@@ -83,6 +85,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		rt = rt.split.pick(ctx) // a variant of the route bound to the chosen backend (split.go)
 	}
 	rt.m.begin()
+	if !s.authenticate(ctx, st.routes[cr.Index], rq) { // auth.go: 401/403
+		s.finish(ctx, st, rt, rq, ctx.Response.StatusCode())
+		return
+	}
 	if body := ctx.PostBody(); len(body) > rt.maxBody {
 		writeJSONError(ctx, fasthttp.StatusRequestEntityTooLarge, "request body over the route's size limit", CodeBodyTooLarge, nil)
 		s.finish(ctx, st, rt, rq, fasthttp.StatusRequestEntityTooLarge)
@@ -189,7 +195,7 @@ func streamIDField(id uint32) zap.Field {
 // it answers the error (400 for a request the metadata cannot be built from, else the pool's error) and
 // returns false.
 func (s *Server) prepare(ctx *fasthttp.RequestCtx, rt *route, rq *request) ([]byte, *poolMember, bool) {
-	mr := metaRequest{method: ctx.Method(), target: ctx.RequestURI(), header: &ctx.Request.Header}
+	mr := metaRequest{method: ctx.Method(), target: ctx.RequestURI(), header: &ctx.Request.Header, principal: rq.principal}
 	md, err := appendRequestMetadata(rq.md, rt, &rq.ps, &mr)
 	if err != nil {
 		writeJSONError(ctx, fasthttp.StatusBadRequest, err.Error(), CodeBadRequest, nil)

@@ -58,9 +58,11 @@ type route struct {
 	format      streamFormat
 	window      uint32
 	m           *routeMetrics
-	ws          *wsRoute  // request-channel and rsocket routes
-	split       *splitter // weighted split between backends (split.go)
-	shadow      *shadower // copies to a shadow backend (shadow.go)
+	ws          *wsRoute   // request-channel and rsocket routes
+	split       *splitter  // weighted split between backends (split.go)
+	shadow      *shadower  // copies to a shadow backend (shadow.go)
+	auth        *routeAuth // the route's auth (auth.go); nil: none
+	rsp         *rsPolicy  // rsocket routes: allow list, client metadata, max streams (ws_rsocket_trust.go)
 }
 
 // errorStatus applies the route's "errors" table to an ERROR frame.
@@ -77,6 +79,7 @@ type state struct {
 	accessLog bool
 	sample    float64
 	unmatched *routeMetrics // 404/405
+	auth      *authSet      // auth providers (auth.go); nil: none configured
 }
 
 // routeMetrics are the per-route series on the Options.Metrics set.
@@ -223,6 +226,9 @@ func newRoute(cfg *mapping.Config, cr *mapping.CompiledRoute, set *metrics.Set) 
 	rt.useMIMEs(b)
 	if cr.IsWebSocket() {
 		rt.ws = newWSRoute(cr, b.DataMIME, set)
+	}
+	if rt.kind == kindRSocket {
+		rt.rsp = newRSPolicy(cr)
 	}
 	switch cr.Stream.Format {
 	case mapping.StreamSSE:

@@ -11,6 +11,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 
+	"github.com/rsgate/rsgate/internal/auth"
 	"github.com/rsgate/rsgate/pool"
 	"github.com/rsgate/rsgate/rsocket"
 	"github.com/rsgate/rsgate/rsocket/extension"
@@ -87,8 +88,8 @@ func (s *Server) serveRSocket(ctx *fasthttp.RequestCtx, rt *route) int {
 	if status, ok := w.checkUpgrade(ctx); !ok {
 		return status
 	}
-	sess := &rsSession{s: s, rt: rt}
-	_ = w.upgrader.Upgrade(ctx, sess.run) // a failed upgrade has answered the request itself
+	sess := &rsSession{s: s, rt: rt, id: IdentityOf(ctx)} // id: verified on the upgrade (auth.go), or nil
+	_ = w.upgrader.Upgrade(ctx, sess.run)                 // a failed upgrade has answered the request itself
 	return ctx.Response.StatusCode()
 }
 
@@ -101,9 +102,10 @@ type rsSession struct {
 	rt         *route
 	ws         *websocket.Conn
 	tc         *transport.WebSocketConn
-	conn       *rsocket.Conn // the client connection (we are its server), once Accept returned
-	client     *rsocket.Conn // the same, set by the acceptor (for the handler methods)
-	routing    bool          // the client's metadata is routing metadata, not composite
+	conn       *rsocket.Conn  // the client connection (we are its server), once Accept returned
+	client     *rsocket.Conn  // the same, set by the acceptor (for the handler methods)
+	routing    bool           // the client's metadata is routing metadata, not composite
+	id         *auth.Identity // verified client identity (upgrade or SETUP); nil: none (ws_rsocket_trust.go)
 	maxStreams int32
 	active     atomic.Int32
 	ping       *time.Timer
@@ -135,6 +137,9 @@ func (ss *rsSession) run(ws *websocket.Conn) {
 	s, w := ss.s, ss.rt.ws
 	ss.ws = ws
 	ss.maxStreams = int32(s.opts.RSocketMaxStreams)
+	if p := ss.rt.rsp; p != nil && p.maxStreams > 0 { // rsocket.max_streams
+		ss.maxStreams = int32(p.maxStreams)
+	}
 	if ss.maxStreams <= 0 {
 		ss.maxStreams = DefaultRSocketMaxStreams
 	}
@@ -244,6 +249,9 @@ func (ss *rsSession) accept(setup *rsocket.SetupInfo, c *rsocket.Conn) (rsocket.
 		// The gateway does not issue leases to clients (backends' leases are handled by the pools).
 		return nil, &rsocket.Error{Code: frame.CodeUnsupportedSetup, Message: "rsgate: leases are not supported on this route"}
 	}
+	if err := ss.checkSetup(setup); err != nil { // metadata MIME, reserved entries, auth (ws_rsocket_trust.go)
+		return nil, err
+	}
 	if auth := ss.s.opts.RSocketAuthenticate; auth != nil {
 		if err := auth(ss.rt.name, setup); err != nil {
 			return nil, err
@@ -273,9 +281,16 @@ func (ss *rsSession) pick(md []byte) (*pool.Member, *rsocket.Conn, error) {
 	return m, c, nil
 }
 
-// begin reserves a stream slot and picks the backend for the request metadata md. false: st was ended
-// with the rejection and holds no slot.
-func (ss *rsSession) begin(st *rsocket.Stream, md []byte) (*pool.Member, *rsocket.Conn, bool) {
+// begin checks the request's metadata (allow list, reserved entries, identity: ws_rsocket_trust.go; the
+// metadata to relay replaces req.Metadata), reserves a stream slot and picks the backend. false: st was
+// ended with the rejection and holds no slot.
+func (ss *rsSession) begin(st *rsocket.Stream, req *rsocket.Payload) (*pool.Member, *rsocket.Conn, bool) {
+	md, err := ss.admit(req.Metadata, false)
+	if err != nil {
+		relayError(st, err)
+		return nil, nil, false
+	}
+	req.Metadata = md
 	if ss.active.Add(1) > ss.maxStreams {
 		ss.active.Add(-1)
 		_ = st.Error(frame.CodeRejected, "rsgate: too many concurrent streams on this connection")
@@ -307,6 +322,11 @@ func relayError(st *rsocket.Stream, err error) {
 
 // FireAndForget implements rsocket.Handler.
 func (ss *rsSession) FireAndForget(req rsocket.Payload) {
+	md, err := ss.admit(req.Metadata, false)
+	if err != nil {
+		return // refused: no stream to answer on
+	}
+	req.Metadata = md
 	m, bc, err := ss.pick(req.Metadata)
 	if err != nil {
 		return
@@ -321,6 +341,10 @@ func (ss *rsSession) FireAndForget(req rsocket.Payload) {
 
 // MetadataPush implements rsocket.Handler: sent on one connection of the route's backend.
 func (ss *rsSession) MetadataPush(md []byte) {
+	md, err := ss.admit(md, true)
+	if err != nil || md == nil {
+		return // refused (client_metadata: reject, malformed), or nothing left to push
+	}
 	p := ss.s.pools.Get(ss.rt.backend)
 	if p == nil {
 		return
@@ -339,7 +363,7 @@ func (ss *rsSession) MetadataPush(md []byte) {
 
 // RequestResponse implements rsocket.Handler.
 func (ss *rsSession) RequestResponse(req rsocket.Payload, st *rsocket.Stream) {
-	m, bc, ok := ss.begin(st, req.Metadata)
+	m, bc, ok := ss.begin(st, &req)
 	if !ok {
 		return
 	}
@@ -362,7 +386,7 @@ func (ss *rsSession) RequestResponse(req rsocket.Payload, st *rsocket.Stream) {
 
 // RequestStream implements rsocket.Handler.
 func (ss *rsSession) RequestStream(req rsocket.Payload, initialN uint32, st *rsocket.Stream) {
-	m, bc, ok := ss.begin(st, req.Metadata)
+	m, bc, ok := ss.begin(st, &req)
 	if !ok {
 		return
 	}
@@ -381,7 +405,7 @@ func (ss *rsSession) RequestStream(req rsocket.Payload, initialN uint32, st *rso
 
 // RequestChannel implements rsocket.Handler.
 func (ss *rsSession) RequestChannel(req rsocket.Payload, initialN uint32, complete bool, st *rsocket.Stream) rsocket.Subscriber {
-	m, bc, ok := ss.begin(st, req.Metadata)
+	m, bc, ok := ss.begin(st, &req)
 	if !ok {
 		return nil
 	}
