@@ -230,7 +230,7 @@ func (p *jwtProvider) Verify(cred []byte) (*Identity, error) {
 // classifyJWTError turns a parse error into an *Error with a reason. tok is what the parser returned (it
 // may be nil).
 func (p *jwtProvider) classifyJWTError(tok *jwt.Token, err error) error {
-	if tok != nil {
+	if tok != nil && !errors.Is(err, jwt.ErrTokenMalformed) {
 		if alg, _ := tok.Header["alg"].(string); !p.algs[alg] {
 			return invalid(reasonAlgorithm, err) // "none", or an algorithm not configured
 		}
