@@ -42,7 +42,7 @@ func TestAdmitStripsReserved(t *testing.T) {
 	md = extension.AppendCompositeEntry(md, "application/x-keep", []byte("keep"))
 	md = extension.AppendCompositeEntry(md, "MESSAGE/X.RSGATE.PRINCIPAL.V0", []byte("forged"))
 	md = extension.AppendCompositeEntry(md, extension.MimeAuth, []byte{0x81, 't'}) // auth by name, not id
-	md, _ = extension.AppendCompositeBearer(md, []byte("t"))                         // auth by id
+	md, _ = extension.AppendCompositeBearer(md, []byte("t"))                       // auth by id
 	want := extension.AppendCompositeEntry(routeMD("x"), "application/x-keep", []byte("keep"))
 	out, err := ss.admit(md, false)
 	if err != nil || !bytes.Equal(out, want) {
