@@ -148,7 +148,7 @@ func newAuthKeys() authKeys {
 
 func (k authKeys) jwks() []byte { return authtest.JWKS(k.rs, k.ec, k.ed, k.hs) }
 
-func writeJWKS(t *testing.T, doc []byte) string {
+func writeJWKS(t testing.TB, doc []byte) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "jwks.json")
 	if err := os.WriteFile(path, doc, 0o600); err != nil {
