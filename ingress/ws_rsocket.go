@@ -35,13 +35,15 @@ import (
 //   - Backend: the route's backend, or the backend that rsocket.routes names for the request's first
 //     routing tag (read from composite metadata, or from routing metadata when the client's SETUP says
 //     message/x.rsocket.routing.v0). Metadata push goes to the route's backend.
-//   - Limits per socket: Options.RSocketMaxStreams concurrent streams (ERROR[REJECTED] beyond), frames up
+//   - Limits per socket: rsocket.max_streams (else Options.RSocketMaxStreams) concurrent streams (ERROR[REJECTED] beyond), frames up
 //     to websocket.max_message bytes (a larger frame closes the socket with 1009), the Origin allow-list,
 //     ping every websocket.ping_interval. Liveness otherwise comes from RSocket KEEPALIVE and the
 //     client's max lifetime; websocket.idle_timeout does not apply (keepalives are messages).
 //   - A SETUP asking for leases (L flag) is refused with ERROR[UNSUPPORTED_SETUP]; resumption is refused by
 //     the core (ERROR[REJECTED_SETUP]).
-//   - Options.RSocketAuthenticate, when set, sees every SETUP (its metadata and data) and may reject it
+//   - Route auth (auth.go, ws_rsocket_trust.go): the token from the upgrade, or from the SETUP's bearer entry;
+//     the route's allow list, reserved client metadata and the principal entry: ws_rsocket_trust.go.
+//     Options.RSocketAuthenticate, when set, then sees every SETUP (its metadata and data) and may reject it
 //     (ERROR[REJECTED_SETUP]); BearerTokens builds one that checks a bearer token in composite metadata.
 //
 // Errors the gateway makes itself: no backend connection -> ERROR[REJECTED] "rsgate: ..."; a backend

@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -74,5 +75,38 @@ func TestAuthConfigErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s -> %s:\ngot  %v\nwant %s", tt.old, tt.new, err, tt.want)
 		}
+	}
+}
+
+// TestExampleAuthBlock: the commented auth example of config.example.yaml, uncommented, is valid.
+func TestExampleAuthBlock(t *testing.T) {
+	data, err := os.ReadFile("../config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var block []string
+	in := false
+	for _, line := range strings.Split(string(data), "\n") {
+		switch {
+		case line == "# auth:":
+			in = true
+		case in && !strings.HasPrefix(line, "#"):
+			in = false
+		}
+		if in {
+			block = append(block, strings.TrimPrefix(strings.TrimPrefix(line, "#"), " "))
+		}
+	}
+	if len(block) < 10 {
+		t.Fatalf("auth example not found (%d lines)", len(block))
+	}
+	src := strings.ReplaceAll(strings.Join(block, "\n"), "<64 hex digits>", strings.Repeat("ab", 32)) + "\n" +
+		authBase[strings.Index(authBase, "backends:"):] // routes that use both providers
+	cfg, err := Parse([]byte(src), "example")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, src)
+	}
+	if cfg.Auth["users"].JWKSFile == "" || cfg.Auth["partners"].Keys[0].Name != "acme" {
+		t.Fatalf("%+v", cfg.Auth)
 	}
 }

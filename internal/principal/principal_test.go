@@ -2,6 +2,7 @@ package principal
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"testing"
 )
@@ -120,4 +121,15 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("round trip: %q is not a prefix of %q", out, b)
 		}
 	})
+}
+
+// TestDocExample is the composite entry of docs/METADATA.md's example.
+func TestDocExample(t *testing.T) {
+	v, _ := Append(nil, &goldenPrincipal)
+	got := hex.EncodeToString(AppendEntry(nil, v))
+	want := "1c" + "6d6573736167652f782e7273676174652e7072696e636970616c2e7630" + "00002b" +
+		"01" + "057573657273" + "0005616c696365" + "020770726f66696c650472656164" + "0105656d61696c00066140782e696f"
+	if got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
 }
