@@ -13,9 +13,12 @@
 #     nginx, caddy), RSocket over the gateway's /rsocket route.
 #   4 RSocket core vs rsocket-go (bench/rsocketbench roles + bench/suite/cmd/rsfnf).
 #   5 memory per idle connection: HTTP keep-alive and WebSocket, gateway vs nginx and caddy.
+#   6 shipped: bench/http/run.sh with nginx and haproxy also as shipped (worker_processes auto, no nbthread),
+#     pinned and unpinned (PIN=1 and PIN=0), ratios to nginx and to nginx-auto, goal check per repetition.
+#   7 scale: bench/scale.sh, the same comparison with the system under test on 1 .. nproc CPUs (taskset).
 #
 # Environment: REPS (repetitions), NICE (e.g. -10: load generators and everything under test at that nice level,
-# so other work on a shared machine disturbs the trials less; it slows that work down; default unchanged), SECTIONS ("http,tail,streams,rsocket,memory"), PIN (1/0), NO_INSTALL=1,
+# so other work on a shared machine disturbs the trials less; it slows that work down; default unchanged), SECTIONS ("http,tail,streams,rsocket,memory,shipped,scale"), PIN (1/0), NO_INSTALL=1,
 # KEEP_TMP (1 = keep the temp dir with configs, logs, raw outputs and trials.json; the default),
 # RESULTS (report path, default bench/RESULTS.md), GW_REF (build the gateway from this commit, e.g. HEAD,
 # instead of the work tree, which may hold someone's unfinished edits).
@@ -99,13 +102,50 @@ cat "$TMP/meta.txt" >&2
 
 # ---- run
 mkdir -p "$HERE/results"
+SECTIONS=${SECTIONS:-http,tail,streams,rsocket,memory,shipped,scale}
+has_section() { [[ ",$SECTIONS," == *",$1,"* ]]; }
+# sections 6 and 7 are shell harnesses run after the suite; the suite gets the rest
+SUITE_SECTIONS=$(tr ',' '\n' <<<"$SECTIONS" | grep -vx 'shipped\|scale' | paste -sd, - || true)
 args=(-tmp "$TMP" -bin "$TMP/bin" -suite "$HERE/suite" -out "$RESULTS" -png "$HERE/results" -meta "$TMP/meta.txt"
-	-sections "${SECTIONS:-http,tail,streams,rsocket,memory}" -pin="$([ "${PIN:-1}" = 1 ] && echo true || echo false)")
+	-sections "$SUITE_SECTIONS" -pin="$([ "${PIN:-1}" = 1 ] && echo true || echo false)")
 [ "$QUICK" = 1 ] && args+=(-quick)
 [ -n "${REPS:-}" ] && args+=(-reps "$REPS")
 [ -n "${NICE:-}" ] && args+=(-nice "$NICE")
-"$TMP/bin/suite" "${args[@]}" &
-SUITE_PID=$!
-wait "$SUITE_PID"
-SUITE_PID=
-log "report: $RESULTS (re-render from raw data: $TMP/bin/suite -report-only $TMP/trials.json -out ... -png ... -meta $TMP/meta.txt)"
+if [ -n "$SUITE_SECTIONS" ]; then
+	"$TMP/bin/suite" "${args[@]}" &
+	SUITE_PID=$!
+	wait "$SUITE_PID"
+	SUITE_PID=
+	log "report: $RESULTS (re-render from raw data: $TMP/bin/suite -report-only $TMP/trials.json -out ... -png ... -meta $TMP/meta.txt)"
+else
+	cp "$TMP/meta.txt" "$RESULTS"
+fi
+
+# ---- 6, 7: peers as shipped (pinned and unpinned) and core scaling, appended to the report
+quick=()
+[ "$QUICK" = 1 ] && quick=(-quick)
+shipped_peers="gateway nginx nginx-auto haproxy haproxy-auto"
+if has_section shipped; then
+	for pin in 1 0; do
+		log "section 6: bench/http/run.sh PIN=$pin, peers $shipped_peers"
+		PIN=$pin PEERS=$shipped_peers REF=nginx,nginx-auto RESULTS="$TMP/shipped-pin$pin.md" GW_REF=${GW_REF:-} \
+			"$HERE/http/run.sh" "${quick[@]}" >/dev/null
+		{
+			echo
+			echo "## 6. HTTP with nginx and haproxy as shipped, $([ $pin = 1 ] && echo pinned || echo unpinned)"
+			echo
+			sed '1d; s/^### /#### /' "$TMP/shipped-pin$pin.md"
+		} >>"$RESULTS"
+	done
+fi
+if has_section scale; then
+	log "section 7: bench/scale.sh"
+	RESULTS="$TMP/scale.md" "$HERE/scale.sh" "${quick[@]}" >/dev/null
+	{
+		echo
+		echo "## 7. Core scaling"
+		echo
+		sed '1d; s/^## /### /; s/^#### /##### /' "$TMP/scale.md"
+	} >>"$RESULTS"
+fi
+log "report: $RESULTS"

@@ -83,7 +83,7 @@ func TestHandlerAllocs(t *testing.T) {
 			t.Fatal(err)
 		}
 		start := time.Now()
-		msg, err := m.Conn().RequestResponse(context.Background(), rsocket.Payload{Metadata: md})
+		msg, _, err := m.Conn().RequestResponse(context.Background(), rsocket.Payload{Metadata: md})
 		m.Done(start, err)
 		if err != nil {
 			t.Fatal(err)

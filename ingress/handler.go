@@ -107,6 +107,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	case kindFireAndForget:
 		status = s.serveFireAndForget(ctx, rt, rq)
 	case kindRequestStream:
+		if ctx.IsHead() {
+			status = s.serveStreamHead(ctx, rt) // head.go: headers only, no stream opened
+			break
+		}
 		if s.serveStream(ctx, st, rt, rq) {
 			// The stream owns the request state and the metrics/access log from now on.
 			return
@@ -233,7 +237,7 @@ func (s *Server) serveRequestResponse(ctx *fasthttp.RequestCtx, rt *route, rq *r
 		err error
 	)
 	if conn := m.Conn(); conn != nil {
-		msg, err = conn.RequestResponseID(c, rsocket.Payload{Metadata: md, Data: ctx.PostBody()}, &rq.streamID)
+		msg, rq.streamID, err = conn.RequestResponse(c, rsocket.Payload{Metadata: md, Data: ctx.PostBody()})
 	} else {
 		err = rsocket.ErrClosed
 	}
@@ -262,7 +266,7 @@ func (s *Server) serveFireAndForget(ctx *fasthttp.RequestCtx, rt *route, rq *req
 	start := c.started
 	var err error
 	if conn := m.Conn(); conn != nil {
-		err = conn.FireAndForgetID(c, rsocket.Payload{Metadata: md, Data: ctx.PostBody()}, &rq.streamID)
+		rq.streamID, err = conn.FireAndForget(c, rsocket.Payload{Metadata: md, Data: ctx.PostBody()}, rsocket.FireAndForgetOptions{})
 	} else {
 		err = rsocket.ErrClosed
 	}

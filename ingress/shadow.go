@@ -298,12 +298,12 @@ func (c *shadowCall) runRSocket(t *route, deadline time.Time) {
 	}
 	payload := rsocket.Payload{Metadata: c.md, Data: c.data}
 	if t.kind == kindFireAndForget {
-		err = conn.FireAndForget(ctx, payload)
+		_, err = conn.FireAndForget(ctx, payload, rsocket.FireAndForgetOptions{})
 		m.Done(start, err)
 		c.sFailed, c.sStatus = err != nil, fasthttp.StatusAccepted
 		return
 	}
-	msg, err := conn.RequestResponse(ctx, payload)
+	msg, _, err := conn.RequestResponse(ctx, payload)
 	m.Done(start, countsAgainstBackend(err))
 	if err != nil {
 		var re *rsocket.Error

@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -178,7 +179,7 @@ func (c *wsChannel) readLoop() {
 		if cap(msg) <= maxRetainedMessage {
 			buf = msg
 		}
-		if err := st.Send(nil, rsocket.Payload{Data: msg}); err != nil {
+		if err := st.Send(context.Background(), rsocket.Payload{Data: msg}); err != nil {
 			// The channel ended (backend error or completion, our cancel): the writer delivers what is
 			// queued and closes the socket. A client that does not read gets wsWriteWait for it; finish
 			// then fails the blocked write.

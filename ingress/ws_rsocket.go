@@ -160,7 +160,7 @@ func (ss *rsSession) run(ws *websocket.Conn) {
 		ss.ping = time.AfterFunc(w.pingInterval, ss.sendPing)
 	}
 	ss.mu.Unlock()
-	c, err := rsocket.Accept(nil, &rsTransport{WebSocketConn: tc, ss: ss}, rsocket.ServerOptions{
+	c, err := rsocket.Accept(context.Background(), &rsTransport{WebSocketConn: tc, ss: ss}, rsocket.ServerOptions{
 		MaxReassembledSize: w.maxMessage,
 		Logger:             s.log,
 	}, ss.accept)
@@ -336,7 +336,7 @@ func (ss *rsSession) FireAndForget(req rsocket.Payload) {
 	p := copyRSPayload(req)
 	go func() {
 		start := time.Now()
-		err := bc.FireAndForget(nil, p)
+		_, err := bc.FireAndForget(context.Background(), p, rsocket.FireAndForgetOptions{})
 		m.Done(start, err)
 	}()
 }
@@ -373,7 +373,7 @@ func (ss *rsSession) RequestResponse(req rsocket.Payload, st *rsocket.Stream) {
 	go func() {
 		defer ss.active.Add(-1)
 		start := time.Now()
-		msg, err := bc.RequestResponse(streamContext{st}, p)
+		msg, _, err := bc.RequestResponse(streamContext{st}, p)
 		m.Done(start, countsAgainstBackend(err))
 		if err != nil {
 			if !errors.Is(err, context.Canceled) {
@@ -453,7 +453,7 @@ func newValve(grantOn *rsocket.Stream, queue *rsocket.Conn) *valve {
 
 // take collects the credit the peer granted since the last call.
 func (v *valve) take() {
-	switch n := v.grantOn.TakeCredit(); {
+	switch n := v.grantOn.Relay().TakeCredit(); {
 	case n == frame.MaxRequestN:
 		v.unbounded = true
 	default:
@@ -526,10 +526,10 @@ func (v *valve) onForward() {
 func (ss *rsSession) pump(st, bs *rsocket.Stream, down, up *valve, m *pool.Member, start time.Time) {
 	defer ss.active.Add(-1)
 	ctx := streamContext{st}
-	clientCredit := st.CreditNotify()
+	clientCredit := st.Relay().CreditNotify()
 	var backendCredit, upMoved <-chan struct{}
 	if up != nil {
-		backendCredit, upMoved = bs.CreditNotify(), up.moved
+		backendCredit, upMoved = bs.Relay().CreditNotify(), up.moved
 	}
 	stDone, bsDone := st.Done(), bs.Done()
 	for {
@@ -579,7 +579,7 @@ func isDone(s *rsocket.Stream) bool {
 type forwarder struct{ v *valve }
 
 func (f forwarder) OnNext(p rsocket.Payload, complete bool) {
-	if f.v.grantOn.Forward(p, complete) == nil {
+	if f.v.grantOn.Relay().Forward(p, complete) == nil {
 		f.v.onForward()
 	}
 }

@@ -104,7 +104,7 @@ func TestWSRSocketDemoInteractions(t *testing.T) {
 	c, _ := dialRSocket(t, g, "/rsocket", rsocket.Payload{})
 
 	t.Run("request-response", func(t *testing.T) {
-		msg, err := c.RequestResponse(context.Background(), rsocket.Payload{Metadata: routeMD("users.7"), Data: nil})
+		msg, _, err := c.RequestResponse(context.Background(), rsocket.Payload{Metadata: routeMD("users.7"), Data: nil})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -114,7 +114,7 @@ func TestWSRSocketDemoInteractions(t *testing.T) {
 		msg.Release()
 	})
 	t.Run("request-response-error", func(t *testing.T) {
-		_, err := c.RequestResponse(context.Background(), rsocket.Payload{Metadata: routeMD("fail")})
+		_, _, err := c.RequestResponse(context.Background(), rsocket.Payload{Metadata: routeMD("fail")})
 		var re *rsocket.Error
 		if !errors.As(err, &re) || re.Code != frame.CodeApplicationError || re.Message != "demo failure" {
 			t.Fatalf("err %v, want the backend's APPLICATION_ERROR relayed", err)
@@ -122,7 +122,7 @@ func TestWSRSocketDemoInteractions(t *testing.T) {
 	})
 	t.Run("fire-and-forget", func(t *testing.T) {
 		before := d.Stats.FireAndForget.Load()
-		if err := c.FireAndForget(context.Background(), rsocket.Payload{Metadata: routeMD("log"), Data: []byte("{}")}); err != nil {
+		if _, err := c.FireAndForget(context.Background(), rsocket.Payload{Metadata: routeMD("log"), Data: []byte("{}")}, rsocket.FireAndForgetOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		waitFor(t, "the backend to see the fire-and-forget", func() bool { return d.Stats.FireAndForget.Load() == before+1 })
@@ -325,12 +325,12 @@ func TestWSRSocketLimitsAndRouting(t *testing.T) {
 	})
 	c, _ := dialRSocket(t, g, "/rsocket", auth)
 	t.Run("routes-map", func(t *testing.T) {
-		_, err := c.RequestResponse(context.Background(), rsocket.Payload{Metadata: routeMD("err.0x301")})
+		_, _, err := c.RequestResponse(context.Background(), rsocket.Payload{Metadata: routeMD("err.0x301")})
 		var re *rsocket.Error
 		if !errors.As(err, &re) || re.Code != 0x301 {
 			t.Fatalf("err %v: want the special backend's code 0x301 (routed by err.*)", err)
 		}
-		msg, err := c.RequestResponse(context.Background(), rsocket.Payload{Metadata: routeMD("echo"), Data: []byte("hi")})
+		msg, _, err := c.RequestResponse(context.Background(), rsocket.Payload{Metadata: routeMD("echo"), Data: []byte("hi")})
 		if err != nil || string(msg.Data) != "hi" {
 			t.Fatalf("default backend: %v", err)
 		}
@@ -357,7 +357,7 @@ func TestWSRSocketLimitsAndRouting(t *testing.T) {
 	})
 	t.Run("frame-too-large-1009", func(t *testing.T) {
 		c2, _ := dialRSocket(t, g, "/rsocket", auth)
-		_ = c2.FireAndForget(context.Background(), rsocket.Payload{Metadata: routeMD("log"), Data: make([]byte, 8192)})
+		_, _ = c2.FireAndForget(context.Background(), rsocket.Payload{Metadata: routeMD("log"), Data: make([]byte, 8192)}, rsocket.FireAndForgetOptions{})
 		select {
 		case <-c2.Done():
 		case <-time.After(testTimeout):
@@ -459,7 +459,7 @@ func TestWSRSocketBadClient(t *testing.T) {
 		}
 	})
 	c, _ := dialRSocket(t, g, "/rsocket", rsocket.Payload{})
-	msg, err := c.RequestResponse(context.Background(), rsocket.Payload{Metadata: routeMD("echo"), Data: []byte("ok")})
+	msg, _, err := c.RequestResponse(context.Background(), rsocket.Payload{Metadata: routeMD("echo"), Data: []byte("ok")})
 	if err != nil || string(msg.Data) != "ok" {
 		t.Fatalf("gateway after bad clients: %v", err)
 	}

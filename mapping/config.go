@@ -44,7 +44,7 @@ const (
 	DefaultReadTimeout     = 30 * time.Second
 	DefaultIdleTimeout     = 120 * time.Second
 	DefaultMaxHeaderSize   = 8 << 10
-	DefaultConnections     = 2
+	DefaultConnections     = 2 // the least "auto" gives; see AutoConnections
 	DefaultDataMIME        = "application/json"
 	DefaultMetadataMIME    = "message/x.rsocket.composite-metadata.v0"
 	DefaultKeepalive       = 20 * time.Second
@@ -173,9 +173,9 @@ type Backend struct {
 	// Addresses are the instances: "host:port" for tcp, "ws://" or "wss://" URLs for websocket,
 	// "http://" or "https://" URLs for http. Key "addresses" (a list, or one string), required.
 	Addresses []string `yaml:"addresses"`
-	// Connections is the number of persistent connections per address. Key "connections", default 2,
-	// 1..1024.
-	Connections int `yaml:"connections"`
+	// Connections is the number of persistent connections per address. Key "connections", 1..1024 or
+	// "auto"; default "auto" = AutoConnections() (one per GOMAXPROCS, at least 2).
+	Connections int `yaml:"connections" unit:"connections"`
 	// DataMIME is the SETUP data MIME type. Key "data_mime", default "application/json".
 	DataMIME string `yaml:"data_mime"`
 	// MetadataMIME is the SETUP metadata MIME type. Key "metadata_mime", default
@@ -388,7 +388,7 @@ func NewBackend(name string) *Backend {
 	return &Backend{
 		Name:            name,
 		Transport:       TransportTCP,
-		Connections:     DefaultConnections,
+		Connections:     AutoConnections(),
 		DataMIME:        DefaultDataMIME,
 		MetadataMIME:    DefaultMetadataMIME,
 		Keepalive:       Duration(DefaultKeepalive),

@@ -25,7 +25,12 @@ func Parse(data []byte, filename string) (*Config, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
-		errs.errs = append(errs.errs, yamlSyntaxError(filename, err))
+		fe := yamlSyntaxError(filename, err)
+		// yaml.v3 names the start of the enclosing block for an indentation mistake; find the line itself.
+		if p, ok := findIndentProblem(data); ok && p.line >= fe.Line {
+			fe = FieldError{File: filename, Line: p.line, Field: p.field, Msg: p.msg}
+		}
+		errs.errs = append(errs.errs, fe)
 		return nil, errs.err()
 	}
 	var extra yaml.Node
@@ -96,7 +101,7 @@ var durationType = reflect.TypeFor[Duration]()
 type structField struct {
 	key   string
 	index int
-	unit  string // "bytes": integer or size string
+	unit  string // "bytes": integer or size string; "connections": integer or "auto" (AutoConnections)
 }
 
 var structFieldsCache sync.Map // reflect.Type -> []structField
@@ -269,6 +274,10 @@ func (d *decoder) integer(n *yaml.Node, v reflect.Value, field, unit string) {
 		d.fail(n.Line, field, "expected a number, got %s", kindName(n))
 		return
 	}
+	if unit == "connections" && n.ShortTag() == "!!str" && n.Value == "auto" {
+		v.SetInt(int64(AutoConnections()))
+		return
+	}
 	if unit == "bytes" && n.ShortTag() != "!!bool" && n.ShortTag() != "!!null" {
 		size, err := parseSize(n.Value)
 		if err != nil {
@@ -279,6 +288,10 @@ func (d *decoder) integer(n *yaml.Node, v reflect.Value, field, unit string) {
 		return
 	}
 	if n.ShortTag() != "!!int" {
+		if unit == "connections" {
+			d.fail(n.Line, field, "expected an integer or \"auto\", got %s", kindName(n))
+			return
+		}
 		d.fail(n.Line, field, "expected an integer, got %s", kindName(n))
 		return
 	}

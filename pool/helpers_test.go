@@ -155,7 +155,7 @@ func request(t *testing.T, p *Pool) (*Member, error) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	msg, err := m.Conn().RequestResponse(ctx, rsocket.Payload{Data: []byte("ping")})
+	msg, _, err := m.Conn().RequestResponse(ctx, rsocket.Payload{Data: []byte("ping")})
 	m.Done(start, err)
 	if err != nil {
 		return m, err

@@ -30,7 +30,7 @@ func TestRequestResponseAllocs(t *testing.T) {
 // request-response (answer released) over 2000 more.
 func rrAllocsPerRun(t *testing.T, ctx context.Context, client *Conn, p Payload) float64 {
 	rr := func() {
-		m, err := client.RequestResponse(ctx, p)
+		m, _, err := client.RequestResponse(ctx, p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -97,7 +97,7 @@ func TestFireAndForgetAllocs(t *testing.T) {
 	p := Payload{Metadata: benchMD, Data: benchData}
 	ctx := context.Background()
 	n := testing.AllocsPerRun(2000, func() {
-		if err := client.FireAndForget(ctx, p); err != nil {
+		if err := fnfErr(client.FireAndForget(ctx, p, FireAndForgetOptions{})); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -149,7 +149,7 @@ func TestFireAndForgetAsyncAllocs(t *testing.T) {
 	ctx := context.Background()
 	sent := int64(0)
 	n := testing.AllocsPerRun(2000, func() {
-		if err := client.FireAndForgetAsync(ctx, p); err != nil {
+		if err := fnfErr(client.FireAndForget(ctx, p, FireAndForgetOptions{NoWait: true})); err != nil {
 			t.Fatal(err)
 		}
 		sent++

@@ -24,7 +24,7 @@ func benchRR(b *testing.B, tcp bool, inflight int) {
 	p := Payload{Metadata: benchMD, Data: benchData}
 	// Warm the pools.
 	for i := 0; i < 1000; i++ {
-		m, err := client.RequestResponse(context.Background(), p)
+		m, _, err := client.RequestResponse(context.Background(), p)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -38,7 +38,7 @@ func benchRR(b *testing.B, tcp bool, inflight int) {
 	ctx := context.Background()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			m, err := client.RequestResponse(ctx, p)
+			m, _, err := client.RequestResponse(ctx, p)
 			if err != nil {
 				b.Error(err)
 				return

@@ -3,8 +3,6 @@ package rsocket
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -16,37 +14,35 @@ import (
 	"github.com/rsgate/rsgate/rsocket/transport"
 )
 
-// Conn is one RSocket connection, client or server side. Both sides can request and respond. Its
-// methods are safe for concurrent use.
+// Conn is one RSocket session, client or server side: its streams and request-response calls, their
+// credit, the write queue, leases, keepalive, the implied positions and resume buffer (with resumption)
+// and its lifecycle. Both sides can request and respond. Its methods are safe for concurrent use.
+//
+// A Conn is bound to one transport.Conn at a time (binding.go: the reader goroutine and the writer's
+// target). Without resumption the session ends with its binding. With resumption (Options.Resume,
+// ServerOptions.Resume) a lost binding only detaches the session: streams stay open, frames keep being
+// queued, and the session continues on a new transport once the client resumes (resume.go).
 type Conn struct {
-	tc      transport.Conn
 	cfg     config
 	server  bool
 	handler Handler
 	setup   *SetupInfo
 
-	// Write queue (writer.go). wclosed: no more frames accepted (set by shutdown, under wmu). writing: a
-	// writer goroutine is running (under wmu); it exits when the queue is empty and the next frame
-	// queued starts one again.
-	wmu          sync.Mutex
-	wq           []wframe
-	wbuf         []byte
-	wclosed      bool
-	writing      bool
-	space        chan struct{} // 1 slot: queue space for a waiting Send
-	spaceWaiters int
-	// Writer-owned (one writer at a time; handed from one to the next under wmu): the spare batch
-	// buffers swapped with wq and wbuf, and the run of small batches (see writeLoop).
-	wqSpare   []wframe
-	wbufSpare []byte
-	smallRun  int
-	writeFn   func() // c.writeLoop, bound once: "go c.writeFn()" does not allocate
+	q writeQueue
 
-	// Stream table. sclosed: teardown took the table; no more registrations.
+	// The current binding (nil while detached) and the reader-done channel of the newest binding ever
+	// started: teardown waits for that reader (only one reader runs at a time).
+	b          atomic.Pointer[binding]
+	bmu        sync.Mutex // serializes bind/detach
+	lastReader chan struct{}
+
+	// Stream table: streams (Stream: request-stream, request-channel, responder request-response) and
+	// calls (our request-response requests), both under smu. Lifecycle state transitions also happen
+	// under smu.
 	smu      sync.Mutex
 	streams  map[uint32]*Stream
+	calls    map[uint32]*rrCall
 	nextID   uint32
-	sclosed  bool
 	inflight atomic.Int32
 	// Draining (drain.go): drainErr != nil refuses new streams both ways; drainDone is closed once the
 	// table is empty.
@@ -54,43 +50,49 @@ type Conn struct {
 	drainPeer   bool // the peer sent CONNECTION_CLOSE: close ourselves when drained
 	drainDone   chan struct{}
 	drainClosed bool
-	drainFlag   atomic.Bool // mirror of drainErr != nil for lock-free checks
 
-	// Reader goroutine only.
+	// Reader-owned (one reader goroutine at a time, handed from binding to binding).
 	reasm       map[uint32]*reassembly
 	reasmBytes  int  // bytes held by reasm, bounded by 4 x MaxReassembledSize
 	established bool // client: the server accepted SETUP (any non-ERROR frame arrived)
 
 	lease leaseState
+	res   *resumeState // nil without resumption
 
-	// Lifecycle. err is written once in shutdown before closing is closed (and before wclosed is set).
-	closeOnce  sync.Once
-	err        error
-	closing    chan struct{}
-	done       chan struct{}
-	writerDone chan struct{}
-	ka         keepalive
-	gotFrame   atomic.Bool
-	// inReader: the reader goroutine is dispatching a frame (Handler and Subscriber methods run then).
-	// Close called meanwhile does not wait for the end: the caller may be that very callback.
-	inReader    atomic.Bool
-	tcCloseOnce sync.Once
-	forceClose  *time.Timer
+	// Lifecycle: state (connState) changes under smu; err is written before state becomes stateClosed.
+	state     atomic.Int32
+	err       error
+	done      chan struct{}
+	ka        keepalive
+	gotFrame  atomic.Bool
+	inReader  atomic.Bool // the reader is dispatching a frame (Close called then does not wait)
+	forceStop *time.Timer
+	writerEnd chan struct{} // closed by the writer's finish after close
 }
 
-func newConn(tc transport.Conn, cfg config, server bool, handler Handler) *Conn {
+// connState is the lifecycle of a session. It only moves forward: open -> draining -> closed. Whether a
+// transport is bound is separate (Conn.b): a session may be open and detached while it waits to resume.
+type connState int32
+
+const (
+	stateOpen     connState = iota
+	stateDraining           // no new streams either way; closes once the last one ended (drain.go)
+	stateClosed             // shutdown began: err is set, the queue is closed, teardown runs
+)
+
+func (c *Conn) loadState() connState { return connState(c.state.Load()) }
+
+func newConn(cfg config, server bool, handler Handler) *Conn {
 	c := &Conn{
-		tc:         tc,
-		cfg:        cfg,
-		server:     server,
-		handler:    handler,
-		space:      make(chan struct{}, 1),
-		streams:    make(map[uint32]*Stream),
-		closing:    make(chan struct{}),
-		done:       make(chan struct{}),
-		writerDone: make(chan struct{}),
+		cfg:       cfg,
+		server:    server,
+		handler:   handler,
+		streams:   make(map[uint32]*Stream),
+		calls:     make(map[uint32]*rrCall),
+		done:      make(chan struct{}),
+		writerEnd: make(chan struct{}),
 	}
-	c.writeFn = c.writeLoop
+	c.q.init(c, cfg.maxQueued)
 	if server {
 		c.nextID = 2
 	} else {
@@ -99,14 +101,12 @@ func newConn(tc transport.Conn, cfg config, server bool, handler Handler) *Conn 
 	return c
 }
 
-// Connect starts the client side of a connection over tc: it queues the SETUP frame and starts the
-// connection's goroutines. RSocket has no SETUP acknowledgement: a rejection arrives later as an ERROR
-// frame that closes the connection (Err then matches the *Error). ctx only bounds Connect itself.
+// Connect starts the client side of a session over tc: it queues the SETUP frame and starts the
+// session's goroutines. RSocket has no SETUP acknowledgement: a rejection arrives later as an ERROR
+// frame that closes the session (Err then matches the *Error). ctx only bounds Connect itself.
 func Connect(ctx context.Context, tc transport.Conn, opts Options) (*Conn, error) {
-	if ctx != nil {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	cfg, err := normalize(opts.MTU, opts.MaxReassembledSize, opts.MaxQueuedBytes, opts.Logger)
 	if err != nil {
@@ -129,11 +129,21 @@ func Connect(ctx context.Context, tc transport.Conn, opts Options) (*Conn, error
 	if len(mdMIME) > 255 || len(dataMIME) > 255 {
 		return nil, errors.New("rsocket: MIME type longer than 255 bytes")
 	}
-	c := newConn(tc, cfg, false, opts.Handler)
+	c := newConn(cfg, false, opts.Handler)
+	var token []byte
+	if opts.Resume.Enabled {
+		rs, err := newClientResume(opts.Resume)
+		if err != nil {
+			return nil, err
+		}
+		c.enableResume(rs)
+		token = rs.token
+	}
 	c.setup = &SetupInfo{
 		Major: frame.MajorVersion, Minor: frame.MinorVersion,
 		Keepalive: cfg.keepalive, MaxLifetime: cfg.lifetime,
 		MetadataMIME: mdMIME, DataMIME: dataMIME, Lease: opts.Lease,
+		Resume: token != nil, Token: token,
 		Payload: copyPayload(opts.SetupPayload),
 	}
 	c.lease.required = opts.Lease
@@ -141,11 +151,14 @@ func Connect(ctx context.Context, tc transport.Conn, opts Options) (*Conn, error
 	s := frame.Setup{
 		Major: frame.MajorVersion, Minor: frame.MinorVersion,
 		Keepalive: durationMillis(cfg.keepalive), Lifetime: durationMillis(cfg.lifetime),
-		Lease: opts.Lease, MetadataMIME: mdMIME, DataMIME: dataMIME,
+		Lease: opts.Lease, MetadataMIME: mdMIME, DataMIME: dataMIME, Token: token,
 	}
-	c.wbuf = frame.AppendSetup(c.wbuf, &s, opts.SetupPayload.Metadata, opts.SetupPayload.Data)
-	c.push(0, nil, nil, nil)
-	c.start(true)
+	c.q.mu.Lock()
+	off := len(c.q.buf)
+	c.q.buf = frame.AppendSetup(c.q.buf, &s, opts.SetupPayload.Metadata, opts.SetupPayload.Data)
+	c.q.push(off, nil, nil, nil)
+	c.q.mu.Unlock()
+	c.start(tc, true)
 	return c, nil
 }
 
@@ -160,58 +173,65 @@ func copyPayload(p Payload) Payload {
 	return q
 }
 
-// start launches the reader goroutine (and the writer, for frames queued before) and arms the keepalive
+// start binds tc (the reader starts, and the writer for frames queued before) and arms the keepalive
 // timer.
-func (c *Conn) start(sendKeepalive bool) {
-	c.wmu.Lock()
-	c.unlockQueue()
-	go c.readLoop()
+func (c *Conn) start(tc transport.Conn, sendKeepalive bool) {
+	c.bind(newBinding(c, tc))
 	c.startKeepalive(c.cfg.keepalive, c.cfg.lifetime, sendKeepalive)
 }
 
-// Setup returns the SETUP that opened the connection (the one sent, on the client side).
+// Setup returns the SETUP that opened the session (the one sent, on the client side).
 func (c *Conn) Setup() *SetupInfo { return c.setup }
 
-// InFlight returns the number of streams currently open in either direction.
+// InFlight returns the number of streams and request-response calls currently open in either direction.
 func (c *Conn) InFlight() int { return int(c.inflight.Load()) }
 
-// Done is closed once the connection has ended and every goroutine and stream of it has finished.
+// Done is closed once the session has ended and every goroutine and stream of it has finished.
 func (c *Conn) Done() <-chan struct{} { return c.done }
 
-// Err returns why the connection ended (nil while it is open). The error matches ErrClosed and its
-// cause: a *Error received from the peer, ErrKeepaliveTimeout, ErrProtocol, io.EOF, ...
+// Err returns why the session ended (nil while it is open). The error matches ErrClosed and its cause: a
+// *Error received from the peer, ErrKeepaliveTimeout, ErrProtocol, ErrResumeExpired, io.EOF, ...
 func (c *Conn) Err() error {
-	select {
-	case <-c.closing:
-		return c.err
-	default:
+	if c.loadState() != stateClosed {
 		return nil
 	}
+	return c.err
 }
 
-// LocalAddr and RemoteAddr return the transport's addresses.
-func (c *Conn) LocalAddr() net.Addr  { return c.tc.LocalAddr() }
-func (c *Conn) RemoteAddr() net.Addr { return c.tc.RemoteAddr() }
+// Bound reports whether a transport is bound now (false while a resumable session is detached).
+func (c *Conn) Bound() bool { return c.b.Load() != nil }
 
-// Close ends the connection: it sends ERROR[CONNECTION_CLOSE], closes the transport once that frame is
-// out (at most a short grace period later), fails every open stream with an error matching ErrClosed, and
-// waits until every goroutine of the connection has returned. It returns nil, or the cause if the
-// connection had already ended for another reason. While the reader goroutine is dispatching a frame
-// (for example when Close is called from a Handler or Subscriber method) Close does not wait; use Done.
+// LocalAddr and RemoteAddr return the current transport's addresses (nil while detached).
+func (c *Conn) LocalAddr() net.Addr {
+	if b := c.b.Load(); b != nil {
+		return b.tc.LocalAddr()
+	}
+	return nil
+}
+
+func (c *Conn) RemoteAddr() net.Addr {
+	if b := c.b.Load(); b != nil {
+		return b.tc.RemoteAddr()
+	}
+	return nil
+}
+
+// Close ends the session: it sends ERROR[CONNECTION_CLOSE], closes the transport once that frame is out
+// (at most closeFlushTimeout later, when the transport does not take it), fails every open stream with an
+// error matching ErrClosed, and waits until every goroutine of the session has returned. It returns nil,
+// or the cause if the session had already ended for another reason. While the reader goroutine is
+// dispatching a frame (for example when Close is called from a Handler or Subscriber method) Close does
+// not wait; use Done.
 func (c *Conn) Close() error {
 	return c.CloseWithError(frame.CodeConnectionClose, "")
 }
 
 // CloseWithError is Close with the code and message of the final ERROR frame (stream 0).
 func (c *Conn) CloseWithError(code frame.ErrorCode, msg string) error {
-	first := false
-	c.closeOnce.Do(func() {
-		first = true
-		c.shutdownLocked(ErrClosed, code, msg, true)
-	})
+	first := c.shutdown(ErrClosed, &control{t: frame.TypeError, code: code, msg: msg})
 	if c.inReader.Load() {
 		// Possibly called from a Handler or Subscriber method on the reader goroutine, which must
-		// return before the connection can end: do not wait (Done reports the end).
+		// return before the session can end: do not wait (Done reports the end).
 		return nil
 	}
 	<-c.done
@@ -225,105 +245,100 @@ func (c *Conn) CloseWithError(code frame.ErrorCode, msg string) error {
 	return c.err
 }
 
-// shutdown starts the end of the connection (once): it records the cause, optionally queues a final
-// ERROR frame on stream 0, stops the queue and wakes the writer, which flushes and closes the transport;
-// the reader then fails every stream (teardown).
-func (c *Conn) shutdown(cause error, code frame.ErrorCode, msg string, send bool) {
-	c.closeOnce.Do(func() { c.shutdownLocked(cause, code, msg, send) })
-}
+// closeFlushTimeout bounds how long the writer may take to flush the final frames after shutdown before
+// the transport is closed under it.
+const closeFlushTimeout = 2 * time.Second
 
-func (c *Conn) shutdownLocked(cause error, code frame.ErrorCode, msg string, send bool) {
+// shutdown ends the session (the first call wins; it returns true): it records the cause, moves to
+// stateClosed, queues final (an ERROR on stream 0) when non-nil and closes the queue; the writer flushes
+// and closes the transport, and teardown fails every stream once the reader has stopped.
+func (c *Conn) shutdown(cause error, final *control) bool {
+	c.smu.Lock()
+	if c.loadState() == stateClosed {
+		c.smu.Unlock()
+		return false
+	}
 	c.err = &closedError{cause: cause}
-	c.forceClose = time.AfterFunc(closeFlushTimeout, c.closeTransport)
-	c.wmu.Lock()
-	if send {
-		off := len(c.wbuf)
-		c.wbuf = frame.AppendError(c.wbuf, 0, code, msg)
-		c.push(off, nil, nil, nil)
+	c.state.Store(int32(stateClosed))
+	c.closeDrainLocked()
+	c.smu.Unlock()
+	c.forceStop = time.AfterFunc(closeFlushTimeout, c.closeBinding)
+	if c.res != nil {
+		c.res.stop(c)
 	}
-	c.wclosed = true
-	startWriter := !c.writing // the writer flushes the final frames and closes the transport
-	c.writing = true
-	c.wmu.Unlock()
-	close(c.closing)
-	if startWriter {
-		go c.writeFn()
+	if c.b.Load() == nil {
+		final = nil // detached: nobody to tell
 	}
-	if ce := c.cfg.log.Check(zap.DebugLevel, "rsocket: connection closing"); ce != nil {
+	c.q.close(c.err, final)
+	if ce := c.cfg.log.Check(zap.DebugLevel, "rsocket: session closing"); ce != nil {
 		ce.Write(zap.Error(cause))
 	}
+	go c.teardown()
+	return true
 }
 
-func (c *Conn) closeTransport() {
-	c.tcCloseOnce.Do(func() { _ = c.tc.Close() })
-}
-
-// readLoop is the connection's only reader; it owns the reassembly state and, at its end, the teardown.
-func (c *Conn) readLoop() {
-	for {
-		b, err := c.tc.ReadFrame()
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = io.EOF
-			}
-			c.shutdown(fmt.Errorf("read: %w", err), 0, "", false)
-			break
-		}
-		if !c.gotFrame.Load() {
-			c.gotFrame.Store(true)
-		}
-		c.inReader.Store(true)
-		ok := c.handleFrame(b)
-		c.inReader.Store(false)
-		if !ok {
-			break
-		}
+// closeBinding closes the current transport, if any.
+func (c *Conn) closeBinding() {
+	if b := c.b.Load(); b != nil {
+		b.close()
 	}
-	c.teardown()
 }
 
-// teardown runs on the reader goroutine after shutdown: it fails every stream, frees reassembly buffers,
-// stops the keepalive timer, waits for the writer goroutine and closes done.
+// teardown runs after shutdown, once the writer has finished: it closes the transport, waits for the
+// reader, fails every stream and call, frees reassembly buffers, stops the keepalive timer and closes
+// done.
 func (c *Conn) teardown() {
-	<-c.closing
-	// The reader may have stopped on a protocol error while the writer still flushes: it closes the
-	// transport when done (or the force timer does).
+	<-c.writerEnd
+	c.closeBinding()
+	c.bmu.Lock()
+	last := c.lastReader
+	c.bmu.Unlock()
+	if last != nil {
+		<-last
+	}
 	c.smu.Lock()
-	streams := c.streams
-	c.streams = nil
-	c.sclosed = true
+	streams, calls := c.streams, c.calls
+	c.streams, c.calls = nil, nil
 	c.smu.Unlock()
 	c.inReader.Store(true)
 	for _, s := range streams {
 		c.inflight.Add(-1)
-		s.connClosed(c.err)
+		s.onTerminate(c.err, false)
 	}
 	c.inReader.Store(false)
+	for _, rc := range calls {
+		c.inflight.Add(-1)
+		rc.deliver(nil, c.err)
+	}
 	for id, r := range c.reasm {
 		c.releaseReassembly(r)
 		delete(c.reasm, id)
 	}
 	c.stopKeepalive()
-	<-c.writerDone
-	c.closeTransport()
-	c.forceClose.Stop()
+	c.forceStop.Stop()
 	close(c.done)
+}
+
+// openErrLocked is the error for a new stream when the session does not take one (nil: it does).
+func (c *Conn) openErrLocked() error {
+	switch c.loadState() {
+	case stateClosed:
+		return c.err
+	case stateDraining:
+		return c.drainErr
+	}
+	if c.nextID > frame.MaxStreamID {
+		return ErrStreamIDsExhausted
+	}
+	return nil
 }
 
 // register gives s a new stream id and enters it in the table.
 func (c *Conn) register(s *Stream) error {
 	c.smu.Lock()
-	if c.sclosed {
+	if err := c.openErrLocked(); err != nil {
 		c.smu.Unlock()
-		return c.err
-	}
-	if c.drainErr != nil {
-		c.smu.Unlock()
-		return c.drainErr
-	}
-	if c.nextID > frame.MaxStreamID {
-		c.smu.Unlock()
-		return ErrStreamIDsExhausted
+		return err
 	}
 	s.id = c.nextID
 	c.nextID += 2
@@ -333,28 +348,37 @@ func (c *Conn) register(s *Stream) error {
 	return nil
 }
 
+// registerCall gives rc a new stream id and enters it in the call table.
+func (c *Conn) registerCall(rc *rrCall) error {
+	c.smu.Lock()
+	if err := c.openErrLocked(); err != nil {
+		c.smu.Unlock()
+		return err
+	}
+	rc.id = c.nextID
+	c.nextID += 2
+	c.calls[rc.id] = rc
+	c.smu.Unlock()
+	c.inflight.Add(1)
+	return nil
+}
+
 // nextStreamID allocates an id without a table entry (fire-and-forget).
 func (c *Conn) nextStreamID() (uint32, error) {
 	c.smu.Lock()
 	defer c.smu.Unlock()
-	if c.sclosed {
-		return 0, c.err
-	}
-	if c.drainErr != nil {
-		return 0, c.drainErr
-	}
-	if c.nextID > frame.MaxStreamID {
-		return 0, ErrStreamIDsExhausted
+	if err := c.openErrLocked(); err != nil {
+		return 0, err
 	}
 	id := c.nextID
 	c.nextID += 2
 	return id, nil
 }
 
-// insert enters a peer-initiated stream. It fails when the connection is ending or draining.
+// insert enters a peer-initiated stream. It fails when the session is ending or draining.
 func (c *Conn) insert(s *Stream) bool {
 	c.smu.Lock()
-	if c.sclosed || c.drainErr != nil {
+	if c.loadState() != stateOpen {
 		c.smu.Unlock()
 		return false
 	}
@@ -367,17 +391,32 @@ func (c *Conn) insert(s *Stream) bool {
 // take removes s from the table if it is still there; true means the caller now owns its termination.
 func (c *Conn) take(id uint32, s *Stream) bool {
 	c.smu.Lock()
-	if c.streams[id] != s || s == nil {
+	if s == nil || c.streams[id] != s {
 		c.smu.Unlock()
 		return false
 	}
-	c.deleteUnlock(id)
+	delete(c.streams, id)
+	c.deletedUnlock()
 	return true
 }
 
-// deleteUnlock removes id from the table (c.smu held; released here) and completes a drain it emptied.
-func (c *Conn) deleteUnlock(id uint32) {
-	delete(c.streams, id)
+// takeCall removes the call with this id (rc, or any when rc is nil) from the table; the caller then owns
+// its delivery.
+func (c *Conn) takeCall(id uint32, rc *rrCall) *rrCall {
+	c.smu.Lock()
+	got := c.calls[id]
+	if got == nil || (rc != nil && got != rc) {
+		c.smu.Unlock()
+		return nil
+	}
+	delete(c.calls, id)
+	c.deletedUnlock()
+	return got
+}
+
+// deletedUnlock follows a removal from the table (smu held; released here): it completes a drain that
+// the removal emptied.
+func (c *Conn) deletedUnlock() {
 	drained := c.drainedLocked()
 	c.smu.Unlock()
 	c.inflight.Add(-1)
@@ -386,29 +425,23 @@ func (c *Conn) deleteUnlock(id uint32) {
 	}
 }
 
-// lookup returns the stream with this id, except pooled request-response requester streams, which are
-// only ever taken (see takeRR).
+// lookup returns the stream with this id.
 func (c *Conn) lookup(id uint32) *Stream {
 	c.smu.Lock()
 	s := c.streams[id]
 	c.smu.Unlock()
-	if s != nil && s.pooled {
-		return nil
-	}
 	return s
 }
 
-// lookupOrTakeRR returns the stream with this id; a pooled request-response requester stream is removed
-// from the table in the same critical section (taken == true): the caller then owns its delivery.
-func (c *Conn) lookupOrTakeRR(id uint32) (s *Stream, taken bool) {
+// inUse reports whether id is in the table (stream or call).
+func (c *Conn) inUse(id uint32) bool {
 	c.smu.Lock()
-	s = c.streams[id]
-	if s != nil && s.pooled {
-		c.deleteUnlock(id)
-		return s, true
+	_, ok := c.streams[id]
+	if !ok {
+		_, ok = c.calls[id]
 	}
 	c.smu.Unlock()
-	return s, false
+	return ok
 }
 
 // isPeerID reports whether id has the parity of ids the peer opens.

@@ -16,19 +16,11 @@ import (
 // Draining reports whether the connection is draining (Drain was called or the peer sent
 // CONNECTION_CLOSE) or closed: no new requests can be sent on it.
 func (c *Conn) Draining() bool {
-	if c.drainFlag.Load() {
-		return true
-	}
-	select {
-	case <-c.closing:
-		return true
-	default:
-		return false
-	}
+	return c.loadState() != stateOpen
 }
 
 // Drain closes the connection gracefully: it sends ERROR[CONNECTION_CLOSE] with msg, refuses new streams
-// in both directions, waits until every open stream has ended or ctx is done (nil: no limit), then closes
+// in both directions, waits until every open stream has ended or ctx is done, then closes
 // the connection (streams still open then fail with ErrClosed). It returns ctx's error when ctx ended
 // the wait, else nil; Err tells how the connection ended (the peer may close first once it has drained
 // too).
@@ -38,19 +30,14 @@ func (c *Conn) Drain(ctx context.Context, msg string) error {
 		<-c.done
 		return c.Err()
 	}
-	var ctxDone <-chan struct{}
-	if ctx != nil {
-		ctxDone = ctx.Done()
-	}
 	var err error
 	select {
 	case <-done:
-	case <-c.closing:
-	case <-ctxDone:
+	case <-ctx.Done():
 		err = ctx.Err()
 	}
 	// CONNECTION_CLOSE is out already: close without a second ERROR frame.
-	c.shutdown(c.drainCause(), 0, "", false)
+	c.shutdown(c.drainCause(), nil)
 	if !c.inReader.Load() {
 		<-c.done
 	}
@@ -64,7 +51,11 @@ func (c *Conn) startDrain(cause *Error, peer bool) <-chan struct{} {
 	if c.drainErr == nil {
 		c.drainErr = &closedError{cause: cause}
 		c.drainDone = make(chan struct{})
-		c.drainFlag.Store(true)
+		if c.loadState() == stateOpen {
+			c.state.Store(int32(stateDraining))
+		} else {
+			c.closeDrainLocked() // closed already: nothing to wait for
+		}
 	}
 	if peer {
 		c.drainPeer = true
@@ -90,12 +81,20 @@ func (c *Conn) drainCause() error {
 // drainedLocked reports, once, that a draining connection has no stream left (closing drainDone).
 // smu must be held.
 func (c *Conn) drainedLocked() bool {
-	if c.drainErr == nil || c.drainClosed || len(c.streams) > 0 {
+	if c.drainErr == nil || c.drainClosed || len(c.streams) > 0 || len(c.calls) > 0 {
 		return false
 	}
 	c.drainClosed = true
 	close(c.drainDone)
 	return true
+}
+
+// closeDrainLocked releases a Drain waiting for streams when the session closes. smu must be held.
+func (c *Conn) closeDrainLocked() {
+	if c.drainErr != nil && !c.drainClosed {
+		c.drainClosed = true
+		close(c.drainDone)
+	}
 }
 
 // onDrained closes a connection the peer asked to close, once it has no stream left.
@@ -104,6 +103,6 @@ func (c *Conn) onDrained() {
 	peer := c.drainPeer
 	c.smu.Unlock()
 	if peer {
-		c.shutdown(c.drainCause(), 0, "", false)
+		c.shutdown(c.drainCause(), nil)
 	}
 }

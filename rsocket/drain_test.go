@@ -13,7 +13,7 @@ func TestPeerConnectionCloseDrains(t *testing.T) {
 	p, c := rawServer(t, Options{})
 	errc := make(chan error, 1)
 	go func() {
-		m, err := c.RequestResponse(context.Background(), Payload{Data: []byte("a")})
+		m, _, err := c.RequestResponse(context.Background(), Payload{Data: []byte("a")})
 		if err == nil {
 			if string(m.Data) != "answer" {
 				t.Errorf("answer %q", m.Data)
@@ -28,7 +28,7 @@ func TestPeerConnectionCloseDrains(t *testing.T) {
 	if c.LeaseAvailable() {
 		t.Fatal("lease available while draining")
 	}
-	_, err := c.RequestResponse(context.Background(), Payload{})
+	_, _, err := c.RequestResponse(context.Background(), Payload{})
 	mustErrIs(t, err, ErrClosed)
 	mustCode(t, err, frame.CodeConnectionClose)
 	// Requests from the peer are refused meanwhile.
@@ -68,7 +68,7 @@ func TestDrain(t *testing.T) {
 	if f := p.expect(frame.TypeError, 3); f.ErrorCode() != frame.CodeRejected {
 		t.Fatalf("got %v", f)
 	}
-	_, err := c.RequestResponse(context.Background(), Payload{})
+	_, _, err := c.RequestResponse(context.Background(), Payload{})
 	mustErrIs(t, err, ErrClosed)
 	if err := s.Respond(Payload{Data: []byte("done")}); err != nil {
 		t.Fatal(err)
@@ -108,7 +108,7 @@ func TestDrainEndToEnd(t *testing.T) {
 	client, server := pair(t, pairCfg{handler: h})
 	errc := make(chan error, 1)
 	go func() {
-		m, err := client.RequestResponse(context.Background(), Payload{})
+		m, _, err := client.RequestResponse(context.Background(), Payload{})
 		if err == nil {
 			m.Release()
 		}

@@ -58,6 +58,14 @@ var (
 	// ErrProtocol: the peer broke the protocol (malformed frame, unknown frame type without the I flag,
 	// ...); we sent ERROR[CONNECTION_ERROR] and closed the connection.
 	ErrProtocol = errors.New("rsocket: protocol violation by the peer")
+	// ErrRelayMode: Send or Respond on a stream switched to relay mode (Stream.Relay); use Relay.Forward.
+	ErrRelayMode = errors.New("rsocket: stream is in relay mode")
+	// ErrResumeExpired: a resumable session stayed detached from any transport for longer than its
+	// session duration.
+	ErrResumeExpired = errors.New("rsocket: resumable session expired while detached")
+	// ErrResumeRejected: the peer answered a RESUME with ERROR[REJECTED_RESUME] (wrapped with the
+	// *Error), or a position could not be honoured; the session has ended.
+	ErrResumeRejected = errors.New("rsocket: resume rejected")
 )
 
 // closedError is the error of a closed connection: it matches ErrClosed and its cause.

@@ -20,7 +20,7 @@ func TestFireAndForgetAsync(t *testing.T) {
 		buf := make([]byte, 0, 16)
 		for i := 0; i < n; i++ {
 			buf = fmt.Appendf(buf[:0], "msg-%d", i)
-			if err := client.FireAndForgetAsync(context.Background(), Payload{Metadata: []byte("m"), Data: buf}); err != nil {
+			if err := fnfErr(client.FireAndForget(context.Background(), Payload{Metadata: []byte("m"), Data: buf}, FireAndForgetOptions{NoWait: true})); err != nil {
 				t.Fatal(err)
 			}
 			copy(buf, "XXXXXXXX") // reusing the buffer must not change what is sent
@@ -46,12 +46,12 @@ func TestFireAndForgetAsyncErrors(t *testing.T) {
 	client, _ := pair(t, pairCfg{handler: &HandlerFuncs{}})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := client.FireAndForgetAsync(ctx, Payload{Data: []byte("x")}); err != context.Canceled {
+	if err := fnfErr(client.FireAndForget(ctx, Payload{Data: []byte("x")}, FireAndForgetOptions{NoWait: true})); err != context.Canceled {
 		t.Fatalf("canceled ctx: %v", err)
 	}
 	client.Close()
 	<-client.Done()
-	if err := client.FireAndForgetAsync(context.Background(), Payload{Data: []byte("x")}); err == nil {
+	if err := fnfErr(client.FireAndForget(context.Background(), Payload{Data: []byte("x")}, FireAndForgetOptions{NoWait: true})); err == nil {
 		t.Fatal("send on a closed connection succeeded")
 	}
 }
@@ -71,9 +71,9 @@ func BenchmarkFireAndForget(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				var err error
 				if mode == "wait" {
-					err = client.FireAndForget(ctx, p)
+					err = fnfErr(client.FireAndForget(ctx, p, FireAndForgetOptions{}))
 				} else {
-					err = client.FireAndForgetAsync(ctx, p)
+					err = fnfErr(client.FireAndForget(ctx, p, FireAndForgetOptions{NoWait: true}))
 				}
 				if err != nil {
 					b.Fatal(err)

@@ -260,7 +260,7 @@ func pendingRR(p *rawPeer, c *Conn) <-chan error {
 	p.t.Helper()
 	errc := make(chan error, 1)
 	go func() {
-		_, err := c.RequestResponse(context.Background(), Payload{Data: []byte("a")})
+		_, _, err := c.RequestResponse(context.Background(), Payload{Data: []byte("a")})
 		errc <- err
 	}()
 	p.expect(frame.TypeRequestResponse, 1)
@@ -382,3 +382,6 @@ func payloadString(p Payload) string {
 var _ = strings.Repeat
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+// fnfErr drops the stream id FireAndForget returns.
+func fnfErr(_ uint32, err error) error { return err }

@@ -29,7 +29,7 @@ func TestRequestResponse(t *testing.T) {
 			{Metadata: nil, Data: nil},
 			{Data: bytes.Repeat([]byte("x"), 100000)},
 		} {
-			m, err := client.RequestResponse(context.Background(), p)
+			m, _, err := client.RequestResponse(context.Background(), p)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -51,7 +51,7 @@ func TestRequestResponseServerToClient(t *testing.T) {
 	leakCheck(t)
 	client, server := pair(t, pairCfg{client: Options{Handler: echoHandler()}})
 	_ = client
-	m, err := server.RequestResponse(context.Background(), Payload{Data: []byte("from server")})
+	m, _, err := server.RequestResponse(context.Background(), Payload{Data: []byte("from server")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestRequestResponseConcurrent(t *testing.T) {
 			go func(i int) {
 				defer wg.Done()
 				want := strconv.Itoa(i)
-				m, err := client.RequestResponse(context.Background(), Payload{Data: []byte(want)})
+				m, _, err := client.RequestResponse(context.Background(), Payload{Data: []byte(want)})
 				if err != nil {
 					errs <- err
 					return
@@ -103,7 +103,7 @@ func TestRequestResponseApplicationError(t *testing.T) {
 		_ = s.Error(frame.CodeApplicationError, "boom: "+string(req.Data))
 	}}
 	client, _ := pair(t, pairCfg{handler: h})
-	_, err := client.RequestResponse(context.Background(), Payload{Data: []byte("x")})
+	_, _, err := client.RequestResponse(context.Background(), Payload{Data: []byte("x")})
 	e := mustCode(t, err, frame.CodeApplicationError)
 	if e.Message != "boom: x" {
 		t.Fatalf("message %q", e.Message)
@@ -120,11 +120,11 @@ func errorsIsCode(err error, code frame.ErrorCode) bool {
 func TestRequestResponseNoHandler(t *testing.T) {
 	leakCheck(t)
 	client, _ := pair(t, pairCfg{})
-	_, err := client.RequestResponse(context.Background(), Payload{Data: []byte("x")})
+	_, _, err := client.RequestResponse(context.Background(), Payload{Data: []byte("x")})
 	mustCode(t, err, frame.CodeRejected)
 	// HandlerFuncs without the function: REJECTED too.
 	client2, _ := pair(t, pairCfg{handler: &HandlerFuncs{}})
-	_, err = client2.RequestResponse(context.Background(), Payload{Data: []byte("x")})
+	_, _, err = client2.RequestResponse(context.Background(), Payload{Data: []byte("x")})
 	mustCode(t, err, frame.CodeRejected)
 }
 
@@ -132,7 +132,7 @@ func TestRequestResponseEmptyCompletion(t *testing.T) {
 	leakCheck(t)
 	h := &HandlerFuncs{RequestResponseFunc: func(req Payload, s *Stream) { _ = s.Complete() }}
 	client, _ := pair(t, pairCfg{handler: h})
-	m, err := client.RequestResponse(context.Background(), Payload{Data: []byte("x")})
+	m, _, err := client.RequestResponse(context.Background(), Payload{Data: []byte("x")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestFireAndForget(t *testing.T) {
 		got := make(chan string, 10)
 		h := &HandlerFuncs{FireAndForgetFunc: func(req Payload) { got <- payloadString(req) }}
 		client, _ := pair(t, pairCfg{tcp: tcp, handler: h})
-		if err := client.FireAndForget(context.Background(), Payload{Metadata: []byte("m"), Data: []byte("fnf")}); err != nil {
+		if err := fnfErr(client.FireAndForget(context.Background(), Payload{Metadata: []byte("m"), Data: []byte("fnf")}, FireAndForgetOptions{})); err != nil {
 			t.Fatal(err)
 		}
 		select {

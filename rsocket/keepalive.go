@@ -52,15 +52,26 @@ func (c *Conn) keepaliveTick() {
 		return
 	}
 	now := time.Now()
-	if c.gotFrame.Swap(false) {
-		k.lastRecv = now
+	b := c.b.Load()
+	if c.gotFrame.Swap(false) || b == nil {
+		k.lastRecv = now // detached (resumption): the session duration applies instead
 	} else if now.Sub(k.lastRecv) >= k.lifetime {
-		k.stopped = true
-		c.shutdown(ErrKeepaliveTimeout, frame.CodeConnectionError, "no keepalive within the maximum lifetime", true)
-		return
+		if c.res != nil {
+			// Resumable: a silent transport is a lost binding, not the end of the session.
+			b.close()
+			k.lastRecv = now
+		} else {
+			k.stopped = true
+			c.shutdown(ErrKeepaliveTimeout, &control{t: frame.TypeError, code: frame.CodeConnectionError, msg: "no keepalive within the maximum lifetime"})
+			return
+		}
 	}
-	if k.send && now.Sub(k.lastSent) >= k.interval-k.tick/2 {
-		_ = c.sendKeepalive(true, nil)
+	if k.send && b != nil && now.Sub(k.lastSent) >= k.interval-k.tick/2 {
+		var pos uint64
+		if c.res != nil {
+			pos = c.res.recvPos.Load()
+		}
+		_ = c.sendControl(control{t: frame.TypeKeepalive, respond: true, position: pos})
 		k.lastSent = now
 	}
 	k.t.Reset(k.tick)

@@ -83,12 +83,5 @@ func (c *Conn) SendLease(ttl time.Duration, requests uint32, md []byte) error {
 	c.lease.issuedLeft = requests
 	c.lease.issuedExpiry = time.Now().Add(time.Duration(ms) * time.Millisecond)
 	c.lease.mu.Unlock()
-	if err := c.lockQueue(); err != nil {
-		return err
-	}
-	off := len(c.wbuf)
-	c.wbuf = frame.AppendLease(c.wbuf, ms, requests, md)
-	c.push(off, nil, nil, nil)
-	c.unlockQueue()
-	return nil
+	return c.sendControl(control{t: frame.TypeLease, ttl: ms, n: requests, data: md})
 }

@@ -20,7 +20,7 @@ func TestLeaseLeft(t *testing.T) {
 	if n, _ := c.LeaseLeft(); n != 3 {
 		t.Fatalf("after LEASE(3): %d left", n)
 	}
-	if err := c.FireAndForget(context.Background(), Payload{}); err != nil {
+	if err := fnfErr(c.FireAndForget(context.Background(), Payload{}, FireAndForgetOptions{})); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := c.LeaseLeft(); n != 2 {

@@ -58,6 +58,9 @@ type Options struct {
 	// MaxQueuedBytes bounds the bytes Stream.Send may have waiting in the write queue; Send blocks
 	// beyond it. Default 1 MiB.
 	MaxQueuedBytes int
+	// Resume enables resumption (resume.go): SETUP carries the R flag and a token, and a lost transport
+	// is replaced through Resume.Dial without ending the session.
+	Resume ResumeOptions
 	// Handler serves requests from the peer; nil answers them with ERROR[REJECTED].
 	Handler Handler
 	// Logger receives protocol-level diagnostics; nil = no logging.
@@ -82,6 +85,13 @@ type ServerOptions struct {
 	// Lease, when non-nil, is issued right after a SETUP with the L flag is accepted. When nil and the
 	// client set L, the Acceptor (or later code) must call SendLease, or the client cannot request.
 	Lease *LeaseGrant
+	// Resume enables resumption: SETUP with R is accepted and its session kept in Sessions for
+	// Resume.SessionDuration after its transport is lost; RESUME continues it. Without it, SETUP with R
+	// is refused with REJECTED_SETUP and RESUME with REJECTED_RESUME.
+	Resume ResumeOptions
+	// Sessions holds the resumable sessions; it must be shared by every Accept of one server. Server
+	// creates it when nil; callers of Accept with Resume.Enabled must set it.
+	Sessions *Sessions
 }
 
 // config is the normalized, side-independent configuration of a Conn.

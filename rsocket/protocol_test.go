@@ -77,21 +77,21 @@ func TestLeaseHonoured(t *testing.T) {
 	if c.LeaseAvailable() {
 		t.Fatal("lease available before any LEASE")
 	}
-	_, err := c.RequestResponse(context.Background(), Payload{})
+	_, _, err := c.RequestResponse(context.Background(), Payload{})
 	mustErrIs(t, err, ErrNoLease)
-	mustErrIs(t, c.FireAndForget(context.Background(), Payload{}), ErrNoLease)
+	mustErrIs(t, fnfErr(c.FireAndForget(context.Background(), Payload{}, FireAndForgetOptions{})), ErrNoLease)
 	_, err = c.RequestStream(Payload{}, 1, newCollector())
 	mustErrIs(t, err, ErrNoLease)
 
 	p.send(frame.AppendLease(nil, 10000, 2, nil))
 	waitFor(t, c.LeaseAvailable, "lease")
-	if err := c.FireAndForget(context.Background(), Payload{Data: []byte("1")}); err != nil {
+	if err := fnfErr(c.FireAndForget(context.Background(), Payload{Data: []byte("1")}, FireAndForgetOptions{})); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.FireAndForget(context.Background(), Payload{Data: []byte("2")}); err != nil {
+	if err := fnfErr(c.FireAndForget(context.Background(), Payload{Data: []byte("2")}, FireAndForgetOptions{})); err != nil {
 		t.Fatal(err)
 	}
-	mustErrIs(t, c.FireAndForget(context.Background(), Payload{Data: []byte("3")}), ErrNoLease)
+	mustErrIs(t, fnfErr(c.FireAndForget(context.Background(), Payload{Data: []byte("3")}, FireAndForgetOptions{})), ErrNoLease)
 	if c.LeaseAvailable() {
 		t.Fatal("lease still available")
 	}
@@ -102,14 +102,14 @@ func TestLeaseHonoured(t *testing.T) {
 	// The newest LEASE replaces; it expires after its TTL.
 	p.send(frame.AppendLease(nil, 60, 100, nil))
 	waitFor(t, c.LeaseAvailable, "lease 2")
-	if err := c.FireAndForget(context.Background(), Payload{}); err != nil {
+	if err := fnfErr(c.FireAndForget(context.Background(), Payload{}, FireAndForgetOptions{})); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(80 * time.Millisecond)
 	if c.LeaseAvailable() {
 		t.Fatal("lease available after TTL")
 	}
-	mustErrIs(t, c.FireAndForget(context.Background(), Payload{}), ErrNoLease)
+	mustErrIs(t, fnfErr(c.FireAndForget(context.Background(), Payload{}, FireAndForgetOptions{})), ErrNoLease)
 }
 
 func TestLeaseIssued(t *testing.T) {
@@ -139,7 +139,7 @@ func TestLeaseNotIssuedRejects(t *testing.T) {
 		t.Fatalf("got %v", f)
 	}
 	// The server-side requester must wait for the client's LEASE too.
-	_, err := c.RequestResponse(context.Background(), Payload{})
+	_, _, err := c.RequestResponse(context.Background(), Payload{})
 	mustErrIs(t, err, ErrNoLease)
 	if err := c.SendLease(time.Second, 1, []byte("lmd")); err != nil {
 		t.Fatal(err)
@@ -158,13 +158,13 @@ func TestLeaseEndToEnd(t *testing.T) {
 		server: ServerOptions{Lease: &LeaseGrant{TTL: time.Minute, Requests: 3}}})
 	waitFor(t, client.LeaseAvailable, "lease")
 	for i := 0; i < 3; i++ {
-		m, err := client.RequestResponse(context.Background(), Payload{Data: []byte("x")})
+		m, _, err := client.RequestResponse(context.Background(), Payload{Data: []byte("x")})
 		if err != nil {
 			t.Fatal(err)
 		}
 		m.Release()
 	}
-	_, err := client.RequestResponse(context.Background(), Payload{})
+	_, _, err := client.RequestResponse(context.Background(), Payload{})
 	mustErrIs(t, err, ErrNoLease)
 }
 
@@ -273,7 +273,7 @@ func TestCancelRequestResponseByContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {
-		_, err := c.RequestResponse(ctx, Payload{Data: []byte("slow")})
+		_, _, err := c.RequestResponse(ctx, Payload{Data: []byte("slow")})
 		errc <- err
 	}()
 	f := p.expect(frame.TypeRequestResponse, 1)
@@ -287,7 +287,7 @@ func TestCancelRequestResponseByContext(t *testing.T) {
 		t.Fatal("stream left")
 	}
 	go func() {
-		m, err := c.RequestResponse(context.Background(), Payload{Data: []byte("next")})
+		m, _, err := c.RequestResponse(context.Background(), Payload{Data: []byte("next")})
 		if err == nil {
 			m.Release()
 		}
@@ -406,12 +406,12 @@ func TestStreamIDsExhausted(t *testing.T) {
 	c.smu.Lock()
 	c.nextID = frame.MaxStreamID
 	c.smu.Unlock()
-	if err := c.FireAndForget(context.Background(), Payload{}); err != nil {
+	if err := fnfErr(c.FireAndForget(context.Background(), Payload{}, FireAndForgetOptions{})); err != nil {
 		t.Fatal(err)
 	}
 	p.expect(frame.TypeRequestFNF, frame.MaxStreamID)
-	mustErrIs(t, c.FireAndForget(context.Background(), Payload{}), ErrStreamIDsExhausted)
-	_, err := c.RequestResponse(context.Background(), Payload{})
+	mustErrIs(t, fnfErr(c.FireAndForget(context.Background(), Payload{}, FireAndForgetOptions{})), ErrStreamIDsExhausted)
+	_, _, err := c.RequestResponse(context.Background(), Payload{})
 	mustErrIs(t, err, ErrStreamIDsExhausted)
 }
 
@@ -424,7 +424,7 @@ func TestCloseFailsInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() { // after RequestStream took stream id 1
-		_, err := c.RequestResponse(context.Background(), Payload{Data: []byte("a")})
+		_, _, err := c.RequestResponse(context.Background(), Payload{Data: []byte("a")})
 		errc <- err
 	}()
 	p.expect(frame.TypeRequestStream, 1)
@@ -440,7 +440,7 @@ func TestCloseFailsInFlight(t *testing.T) {
 	if len(frames) != 1 || frames[0].ErrorCode() != frame.CodeConnectionClose {
 		t.Fatalf("frames %v", frames)
 	}
-	_, err := c.RequestResponse(context.Background(), Payload{})
+	_, _, err := c.RequestResponse(context.Background(), Payload{})
 	mustErrIs(t, err, ErrClosed)
 }
 
@@ -481,7 +481,7 @@ func TestFragmentationOnTheWire(t *testing.T) {
 	errc := make(chan error, 1)
 	var got *Message
 	go func() {
-		m, err := c.RequestResponse(context.Background(), Payload{Metadata: md, Data: data})
+		m, _, err := c.RequestResponse(context.Background(), Payload{Metadata: md, Data: data})
 		got = m
 		errc <- err
 	}()
@@ -535,7 +535,7 @@ func TestFragmentationRoundTrip1MiB(t *testing.T) {
 			data[i] = byte(i * 7)
 		}
 		md := bytes.Repeat([]byte("meta"), 50)
-		m, err := client.RequestResponse(context.Background(), Payload{Metadata: md, Data: data})
+		m, _, err := client.RequestResponse(context.Background(), Payload{Metadata: md, Data: data})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -34,6 +34,9 @@ func (c *Conn) handleFrame(b []byte) bool {
 	}
 	id := f.StreamID()
 	t := f.Type()
+	if c.res != nil && frame.CountsForResume(t) {
+		c.res.received(len(b))
+	}
 	if !c.established && !c.server && t != frame.TypeError {
 		c.established = true
 	}
@@ -58,15 +61,19 @@ func (c *Conn) handleFrame(b []byte) bool {
 		}
 		c.dropReassembly(id)
 		e := &Error{Code: f.ErrorCode(), Message: string(f.ErrorMessage())}
-		if s, taken := c.lookupOrTakeRR(id); taken {
-			s.rerr = e
-			s.ev <- struct{}{}
-		} else if s != nil {
+		if rc := c.takeCall(id, nil); rc != nil {
+			rc.deliver(nil, e)
+		} else if s := c.lookup(id); s != nil {
 			s.onTerminate(e, true)
 		}
 	case frame.TypeKeepalive:
+		var pos uint64
+		if c.res != nil {
+			c.res.peerPosition(c, f.KeepalivePosition())
+			pos = c.res.recvPos.Load()
+		}
 		if f.Has(frame.FlagRespond) {
-			_ = c.sendKeepalive(false, f.Data())
+			_ = c.sendControl(control{t: frame.TypeKeepalive, position: pos, data: f.Data()})
 		}
 	case frame.TypeLease:
 		c.onLease(f.LeaseTTL(), f.LeaseRequests())
@@ -110,7 +117,7 @@ func (c *Conn) protocolError(err error) bool {
 	if ce := c.cfg.log.Check(zap.WarnLevel, "rsocket: protocol error, closing connection"); ce != nil {
 		ce.Write(zap.Error(err))
 	}
-	c.shutdown(fmt.Errorf("%w: %w", ErrProtocol, err), frame.CodeConnectionError, err.Error(), true)
+	c.shutdown(fmt.Errorf("%w: %w", ErrProtocol, err), &control{t: frame.TypeError, code: frame.CodeConnectionError, msg: err.Error()})
 	return false
 }
 
@@ -130,7 +137,7 @@ func (c *Conn) onConnectionError(f frame.Frame) bool {
 		c.startDrain(e, true)
 		return true
 	}
-	c.shutdown(e, 0, "", false)
+	c.shutdown(e, nil)
 	return false
 }
 
@@ -140,7 +147,7 @@ func (c *Conn) onRequestFrame(f frame.Frame) {
 	if !c.isPeerID(id) {
 		return // the peer must open streams with its own parity; ignore
 	}
-	if c.reasm[id] != nil || c.lookupAny(id) {
+	if c.reasm[id] != nil || c.inUse(id) {
 		return // "Receiving a Request frame on a Stream ID that is already in use MUST be ignored."
 	}
 	if f.Has(frame.FlagFollows) {
@@ -150,14 +157,6 @@ func (c *Conn) onRequestFrame(f frame.Frame) {
 	c.dispatchRequest(f.Type(), id, f.Flags(), f.InitialRequestN(), Payload{Metadata: f.Metadata(), Data: f.Data()})
 }
 
-// lookupAny reports whether id is in the table (any kind of stream).
-func (c *Conn) lookupAny(id uint32) bool {
-	c.smu.Lock()
-	_, ok := c.streams[id]
-	c.smu.Unlock()
-	return ok
-}
-
 // dispatchRequest hands a whole request to the handler (reader goroutine).
 func (c *Conn) dispatchRequest(t frame.Type, id uint32, flags frame.Flags, initialN uint32, p Payload) {
 	if c.lease.enforce && !c.lease.takeIssued() {
@@ -165,7 +164,7 @@ func (c *Conn) dispatchRequest(t frame.Type, id uint32, flags frame.Flags, initi
 		return
 	}
 	h := c.handler
-	if c.drainFlag.Load() {
+	if c.loadState() != stateOpen {
 		if t != frame.TypeRequestFNF {
 			_ = c.sendError(id, frame.CodeRejected, "connection closing")
 		}
@@ -220,7 +219,7 @@ func (c *Conn) onPayloadFrame(f frame.Frame) {
 		}
 	}
 	if f.Has(frame.FlagFollows) {
-		if c.lookupAny(id) {
+		if c.inUse(id) {
 			c.startReassembly(f, id)
 		}
 		return
@@ -236,25 +235,26 @@ func (c *Conn) deliverPayload(id uint32, flags frame.Flags, p Payload, r *reasse
 		c.releaseReassembly(r) // "PAYLOAD ... MUST NOT have both (C)omplete and (N)ext empty": ignore
 		return
 	}
-	s, taken := c.lookupOrTakeRR(id)
-	if s == nil {
-		c.releaseReassembly(r) // unknown stream (or canceled by us): drop quietly
-		return
-	}
-	if taken {
+	if rc := c.takeCall(id, nil); rc != nil {
 		// Request-response answer: N (with or without C: "MUST assume it is set") or C alone (empty).
+		var m *Message
 		switch {
 		case !next:
-			s.msg = newMessage(nil, 0, false)
+			m = newMessage(nil, 0, false)
 			c.releaseReassembly(r)
 		case r != nil:
-			s.msg = newMessage(r.buf, r.mdLen, r.hasMD)
+			m = newMessage(r.buf, r.mdLen, r.hasMD)
 			c.forgetReassembly(r)
 			r.buf = nil
 		default:
-			s.msg = copyMessage(p.Metadata, p.Data)
+			m = copyMessage(p.Metadata, p.Data)
 		}
-		s.ev <- struct{}{}
+		rc.deliver(m, nil)
+		return
+	}
+	s := c.lookup(id)
+	if s == nil {
+		c.releaseReassembly(r) // unknown stream (or canceled by us): drop quietly
 		return
 	}
 	// Only streams that receive items: requester stream/channel, responder channel.
@@ -308,7 +308,7 @@ func (c *Conn) startReassembly(f frame.Frame, id uint32) {
 // misread the continuations, so we let F win: C seen on any fragment is remembered and applied when the
 // sequence ends. Conforming peers never send F and C together, so they are not affected.
 func (c *Conn) onFragment(r *reassembly, id uint32, f frame.Frame) {
-	if r.t == frame.TypePayload && len(r.buf.B) > 0 && !c.lookupAny(id) {
+	if r.t == frame.TypePayload && len(r.buf.B) > 0 && !c.inUse(id) {
 		// The stream ended meanwhile (canceled by us, for example): drop what was collected.
 		delete(c.reasm, id)
 		c.releaseReassembly(r)
@@ -372,12 +372,13 @@ func (c *Conn) abortReassembly(r *reassembly, id uint32, err error) {
 		_ = c.sendError(id, frame.CodeRejected, err.Error())
 		return
 	}
-	s, taken := c.lookupOrTakeRR(id)
-	switch {
-	case taken:
+	if rc := c.takeCall(id, nil); rc != nil {
 		_ = c.sendCancel(id)
-		s.rerr = err
-		s.ev <- struct{}{}
+		rc.deliver(nil, err)
+		return
+	}
+	s := c.lookup(id)
+	switch {
 	case s == nil:
 	case s.requester:
 		_ = c.sendCancel(id)

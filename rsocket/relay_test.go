@@ -21,16 +21,16 @@ func TestRelayCredit(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no request")
 	}
-	notify := s.CreditNotify()
+	notify := s.Relay().CreditNotify()
 	select {
 	case <-notify: // the initial N is pending
 	case <-time.After(time.Second):
 		t.Fatal("CreditNotify did not signal the initial N")
 	}
-	if n := s.TakeCredit(); n != 5 {
+	if n := s.Relay().TakeCredit(); n != 5 {
 		t.Fatalf("TakeCredit = %d, want the initial 5", n)
 	}
-	if n := s.TakeCredit(); n != 0 {
+	if n := s.Relay().TakeCredit(); n != 0 {
 		t.Fatalf("second TakeCredit = %d, want 0", n)
 	}
 	p.send(frame.AppendRequestN(nil, 1, 3))
@@ -39,12 +39,12 @@ func TestRelayCredit(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("REQUEST_N not signalled")
 	}
-	if n := s.TakeCredit(); n != 3 {
+	if n := s.Relay().TakeCredit(); n != 3 {
 		t.Fatalf("TakeCredit = %d, want 3", n)
 	}
 	// Forward ignores credit (it was handed on): 10 items go out although none is left here.
 	for i := 0; i < 10; i++ {
-		if err := s.Forward(Payload{Data: []byte{byte('a' + i)}}, false); err != nil {
+		if err := s.Relay().Forward(Payload{Data: []byte{byte('a' + i)}}, false); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -57,17 +57,17 @@ func TestRelayCredit(t *testing.T) {
 	if s.InboundDone() != true {
 		t.Fatal("a request-stream responder has no inbound direction")
 	}
-	if err := s.Forward(Payload{Data: []byte("z")}, true); err != nil {
+	if err := s.Relay().Forward(Payload{Data: []byte("z")}, true); err != nil {
 		t.Fatal(err)
 	}
 	if f := p.expect(frame.TypePayload, 1); !f.Has(frame.FlagComplete) || !f.Has(frame.FlagNext) {
 		t.Fatalf("last item %v, want N|C", f)
 	}
 	waitDone(t, s.Done(), "stream end after Forward(complete)")
-	if err := s.Forward(Payload{Data: []byte("late")}, false); err == nil {
+	if err := s.Relay().Forward(Payload{Data: []byte("late")}, false); err == nil {
 		t.Fatal("Forward after the end succeeded")
 	}
-	if n := s.TakeCredit(); n != 0 {
+	if n := s.Relay().TakeCredit(); n != 0 {
 		t.Fatalf("TakeCredit after the end = %d", n)
 	}
 }
@@ -81,7 +81,7 @@ func TestRelayUnbounded(t *testing.T) {
 	p.send(frame.AppendRequestStream(nil, 1, frame.MaxRequestN, false, nil, nil))
 	s := <-streams
 	for i := 0; i < 2; i++ {
-		if n := s.TakeCredit(); n != frame.MaxRequestN {
+		if n := s.Relay().TakeCredit(); n != frame.MaxRequestN {
 			t.Fatalf("TakeCredit = %d, want MaxRequestN", n)
 		}
 	}

@@ -8,8 +8,8 @@ import (
 	"github.com/rsgate/rsgate/rsocket/frame"
 )
 
-// relay.go (written by the ingress side) shares creditCh with Send: the stream's end must wake it and
-// must never close the channel.
+// A relay's credit channel: the stream's end must wake it and must never close it. A stream in relay mode
+// refuses Send and Respond (the two credit models cannot be mixed).
 func TestCreditNotifyAcrossEnd(t *testing.T) {
 	leakCheck(t)
 	p, c := rawServer(t, Options{})
@@ -18,32 +18,37 @@ func TestCreditNotifyAcrossEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.expect(frame.TypeRequestChannel, 1)
-	ch := st.CreditNotify()
+	ch := st.Relay().CreditNotify()
 	p.send(frame.AppendRequestN(nil, 1, 3))
 	select {
 	case <-ch:
 	case <-time.After(5 * time.Second):
 		t.Fatal("no credit notification")
 	}
-	if n := st.TakeCredit(); n != 3 {
+	if n := st.Relay().TakeCredit(); n != 3 {
 		t.Fatalf("TakeCredit %d", n)
 	}
-	if err := st.Forward(Payload{Data: []byte("x")}, false); err != nil {
+	if err := st.Relay().Forward(Payload{Data: []byte("x")}, false); err != nil {
 		t.Fatal(err)
 	}
 	p.expect(frame.TypePayload, 1)
-	errc := make(chan error, 1)
-	go func() { errc <- st.Send(context.Background(), Payload{}) }() // no credit left: waits
+	mustErrIs(t, st.Send(context.Background(), Payload{}), ErrRelayMode)
+	mustErrIs(t, st.Respond(Payload{}), ErrRelayMode)
 	p.send(frame.AppendError(nil, 1, frame.CodeApplicationError, "end"))
-	mustCode(t, <-errc, frame.CodeApplicationError)
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the end did not signal the credit channel")
+	}
 	waitDone(t, st.Done(), "channel")
-	ch = st.CreditNotify() // after the end: signalled, not a panic
+	mustCode(t, st.Err(), frame.CodeApplicationError)
+	ch = st.Relay().CreditNotify() // after the end: signalled, not a panic
 	select {
 	case <-ch:
 	default:
 		t.Fatal("CreditNotify after the end is not signalled")
 	}
-	if st.TakeCredit() != 0 || !st.InboundDone() {
+	if st.Relay().TakeCredit() != 0 || !st.InboundDone() {
 		t.Fatal("ended stream still has credit or inbound")
 	}
 }

@@ -11,97 +11,84 @@ import (
 var ErrInvalidRequestN = errors.New("rsocket: initial request n must be greater than 0")
 
 // RequestResponse sends p as REQUEST_RESPONSE and waits for the answer, the peer's ERROR (*Error), the
-// end of the connection (ErrClosed) or ctx (nil allowed; on ctx end a CANCEL is sent).
+// end of the session (ErrClosed) or ctx (on ctx end a CANCEL is sent). It returns the stream id the
+// request went out on (0 when it failed before it got one), for logs that correlate a request with
+// frames on the wire.
 //
 // p's slices are written to the transport in place (zero copy); they are free again when
 // RequestResponse returns, which it does only once the writer is done with them. The *Message answer
 // owns a pooled buffer: call Release when done with it. It is never nil when err is nil (an answer
 // without data, "PAYLOAD with C only", is an empty Message).
-func (c *Conn) RequestResponse(ctx context.Context, p Payload) (*Message, error) {
-	return c.requestResponse(ctx, p, nil)
-}
-
-// requestResponse is RequestResponse; it stores the request's stream id in *id (nil: not wanted) once
-// the stream is registered (see RequestResponseID).
-func (c *Conn) requestResponse(ctx context.Context, p Payload, id *uint32) (*Message, error) {
-	var ctxDone <-chan struct{}
-	if ctx != nil {
-		if ctxDone = ctx.Done(); ctxDone != nil {
-			select {
-			case <-ctxDone:
-				return nil, ctx.Err()
-			default:
-			}
+func (c *Conn) RequestResponse(ctx context.Context, p Payload) (*Message, uint32, error) {
+	ctxDone := ctx.Done()
+	if ctxDone != nil {
+		select {
+		case <-ctxDone:
+			return nil, 0, ctx.Err()
+		default:
 		}
 	}
 	if err := c.checkFrameSize(frame.TypeRequestResponse, p.Metadata, p.Data); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if err := c.lease.take(); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	s := getRR(c)
-	if err := c.register(s); err != nil {
-		s.recycle()
-		return nil, err
+	rc := getCall()
+	if err := c.registerCall(rc); err != nil {
+		rc.recycle()
+		return nil, 0, err
 	}
-	if id != nil {
-		*id = s.id
-	}
-	if err := c.enqueuePayload(frame.TypeRequestResponse, s.id, 0, 0, p.Metadata, p.Data, true, s); err != nil {
-		if !c.take(s.id, s) {
-			<-s.ev // the teardown took it and delivers the connection error
-			if s.msg != nil {
-				s.msg.Release()
+	id := rc.id
+	if err := c.enqueuePayload(frame.TypeRequestResponse, id, 0, 0, p.Metadata, p.Data, true, &rc.notifier); err != nil {
+		if c.takeCall(id, rc) == nil {
+			<-rc.ev // teardown took it and delivers the session's error
+			if rc.msg != nil {
+				rc.msg.Release()
 			}
 		}
-		s.recycle()
-		return nil, err
+		rc.recycle()
+		return nil, id, err
 	}
 	select {
-	case <-s.ev:
+	case <-rc.ev:
 	case <-ctxDone:
-		if c.take(s.id, s) {
-			// We own the stream: no answer will be delivered. "Upon sending a CANCEL, the stream is
+		if c.takeCall(id, rc) != nil {
+			// We own the call: no answer will be delivered. "Upon sending a CANCEL, the stream is
 			// terminated on the Requester"; a late answer finds no stream and is dropped.
-			_ = c.sendCancel(s.id)
-			<-s.wr
-			s.recycle()
-			return nil, ctx.Err()
+			_ = c.sendCancel(id)
+			<-rc.wr
+			rc.recycle()
+			return nil, id, ctx.Err()
 		}
-		<-s.ev // the answer (or error) is being delivered right now: take it
+		<-rc.ev // the answer (or error) is being delivered right now: take it
 	}
-	<-s.wr
-	m, err := s.msg, s.rerr
-	s.recycle()
-	return m, err
+	<-rc.wr
+	m, err := rc.msg, rc.err
+	rc.recycle()
+	return m, id, err
 }
 
-// FireAndForgetAsync sends a REQUEST_FNF without waiting for it to be written: the payload is copied into
-// the write queue and the call returns. It waits only while the queue holds more than
-// Options.MaxQueuedBytes (back-pressure from a slow transport), or until ctx ends. Use it where the caller
-// does not need to know that the frame left (a logger, a metrics pipe); use FireAndForget where it does
-// (the gateway answers 202 only once the frame is written). Errors after queueing (the connection ends
-// before the writer gets to the frame) are not reported.
-func (c *Conn) FireAndForgetAsync(ctx context.Context, p Payload) error {
-	id, err := c.startFNF(ctx, p)
-	if err != nil {
-		return err
-	}
-	if err := c.lockQueueSpace(ctx); err != nil {
-		return err
-	}
-	c.appendPayloadLocked(frame.TypeRequestFNF, id, 0, 0, p.Metadata, p.Data, false, nil)
-	c.unlockQueue()
-	return nil
+// FireAndForgetOptions selects how FireAndForget waits.
+type FireAndForgetOptions struct {
+	// NoWait: copy the payload into the write queue and return at once, without waiting for the frame
+	// to be written. The call then waits only while the queue holds more than Options.MaxQueuedBytes
+	// (back-pressure from a slow transport), or until ctx ends. Errors after queueing (the session ends
+	// before the writer gets to the frame) are not reported. Use it where the caller does not need to
+	// know that the frame left (a logger, a metrics pipe).
+	//
+	// Without NoWait (the default) p's slices are written in place (zero copy) and FireAndForget returns
+	// once the frame has been written, or with the error that prevented it (the gateway answers 202 only
+	// once the frame is written). ctx is checked before queuing; once queued, the frame is written or
+	// dropped by the writer without waiting for ctx.
+	NoWait bool
 }
 
-// startFNF does what both fire-and-forget variants do before queueing: ctx, frame size, lease, stream id.
-func (c *Conn) startFNF(ctx context.Context, p Payload) (uint32, error) {
-	if ctx != nil {
-		if err := ctx.Err(); err != nil {
-			return 0, err
-		}
+// FireAndForget sends p as REQUEST_FNF and returns the frame's stream id (0 when it failed before it got
+// one). See FireAndForgetOptions for when it returns.
+func (c *Conn) FireAndForget(ctx context.Context, p Payload, opts FireAndForgetOptions) (uint32, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
 	}
 	if err := c.checkFrameSize(frame.TypeRequestFNF, p.Metadata, p.Data); err != nil {
 		return 0, err
@@ -109,42 +96,33 @@ func (c *Conn) startFNF(ctx context.Context, p Payload) (uint32, error) {
 	if err := c.lease.take(); err != nil {
 		return 0, err
 	}
-	return c.nextStreamID()
-}
-
-// FireAndForget sends p as REQUEST_FNF. It returns once the frame has been written (p's slices are
-// written in place and free again on return), or with the error that prevented it. ctx (nil allowed) is
-// checked before queuing; once queued, the frame is written or dropped by the writer without waiting for
-// ctx.
-func (c *Conn) FireAndForget(ctx context.Context, p Payload) error {
-	return c.fireAndForget(ctx, p, nil)
-}
-
-// fireAndForget is FireAndForget; it stores the frame's stream id in *sid (nil: not wanted) once it is
-// assigned (see FireAndForgetID).
-func (c *Conn) fireAndForget(ctx context.Context, p Payload, sid *uint32) error {
-	id, err := c.startFNF(ctx, p)
+	id, err := c.nextStreamID()
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if sid != nil {
-		*sid = id
-	}
-	s := getRR(c)
-	if err := c.enqueuePayload(frame.TypeRequestFNF, id, 0, 0, p.Metadata, p.Data, true, s); err != nil {
-		s.recycle()
-		return err
-	}
-	<-s.wr
-	dropped := s.dropped
-	s.recycle()
-	if dropped { // the connection ended before the frame was written
-		if err := c.Err(); err != nil {
-			return err
+	if opts.NoWait {
+		if err := c.q.lockSpace(ctx); err != nil {
+			return id, err
 		}
-		return ErrClosed
+		c.q.appendPayload(c.cfg.mtu, frame.TypeRequestFNF, id, 0, 0, p.Metadata, p.Data, false, nil)
+		c.q.unlock()
+		return id, nil
 	}
-	return nil
+	rc := getCall()
+	if err := c.enqueuePayload(frame.TypeRequestFNF, id, 0, 0, p.Metadata, p.Data, true, &rc.notifier); err != nil {
+		rc.recycle()
+		return id, err
+	}
+	<-rc.wr
+	dropped := rc.dropped
+	rc.recycle()
+	if dropped { // the session ended before the frame was written
+		if err := c.Err(); err != nil {
+			return id, err
+		}
+		return id, ErrClosed
+	}
+	return id, nil
 }
 
 // RequestStream sends p as REQUEST_STREAM granting initialN items (>= 2^31-1: unbounded) and returns the
@@ -205,5 +183,5 @@ func (c *Conn) MetadataPush(md []byte) error {
 	if len(md)+frame.HeaderLen > frame.MaxFrameLen {
 		return ErrTooLarge
 	}
-	return c.sendFrame(func(dst []byte) []byte { return frame.AppendMetadataPush(dst, md) })
+	return c.sendControl(control{t: frame.TypeMetadataPush, data: md})
 }

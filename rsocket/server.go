@@ -24,13 +24,15 @@ type Acceptor func(setup *SetupInfo, c *Conn) (Handler, error)
 // connection. On every failure it answers with the spec's ERROR frame when there is one, closes tc and
 // returns an error (wrapping the *Error sent). A nil acceptor accepts every valid SETUP with no Handler.
 //
-//   - first frame not SETUP: ERROR[INVALID_SETUP]; RESUME: ERROR[REJECTED_RESUME] (resumption is not
-//     supported);
+//   - first frame not SETUP or RESUME: ERROR[INVALID_SETUP];
+//   - RESUME: the detached session with its token continues on tc (resume.go; Accept then returns nil
+//     and an error matching ErrResumed), or ERROR[REJECTED_RESUME] without ServerOptions.Resume, for an
+//     unknown token or positions that cannot be honoured;
 //   - malformed SETUP, or keepalive/lifetime of 0: ERROR[INVALID_SETUP];
 //   - major version other than 1: ERROR[UNSUPPORTED_SETUP];
-//   - R (resume) flag: ERROR[REJECTED_SETUP] ("A server that receives a SETUP frame that has (R)esume
-//     Enabled set, but does not support resuming operation, MUST reject the SETUP with an
-//     ERROR[REJECTED_SETUP]");
+//   - R (resume) flag without ServerOptions.Resume: ERROR[REJECTED_SETUP] ("A server that receives a
+//     SETUP frame that has (R)esume Enabled set, but does not support resuming operation, MUST reject
+//     the SETUP with an ERROR[REJECTED_SETUP]");
 //   - acceptor error: as described on Acceptor.
 func Accept(ctx context.Context, tc transport.Conn, opts ServerOptions, acceptor Acceptor) (*Conn, error) {
 	cfg, err := normalize(opts.MTU, opts.MaxReassembledSize, opts.MaxQueuedBytes, opts.Logger)
@@ -55,10 +57,7 @@ func Accept(ctx context.Context, tc transport.Conn, opts ServerOptions, acceptor
 		_ = tc.Close()
 	}
 	timer := time.AfterFunc(timeout, func() { abort(ErrSetupTimeout) })
-	stopCtx := func() bool { return true }
-	if ctx != nil {
-		stopCtx = context.AfterFunc(ctx, func() { abort(ctx.Err()) })
-	}
+	stopCtx := context.AfterFunc(ctx, func() { abort(ctx.Err()) })
 	b, rerr := tc.ReadFrame()
 	timer.Stop()
 	stopCtx()
@@ -74,15 +73,22 @@ func Accept(ctx context.Context, tc transport.Conn, opts ServerOptions, acceptor
 		return nil, fmt.Errorf("rsocket: reading SETUP: %w", rerr)
 	}
 
-	info, rej := parseSetup(b)
+	if len(b) >= frame.HeaderLen && frame.Frame(b).Type() == frame.TypeResume {
+		return nil, acceptResume(tc, b, opts)
+	}
+	resumable := opts.Resume.Enabled && opts.Sessions != nil
+	info, rej := parseSetup(b, resumable)
 	if rej != nil {
 		return nil, rejectSetup(tc, rej)
 	}
-	c := newConn(tc, cfg, true, nil)
+	c := newConn(cfg, true, nil)
 	c.cfg.keepalive, c.cfg.lifetime = info.Keepalive, info.MaxLifetime
 	c.setup = info
 	c.lease.required = info.Lease
 	c.lease.enforce = info.Lease
+	if info.Resume {
+		c.enableResume(&resumeState{opts: opts.Sessions.opts, token: info.Token, store: opts.Sessions})
+	}
 	var (
 		h    Handler
 		aerr error
@@ -97,17 +103,48 @@ func Accept(ctx context.Context, tc transport.Conn, opts ServerOptions, acceptor
 		}
 		return nil, rejectSetup(tc, e)
 	}
+	if info.Resume && !opts.Sessions.add(info.Token, c) {
+		return nil, rejectSetup(tc, &Error{Code: frame.CodeRejectedSetup, Message: "resume token in use, or too many resumable sessions"})
+	}
 	c.handler = h
 	if info.Lease && opts.Lease != nil {
 		// Queued before the goroutines start: the LEASE is the first frame the client sees.
 		_ = c.SendLease(opts.Lease.TTL, opts.Lease.Requests, opts.Lease.Metadata)
 	}
-	c.start(false)
+	c.start(tc, false)
 	return c, nil
 }
 
+// ErrResumed is what Accept returns after it served a RESUME: the transport now carries an existing
+// session (no new Conn). It is not a failure.
+var ErrResumed = errors.New("rsocket: transport resumed an existing session")
+
+// acceptResume serves a RESUME as the first frame: the session with its token continues on tc, or the
+// client gets ERROR[REJECTED_RESUME]. It returns an error matching ErrResumed on success.
+func acceptResume(tc transport.Conn, b []byte, opts ServerOptions) error {
+	f, err := frame.Parse(b)
+	if err != nil {
+		return rejectSetup(tc, &Error{Code: frame.CodeRejectedResume, Message: err.Error()})
+	}
+	if !opts.Resume.Enabled || opts.Sessions == nil {
+		return rejectSetup(tc, &Error{Code: frame.CodeRejectedResume, Message: "resumption is not supported"})
+	}
+	// rsocket-js 1.0 swaps major and minor in RESUME (it sends 0.1): take that as 1.0.
+	if major, minor := f.ResumeVersion(); major != frame.MajorVersion && !(major == 0 && minor == 1) {
+		return rejectSetup(tc, &Error{Code: frame.CodeRejectedResume, Message: fmt.Sprintf("unsupported version %d.%d", major, minor)})
+	}
+	c := opts.Sessions.get(f.ResumeToken())
+	if c == nil {
+		return rejectSetup(tc, &Error{Code: frame.CodeRejectedResume, Message: "unknown resume token"})
+	}
+	if err := c.resumeServer(tc, f); err != nil {
+		return err
+	}
+	return ErrResumed
+}
+
 // parseSetup validates the first frame and copies the SETUP into a SetupInfo.
-func parseSetup(b []byte) (*SetupInfo, *Error) {
+func parseSetup(b []byte, resumable bool) (*SetupInfo, *Error) {
 	f, err := frame.Parse(b)
 	if err != nil {
 		if len(b) >= frame.HeaderLen {
@@ -131,8 +168,11 @@ func parseSetup(b []byte) (*SetupInfo, *Error) {
 	if major != frame.MajorVersion {
 		return nil, &Error{Code: frame.CodeUnsupportedSetup, Message: fmt.Sprintf("unsupported version %d.%d", major, minor)}
 	}
-	if f.Has(frame.FlagResume) {
+	if f.Has(frame.FlagResume) && !resumable {
 		return nil, &Error{Code: frame.CodeRejectedSetup, Message: "resumption is not supported"}
+	}
+	if f.Has(frame.FlagResume) && len(f.SetupToken()) == 0 {
+		return nil, &Error{Code: frame.CodeInvalidSetup, Message: "empty resume token"}
 	}
 	ka, lt := f.SetupKeepalive(), f.SetupLifetime()
 	if ka == 0 || lt == 0 {
@@ -145,6 +185,8 @@ func parseSetup(b []byte) (*SetupInfo, *Error) {
 		MetadataMIME: string(f.SetupMetadataMIME()),
 		DataMIME:     string(f.SetupDataMIME()),
 		Lease:        f.Has(frame.FlagLease),
+		Resume:       f.Has(frame.FlagResume),
+		Token:        append([]byte(nil), f.SetupToken()...),
 		Payload:      copyPayload(Payload{Metadata: f.Metadata(), Data: f.Data()}),
 	}
 	return info, nil
@@ -189,6 +231,9 @@ func (s *Server) Serve(l transport.Listener) error {
 	if s.conns == nil {
 		s.conns = make(map[*Conn]struct{})
 	}
+	if s.Options.Resume.Enabled && s.Options.Sessions == nil {
+		s.Options.Sessions = NewSessions(s.Options.Resume)
+	}
 	s.mu.Unlock()
 	log := s.Options.Logger
 	if log == nil {
@@ -226,6 +271,9 @@ func (s *Server) Serve(l transport.Listener) error {
 func (s *Server) handshake(ctx context.Context, tc transport.Conn, log *zap.Logger) {
 	defer s.wg.Done()
 	c, err := Accept(ctx, tc, s.Options, s.Acceptor)
+	if errors.Is(err, ErrResumed) {
+		return // an existing session continues on tc; it is tracked already
+	}
 	if err != nil {
 		if ce := log.Check(zap.DebugLevel, "rsocket: handshake failed"); ce != nil {
 			ce.Write(zap.Error(err))

@@ -41,7 +41,7 @@ func TestServer(t *testing.T) {
 	}
 	good := dial("let me in")
 	for i := 0; i < 10; i++ {
-		m, err := good.RequestResponse(context.Background(), Payload{Data: []byte("hi")})
+		m, _, err := good.RequestResponse(context.Background(), Payload{Data: []byte("hi")})
 		if err != nil {
 			t.Fatal(err)
 		}

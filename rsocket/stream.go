@@ -29,15 +29,7 @@ type Stream struct {
 	id        uint32
 	kind      streamKind
 	requester bool
-	// pooled: an internal request-response requester stream (RequestResponse, FireAndForget). It is
-	// never exposed, never looked up (only taken out of the table by exactly one party), and recycled.
-	pooled bool
-	wr     chan struct{} // pooled: the writer is done with the request's slices
-	// dropped: set by the writer before the wr token when the frame was not (surely) written.
-	dropped bool
-	ev      chan struct{} // pooled: msg or rerr has been delivered
-	msg     *Message
-	rerr    error
+	relay     bool // switched to relay mode by Relay: Send and Respond refuse (relay.go)
 
 	sub Subscriber // inbound items; used on the reader goroutine only
 
@@ -51,22 +43,6 @@ type Stream struct {
 	ended        bool
 	endErr       error // why it ended, for calls made afterwards
 	done         chan struct{}
-}
-
-var rrPool = sync.Pool{New: func() any {
-	return &Stream{kind: kindRequestResponse, requester: true, pooled: true,
-		wr: make(chan struct{}, 1), ev: make(chan struct{}, 1)}
-}}
-
-func getRR(c *Conn) *Stream {
-	s := rrPool.Get().(*Stream)
-	s.c = c
-	return s
-}
-
-func (s *Stream) recycle() {
-	s.c, s.id, s.msg, s.rerr, s.dropped = nil, 0, nil, nil, false
-	rrPool.Put(s)
 }
 
 // ID returns the stream id.
@@ -175,13 +151,18 @@ func (s *Stream) Cancel() {
 }
 
 // Send sends one item (PAYLOAD with N). It blocks until the peer has granted credit, the stream ends
-// (its error is returned), or ctx is done (ctx may be nil). The payload is copied: p may be reused when
-// Send returns. On a request-response responder stream Send is Respond.
+// (its error is returned), or ctx is done (ctx must not be nil). The payload is copied: p may be reused
+// when Send returns. On a request-response responder stream Send is Respond. On a stream in relay mode
+// it fails with ErrRelayMode.
 func (s *Stream) Send(ctx context.Context, p Payload) error {
 	if s.kind == kindRequestResponse {
 		return s.Respond(p)
 	}
 	s.mu.Lock()
+	if s.relay {
+		s.mu.Unlock()
+		return ErrRelayMode
+	}
 	for {
 		if s.ended {
 			err := s.errLocked()
@@ -205,13 +186,9 @@ func (s *Stream) Send(ctx context.Context, p Payload) error {
 		}
 		ch := s.creditCh
 		s.mu.Unlock()
-		var ctxDone <-chan struct{}
-		if ctx != nil {
-			ctxDone = ctx.Done()
-		}
 		select {
 		case <-ch:
-		case <-ctxDone:
+		case <-ctx.Done():
 			return ctx.Err()
 		}
 		s.mu.Lock()
@@ -221,7 +198,7 @@ func (s *Stream) Send(ctx context.Context, p Payload) error {
 	}
 	s.mu.Unlock()
 	err := s.c.enqueueItem(ctx, s.id, frame.FlagNext, p.Metadata, p.Data)
-	if err != nil && ctx != nil && err == ctx.Err() {
+	if err != nil && err == ctx.Err() {
 		// Nothing was queued (ctx ended while waiting for queue space): give the credit back.
 		s.mu.Lock()
 		if !s.outUnbounded && !s.ended {
@@ -235,9 +212,22 @@ func (s *Stream) Send(ctx context.Context, p Payload) error {
 
 // Respond sends p as the final item (PAYLOAD with N|C): the answer of a request-response, or the last
 // item of a stream or channel (which needs credit: ErrNoCredit otherwise; it never waits). The payload
-// is copied.
+// is copied. On a stream in relay mode it fails with ErrRelayMode.
 func (s *Stream) Respond(p Payload) error {
 	return s.sendOut(frame.FlagNext|frame.FlagComplete, p, true)
+}
+
+// enqueueItem is enqueuePayload (copying) for Stream.Send: it waits for queue space first.
+func (c *Conn) enqueueItem(ctx context.Context, id uint32, flags frame.Flags, md, data []byte) error {
+	if err := c.checkFrameSize(frame.TypePayload, md, data); err != nil {
+		return err
+	}
+	if err := c.q.lockSpace(ctx); err != nil {
+		return err
+	}
+	c.q.appendPayload(c.cfg.mtu, frame.TypePayload, id, flags, 0, md, data, false, nil)
+	c.q.unlock()
+	return nil
 }
 
 // sendOut queues a PAYLOAD with flags on our direction without waiting (Respond, Complete, Forward);
@@ -256,6 +246,10 @@ func (s *Stream) sendOut(flags frame.Flags, p Payload, takeCredit bool) error {
 	if s.outDone {
 		s.mu.Unlock()
 		return ErrStreamDone
+	}
+	if takeCredit && s.relay {
+		s.mu.Unlock()
+		return ErrRelayMode
 	}
 	if takeCredit && s.kind != kindRequestResponse && !s.outUnbounded {
 		if s.outCredit == 0 {
@@ -372,14 +366,4 @@ func (s *Stream) onTerminate(err error, inTable bool) {
 	if inTable {
 		s.finish()
 	}
-}
-
-// connClosed fails the stream because the connection ended (reader goroutine, table already taken).
-func (s *Stream) connClosed(err error) {
-	if s.pooled {
-		s.rerr = err
-		s.ev <- struct{}{}
-		return
-	}
-	s.onTerminate(err, false)
 }

@@ -7,7 +7,7 @@ import (
 	"github.com/rsgate/rsgate/rsocket/frame"
 )
 
-// RequestResponseID and FireAndForgetID report the stream id their frame went out on.
+// RequestResponse and FireAndForget report the stream id their frame went out on.
 func TestRequestAndFireAndForgetIDs(t *testing.T) {
 	leakCheck(t)
 	p, c := rawServer(t, Options{})
@@ -19,8 +19,7 @@ func TestRequestAndFireAndForgetIDs(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		got := make(chan answer, 1)
 		go func() {
-			var id uint32
-			msg, err := c.RequestResponseID(context.Background(), Payload{Data: []byte("q")}, &id)
+			msg, id, err := c.RequestResponse(context.Background(), Payload{Data: []byte("q")})
 			got <- answer{id, msg, err}
 		}()
 		f := p.next()
@@ -34,25 +33,24 @@ func TestRequestAndFireAndForgetIDs(t *testing.T) {
 		}
 		a.msg.Release()
 		if a.id != f.StreamID() || a.id == 0 {
-			t.Fatalf("RequestResponseID reported stream %d; the frame went out on %d", a.id, f.StreamID())
+			t.Fatalf("RequestResponse reported stream %d; the frame went out on %d", a.id, f.StreamID())
 		}
 
-		var id uint32
-		if err := c.FireAndForgetID(context.Background(), Payload{Data: []byte("f")}, &id); err != nil {
+		id, err := c.FireAndForget(context.Background(), Payload{Data: []byte("f")}, FireAndForgetOptions{})
+		if err != nil {
 			t.Fatal(err)
 		}
 		f = p.next()
 		if f.Type() != frame.TypeRequestFNF || id != f.StreamID() || id == 0 {
-			t.Fatalf("FireAndForgetID reported stream %d; got %v on %d", id, f.Type(), f.StreamID())
+			t.Fatalf("FireAndForget reported stream %d; got %v on %d", id, f.Type(), f.StreamID())
 		}
 	}
-	// A request that fails before it has a stream leaves the id alone.
+	// A request that fails before it has a stream reports id 0.
 	_ = c.Close()
-	id := uint32(77)
-	if _, err := c.RequestResponseID(context.Background(), Payload{}, &id); err == nil || id != 77 {
+	if _, id, err := c.RequestResponse(context.Background(), Payload{}); err == nil || id != 0 {
 		t.Fatalf("on a closed connection: err %v, id %d", err, id)
 	}
-	if err := c.FireAndForgetID(context.Background(), Payload{}, &id); err == nil || id != 77 {
+	if id, err := c.FireAndForget(context.Background(), Payload{}, FireAndForgetOptions{}); err == nil || id != 0 {
 		t.Fatalf("fire-and-forget on a closed connection: err %v, id %d", err, id)
 	}
 }

@@ -70,7 +70,7 @@ func TestStress(t *testing.T) {
 						ctx, cancel := context.WithTimeout(context.Background(), time.Duration(r.IntN(2000))*time.Microsecond)
 						data := make([]byte, 1+r.IntN(400))
 						data[0] = byte(r.IntN(256))
-						m, err := client.RequestResponse(ctx, Payload{Data: data})
+						m, _, err := client.RequestResponse(ctx, Payload{Data: data})
 						cancel()
 						if err == nil {
 							m.Release()
@@ -81,7 +81,7 @@ func TestStress(t *testing.T) {
 							}
 						}
 					case 2:
-						_ = client.FireAndForget(context.Background(), Payload{Data: []byte("f")})
+						_ = fnfErr(client.FireAndForget(context.Background(), Payload{Data: []byte("f")}, FireAndForgetOptions{}))
 					case 3:
 						sub := newCollector()
 						st, err := client.RequestStream(Payload{Data: []byte(strconv.Itoa(r.IntN(50)))}, uint32(1+r.IntN(10)), sub)
@@ -120,7 +120,7 @@ func TestStress(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 100; i++ {
-				_, err := server.RequestResponse(context.Background(), Payload{Data: []byte("s")})
+				_, _, err := server.RequestResponse(context.Background(), Payload{Data: []byte("s")})
 				var e *Error
 				if !errors.As(err, &e) || e.Code != frame.CodeRejected {
 					t.Errorf("server request: %v", err)
@@ -134,7 +134,7 @@ func TestStress(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				m, err := client.RequestResponse(context.Background(), Payload{Data: []byte{2}})
+				m, _, err := client.RequestResponse(context.Background(), Payload{Data: []byte{2}})
 				if err == nil {
 					m.Release()
 				}

@@ -4,12 +4,17 @@
 #
 #   bench/http/run.sh            full run: 10 s trials, 3 repetitions, 64 and 256 connections
 #   bench/http/run.sh -quick     3 s trials, 1 repetition (a smoke run, numbers only indicative)
+#   bench/http/run.sh -cores N   everything under test limited to N CPUs (taskset; GOMAXPROCS, nginx workers and
+#                                haproxy threads = N), wrk on the other CPUs (shared with the SUT when none are left)
 #
 # What runs (all on 127.0.0.1, high ports, configs and logs in a temp dir; nothing system-wide is touched):
 #   gateway  : rsgate built from this tree, POST /api/echo -> request-response "echo" on an RSocket backend
 #              (bench/http/cmd/rsbackend: the demo service of `gateway -demo`, in its own process)
-#   nginx    : proxy_pass to the fasthttp backend (bench/http/cmd/httpbackend), upstream keepalive 64
-#   haproxy  : mode http, http-reuse always, same backend
+#   nginx    : proxy_pass to the fasthttp backend (bench/http/cmd/httpbackend), upstream keepalive 64,
+#              worker_processes = the SUT's CPU count
+#   nginx-auto : the same, but "worker_processes auto" as Debian ships it (one worker per CPU it sees)
+#   haproxy  : mode http, http-reuse always, same backend, nbthread = the SUT's CPU count
+#   haproxy-auto : the same without nbthread, as shipped (haproxy picks one thread per CPU it is bound to)
 #   caddy    : reverse_proxy, same backend
 # Each trial: warm-up, then wrk -t THREADS -c CONNS -d DURATION --latency with a 1 KiB JSON POST (post.lua).
 # Trials are interleaved (A B C D, B C D A, ... the start rotates every repetition) so slow drifts in background
@@ -17,18 +22,27 @@
 # CPU per request: utime+stime deltas from /proc/PID/stat (nginx: master + workers) over the measured trial.
 #
 # Environment overrides: DURATION (s), WARMUP (s), REPS, CONNS ("64 256"), THREADS, PEERS ("gateway nginx
-# haproxy caddy"), PIN (1: wrk on the first half of the CPUs, everything under test on the other half; 0: no
-# pinning), GW_CONNECTIONS (gateway RSocket connections to the backend, 2), NGINX_KEEPALIVE (64), BODY_SIZE
+# haproxy caddy"; add nginx-auto and haproxy-auto for the peers as shipped), PIN (1: wrk on the first half of the
+# CPUs, everything under test on the other half; 0: no pinning), CORES (same as -cores N), REF (reference peer(s)
+# for ratios, "nginx" or e.g. "nginx,nginx-auto"), BIN_DIR (take gateway, rsbackend, httpbackend and benchreport
+# from this directory instead of building them: for a machine without Go, see bench/README.md), GW_CONNECTIONS (gateway RSocket connections to the backend, 2), NGINX_KEEPALIVE (64), BODY_SIZE
 # (1024), KEEP_TMP (1: keep the temp dir, the default; 0: delete it), RESULTS (report file path), NO_INSTALL=1,
-# GW_REF (a git ref, e.g. HEAD: build the gateway and the demo backend from that commit instead of the work tree),
+# TRIALS_OUT (also copy the raw trials TSV there; bench/scale.sh uses it), GW_REF (a git ref, e.g. HEAD: build the gateway and the demo backend from that commit instead of the work tree),
 # NICE (e.g. -10: run wrk and everything under test at that nice level, so that other work on a shared machine
 # disturbs the trials less; it slows that other work down while the benchmark runs; default 0 = unchanged).
 set -euo pipefail
 
 QUICK=0
-for a in "$@"; do
+CORES=${CORES:-}
+while [ $# -gt 0 ]; do
+	a=$1
+	shift
 	case "$a" in
 	-quick | --quick) QUICK=1 ;;
+	-cores | --cores)
+		CORES=${1:-}
+		shift || true
+		;;
 	-h | --help)
 		sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
 		exit 0
@@ -39,6 +53,10 @@ for a in "$@"; do
 		;;
 	esac
 done
+if [ -n "$CORES" ] && ! [[ "$CORES" =~ ^[1-9][0-9]*$ ]]; then
+	echo "run.sh: -cores wants a positive number of CPUs, got '$CORES'" >&2
+	exit 2
+fi
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -48,6 +66,7 @@ else
 	DURATION=${DURATION:-10} WARMUP=${WARMUP:-3} REPS=${REPS:-3}
 fi
 CONNS=${CONNS:-"64 256"}
+THREADS_SET=${THREADS:-}
 THREADS=${THREADS:-2}
 PEERS=${PEERS:-"gateway nginx haproxy caddy"}
 PIN=${PIN:-1}
@@ -114,7 +133,7 @@ command -v wrk >/dev/null || { echo "run.sh: wrk is required" >&2; exit 1; }
 have_peer() {
 	case $1 in
 	gateway) return 0 ;;
-	*) command -v "$1" >/dev/null ;;
+	*) command -v "${1%-auto}" >/dev/null ;;
 	esac
 }
 peers=()
@@ -148,36 +167,68 @@ if [ "$NICE" != 0 ]; then
 	SUT_PREFIX=(nice -n "$NICE" "${SUT_PREFIX[@]}")
 	PINNING="$PINNING; wrk and the SUT run at nice $NICE"
 fi
+if [ -n "$CORES" ]; then
+	[ "$CORES" -le "$NCPU" ] || { echo "run.sh: -cores $CORES but this machine has $NCPU CPUs" >&2; exit 2; }
+	# the system under test on the last CORES CPUs, wrk on the others (or, when none are left, on all of them)
+	SUT_N=$CORES
+	SUT_CPUS="$((NCPU - CORES))-$((NCPU - 1))"
+	SUT_LIST=$(seq -s, $((NCPU - CORES)) $((NCPU - 1)))
+	SUT_PREFIX=(taskset -c "$SUT_CPUS")
+	if [ "$CORES" -lt "$NCPU" ]; then
+		PINNED=1
+		LOAD_CPUS="0-$((NCPU - CORES - 1))"
+		LOAD_PREFIX=(taskset -c "$LOAD_CPUS")
+		PINNING="-cores $CORES: proxy and its backend limited to CPU $SUT_CPUS; wrk on CPU $LOAD_CPUS"
+		# wrk: one thread per CPU it has (at least 2), unless THREADS was given
+		[ -n "${THREADS_SET:-}" ] || THREADS=$((NCPU - CORES > 2 ? NCPU - CORES : 2))
+	else
+		PINNED=0
+		LOAD_PREFIX=()
+		PINNING="-cores $CORES: all $NCPU CPUs, shared by wrk, proxies and backends (no CPU left for wrk alone)"
+	fi
+	if [ "$NICE" != 0 ]; then
+		LOAD_PREFIX=(nice -n "$NICE" "${LOAD_PREFIX[@]}")
+		SUT_PREFIX=(nice -n "$NICE" "${SUT_PREFIX[@]}")
+	fi
+fi
 CLK=$(getconf CLK_TCK)
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 # ---------------------------------------------------------------- builds
-log "building into $TMP"
-(cd "$HERE" && go build -o "$TMP/httpbackend" ./cmd/httpbackend && go build -o "$TMP/benchreport" ./cmd/benchreport)
 SRC=$ROOT
-TREE="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- . ':!bench' 2>/dev/null || echo ' + uncommitted changes (work tree)')"
-if [ -n "${GW_REF:-}" ]; then
-	# a clean copy of the commit, with this harness copied in (it may be newer than the commit)
-	SRC=$TMP/src
-	mkdir -p "$SRC"
-	git -C "$ROOT" archive "$GW_REF" | tar -x -C "$SRC"
-	rm -rf "$SRC/bench/http"
-	mkdir -p "$SRC/bench"
-	cp -r "$HERE" "$SRC/bench/http"
-	TREE="$(git -C "$ROOT" rev-parse --short "$GW_REF") (GW_REF=$GW_REF, clean copy)"
-fi
 GW_MODE=separate
-if ! (cd "$SRC/bench/http" && go build -o "$TMP/rsbackend" ./cmd/rsbackend) >"$TMP/build-rsbackend.log" 2>&1; then
-	GW_MODE=demo
-	NOTES+=("bench/http/cmd/rsbackend did not build ($TMP/build-rsbackend.log): the gateway ran with -demo, its CPU includes the in-process demo backend")
-fi
-if [[ " ${peers[*]} " == *" gateway "* ]]; then
-	if ! (cd "$SRC" && go build -o "$TMP/gateway" ./cmd/gateway) >"$TMP/build-gateway.log" 2>&1; then
-		log "gateway build failed:"
-		sed 's/^/    /' "$TMP/build-gateway.log" | head -20 >&2
-		drop_peer gateway "build failed at $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)"
+if [ -n "${BIN_DIR:-}" ]; then
+	for b in gateway rsbackend httpbackend benchreport; do
+		[ -x "$BIN_DIR/$b" ] || { echo "run.sh: BIN_DIR=$BIN_DIR has no executable $b (see bench/README.md, bench/pack.sh)" >&2; exit 1; }
+		cp "$BIN_DIR/$b" "$TMP/$b"
+	done
+	TREE="prebuilt binaries from $BIN_DIR ($(cat "$BIN_DIR/VERSION" 2>/dev/null || echo 'version unknown'))"
+else
+	log "building into $TMP"
+	(cd "$HERE" && go build -o "$TMP/httpbackend" ./cmd/httpbackend && go build -o "$TMP/benchreport" ./cmd/benchreport)
+	TREE="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- . ':!bench' 2>/dev/null || echo ' + uncommitted changes (work tree)')"
+	if [ -n "${GW_REF:-}" ]; then
+		# a clean copy of the commit, with this harness copied in (it may be newer than the commit)
+		SRC=$TMP/src
+		mkdir -p "$SRC"
+		git -C "$ROOT" archive "$GW_REF" | tar -x -C "$SRC"
+		rm -rf "$SRC/bench/http"
+		mkdir -p "$SRC/bench"
+		cp -r "$HERE" "$SRC/bench/http"
+		TREE="$(git -C "$ROOT" rev-parse --short "$GW_REF") (GW_REF=$GW_REF, clean copy)"
 	fi
-fi
+	if ! (cd "$SRC/bench/http" && go build -o "$TMP/rsbackend" ./cmd/rsbackend) >"$TMP/build-rsbackend.log" 2>&1; then
+		GW_MODE=demo
+		NOTES+=("bench/http/cmd/rsbackend did not build ($TMP/build-rsbackend.log): the gateway ran with -demo, its CPU includes the in-process demo backend")
+	fi
+	if [[ " ${peers[*]} " == *" gateway "* ]]; then
+		if ! (cd "$SRC" && go build -o "$TMP/gateway" ./cmd/gateway) >"$TMP/build-gateway.log" 2>&1; then
+			log "gateway build failed:"
+			sed 's/^/    /' "$TMP/build-gateway.log" | head -20 >&2
+			drop_peer gateway "build failed at $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)"
+		fi
+	fi
+fi # BIN_DIR
 
 # ---------------------------------------------------------------- ports
 used_ports() { ss -Htan 2>/dev/null | awk '{print $4}' | sed 's/.*://' | sort -u; }
@@ -194,7 +245,7 @@ pick_port() { # name: a random free high port into PORT[name]
 		fi
 	done
 }
-for n in httpbackend rsbackend gateway gwadmin nginx haproxy caddy; do pick_port $n; done
+for n in httpbackend rsbackend gateway gwadmin nginx nginx-auto haproxy haproxy-auto caddy; do pick_port $n; done
 
 # ---------------------------------------------------------------- request body (1 KiB JSON)
 make_body() {
@@ -247,6 +298,11 @@ http {
     }
 }
 EOF
+# nginx-auto: the same, with worker_processes as Debian ships it
+sed -e 's/^worker_processes .*/worker_processes auto;/' -e "s#$TMP/nginx/#$TMP/nginx-auto/#g" \
+	-e "s#listen 127.0.0.1:${PORT[nginx]} #listen 127.0.0.1:${PORT[nginx-auto]} #" "$TMP/nginx/nginx.conf" >"$TMP/nginx-auto.conf"
+mkdir -p "$TMP/nginx-auto/tmp"
+mv "$TMP/nginx-auto.conf" "$TMP/nginx-auto/nginx.conf"
 cat >"$TMP/haproxy.cfg" <<EOF
 # rsgate HTTP benchmark: haproxy as a keep-alive reverse proxy to the fasthttp backend.
 global
@@ -264,6 +320,8 @@ frontend fe
 backend be
     server s1 127.0.0.1:${PORT[httpbackend]}
 EOF
+# haproxy-auto: the same without nbthread, as shipped (one thread per CPU haproxy is bound to)
+sed -e '/^    nbthread /d' -e "s#bind 127.0.0.1:${PORT[haproxy]}\$#bind 127.0.0.1:${PORT[haproxy-auto]}#" "$TMP/haproxy.cfg" >"$TMP/haproxy-auto.cfg"
 cat >"$TMP/caddy/Caddyfile" <<EOF
 # rsgate HTTP benchmark: caddy as a keep-alive reverse proxy to the fasthttp backend.
 {
@@ -356,6 +414,16 @@ for p in "${peers[@]}"; do
 		start nginx "${SUT_PREFIX[@]}" nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log"
 		BACKEND[nginx]=httpbackend
 		wait_port nginx "${PORT[nginx]}" || drop_peer nginx "did not start"
+		;;
+	nginx-auto)
+		start nginx-auto "${SUT_PREFIX[@]}" nginx -p "$TMP/nginx-auto" -c "$TMP/nginx-auto/nginx.conf" -e "$TMP/nginx-auto/error.log"
+		BACKEND[nginx-auto]=httpbackend
+		wait_port nginx-auto "${PORT[nginx-auto]}" || drop_peer nginx-auto "did not start"
+		;;
+	haproxy-auto)
+		start haproxy-auto "${SUT_PREFIX[@]}" haproxy -db -f "$TMP/haproxy-auto.cfg"
+		BACKEND[haproxy-auto]=httpbackend
+		wait_port haproxy-auto "${PORT[haproxy-auto]}" || drop_peer haproxy-auto "did not start"
 		;;
 	haproxy)
 		start haproxy "${SUT_PREFIX[@]}" haproxy -db -f "$TMP/haproxy.cfg"
@@ -488,10 +556,10 @@ ver() { "$@" 2>&1 | head -1 | tr -d '\r' || true; }
 	echo
 	echo "Generated by \`bench/http/run.sh$([ "$QUICK" = 1 ] && echo ' -quick')\` (see bench/README.md for how to read it)."
 	echo
-	echo "- Gateway built from: $TREE; $(go version | cut -d' ' -f3-)"
+	echo "- Gateway built from: $TREE; $(go version 2>/dev/null | cut -d' ' -f3- || echo 'Go toolchain not installed here (prebuilt binaries)')"
 	echo "- Machine: $NCPU CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')), $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
 	echo "- Load average at start / end: $LOADAVG_START / $LOADAVG_END (other work on the machine shows up here and in the *other load* column)"
-	echo "- Pinning: $PINNING. Gateway GOMAXPROCS=$SUT_N, nginx worker_processes $SUT_N, haproxy nbthread $SUT_N, caddy and backends GOMAXPROCS=$SUT_N."
+	echo "- Pinning: $PINNING. Gateway GOMAXPROCS=$SUT_N, nginx worker_processes $SUT_N, haproxy nbthread $SUT_N, caddy and backends GOMAXPROCS=$SUT_N; nginx-auto and haproxy-auto (when measured) run as shipped: worker_processes auto, no nbthread."
 	echo "- Load: wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}'), $THREADS threads, connections $CONNS, ${DURATION}s per trial after a ${WARMUP}s warm-up on the same connections count, $REPS repetition(s), order rotated per repetition; POST /api/echo with a ${BODY_SIZE}-byte JSON body (Content-Type: application/json), keep-alive."
 	echo "- gateway: $([ -x "$TMP/gateway" ] && ver "$TMP/gateway" -version || echo 'not built'); RSocket TCP, $GW_CONNECTIONS connections to $([ "$GW_MODE" = separate ] && echo 'the demo service in its own process (bench/http/cmd/rsbackend)' || echo 'the in-process demo service (-demo): its CPU includes the backend')."
 	echo "- nginx: $(ver nginx -v | sed 's/.*nginx\///'), upstream keepalive $NGINX_KEEPALIVE, proxy_http_version 1.1, access_log off, keepalive_requests unlimited (10M). haproxy: $(ver haproxy -v | awk '{print $3}'), http-reuse always. caddy: $(ver caddy version | awk '{print $1}'), reverse_proxy, keepalive_idle_conns_per_host $NGINX_KEEPALIVE. All three proxy to bench/http/cmd/httpbackend (fasthttp)."
@@ -499,9 +567,10 @@ ver() { "$@" 2>&1 | head -1 | tr -d '\r' || true; }
 	echo "- Wall time: $(((END_TS - START_TS) / 60)) min $(((END_TS - START_TS) % 60)) s. Raw wrk outputs: $TMP"
 	for n in "${NOTES[@]}"; do echo "- Note: $n"; done
 	echo
-	"$TMP/benchreport" -in "$TSV" -clk "$CLK" -unpinned="$([ "$PINNED" = 1 ] && echo false || echo true)" -peers "$(echo gateway nginx haproxy caddy | tr ' ' ,)"
+	"$TMP/benchreport" -in "$TSV" -clk "$CLK" -unpinned="$([ "$PINNED" = 1 ] && echo false || echo true)" -peers "gateway,nginx,nginx-auto,haproxy,haproxy-auto,caddy" -ref "${REF:-nginx}" -cores "${CORES:-0}"
 } >"$TMP/report.md"
 mkdir -p "$(dirname "$RESULTS")"
 cp "$TMP/report.md" "$RESULTS"
+[ -z "${TRIALS_OUT:-}" ] || cp "$TSV" "$TRIALS_OUT"
 cat "$TMP/report.md"
 log "report written to $RESULTS"

@@ -357,7 +357,7 @@ func (o *ourClient) RequestResponse(ctx context.Context, route string, data []by
 }
 
 func (o *ourClient) RequestResponseMD(ctx context.Context, md, data []byte) ([]byte, error) {
-	m, err := o.c.RequestResponse(ctx, rsocket.Payload{Metadata: md, Data: data})
+	m, _, err := o.c.RequestResponse(ctx, rsocket.Payload{Metadata: md, Data: data})
 	if err != nil {
 		return nil, err
 	}
@@ -366,7 +366,8 @@ func (o *ourClient) RequestResponseMD(ctx context.Context, md, data []byte) ([]b
 }
 
 func (o *ourClient) FireAndForget(ctx context.Context, route string, data []byte) error {
-	return o.c.FireAndForget(ctx, rsocket.Payload{Metadata: peers.OurRouteMetadata(route), Data: data})
+	_, err := o.c.FireAndForget(ctx, rsocket.Payload{Metadata: peers.OurRouteMetadata(route), Data: data}, rsocket.FireAndForgetOptions{})
+	return err
 }
 
 func (o *ourClient) MetadataPush(ctx context.Context, md []byte) error { return o.c.MetadataPush(md) }

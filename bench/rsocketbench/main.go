@@ -411,7 +411,7 @@ type ourRequester struct{ c *rsocket.Conn }
 
 func (o *ourRequester) close() { o.c.Close() }
 func (o *ourRequester) rr() error {
-	m, err := o.c.RequestResponse(context.Background(), rsocket.Payload{Metadata: ourRouteMD, Data: data1K})
+	m, _, err := o.c.RequestResponse(context.Background(), rsocket.Payload{Metadata: ourRouteMD, Data: data1K})
 	if err != nil {
 		return err
 	}

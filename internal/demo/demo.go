@@ -100,6 +100,9 @@ func (s *service) FireAndForget(req rsocket.Payload) {
 	}
 }
 
+// answerBufs holds the buffers the users.{id} answers are built in.
+var answerBufs = sync.Pool{New: func() any { b := make([]byte, 0, 64); return &b }}
+
 func (s *service) RequestResponse(req rsocket.Payload, st *rsocket.Stream) {
 	tag := s.tag(req.Metadata)
 	switch {
@@ -109,11 +112,13 @@ func (s *service) RequestResponse(req rsocket.Payload, st *rsocket.Stream) {
 		_ = st.Error(frame.CodeApplicationError, "demo failure")
 	default:
 		if id, ok := param(tag, "users"); ok {
-			body := make([]byte, 0, len(id)+10)
-			body = append(body, `{"id":`...)
+			bp := answerBufs.Get().(*[]byte) // Respond copies the payload: the buffer is free when it returns
+			body := append((*bp)[:0], `{"id":`...)
 			body = strconv.AppendQuote(body, string(id))
 			body = append(body, '}')
 			_ = st.Respond(rsocket.Payload{Data: body})
+			*bp = body
+			answerBufs.Put(bp)
 			return
 		}
 		if ms, ok := param(tag, "slow"); ok {

@@ -42,7 +42,7 @@ func call(t *testing.T, c *rsocket.Conn, tag, data string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	m, err := c.RequestResponse(ctx, rsocket.Payload{Metadata: route(tag), Data: []byte(data)})
+	m, _, err := c.RequestResponse(ctx, rsocket.Payload{Metadata: route(tag), Data: []byte(data)})
 	if err != nil {
 		return "", err
 	}
@@ -79,7 +79,7 @@ func TestRequestResponseRoutes(t *testing.T) {
 func TestFireAndForgetCounted(t *testing.T) {
 	s, c := dial(t)
 	for i := 0; i < 3; i++ {
-		if err := c.FireAndForget(context.Background(), rsocket.Payload{Metadata: route("log"), Data: []byte("x")}); err != nil {
+		if _, err := c.FireAndForget(context.Background(), rsocket.Payload{Metadata: route("log"), Data: []byte("x")}, rsocket.FireAndForgetOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}

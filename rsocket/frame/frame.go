@@ -6,8 +6,9 @@ import (
 )
 
 // Frame is a flyweight view over one frame's bytes (without length prefix). It is valid as long as the
-// underlying bytes are. Accessors never panic on a Frame returned by Parse without error; on other byte
-// slices they may.
+// underlying bytes are. Accessors never panic on a Frame returned by Parse (without error, or with
+// ErrUnknownType): an accessor of another frame type's field returns its zero value (0, nil), so
+// Parse(AppendCancel(nil, 1)).ErrorCode() is 0. On byte slices that did not come from Parse they may panic.
 type Frame []byte
 
 func be16(b []byte) uint16 { return binary.BigEndian.Uint16(b) }
@@ -251,25 +252,48 @@ func (f Frame) RequestN() uint32 {
 }
 
 // ErrorCode returns the code of an ERROR frame.
-func (f Frame) ErrorCode() ErrorCode { return ErrorCode(binary.BigEndian.Uint32(f[HeaderLen:])) }
+func (f Frame) ErrorCode() ErrorCode {
+	if f.Type() != TypeError {
+		return 0
+	}
+	return ErrorCode(binary.BigEndian.Uint32(f[HeaderLen:]))
+}
 
 // ErrorMessage returns the error data (UTF-8 by convention) of an ERROR frame.
-func (f Frame) ErrorMessage() []byte { return f[errorLen:] }
+func (f Frame) ErrorMessage() []byte {
+	if f.Type() != TypeError {
+		return nil
+	}
+	return f[errorLen:]
+}
 
 // SetupVersion returns the protocol version of a SETUP frame.
 func (f Frame) SetupVersion() (major, minor uint16) {
+	if f.Type() != TypeSetup {
+		return 0, 0
+	}
 	return be16(f[HeaderLen:]), be16(f[HeaderLen+2:])
 }
 
 // SetupKeepalive returns the time between KEEPALIVE frames in milliseconds.
-func (f Frame) SetupKeepalive() uint32 { return be31(f[HeaderLen+4:]) }
+func (f Frame) SetupKeepalive() uint32 {
+	if f.Type() != TypeSetup {
+		return 0
+	}
+	return be31(f[HeaderLen+4:])
+}
 
 // SetupLifetime returns the max lifetime in milliseconds.
-func (f Frame) SetupLifetime() uint32 { return be31(f[HeaderLen+8:]) }
+func (f Frame) SetupLifetime() uint32 {
+	if f.Type() != TypeSetup {
+		return 0
+	}
+	return be31(f[HeaderLen+8:])
+}
 
 // SetupToken returns the resume identification token (nil unless the R flag is set).
 func (f Frame) SetupToken() []byte {
-	if f.Flags()&FlagResume == 0 {
+	if f.Type() != TypeSetup || f.Flags()&FlagResume == 0 {
 		return nil
 	}
 	l := int(be16(f[setupFixedLen:]))
@@ -287,6 +311,9 @@ func (f Frame) setupMIMEOffset() int {
 
 // SetupMetadataMIME returns the metadata encoding MIME type.
 func (f Frame) SetupMetadataMIME() []byte {
+	if f.Type() != TypeSetup {
+		return nil
+	}
 	off := f.setupMIMEOffset()
 	l := int(f[off])
 	return f[off+1 : off+1+l : off+1+l]
@@ -294,6 +321,9 @@ func (f Frame) SetupMetadataMIME() []byte {
 
 // SetupDataMIME returns the data encoding MIME type.
 func (f Frame) SetupDataMIME() []byte {
+	if f.Type() != TypeSetup {
+		return nil
+	}
 	off := f.setupMIMEOffset()
 	off += 1 + int(f[off])
 	l := int(f[off])
@@ -301,40 +331,77 @@ func (f Frame) SetupDataMIME() []byte {
 }
 
 // LeaseTTL returns the LEASE time-to-live in milliseconds.
-func (f Frame) LeaseTTL() uint32 { return be31(f[HeaderLen:]) }
+func (f Frame) LeaseTTL() uint32 {
+	if f.Type() != TypeLease {
+		return 0
+	}
+	return be31(f[HeaderLen:])
+}
 
 // LeaseRequests returns the LEASE number of requests.
-func (f Frame) LeaseRequests() uint32 { return be31(f[HeaderLen+4:]) }
+func (f Frame) LeaseRequests() uint32 {
+	if f.Type() != TypeLease {
+		return 0
+	}
+	return be31(f[HeaderLen+4:])
+}
 
 // KeepalivePosition returns the KEEPALIVE last received position (63 bits).
-func (f Frame) KeepalivePosition() uint64 { return be63(f[HeaderLen:]) }
+func (f Frame) KeepalivePosition() uint64 {
+	if f.Type() != TypeKeepalive {
+		return 0
+	}
+	return be63(f[HeaderLen:])
+}
 
 // ResumeVersion returns the protocol version of a RESUME frame.
 func (f Frame) ResumeVersion() (major, minor uint16) {
+	if f.Type() != TypeResume {
+		return 0, 0
+	}
 	return be16(f[HeaderLen:]), be16(f[HeaderLen+2:])
 }
 
 // ResumeToken returns the resume identification token of a RESUME frame.
 func (f Frame) ResumeToken() []byte {
+	if f.Type() != TypeResume {
+		return nil
+	}
 	l := int(be16(f[HeaderLen+4:]))
 	return f[resumeFixedLen : resumeFixedLen+l : resumeFixedLen+l]
 }
 
 // ResumeLastReceivedServerPosition returns the RESUME last received server position.
 func (f Frame) ResumeLastReceivedServerPosition() uint64 {
+	if f.Type() != TypeResume {
+		return 0
+	}
 	return be63(f[resumeFixedLen+int(be16(f[HeaderLen+4:])):])
 }
 
 // ResumeFirstAvailableClientPosition returns the RESUME first available client position.
 func (f Frame) ResumeFirstAvailableClientPosition() uint64 {
+	if f.Type() != TypeResume {
+		return 0
+	}
 	return be63(f[resumeFixedLen+int(be16(f[HeaderLen+4:]))+8:])
 }
 
 // ResumeOKPosition returns the RESUME_OK last received client position.
-func (f Frame) ResumeOKPosition() uint64 { return be63(f[HeaderLen:]) }
+func (f Frame) ResumeOKPosition() uint64 {
+	if f.Type() != TypeResumeOK {
+		return 0
+	}
+	return be63(f[HeaderLen:])
+}
 
 // ExtendedType returns the extended type of an EXT frame.
-func (f Frame) ExtendedType() uint32 { return be31(f[HeaderLen:]) }
+func (f Frame) ExtendedType() uint32 {
+	if f.Type() != TypeExt {
+		return 0
+	}
+	return be31(f[HeaderLen:])
+}
 
 // flagsString prints flags with the type-specific names (R/L for SETUP, R for KEEPALIVE).
 func flagsString(t Type, fl Flags) string {

@@ -363,3 +363,16 @@ func toUpper(s string) string {
 	}
 	return string(b)
 }
+
+// CountsForResume reports whether frames of type t count toward the implied position of resumption
+// ("Resuming Operation": REQUEST_*, REQUEST_N, CANCEL, ERROR and PAYLOAD frames; the position is the
+// sum of their lengths after fragmentation, without the transport's length prefix). A connection-level
+// ERROR (stream 0) ends the session, so whether it counts never matters.
+func CountsForResume(t Type) bool {
+	switch t {
+	case TypeRequestResponse, TypeRequestFNF, TypeRequestStream, TypeRequestChannel, TypeRequestN,
+		TypeCancel, TypeError, TypePayload:
+		return true
+	}
+	return false
+}

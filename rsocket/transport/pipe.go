@@ -19,24 +19,54 @@ const PipeCapacity = 64
 func Pipe() (Conn, Conn) {
 	ab := make(chan []byte, PipeCapacity)
 	ba := make(chan []byte, PipeCapacity)
-	a := &pipeConn{in: ba, out: ab, done: make(chan struct{}), max: MaxFrameLen, name: "pipe-a"}
-	b := &pipeConn{in: ab, out: ba, done: make(chan struct{}), max: MaxFrameLen, name: "pipe-b"}
+	// Frame buffers go back from the reader to the writer of their direction: no allocation per frame once
+	// both free lists hold buffers of the sizes in use.
+	abFree := make(chan []byte, pipeFree)
+	baFree := make(chan []byte, pipeFree)
+	a := &pipeConn{in: ba, out: ab, inFree: baFree, outFree: abFree, done: make(chan struct{}), max: MaxFrameLen, name: "pipe-a"}
+	b := &pipeConn{in: ab, out: ba, inFree: abFree, outFree: baFree, done: make(chan struct{}), max: MaxFrameLen, name: "pipe-b"}
 	a.peer, b.peer = b, a
 	return a, b
 }
 
+// pipeFree is how many read frame buffers each direction keeps for reuse; pipeFreeMax is the largest buffer
+// kept (bigger ones are left to the GC).
+const (
+	pipeFree    = 2 * PipeCapacity
+	pipeFreeMax = 64 << 10
+)
+
 type pipeConn struct {
 	in, out chan []byte
-	done    chan struct{} // closed by Close
-	peer    *pipeConn
-	max     int
-	name    string
+	// inFree takes the buffers of frames this end has read (reused by the peer's writes); outFree gives
+	// buffers to this end's writes.
+	inFree, outFree chan []byte
+	last            []byte        // the frame ReadFrame returned last: recycled by the next ReadFrame
+	done            chan struct{} // closed by Close
+	peer            *pipeConn
+	max             int
+	name            string
 
 	pending   [][]byte // written, not yet flushed; writer goroutine only
 	closeOnce sync.Once
 }
 
 func (p *pipeConn) ReadFrame() ([]byte, error) {
+	if p.last != nil {
+		if cap(p.last) <= pipeFreeMax {
+			select {
+			case p.inFree <- p.last[:0]:
+			default:
+			}
+		}
+		p.last = nil
+	}
+	f, err := p.readFrame()
+	p.last = f
+	return f, err
+}
+
+func (p *pipeConn) readFrame() ([]byte, error) {
 	select {
 	case <-p.done:
 		return nil, ErrClosed
@@ -68,7 +98,15 @@ func (p *pipeConn) WriteFrame(head, metadata, data []byte) error {
 	if n > p.max {
 		return &FrameSizeError{Op: "write", Size: n, Limit: p.max}
 	}
-	f := make([]byte, 0, n)
+	var f []byte
+	select {
+	case f = <-p.outFree:
+		if cap(f) < n {
+			f = make([]byte, 0, n)
+		}
+	default:
+		f = make([]byte, 0, n)
+	}
 	f = append(append(append(f, head...), metadata...), data...)
 	p.pending = append(p.pending, f)
 	return nil

@@ -1,6 +1,8 @@
 package transport
 
 import (
+	"github.com/rsgate/rsgate/rsocket/internal/bufpool"
+
 	"context"
 	"crypto/tls"
 	"io"
@@ -122,10 +124,10 @@ type streamConn struct {
 	max int
 
 	// Read side, used only by the reading goroutine.
-	rbuf       []byte  // fixed size; frames that fit are returned as views into it
-	rpos, rend int     // buffered bytes are rbuf[rpos:rend]
-	big        *[]byte // pooled buffer holding the last returned large frame
-	rerr       error   // sticky
+	rbuf       []byte          // fixed size; frames that fit are returned as views into it
+	rpos, rend int             // buffered bytes are rbuf[rpos:rend]
+	big        *bufpool.Buffer // pooled buffer holding the last returned large frame
+	rerr       error           // sticky
 
 	// Write side, used only by the writing goroutine.
 	bufs        net.Buffers // the queued batch
@@ -161,7 +163,7 @@ func newStreamConn(rw io.ReadWriter, opts Options, writev bool) *streamConn {
 
 func (c *streamConn) ReadFrame() ([]byte, error) {
 	if c.big != nil {
-		putBig(c.big)
+		bufpool.Put(c.big)
 		c.big = nil
 	}
 	if c.rerr != nil {
@@ -191,8 +193,8 @@ func (c *streamConn) ReadFrame() ([]byte, error) {
 	}
 	// Larger than the read buffer: the buffered head of the frame is copied, the rest is read
 	// straight into the pooled frame buffer.
-	c.big = getBig(n)
-	f := (*c.big)[:n:n]
+	c.big = bufpool.GetUncounted(n)
+	f := c.big.B[:n:n]
 	k := copy(f, c.rbuf[c.rpos:c.rend])
 	c.rpos, c.rend = 0, 0
 	if _, err := io.ReadFull(c.rw, f[k:]); err != nil {

@@ -273,7 +273,7 @@ func TestTCPLargeBufferReleased(t *testing.T) {
 	if f, err := c.ReadFrame(); err != nil || len(f) != 1<<20 {
 		t.Fatalf("large frame: %d bytes, %v", len(f), err)
 	}
-	if c.big == nil || cap(*c.big) < 1<<20 {
+	if c.big == nil || cap(c.big.B) < 1<<20 {
 		t.Fatal("large frame not read into a pooled buffer")
 	}
 	if f, err := c.ReadFrame(); err != nil || string(f) != "small" {

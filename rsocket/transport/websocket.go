@@ -1,6 +1,8 @@
 package transport
 
 import (
+	"github.com/rsgate/rsgate/rsocket/internal/bufpool"
+
 	"context"
 	"crypto/tls"
 	"errors"
@@ -44,7 +46,7 @@ type WebSocketConn struct {
 	max int
 
 	// Read side.
-	buf  *[]byte // pooled buffer of the last message, given back on the next ReadFrame
+	buf  *bufpool.Buffer // pooled buffer of the last message, given back on the next ReadFrame
 	rerr error
 
 	// Write side.
@@ -87,7 +89,7 @@ func (c *WebSocketConn) Done() <-chan struct{} { return c.done }
 // ReadFrame returns the next binary message. The slice is valid until the next ReadFrame.
 func (c *WebSocketConn) ReadFrame() ([]byte, error) {
 	if c.buf != nil {
-		putBig(c.buf)
+		bufpool.Put(c.buf)
 		c.buf = nil
 	}
 	if c.rerr != nil {
@@ -101,17 +103,17 @@ func (c *WebSocketConn) ReadFrame() ([]byte, error) {
 		c.rerr = ErrTextMessage
 		return nil, c.rerr
 	}
-	c.buf = getBig(wsReadBufferInitial)
-	buf := *c.buf
+	c.buf = bufpool.GetUncounted(wsReadBufferInitial)
+	buf := c.buf.B[:cap(c.buf.B)]
 	n := 0
 	for {
 		if n == len(buf) {
 			// Grow into the next size class; the read limit stops the message at c.max.
-			nb := getBig(2 * len(buf))
-			copy(*nb, buf[:n])
-			putBig(c.buf)
+			nb := bufpool.GetUncounted(2 * len(buf))
+			copy(nb.B, buf[:n])
+			bufpool.Put(c.buf)
 			c.buf = nb
-			buf = *nb
+			buf = nb.B[:cap(nb.B)]
 		}
 		m, err := r.Read(buf[n:])
 		n += m

@@ -210,13 +210,13 @@ func TestWebSocketLargeBufferReleased(t *testing.T) {
 	if f, err := ws.ReadFrame(); err != nil || len(f) != 1<<20 {
 		t.Fatalf("large frame: %d bytes, %v", len(f), err)
 	}
-	if ws.buf == nil || len(*ws.buf) < 1<<20 {
+	if ws.buf == nil || cap(ws.buf.B) < 1<<20 {
 		t.Fatal("large message not read into a pooled buffer")
 	}
 	if f, err := ws.ReadFrame(); err != nil || string(f) != "small" {
 		t.Fatalf("small frame: %q, %v", f, err)
 	}
-	if ws.buf == nil || len(*ws.buf) != wsReadBufferInitial {
+	if ws.buf == nil || cap(ws.buf.B) != wsReadBufferInitial {
 		t.Fatal("large pooled buffer kept after a small frame")
 	}
 }

@@ -1,5 +1,6 @@
-// Package bufpool is the byte-buffer pool of package rsocket: received payloads handed to callers
-// (rsocket.Message) and reassembly buffers live in *Buffer values taken from here.
+// Package bufpool is the one byte-buffer pool of package rsocket and its transports: received payloads
+// handed to callers (rsocket.Message), reassembly buffers, and the transports' buffers for large frames
+// (rsocket/transport) live in *Buffer values taken from here.
 //
 // Ownership: Get hands out a *Buffer that the caller owns until it calls Put exactly once. After Put
 // the caller must not touch the Buffer or any slice of its bytes. Buffers are grouped in power-of-two
@@ -24,8 +25,9 @@ const (
 
 // Buffer is a pooled byte slice. B has the length asked for in Get; its capacity is the size class.
 type Buffer struct {
-	B     []byte
-	class int8 // pool class, -1 when not pooled (too large)
+	B       []byte
+	class   int8 // pool class, -1 when not pooled (too large)
+	counted bool // taken with Get while tracking: Put uncounts it
 }
 
 var (
@@ -50,9 +52,19 @@ func classOf(n int) int {
 
 // Get returns a buffer with len(B) == n.
 func Get(n int) *Buffer {
+	b := get(n)
 	if tracking {
 		outstanding.Add(1)
+		b.counted = true
 	}
+	return b
+}
+
+// GetUncounted is Get for buffers that are not counted by Outstanding: a transport's read buffer, which
+// it holds until its next read (so possibly past the end of the connection that used it).
+func GetUncounted(n int) *Buffer { return get(n) }
+
+func get(n int) *Buffer {
 	c := classOf(n)
 	if c >= len(pools) {
 		return &Buffer{B: make([]byte, n), class: -1}
@@ -70,7 +82,11 @@ func Grow(b *Buffer, n int) *Buffer {
 	if cap(b.B)-len(b.B) >= n {
 		return b
 	}
-	nb := Get(len(b.B) + n)
+	nb := get(len(b.B) + n)
+	if b.counted {
+		outstanding.Add(1)
+		nb.counted = true
+	}
 	nb.B = nb.B[:copy(nb.B, b.B)]
 	Put(b)
 	return nb
@@ -81,8 +97,9 @@ func Put(b *Buffer) {
 	if b == nil {
 		return
 	}
-	if tracking {
+	if b.counted {
 		outstanding.Add(-1)
+		b.counted = false
 	}
 	if b.class < 0 {
 		return

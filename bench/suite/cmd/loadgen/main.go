@@ -378,7 +378,7 @@ func runRSocket() result {
 	md := extension.AppendCompositeEntry(nil, extension.MimeRouting, extension.AppendRouting(nil, "echo"))
 	data := []byte(`"` + strings.Repeat("x", max(*size-2, 0)) + `"`)
 	return closedLoop(*inflight, func(int) (ok, stop bool) {
-		m, err := c.RequestResponse(context.Background(), rsocket.Payload{Metadata: md, Data: data})
+		m, _, err := c.RequestResponse(context.Background(), rsocket.Payload{Metadata: md, Data: data})
 		if err != nil {
 			return false, false
 		}

@@ -71,7 +71,10 @@ func main() {
 		md := extension.AppendCompositeEntry(nil, extension.MimeRouting, extension.AppendRouting(nil, "log"))
 		// FireAndForgetAsync queues a copy and returns, as rsocket-go's FireAndForget does;
 		// FireAndForget would wait for each frame to be written (what the gateway's 202 needs).
-		send = func() error { return c.FireAndForgetAsync(ctx, rsocket.Payload{Metadata: md, Data: data}) }
+		send = func() error {
+			_, err := c.FireAndForget(ctx, rsocket.Payload{Metadata: md, Data: data}, rsocket.FireAndForgetOptions{NoWait: true})
+			return err
+		}
 	case "rsgo":
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {

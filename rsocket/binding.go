@@ -1,0 +1,177 @@
+package rsocket
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/rsgate/rsgate/rsocket/frame"
+	"github.com/rsgate/rsgate/rsocket/transport"
+)
+
+// binding joins a session to one transport.Conn: a reader goroutine that reads and dispatches frames,
+// and the target of the session's writer. A session has at most one binding at a time; with resumption
+// it gets a new one after the old one failed.
+type binding struct {
+	c          *Conn
+	tc         transport.Conn
+	closeOnce  sync.Once
+	readerDone chan struct{}
+}
+
+// errDetached: the session has no binding (the writer found none).
+var errDetached = errors.New("rsocket: session detached from its transport")
+
+func newBinding(c *Conn, tc transport.Conn) *binding {
+	return &binding{c: c, tc: tc, readerDone: make(chan struct{})}
+}
+
+func (b *binding) close() { b.closeOnce.Do(func() { _ = b.tc.Close() }) }
+
+// bind makes b the session's binding and starts its reader and, for what is queued, the writer. The
+// previous binding (if any) must be detached and its reader gone.
+func (c *Conn) bind(b *binding) {
+	c.bmu.Lock()
+	c.lastReader = b.readerDone
+	c.b.Store(b)
+	c.bmu.Unlock()
+	c.gotFrame.Store(true)
+	go b.readLoop()
+	c.q.resume()
+}
+
+// detach drops binding b after it failed with cause. Without resumption (or once the session is closed)
+// the session ends with it; with resumption the session waits for a resume (resume.go): the queue keeps
+// frames, streams stay open.
+func (c *Conn) detach(b *binding, cause error) {
+	if c.res == nil || c.loadState() == stateClosed {
+		c.shutdown(cause, nil)
+		return
+	}
+	c.bmu.Lock()
+	ok := c.b.CompareAndSwap(b, nil)
+	if ok {
+		c.q.pause()
+	}
+	c.bmu.Unlock()
+	b.close()
+	if ok {
+		c.res.detached(c, cause)
+	}
+}
+
+// readLoop is the binding's reader; the session's reader-owned state is handed from one binding's reader
+// to the next (a new binding starts only after the old reader has returned).
+func (b *binding) readLoop() {
+	c := b.c
+	defer close(b.readerDone)
+	for {
+		buf, err := b.tc.ReadFrame()
+		if err != nil {
+			if c.loadState() == stateClosed {
+				return
+			}
+			if errors.Is(err, io.EOF) {
+				err = io.EOF
+			}
+			c.detach(b, fmt.Errorf("read: %w", err))
+			return
+		}
+		if !c.gotFrame.Load() {
+			c.gotFrame.Store(true)
+		}
+		c.inReader.Store(true)
+		ok := c.handleFrame(buf)
+		c.inReader.Store(false)
+		if !ok {
+			return
+		}
+	}
+}
+
+// writeBatch writes a batch to the current binding (the writeQueue's sink). With resumption, the
+// resumable frames of the batch enter the resume buffer first, so that a failed write loses none.
+func (c *Conn) writeBatch(q []wframe, buf []byte) error {
+	if c.res != nil {
+		c.res.record(c, q, buf)
+	}
+	b := c.b.Load()
+	if b == nil {
+		return errDetached
+	}
+	for i := range q {
+		f := &q[i]
+		if err := b.tc.WriteFrame(buf[f.off:f.end], f.md, f.data); err != nil {
+			return b.failed(err)
+		}
+	}
+	if err := b.tc.Flush(); err != nil {
+		return b.failed(err)
+	}
+	return nil
+}
+
+// failed reports a write error of this binding to the session: detach (resume) or end.
+func (b *binding) failed(err error) error {
+	b.c.detach(b, fmt.Errorf("write: %w", err))
+	return err
+}
+
+// writeFailed tells the queue whether to pause (the session waits for a resume) or drop.
+func (c *Conn) writeFailed(error) bool {
+	return c.res != nil && c.loadState() != stateClosed
+}
+
+// finish runs on the writer after close: the final frames are out.
+func (c *Conn) finish() {
+	c.closeBinding()
+	close(c.writerEnd)
+}
+
+// sendControl queues a frame without a caller payload (see control).
+func (c *Conn) sendControl(ctl control) error {
+	if err := c.q.lock(); err != nil {
+		return err
+	}
+	c.q.appendControl(&ctl)
+	c.q.unlock()
+	return nil
+}
+
+func (c *Conn) sendRequestN(id, n uint32) error {
+	return c.sendControl(control{t: frame.TypeRequestN, id: id, n: n})
+}
+
+func (c *Conn) sendCancel(id uint32) error {
+	return c.sendControl(control{t: frame.TypeCancel, id: id})
+}
+
+func (c *Conn) sendError(id uint32, code frame.ErrorCode, msg string) error {
+	return c.sendControl(control{t: frame.TypeError, id: id, code: code, msg: msg})
+}
+
+// checkFrameSize rejects a frame that cannot be sent unfragmented.
+func (c *Conn) checkFrameSize(t frame.Type, md, data []byte) error {
+	if c.cfg.mtu == 0 && frame.FrameLen(t, len(md), len(data), md != nil) > frame.MaxFrameLen {
+		return fmt.Errorf("%w: frame of %d bytes exceeds %d bytes and no MTU is set for fragmentation",
+			ErrTooLarge, frame.FrameLen(t, len(md), len(data), md != nil), frame.MaxFrameLen)
+	}
+	if len(md) > frame.MaxMetadataLen {
+		return fmt.Errorf("%w: metadata of %d bytes exceeds %d bytes", ErrTooLarge, len(md), frame.MaxMetadataLen)
+	}
+	return nil
+}
+
+// enqueuePayload queues one logical REQUEST_*/PAYLOAD frame (see writeQueue.appendPayload).
+func (c *Conn) enqueuePayload(t frame.Type, id uint32, flags frame.Flags, initialN uint32, md, data []byte, zeroCopy bool, n *notifier) error {
+	if err := c.checkFrameSize(t, md, data); err != nil {
+		return err
+	}
+	if err := c.q.lock(); err != nil {
+		return err
+	}
+	c.q.appendPayload(c.cfg.mtu, t, id, flags, initialN, md, data, zeroCopy, n)
+	c.q.unlock()
+	return nil
+}
