@@ -442,7 +442,7 @@ func wantSetupRejected(t *testing.T, g *gateway, query string, hdr http.Header, 
 func rr(c *rsocket.Conn, md []byte) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	msg, err := c.RequestResponse(ctx, rsocket.Payload{Metadata: md, Data: []byte("{}")})
+	msg, _, err := c.RequestResponse(ctx, rsocket.Payload{Metadata: md, Data: []byte("{}")})
 	if err != nil {
 		return nil, err
 	}
@@ -505,7 +505,7 @@ func TestRSocketTrustedMetadataE2E(t *testing.T) {
 	wantRSError(t, err, frame.CodeInvalid, "malformed")
 	// Fire-and-forget and metadata push are filtered the same way.
 	ctx := context.Background()
-	if err := c.FireAndForget(ctx, rsocket.Payload{Metadata: forgedMD("echo"), Data: []byte("{}")}); err != nil {
+	if _, err := c.FireAndForget(ctx, rsocket.Payload{Metadata: forgedMD("echo"), Data: []byte("{}")}, rsocket.FireAndForgetOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.MetadataPush(forgedMD("echo")); err != nil {
@@ -578,7 +578,7 @@ func TestRSocketMaxStreamsKey(t *testing.T) {
 	hangEnded := make(chan struct{}, 1)
 	hang := func() {
 		go func() {
-			_, _ = c.RequestResponse(ctx, rsocket.Payload{Metadata: routeMD("hang")})
+			_, _, _ = c.RequestResponse(ctx, rsocket.Payload{Metadata: routeMD("hang")})
 			hangEnded <- struct{}{}
 		}()
 	}
