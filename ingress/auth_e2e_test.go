@@ -706,3 +706,55 @@ func TestChannelAuthE2E(t *testing.T) {
 		t.Fatalf("echo: %q %v", msg, err)
 	}
 }
+
+// TestAuthReload: a reload keeps an unchanged provider (its key set and token cache), replaces a changed
+// one and stops the old one's refresh; a reload that breaks a provider fails and keeps the running state.
+func TestAuthReload(t *testing.T) {
+	_, addr := startPrincipalBackend(t)
+	k := newAuthKeys()
+	jwks := writeJWKS(t, k.jwks())
+	build := func(issuer string) (*mapping.Config, *mapping.Table) {
+		cfg := newConfig(map[string]string{"b": addr}, []routeSpec{
+			{name: "me", method: "GET", path: "/me", backend: "b", interaction: mapping.InteractionRequestResponse, tag: "me",
+				mutate: func(r *mapping.Route) { r.Auth = &mapping.RouteAuth{Provider: "users"} }},
+		})
+		p := jwtProvider("users", jwks)
+		p.Issuer = issuer
+		cfg.Auth = map[string]*mapping.AuthProvider{"users": p}
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		table, err := mapping.Compile(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg, table
+	}
+	cfg, _ := build(testIss)
+	g := startGateway(t, cfg, Options{})
+	g.waitReady()
+	p1 := g.srv.state.Load().auth.providers["users"]
+	if err := g.srv.Update(build(testIss)); err != nil {
+		t.Fatal(err)
+	}
+	if g.srv.state.Load().auth.providers["users"] != p1 {
+		t.Fatal("unchanged provider rebuilt on reload")
+	}
+	if err := g.srv.Update(build("https://other.example.com")); err != nil {
+		t.Fatal(err)
+	}
+	if g.srv.state.Load().auth.providers["users"] == p1 {
+		t.Fatal("changed provider kept")
+	}
+	if r := g.do("GET", "/me", "", authHeader(k.rs.Sign(authtest.Claims("a", "https://other.example.com", testAud, time.Minute, nil)))...); r.status != 200 {
+		t.Fatalf("new issuer: %d %s", r.status, r.body)
+	}
+	bad, table := build(testIss)
+	bad.Auth["users"].JWKSFile = filepath.Join(t.TempDir(), "missing.json")
+	if err := g.srv.Update(bad, table); err == nil {
+		t.Fatal("a provider whose key set cannot be read was accepted")
+	}
+	if r := g.do("GET", "/me", "", authHeader(k.rs.Sign(authtest.Claims("a", "https://other.example.com", testAud, time.Minute, nil)))...); r.status != 200 {
+		t.Fatalf("after a failed reload: %d %s", r.status, r.body)
+	}
+}
