@@ -288,8 +288,10 @@ func (v *validator) routeAuth(f string, r *Route) {
 	af := f + ".auth"
 	if a.Provider == "" {
 		v.add(af+".provider", "required (the name of an entry of auth)")
-	} else if v.c.Auth[a.Provider] == nil {
+	} else if p := v.c.Auth[a.Provider]; p == nil {
 		v.add(af+".provider", "unknown auth provider %q", a.Provider)
+	} else if p.Type == AuthAPIKey && len(a.Scopes) > 0 {
+		v.add(af+".scopes", "API keys grant no scopes: provider %q is an api_key provider", a.Provider)
 	}
 	for i, s := range a.Scopes {
 		if s == "" || strings.ContainsAny(s, " \t") || len(s) > 255 {

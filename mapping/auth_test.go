@@ -62,6 +62,7 @@ func TestAuthConfigErrors(t *testing.T) {
 		{"scopes: [profile]", `scopes: ["a b"]`, `routes[0].auth.scopes[0]: invalid scope "a b"`},
 		{", rsocket: {allow: [echo, \"users.*\"], max_streams: 8, client_metadata: reject}", "",
 			`config.yaml:16: routes[2].rsocket.allow: required for interaction rsocket: list the routing tags clients may use (exact tags or "prefix.*"), or write allow: ["*"] to open the route to every tag on purpose`},
+		{"auth: partners}", "auth: {provider: partners, scopes: [x]}}", `routes[1].auth.scopes: API keys grant no scopes`},
 		{"client_metadata: reject", "client_metadata: drop", `routes[2].rsocket.client_metadata: invalid value "drop"`},
 		{"max_streams: 8", "max_streams: -1", `routes[2].rsocket.max_streams: must be between 1 and`},
 		{`"users.*"`, `"us*ers"`, `routes[2].rsocket.allow[1]: invalid pattern "us*ers"`},
