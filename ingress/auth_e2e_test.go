@@ -98,8 +98,21 @@ type principalBackend struct {
 	mu     sync.Mutex
 	pushes []seen
 	fnfs   []seen
+	items  []seen // channel items, the first (REQUEST_CHANNEL) included
 	got    chan struct{}
 }
+
+// itemRecorder records the items of a channel.
+type itemRecorder struct{ b *principalBackend }
+
+func (r itemRecorder) OnNext(p rsocket.Payload, complete bool) {
+	r.b.mu.Lock()
+	r.b.items = append(r.b.items, inspect(p.Metadata))
+	r.b.mu.Unlock()
+	r.b.got <- struct{}{}
+}
+func (r itemRecorder) OnComplete()   {}
+func (r itemRecorder) OnError(error) {}
 
 func (b *principalBackend) handler() rsocket.Handler {
 	return &rsocket.HandlerFuncs{
@@ -112,6 +125,11 @@ func (b *principalBackend) handler() rsocket.Handler {
 			b.fnfs = append(b.fnfs, inspect(req.Metadata))
 			b.mu.Unlock()
 			b.got <- struct{}{}
+		},
+		RequestChannelFunc: func(req rsocket.Payload, _ uint32, _ bool, s *rsocket.Stream) rsocket.Subscriber {
+			itemRecorder{b}.OnNext(req, false)
+			s.Request(16)
+			return itemRecorder{b}
 		},
 		MetadataPushFunc: func(md []byte) {
 			b.mu.Lock()
@@ -524,6 +542,28 @@ func TestRSocketTrustedMetadataE2E(t *testing.T) {
 	if strings.Join(fnf.Entries, ",") != extension.MimeRouting || strings.Join(push.Entries, ",") != extension.MimeRouting {
 		t.Fatalf("fnf %+v push %+v", fnf, push)
 	}
+
+	// Channel items are filtered too: the REQUEST_CHANNEL frame and the items after it.
+	ch, err := c.RequestChannel(rsocket.Payload{Metadata: forgedMD("echo"), Data: []byte("{}")}, 1, false, newCollector())
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-pb.got
+	if err := ch.Send(ctx, rsocket.Payload{Metadata: forgedMD("ignored.tag"), Data: []byte("{}")}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-pb.got:
+	case <-time.After(testTimeout):
+		t.Fatal("channel item not relayed")
+	}
+	pb.mu.Lock()
+	items := append([]seen(nil), pb.items...)
+	pb.mu.Unlock()
+	if len(items) != 2 || strings.Join(items[0].Entries, ",") != extension.MimeRouting || strings.Join(items[1].Entries, ",") != extension.MimeRouting {
+		t.Fatalf("channel items: %+v", items)
+	}
+	ch.Cancel()
 
 	// reject mode: the forged request is refused; a clean one passes.
 	g2 := rsAuthGateway(t, addr, nil, func(r *mapping.Route) {

@@ -424,7 +424,7 @@ func (ss *rsSession) RequestChannel(req rsocket.Payload, initialN uint32, comple
 	up := newValve(bs, bc)
 	up.requestOn = st
 	go ss.pump(st, bs, down, up, m, start)
-	return toBackend{forwarder{up}}
+	return toBackend{forwarder{up}, ss}
 }
 
 // relayWindow bounds the credit a relayed stream passes on beyond the items it has forwarded: a grant up to
@@ -591,7 +591,10 @@ type toClient struct{ forwarder }
 func (t toClient) OnError(err error) { relayError(t.v.grantOn, err) }
 
 // toBackend forwards the client's channel items and end to the backend's stream (client reader goroutine).
-type toBackend struct{ forwarder }
+type toBackend struct {
+	forwarder
+	ss *rsSession // its OnNext filters the items' metadata (ws_rsocket_trust.go)
+}
 
 func (t toBackend) OnError(err error) {
 	var re *rsocket.Error

@@ -21,9 +21,10 @@ import (
 //     composite metadata could be fed forged entries).
 //   - Reserved entries: every composite entry whose MIME type is one the gateway writes itself — any
 //     message/x.rsgate.* (compared case-insensitively), and message/x.rsocket.authentication.v0 (by id or by
-//     name) unless the route has forward_auth: true — is removed from REQUEST_* and METADATA_PUSH metadata
-//     (client_metadata: strip, the default), or the request is refused with ERROR[REJECTED] (reject; a
-//     METADATA_PUSH is then dropped, a SETUP carrying message/x.rsgate.* gets ERROR[REJECTED_SETUP]).
+//     name) unless the route has forward_auth: true — is removed from REQUEST_*, channel PAYLOAD and
+//     METADATA_PUSH metadata (client_metadata: strip, the default), or the request is refused with
+//     ERROR[REJECTED] (reject; a channel item ends the stream so, a METADATA_PUSH is dropped, a SETUP carrying
+//     message/x.rsgate.* gets ERROR[REJECTED_SETUP]).
 //     Malformed composite metadata is refused with ERROR[INVALID] (it cannot be filtered, and a backend might
 //     read it differently).
 //   - Routing tags: every tag of every routing entry of a request must match rsocket.allow (an exact tag, a
@@ -122,6 +123,26 @@ var (
 // returns the metadata to relay: md itself when nothing is removed or added, else a new slice. A non-nil
 // error is the *rsocket.Error to answer the stream with.
 func (ss *rsSession) admit(md []byte, push bool) ([]byte, error) {
+	return ss.filter(md, push, true)
+}
+
+// OnNext forwards a client's channel item to the backend with reserved metadata entries removed (strip) or,
+// in reject mode, ends the client's stream with ERROR[REJECTED] (the backend stream is then canceled).
+// Items carry no routing tags to check and get no principal entry (the REQUEST_CHANNEL frame had it).
+func (t toBackend) OnNext(p rsocket.Payload, complete bool) {
+	if len(p.Metadata) > 0 && t.ss != nil {
+		md, err := t.ss.filter(p.Metadata, true, false)
+		if err != nil {
+			relayError(t.v.requestOn, err)
+			return
+		}
+		p.Metadata = md
+	}
+	t.forwarder.OnNext(p, complete)
+}
+
+// filter is admit; noTags: no routing tag check (push, channel items); addID: append the principal entry.
+func (ss *rsSession) filter(md []byte, push, addID bool) ([]byte, error) {
 	p := ss.rt.rsp
 	if p == nil {
 		return md, nil
@@ -179,7 +200,7 @@ func (ss *rsSession) admit(md []byte, push bool) ([]byte, error) {
 		return nil, errReservedMetadata
 	}
 	var entry []byte
-	if ss.id != nil {
+	if ss.id != nil && addID {
 		entry = ss.id.Entry
 	}
 	if reserved == 0 && entry == nil {
