@@ -85,8 +85,11 @@ func (k *Key) JWK(withAlg bool) map[string]any {
 	case *rsa.PrivateKey:
 		m["kty"], m["n"], m["e"] = "RSA", b64(p.N.Bytes()), b64(big.NewInt(int64(p.E)).Bytes())
 	case *ecdsa.PrivateKey:
-		m["kty"], m["crv"] = "EC", "P-256"
-		m["x"], m["y"] = b64(p.X.FillBytes(make([]byte, 32))), b64(p.Y.FillBytes(make([]byte, 32)))
+		b, err := p.PublicKey.Bytes() // 0x04 || x || y
+		if err != nil {
+			panic(err)
+		}
+		m["kty"], m["crv"], m["x"], m["y"] = "EC", "P-256", b64(b[1:33]), b64(b[33:])
 	case ed25519.PrivateKey:
 		m["kty"], m["crv"], m["x"] = "OKP", "Ed25519", b64(p.Public().(ed25519.PublicKey))
 	}
