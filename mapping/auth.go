@@ -67,14 +67,14 @@ type AuthProvider struct {
 	// Algorithms restricts the accepted JWS algorithms. Key "algorithms", default all of HS256 HS384
 	// HS512 RS256 PS256 ES256 EdDSA.
 	Algorithms []string `yaml:"algorithms,omitempty"`
-	// RefreshInterval is how often the JWK Set is re-read. Key "refresh_interval", default 5m; > 0.
+	// RefreshInterval is how often the JWK Set is re-read. Key "refresh_interval", default 5m (also for 0).
 	RefreshInterval Duration `yaml:"refresh_interval"`
 	// MinRefreshInterval rate-limits re-reads caused by unknown kids. Key "min_refresh_interval",
 	// default 10s; >= 0.
 	MinRefreshInterval Duration `yaml:"min_refresh_interval"`
-	// FetchTimeout bounds one jwks_url fetch. Key "fetch_timeout", default 5s; > 0.
+	// FetchTimeout bounds one jwks_url fetch. Key "fetch_timeout", default 5s (also for 0).
 	FetchTimeout Duration `yaml:"fetch_timeout"`
-	// MaxJWKSSize bounds the JWK Set document, in bytes. Key "max_jwks_size", default 1 MiB; > 0.
+	// MaxJWKSSize bounds the JWK Set document, in bytes. Key "max_jwks_size", default 1 MiB (also for 0).
 	MaxJWKSSize int `yaml:"max_jwks_size" unit:"bytes"`
 	// CacheSize bounds the cache of verified tokens (kept until they expire, dropped when the key set
 	// changes). Key "cache_size", default 10000; 0 = no cache.
@@ -220,17 +220,18 @@ func (v *validator) jwtProvider(f string, p *AuthProvider) {
 			v.add(f+".algorithms["+strconv.Itoa(i)+"]", "unsupported algorithm %q (supported: %s)", a, strings.Join(JWTAlgorithms, ", "))
 		}
 	}
-	if p.RefreshInterval <= 0 {
-		v.add(f+".refresh_interval", "must be greater than 0")
+	// 0 for refresh_interval, fetch_timeout and max_jwks_size means the default (configs built in Go).
+	if p.RefreshInterval < 0 {
+		v.add(f+".refresh_interval", "must not be negative")
 	}
 	if p.MinRefreshInterval < 0 {
 		v.add(f+".min_refresh_interval", "must not be negative")
 	}
-	if p.FetchTimeout <= 0 {
-		v.add(f+".fetch_timeout", "must be greater than 0")
+	if p.FetchTimeout < 0 {
+		v.add(f+".fetch_timeout", "must not be negative")
 	}
-	if p.MaxJWKSSize <= 0 {
-		v.add(f+".max_jwks_size", "must be greater than 0")
+	if p.MaxJWKSSize < 0 {
+		v.add(f+".max_jwks_size", "must not be negative")
 	}
 	if p.CacheSize < 0 || p.CacheSize > MaxTokenCacheSize {
 		v.add(f+".cache_size", "must be between 0 and %d, got %d", MaxTokenCacheSize, p.CacheSize)

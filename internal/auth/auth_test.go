@@ -252,3 +252,17 @@ func TestCacheBounded(t *testing.T) {
 		t.Fatalf("cache holds %d", n)
 	}
 }
+
+// TestZeroConfigDefaults: a provider built in Go without NewAuthProvider gets the defaults.
+func TestZeroConfigDefaults(t *testing.T) {
+	k := authtest.Ed("ed")
+	_, path := jwtConfig(t, authtest.JWKS(k))
+	p := newProvider(t, &mapping.AuthProvider{Name: "z", Type: mapping.AuthJWT, JWKSFile: path})
+	jp := p.(*jwtProvider)
+	if jp.refresh != mapping.DefaultJWKSRefresh || jp.cache != nil || jp.leeway != 0 {
+		t.Fatalf("refresh %v cache %v leeway %v", jp.refresh, jp.cache, jp.leeway)
+	}
+	if _, err := p.Verify([]byte(k.Sign(authtest.Claims("a", "any", "any", time.Minute, nil)))); err != nil {
+		t.Fatal(err) // no issuer/audience configured: not checked
+	}
+}
