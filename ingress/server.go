@@ -75,12 +75,14 @@ type Server struct {
 	pools Pools
 	opts  Options
 
-	state atomic.Pointer[state]
-	fs    *fasthttp.Server
-	calls calls
+	state  atomic.Pointer[state]
+	fs     *fasthttp.Server
+	calls  calls
+	resume *resumeStore // parked SSE streams (stream_resume.go)
 
-	connsMu sync.Mutex
-	conns   map[net.Conn]struct{}
+	connsMu   sync.Mutex
+	conns     map[net.Conn]struct{}
+	closeIdle atomic.Bool // after the grace period: a connection whose response is out is closed
 
 	// Base limits the fasthttp server was built with; a reload cannot change them (logged).
 	limits mapping.Limits
@@ -118,6 +120,7 @@ func New(cfg *mapping.Config, table *mapping.Table, pools Pools, opts Options) (
 	}
 	s.state.Store(st)
 	s.limits = cfg.Limits
+	s.resume = newResumeStore(cfg.Limits.MaxParkedStreams, opts.Metrics)
 	if cfg.TLS != nil {
 		cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
 		if err != nil {
@@ -195,23 +198,30 @@ func (s *Server) ListenAndServe(addr string) error {
 }
 
 // forceCloseWait bounds how long Shutdown waits, after canceling what was left, for handlers to write
-// their answers before it closes the remaining client connections.
-const forceCloseWait = 2 * time.Second
+// their answers (and stream clients to read their final error event) before it closes the remaining client
+// connections.
+const forceCloseWait = time.Second
 
 // Shutdown stops accepting connections and waits until in-flight requests and streams are done or ctx
-// ends. Then it cancels what is still running (the backend gets CANCEL, request-response clients 503,
-// stream clients an error event), waits briefly for those answers and closes the remaining client
-// connections. It returns ctx's error if the grace period ended with work in flight, else nil.
+// ends; parked SSE streams (stream_resume.go) end at once. Then it cancels what is still running (the
+// backend gets CANCEL, request-response clients 503, stream clients a SHUTTING_DOWN error event after at
+// most the item being written), waits until those answers are written out or forceCloseWait passes, and
+// closes the remaining client connections. It returns ctx's error if the grace period ended with work in
+// flight, else nil.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.resume.close()
 	s.closeWebSockets()                    // hijacked connections are invisible to fasthttp's Shutdown (ws_common.go)
 	defer releaseAuth(s.state.Load(), nil) // stop the JWK Set refreshes
 	err := s.fs.ShutdownWithContext(ctx)
 	if err == nil {
 		return nil
 	}
+	s.closeIdle.Store(true)
 	s.calls.killAll()
+	// Wait for the answers to reach the clients, not only for the handlers: a stream's error event is
+	// written out after its writer returned, and fasthttp closes each connection once its response is out.
 	deadline := time.Now().Add(forceCloseWait)
-	for s.calls.len() > 0 && time.Now().Before(deadline) {
+	for (s.calls.len() > 0 || s.openConns() > 0) && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	s.connsMu.Lock()
@@ -221,6 +231,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.connsMu.Unlock()
 	// fasthttp leaves the listener closed; the Server is not reused.
 	return err
+}
+
+// openConns is the number of client connections fasthttp has not closed yet (hijacked ones excluded).
+func (s *Server) openConns() int {
+	s.connsMu.Lock()
+	defer s.connsMu.Unlock()
+	return len(s.conns)
 }
 
 // Update swaps in a new configuration and route table. Requests already running finish with the old ones.
@@ -234,6 +251,8 @@ func (s *Server) Update(cfg *mapping.Config, table *mapping.Table) error {
 	}
 	l := cfg.Limits
 	l.MaxBody = s.limits.MaxBody
+	l.MaxParkedStreams = s.limits.MaxParkedStreams // applies at once
+	s.resume.setMax(cfg.Limits.MaxParkedStreams)
 	if l != s.limits {
 		s.log.Warn("listener limits changed; they apply after a restart",
 			zap.Int("max_header_size", cfg.Limits.MaxHeaderSize),
@@ -336,6 +355,15 @@ func (s *Server) connState(c net.Conn, cs fasthttp.ConnState) {
 		delete(s.conns, c)
 		s.connsMu.Unlock()
 		s.lingers.closed(c)
+	case fasthttp.StateIdle:
+		// fasthttp keeps serving keep-alive connections once ShutdownWithContext has given up; after the
+		// grace period a connection whose answer is out is done.
+		if s.closeIdle.Load() {
+			s.connsMu.Lock()
+			delete(s.conns, c)
+			s.connsMu.Unlock()
+			_ = c.Close()
+		}
 	}
 }
 

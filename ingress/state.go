@@ -58,11 +58,16 @@ type route struct {
 	format      streamFormat
 	window      uint32
 	m           *routeMetrics
-	ws          *wsRoute   // request-channel and rsocket routes
-	split       *splitter  // weighted split between backends (split.go)
-	shadow      *shadower  // copies to a shadow backend (shadow.go)
-	auth        *routeAuth // the route's auth (auth.go); nil: none
-	rsp         *rsPolicy  // rsocket routes: allow list, client metadata, max streams (ws_rsocket_trust.go)
+	// Request-stream stall and SSE resumption (stream_idle.go, stream_resume.go).
+	idleTimeout  time.Duration
+	resumeWindow time.Duration
+	resumeGone   bool // stream.resume_expired: gone (410) instead of a new stream
+	idleCount    *metrics.Counter
+	ws           *wsRoute   // request-channel and rsocket routes
+	split        *splitter  // weighted split between backends (split.go)
+	shadow       *shadower  // copies to a shadow backend (shadow.go)
+	auth         *routeAuth // the route's auth (auth.go); nil: none
+	rsp          *rsPolicy  // rsocket routes: allow list, client metadata, max streams (ws_rsocket_trust.go)
 }
 
 // errorStatus applies the route's "errors" table to an ERROR frame.
@@ -243,6 +248,9 @@ func newRoute(cfg *mapping.Config, cr *mapping.CompiledRoute, set *metrics.Set) 
 		w = mapping.DefaultStreamWindow
 	}
 	rt.window = uint32(min(w, mapping.MaxWindow))
+	if rt.kind == kindRequestStream {
+		rt.compileStream(cr.Stream.IdleTimeout.D(), cr.Stream.ResumeWindow.D(), cr.Stream.ResumeExpired, set)
+	}
 	if err := rt.compileMigration(cfg, set); err != nil { // interaction http, split, shadow (split.go)
 		return nil, err
 	}

@@ -25,6 +25,7 @@ var (
 	strSSEErrorEvent   = []byte("event: error\ndata: ")
 	strSSEPing         = []byte(": ping\n\n")
 	errBackendOverflow = errors.New("ingress: backend sent more items than the credit it was granted")
+	errCallEnded       = errors.New("ingress: call ended while writing") // writeItems stopped early
 )
 
 // streamer carries one request-stream from the backend to the HTTP client. The Subscriber half (itemQueue)
@@ -39,22 +40,37 @@ type streamer struct {
 	rq        *request
 	member    *poolMember
 	format    streamFormat
-	exit      chan struct{} // closed when the stream is over (stops cancelOnDone)
+	// exit is closed, under mu, when the current HTTP request stops serving the stream (the stream ended,
+	// or it was parked for resumption): it stops cancelOnDone, and after it the request state (rq) may be
+	// released. A resumed stream gets a new one.
+	exit chan struct{}
+	rs   *resumable // SSE resumption (stream_resume.go); nil: the stream is not resumable
 
 	// Writer-owned.
 	start   time.Time // request start (access log, metrics)
 	picked  time.Time // when the stream was requested (pool latency)
-	eventID uint64
+	eventID uint64    // sequence number of the last item written (SSE id)
 	bytes   int
 	status  int
 	method  []byte
 	path    []byte
 	watch   *disconnectWatch
+	lastAt  time.Time // the last batch from the backend (stream.idle_timeout, stream_idle.go)
+	num     [20]byte  // scratch for event ids
 }
 
 // serveStream starts a request-stream. It returns true when the stream writer took over the request (it then
 // finishes metrics, access log and the pooled request), false when the handler answered an error itself.
 func (s *Server) serveStream(ctx *fasthttp.RequestCtx, st *state, rt *route, rq *request) bool {
+	format := chooseFormat(rt.format, ctx.Request.Header.Peek(fasthttp.HeaderAccept))
+	resumable := format == formatSSE && rt.resumeWindow > 0
+	if resumable {
+		if id := ctx.Request.Header.PeekBytes(strLastEventID); len(id) > 0 {
+			if done, ok := s.resumeStream(ctx, st, rt, rq, id); done {
+				return ok // stream_resume.go: resumed, or answered 410
+			}
+		}
+	}
 	md, m, ok := s.prepare(ctx, rt, rq)
 	if !ok {
 		return false
@@ -66,7 +82,7 @@ func (s *Server) serveStream(ctx *fasthttp.RequestCtx, st *state, rt *route, rq 
 			notify:  make(chan struct{}, 1),
 			first:   make(chan struct{}),
 		},
-		format: chooseFormat(rt.format, ctx.Request.Header.Peek(fasthttp.HeaderAccept)),
+		format: format,
 		start:  ctx.Time(),
 		picked: time.Now(),
 	}
@@ -90,7 +106,7 @@ func (s *Server) serveStream(ctx *fasthttp.RequestCtx, st *state, rt *route, rq 
 		return false
 	}
 	sr.exit = make(chan struct{})
-	go sr.cancelOnDone(c.Done())
+	go sr.cancelOnDone(c, c.Done(), sr.exit)
 	// Wait briefly for the first signal so that an immediate error gets its own HTTP status.
 	if w := s.opts.StreamErrorWait; w > 0 {
 		t := time.NewTimer(w)
@@ -120,12 +136,24 @@ func (s *Server) serveStream(ctx *fasthttp.RequestCtx, st *state, rt *route, rq 
 			merr, endErr = rsocket.ErrCanceled, cause
 		}
 		m.Done(sr.picked, merr)
+		sr.mu.Lock()
 		close(sr.exit)
+		sr.mu.Unlock()
 		s.calls.remove(c)
 		writeFailure(ctx, classify(endErr, cause, rt))
 		return false
 	}
 
+	if resumable {
+		s.resume.register(sr, rt, ctx.Path(), c, ctx.Conn()) // sets sr.rs (stream_resume.go) unless parking is off
+	}
+	sr.attach(ctx, c)
+	return true
+}
+
+// attach makes ctx serve the stream: 200 with the stream headers, the client socket watched, the writer
+// set (a new stream, or a resumed one).
+func (sr *streamer) attach(ctx *fasthttp.RequestCtx, c *callCtx) {
 	ctx.SetStatusCode(fasthttp.StatusOK)
 	sr.status = fasthttp.StatusOK
 	if sr.format == formatSSE {
@@ -140,7 +168,6 @@ func (s *Server) serveStream(ctx *fasthttp.RequestCtx, st *state, rt *route, rq 
 	sr.path = append([]byte(nil), ctx.Path()...)
 	sr.watch = watchDisconnect(ctx.Conn(), c)
 	ctx.SetBodyStreamWriter(sr.run)
-	return true
 }
 
 // chooseFormat resolves "auto": SSE when Accept names text/event-stream, NDJSON otherwise.
@@ -156,25 +183,50 @@ func chooseFormat(f streamFormat, accept []byte) streamFormat {
 
 // cancelOnDone sends CANCEL to the backend as soon as the call context ends (route timeout, shutdown, gone
 // client), even while the writer is blocked writing to a client that does not read. It captures the done
-// channel up front and never touches the (pooled) call context itself.
-func (sr *streamer) cancelOnDone(done <-chan struct{}) {
+// channel up front and reads the (pooled) call context c only under mu while exit is open, that is while
+// the request still owns c. A resumable stream whose client went away is left to the writer, which parks it
+// (stream_resume.go).
+func (sr *streamer) cancelOnDone(c *callCtx, done <-chan struct{}, exit <-chan struct{}) {
 	select {
 	case <-done:
-		sr.stream.Cancel()
-	case <-sr.exit:
+		sr.mu.Lock()
+		skip := false
+		select {
+		case <-exit:
+			skip = true // the writer ended or parked the stream already
+		default:
+			skip = sr.rs != nil && c.Cause() == ErrClientGone
+		}
+		sr.mu.Unlock()
+		if !skip {
+			sr.stream.Cancel()
+		}
+	case <-exit:
 	}
 }
 
 // run is the stream writer (fasthttp's stream-writer goroutine): it writes and flushes queued items, grants
-// credit for what was flushed, and ends the stream on completion, error, timeout, shutdown or a gone client.
+// credit for what was flushed, and ends the stream on completion, error, timeout, shutdown, a stalled
+// backend (stream.idle_timeout) or a gone client; a resumable SSE stream whose client went away is parked
+// instead (stream_resume.go). A resumed stream first replays what the client missed.
 func (sr *streamer) run(w *bufio.Writer) {
 	c := sr.rq.call
+	done := c.Done()
 	var heartbeat <-chan time.Time
-	var ticker *time.Ticker
 	if sr.format == formatSSE && sr.s.opts.SSEHeartbeat > 0 {
-		ticker = time.NewTicker(sr.s.opts.SSEHeartbeat)
+		ticker := time.NewTicker(sr.s.opts.SSEHeartbeat)
 		heartbeat = ticker.C
 		defer ticker.Stop()
+	}
+	idle, idleC := sr.idleTimer() // stream_idle.go
+	if idle != nil {
+		defer idle.Stop()
+	}
+	if sr.rs != nil && sr.rs.replayFrom < sr.eventID {
+		if err := sr.replay(w); err != nil { // stream_resume.go
+			sr.clientGone(w)
+			return
+		}
 	}
 	var batch []*bytebufferpool.ByteBuffer
 	for {
@@ -186,16 +238,20 @@ func (sr *streamer) run(w *bufio.Writer) {
 		case <-sr.notify:
 		case <-heartbeat:
 			if _, err := w.Write(strSSEPing); err != nil || w.Flush() != nil {
-				sr.finish(ErrClientGone, nil)
+				sr.clientGone(w)
 				return
 			}
 			continue
-		case <-c.Done():
-			cause := c.Cause()
-			if cause != ErrClientGone {
-				sr.writeError(w, classify(cause, cause, sr.rt))
+		case now := <-idleC:
+			if left := sr.idleLeft(now); left > 0 {
+				idle.Reset(left)
+				continue
 			}
-			sr.finish(cause, nil)
+			sr.writeError(w, sr.idleFailure())
+			sr.finish(errStreamIdle, nil)
+			return
+		case <-done:
+			sr.callEnded(w, c)
 			return
 		}
 		sr.mu.Lock()
@@ -203,21 +259,35 @@ func (sr *streamer) run(w *bufio.Writer) {
 		ended, endErr = sr.ended, sr.endErr
 		sr.mu.Unlock()
 
-		werr := sr.writeItems(w, batch)
 		n := len(batch)
-		for i, bb := range batch {
-			itemPool.Put(bb)
-			batch[i] = nil
-		}
+		base := sr.eventID
+		k, werr := sr.writeItems(w, batch, base, done)
 		if werr == nil && n > 0 {
 			werr = w.Flush()
 		}
-		if werr != nil {
-			sr.finish(ErrClientGone, nil)
+		if sr.rs != nil {
+			// Every item of the batch gets its sequence number and is kept for replay, written or not: the
+			// client's Last-Event-ID says what it really got. For the credit they count as delivered.
+			sr.eventID = base + uint64(n)
+			sr.delivered += uint64(n)
+			sr.rs.keep(batch)
+		} else {
+			sr.eventID = base + uint64(k)
+			sr.delivered += uint64(k)
+			for _, bb := range batch {
+				itemPool.Put(bb)
+			}
+		}
+		clear(batch)
+		sr.rt.m.addItems(k)
+		if werr == errCallEnded {
+			sr.callEnded(w, c)
 			return
 		}
-		sr.delivered += uint64(n)
-		sr.rt.m.addItems(n)
+		if werr != nil {
+			sr.clientGone(w)
+			return
+		}
 		if ended {
 			if endErr != nil {
 				sr.writeError(w, classify(endErr, nil, sr.rt))
@@ -225,32 +295,67 @@ func (sr *streamer) run(w *bufio.Writer) {
 			sr.finish(nil, endErr)
 			return
 		}
+		if n > 0 && idle != nil {
+			sr.lastAt = time.Now() // one clock read per batch, only with an idle timeout
+		}
 		sr.replenish(sr.rt.window)
 	}
 }
 
-// writeItems writes items in the stream's format (not flushed).
-func (sr *streamer) writeItems(w *bufio.Writer, items []*bytebufferpool.ByteBuffer) error {
-	for _, bb := range items {
+// callEnded ends the stream after its call context ended (route timeout, shutdown, gone client): the
+// client gets the in-stream error event, unless it is gone (then a resumable stream is parked).
+func (sr *streamer) callEnded(w *bufio.Writer, c *callCtx) {
+	cause := c.Cause()
+	if cause == ErrClientGone {
+		sr.clientGone(w)
+		return
+	}
+	sr.writeError(w, classify(cause, cause, sr.rt))
+	sr.finish(cause, nil)
+}
+
+// clientGone ends the stream of a client that went away, or parks it for resumption.
+func (sr *streamer) clientGone(w *bufio.Writer) {
+	if sr.rs != nil && sr.park() { // stream_resume.go
+		return
+	}
+	sr.finish(ErrClientGone, nil)
+}
+
+// writeItems writes items in the stream's format (not flushed); the first item's sequence number is
+// base+1. It stops early with errCallEnded when done closes (a timeout or shutdown: the client then gets
+// the error event after at most the item being written, not after the whole batch). It returns the number
+// of items written.
+func (sr *streamer) writeItems(w *bufio.Writer, items []*bytebufferpool.ByteBuffer, base uint64, done <-chan struct{}) (int, error) {
+	for i, bb := range items {
+		select {
+		case <-done:
+			return i, errCallEnded
+		default:
+		}
 		if sr.format == formatSSE {
-			sr.eventID++
-			var num [20]byte
 			w.Write(strSSEID)
-			w.Write(strconv.AppendUint(num[:0], sr.eventID, 10))
+			if sr.rs != nil {
+				w.Write(sr.rs.hex[:])
+				w.WriteByte('-')
+				sr.bytes += len(sr.rs.hex) + 1
+			}
+			num := strconv.AppendUint(sr.num[:0], base+uint64(i)+1, 10) // sr.num: a local array would escape
+			w.Write(num)
 			w.WriteByte('\n')
-			sr.bytes += writeSSEData(w, bb.B) + len(strSSEID) + 2
+			sr.bytes += len(strSSEID) + len(num) + 1 + writeSSEData(w, bb.B) + 2
 			if _, err := w.Write(newlines[:2]); err != nil {
-				return err
+				return i, err
 			}
 		} else {
 			w.Write(bb.B)
 			if err := w.WriteByte('\n'); err != nil {
-				return err
+				return i, err
 			}
 			sr.bytes += len(bb.B) + 1
 		}
 	}
-	return nil
+	return len(items), nil
 }
 
 var newlines = []byte("\n\n")
@@ -305,6 +410,16 @@ func (sr *streamer) writeError(w *bufio.Writer, f failure) {
 // (cause: why we end it; endErr: the backend's own error), returns queued buffers, releases the pool slot
 // and the pooled request, and counts the stream.
 func (sr *streamer) finish(cause, endErr error) {
+	if sr.rs != nil {
+		sr.s.resume.remove(sr) // before the call is released: a takeover may cancel it until then
+	}
+	sr.release(cause, endErr)
+	sr.detach(cause)
+}
+
+// release ends the backend side exactly once: CANCEL unless the backend ended the stream itself, the
+// queued (and kept) items back to their pool, the pool slot released.
+func (sr *streamer) release(cause, endErr error) {
 	sr.mu.Lock()
 	sr.closed = true
 	backendEnded := sr.backDone
@@ -318,10 +433,9 @@ func (sr *streamer) finish(cause, endErr error) {
 	for _, bb := range queue {
 		itemPool.Put(bb)
 	}
-	sr.watch.stop()
-	close(sr.exit)
-	c := sr.rq.call
-	sr.s.calls.remove(c)
+	if sr.rs != nil {
+		sr.rs.drop()
+	}
 	// The pool's EWMA gets the time to the first signal: the stream's duration says nothing about the
 	// backend's speed. A stream we canceled is reported as canceled.
 	if first.IsZero() {
@@ -335,6 +449,18 @@ func (sr *streamer) finish(cause, endErr error) {
 		merr = countsAgainstBackend(endErr)
 	}
 	sr.member.Done(time.Now().Add(-first.Sub(sr.picked)), merr)
+}
+
+// detach ends the HTTP request serving the stream (the stream itself may go on, parked): socket watch
+// stopped, call unregistered, metrics and access log, request state released.
+func (sr *streamer) detach(cause error) {
+	sr.watch.stop()
+	sr.watch = nil
+	sr.mu.Lock()
+	close(sr.exit)
+	sr.mu.Unlock()
+	c := sr.rq.call
+	sr.s.calls.remove(c)
 	if cause == ErrClientGone && sr.status < 499 {
 		sr.status = 499
 	}

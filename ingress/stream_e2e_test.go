@@ -53,6 +53,7 @@ type sseReader struct {
 	br *bufio.Reader
 	// chunk state
 	left int
+	done bool // the terminating zero-size chunk was read (a complete body)
 }
 
 func openStream(t *testing.T, addr, path, accept string, small bool) (net.Conn, *sseReader) {
@@ -107,6 +108,7 @@ func (r *sseReader) line() (string, error) {
 				n = n*16 + strings.IndexRune("0123456789abcdef", c|0x20)
 			}
 			if n == 0 {
+				r.done = true
 				return "", io.EOF
 			}
 			r.left = n

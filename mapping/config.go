@@ -151,6 +151,10 @@ type Limits struct {
 	// to shared pools): much less memory with many idle clients, a little more CPU per request. Key
 	// "limits.reduce_memory", default true.
 	ReduceMemory bool `yaml:"reduce_memory"`
+	// MaxParkedStreams caps the SSE streams parked for resumption (stream.resume_window) gateway-wide;
+	// beyond it a client that goes away ends its stream as without resumption. Key
+	// "limits.max_parked_streams", default 1024; 0 = no stream is parked.
+	MaxParkedStreams int `yaml:"max_parked_streams"`
 }
 
 // IngressTLS is the "tls" section: certificate for the ingress listener.
@@ -326,6 +330,17 @@ type StreamConfig struct {
 	// Window is the REQUEST_N credit kept outstanding towards the backend, in items. Key "stream.window",
 	// default 64; 1..2^31-1.
 	Window int `yaml:"window"`
+	// IdleTimeout ends a request-stream whose backend has credit outstanding and has sent no item for
+	// this long: CANCEL upstream, an in-stream STREAM_IDLE error to the client. A slow client (no credit
+	// outstanding) never trips it. Key "stream.idle_timeout", default 60s; 0 = off. See stream_keys.go.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// ResumeWindow is how long an SSE request-stream whose client went away stays parked (upstream kept,
+	// no new credit) for an EventSource reconnecting with Last-Event-ID. Key "stream.resume_window",
+	// default 30s; 0 = off.
+	ResumeWindow Duration `yaml:"resume_window"`
+	// ResumeExpired is what a Last-Event-ID that names no parked stream gets: "new" (a new stream) or
+	// "gone" (410 STREAM_EXPIRED). Key "stream.resume_expired", default "new".
+	ResumeExpired string `yaml:"resume_expired"`
 }
 
 // WebSocketConfig is a route's "websocket" section.
@@ -378,6 +393,8 @@ func NewConfig() *Config {
 			IdleTimeout:   Duration(DefaultIdleTimeout),
 			MaxHeaderSize: DefaultMaxHeaderSize,
 			ReduceMemory:  true,
+
+			MaxParkedStreams: DefaultMaxParkedStreams,
 		},
 		Backends: map[string]*Backend{},
 	}
@@ -415,7 +432,7 @@ func NewRoute(name, interaction string) *Route {
 func newRoute() *Route {
 	return &Route{
 		ForwardAuth: true,
-		Stream:      StreamConfig{Format: StreamAuto, Window: DefaultStreamWindow},
+		Stream:      newStreamConfig(),
 		WebSocket: WebSocketConfig{
 			MaxMessage:   DefaultWSMaxMessage,
 			IdleTimeout:  Duration(DefaultWSIdleTimeout),

@@ -61,6 +61,8 @@ func TestParseDesignExample(t *testing.T) {
 			IdleTimeout:   Duration(120 * time.Second),
 			MaxHeaderSize: 8192,
 			ReduceMemory:  true,
+
+			MaxParkedStreams: DefaultMaxParkedStreams,
 		},
 		Backends: map[string]*Backend{
 			"demo": {
@@ -87,13 +89,13 @@ func TestParseDesignExample(t *testing.T) {
 			{
 				Name: "ticks", Method: "GET", Path: "/api/ticks/{count}", Backend: "demo",
 				Interaction: "request-stream", Route: "ticks.{count}",
-				Stream:  StreamConfig{Format: "auto", Window: 64},
+				Stream:  newStreamConfig(),
 				MaxBody: 4 << 20, ForwardAuth: true,
 			},
 			{
 				Name: "chat", Method: "GET", Path: "/ws/chat", Backend: "demo",
 				Interaction: "request-channel", Route: "chat",
-				Stream:  StreamConfig{Format: "auto", Window: 64},
+				Stream:  newStreamConfig(),
 				MaxBody: 4 << 20, ForwardAuth: true,
 				WebSocket: WebSocketConfig{
 					MaxMessage: 1 << 20, IdleTimeout: Duration(60 * time.Second), PingInterval: Duration(25 * time.Second),
@@ -154,7 +156,7 @@ func TestExampleConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	ticks := tab.Route("ticks")
-	if ticks.Stream != (StreamConfig{Format: "auto", Window: 64}) || ticks.Timeout != 0 {
+	if ticks.Stream != newStreamConfig() || ticks.Timeout != 0 {
 		t.Errorf("ticks stream %+v timeout %v", ticks.Stream, ticks.Timeout)
 	}
 	if s, ok := tab.Route("users").ErrorStatus(CodeApplicationError, []byte("not found: user 7")); !ok || s != 404 {
@@ -407,8 +409,8 @@ func TestInteractionDefaults(t *testing.T) {
 	}{
 		{"r0", "POST", 30 * time.Second, StreamConfig{}, WebSocketConfig{}, 4 << 20, true},
 		{"ff", "POST", 30 * time.Second, StreamConfig{}, WebSocketConfig{}, 4 << 20, true},
-		{"st", "GET", 2 * time.Minute, StreamConfig{"auto", 64}, WebSocketConfig{}, 4 << 20, true},
-		{"ch", "GET", 0, StreamConfig{"auto", 8}, WebSocketConfig{MaxMessage: 1 << 20, IdleTimeout: Duration(time.Minute)}, 4 << 20, true},
+		{"st", "GET", 2 * time.Minute, StreamConfig{"auto", 64, Duration(time.Minute), Duration(30 * time.Second), "new"}, WebSocketConfig{}, 4 << 20, true},
+		{"ch", "GET", 0, StreamConfig{"auto", 8, Duration(time.Minute), Duration(30 * time.Second), "new"}, WebSocketConfig{MaxMessage: 1 << 20, IdleTimeout: Duration(time.Minute)}, 4 << 20, true},
 		{"px", "*", 30 * time.Second, StreamConfig{}, WebSocketConfig{}, 1024, true},
 		{"rr0", "GET", 0, StreamConfig{}, WebSocketConfig{}, 4 << 20, false},
 	}

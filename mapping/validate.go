@@ -93,6 +93,9 @@ func (c *Config) validate(errs *errorList) {
 	if c.Limits.MaxBody <= 0 {
 		v.add("limits.max_body", "must be greater than 0")
 	}
+	if c.Limits.MaxParkedStreams < 0 {
+		v.add("limits.max_parked_streams", "must not be negative")
+	}
 	if c.Limits.MaxConnections < 0 {
 		v.add("limits.max_connections", "must not be negative")
 	}
@@ -407,6 +410,7 @@ func (v *validator) route(f string, i int, r *Route, names, shapes map[string]in
 		if r.Stream.Window < 1 || r.Stream.Window > MaxWindow {
 			v.add(f+".stream.window", "must be between 1 and 2147483647, got %d", r.Stream.Window)
 		}
+		v.streamKeys(f, r) // stream_keys.go
 	}
 	if r.MaxBody <= 0 {
 		v.add(f+".max_body", "must be greater than 0")

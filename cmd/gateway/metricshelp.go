@@ -27,6 +27,11 @@ var metricHelp = map[string]string{
 	"rsgate_backend_lease_available":       "lease: true backends: requests the current leases still allow, summed over the ready connections.",
 	"rsgate_shadow_requests_total":         "Shadow copies by route and result (match, mismatch, error, dropped).",
 	"rsgate_split_requests_total":          "Requests of a split route by route and chosen backend.",
+	"rsgate_stream_parked":                 "SSE streams kept for resumption after their client disconnected (stream.resume_window).",
+	"rsgate_stream_resumed_total":          "SSE streams taken up again by a client reconnecting with Last-Event-ID.",
+	"rsgate_stream_resume_misses_total":    "Last-Event-ID values that named no parked stream (unknown, expired or of another route).",
+	"rsgate_stream_parked_expired_total":   "Parked SSE streams canceled because no client came back within stream.resume_window.",
+	"rsgate_stream_park_refused_total":     "Disconnected SSE streams not parked because limits.max_parked_streams was reached.",
 }
 
 // writeMetrics writes the Prometheus text of every registered set, with a HELP text on every family.

@@ -133,8 +133,10 @@ func (r *sseReader) run() {
 		switch {
 		case line == "" || strings.HasPrefix(line, ":"):
 		case strings.HasPrefix(line, "id: "):
-			id, err := strconv.Atoi(line[4:])
-			if err != nil {
+			// "id: <stream session>-<item sequence>" (SSE resumption, README "Streams")
+			session, seq, ok := strings.Cut(line[4:], "-")
+			id, err := strconv.Atoi(seq)
+			if !ok || session == "" || err != nil {
 				r.fail("bad id line %q", line)
 				return
 			}

@@ -1,0 +1,391 @@
+package ingress
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/bytebufferpool"
+	"github.com/valyala/fasthttp"
+)
+
+// SSE resumption (routes[].stream.resume_window, stream.resume_expired, limits.max_parked_streams).
+//
+// On a route with a resume window, every SSE stream gets a random, unguessable session id, and each event's
+// id is "<session>-<seq>" (32 hex digits, '-', the item's sequence number from 1). While the client reads,
+// the writer keeps the last min(stream.window, 1024) items it wrote (the replay ring). When the client goes
+// away, the stream is parked instead of canceled: the HTTP request ends (499), the backend stream stays
+// open, and with no writer no new credit is granted, so the backend can send at most what it was granted
+// (at most stream.window items) into the queue. An EventSource that reconnects within the window sends
+// Last-Event-ID: the new request takes the parked stream over, replays the ring after that id, then the
+// queue, then the live stream, granting credit again as items are delivered. A reconnect that arrives
+// before the gateway noticed the old connection go takes the stream over from it (the old request ends
+// as if its client went away, then the stream is parked and taken).
+//
+// An id that names no parked stream (unknown, expired, another route or path, or older than the ring) gets
+// a new stream, or 410 Gone with code STREAM_EXPIRED when the route says resume_expired: gone. A parked
+// stream ends (CANCEL upstream) when its window passes, at Shutdown, or when it is taken with an id it
+// cannot honour. limits.max_parked_streams caps parked streams gateway-wide; beyond it a stream whose client
+// goes away ends as without resumption. NDJSON has no ids: only SSE streams are resumable.
+//
+// Ownership: the session state (state, call, parked) is guarded by resumeStore.mu; the ring and the
+// sequence numbers belong to the writer while the stream is live and to whoever holds it while parked or
+// taken (the park and take transitions under the store lock order the hand-over).
+
+// CodeStreamExpired is the code of the 410 answer to a Last-Event-ID that names no parked stream on a route
+// with stream.resume_expired: gone.
+const CodeStreamExpired = "STREAM_EXPIRED"
+
+// maxReplay caps the replay ring of one stream (items), whatever its window.
+const maxReplay = 1024
+
+// takeoverWait bounds how long a resuming request waits for the stream's previous request to let it go.
+const takeoverWait = 2 * time.Second
+
+var strLastEventID = []byte("Last-Event-ID")
+
+// Session states.
+const (
+	sessionLive    uint8 = iota // a request serves the stream
+	sessionParking              // its client went away; the request is being ended
+	sessionParked               // no request; waiting for a resume within the window
+	sessionClosed               // ended (or taken with an id it could not honour)
+)
+
+// resumable is the resumption state of one SSE stream.
+type resumable struct {
+	id    [16]byte
+	hex   [32]byte // id as written in the event ids
+	route string
+	path  []byte
+
+	// Guarded by resumeStore.mu.
+	state    uint8
+	call     *callCtx      // the serving request's call while live (a takeover cancels it)
+	conn     net.Conn      // the serving request's client connection while live (a takeover closes it)
+	left     chan struct{} // closed when the stream stops being live (parked or ended)
+	timer    *time.Timer   // the parked stream's expiry
+	deadline time.Time     // the route timeout of the stream (zero: none)
+
+	// Owned by the writer while live, by whoever holds the stream otherwise.
+	ring       []*bytebufferpool.ByteBuffer // circular: the last items written, oldest at head
+	head, n    int
+	replayFrom uint64 // a resumed writer first replays the items after this sequence number
+}
+
+// keep adds a written batch to the replay ring, dropping the oldest items beyond its capacity.
+func (r *resumable) keep(batch []*bytebufferpool.ByteBuffer) {
+	c := cap(r.ring)
+	for _, bb := range batch {
+		if r.n < c {
+			r.ring[(r.head+r.n)%c] = bb
+			r.n++
+			continue
+		}
+		itemPool.Put(r.ring[r.head])
+		r.ring[r.head] = bb
+		r.head = (r.head + 1) % c
+	}
+}
+
+// drop returns the ring's items to their pool.
+func (r *resumable) drop() {
+	c := cap(r.ring)
+	for i := 0; i < r.n; i++ {
+		itemPool.Put(r.ring[(r.head+i)%c])
+		r.ring[(r.head+i)%c] = nil
+	}
+	r.n, r.head = 0, 0
+}
+
+// resumeStore holds the resumable streams of a Server: live ones (so that a reconnect can take one over)
+// and parked ones (counted against max).
+type resumeStore struct {
+	mu       sync.Mutex
+	sessions map[[16]byte]*streamer
+	parked   int
+	max      int
+	closed   bool // Shutdown: nothing is parked any more
+
+	gauge                             *metrics.Gauge
+	resumed, misses, expired, refused *metrics.Counter
+}
+
+func newResumeStore(max int, set *metrics.Set) *resumeStore {
+	st := &resumeStore{sessions: map[[16]byte]*streamer{}, max: max}
+	if set != nil {
+		st.gauge = set.GetOrCreateGauge(`rsgate_stream_parked`, nil)
+		st.resumed = set.GetOrCreateCounter(`rsgate_stream_resumed_total`)
+		st.misses = set.GetOrCreateCounter(`rsgate_stream_resume_misses_total`)
+		st.expired = set.GetOrCreateCounter(`rsgate_stream_parked_expired_total`)
+		st.refused = set.GetOrCreateCounter(`rsgate_stream_park_refused_total`)
+	}
+	return st
+}
+
+func inc(c *metrics.Counter) {
+	if c != nil {
+		c.Inc()
+	}
+}
+
+// setParked updates the count of parked streams by d (mu held).
+func (st *resumeStore) setParked(d int) {
+	st.parked += d
+	if st.gauge != nil {
+		st.gauge.Set(float64(st.parked))
+	}
+}
+
+// setMax applies a reloaded limits.max_parked_streams (streams parked already stay).
+func (st *resumeStore) setMax(max int) {
+	st.mu.Lock()
+	st.max = max
+	st.mu.Unlock()
+}
+
+// Parked returns the number of parked streams.
+func (st *resumeStore) Parked() int {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.parked
+}
+
+// register makes sr resumable (sets sr.rs): a new session id, served by call c on client connection conn.
+// It does nothing when no stream can be parked.
+func (st *resumeStore) register(sr *streamer, rt *route, path []byte, c *callCtx, conn net.Conn) {
+	r := &resumable{route: rt.name, path: append([]byte(nil), path...), call: c, conn: conn, left: make(chan struct{}),
+		deadline: c.deadline, ring: make([]*bytebufferpool.ByteBuffer, min(int(rt.window), maxReplay))}
+	_, _ = rand.Read(r.id[:]) // never fails (crypto/rand)
+	hex.Encode(r.hex[:], r.id[:])
+	st.mu.Lock()
+	if st.closed || st.max <= 0 {
+		st.mu.Unlock()
+		return
+	}
+	st.sessions[r.id] = sr
+	st.mu.Unlock()
+	sr.mu.Lock()
+	sr.rs = r
+	sr.mu.Unlock()
+}
+
+// remove forgets a live stream that ends (its writer finishes it).
+func (st *resumeStore) remove(sr *streamer) {
+	r := sr.rs
+	st.mu.Lock()
+	if r.state == sessionLive {
+		r.state = sessionClosed
+		r.call, r.conn = nil, nil
+		delete(st.sessions, r.id)
+		close(r.left)
+	}
+	st.mu.Unlock()
+}
+
+// park parks the stream of a client that went away (the writer, after the client's write failed or its
+// call ended with ErrClientGone). It reports false when the stream cannot be parked (store full, closed):
+// the caller then ends it.
+func (sr *streamer) park() bool {
+	st, r := sr.s.resume, sr.rs
+	st.mu.Lock()
+	if st.closed || r.state != sessionLive || st.parked >= st.max {
+		if !st.closed && r.state == sessionLive {
+			inc(st.refused)
+		}
+		st.mu.Unlock()
+		return false
+	}
+	r.state, r.call, r.conn = sessionParking, nil, nil
+	st.setParked(1)
+	st.mu.Unlock()
+
+	sr.detach(ErrClientGone) // the request ends (499); the stream stays
+
+	st.mu.Lock()
+	if st.closed { // Shutdown ran meanwhile
+		r.state = sessionClosed
+		delete(st.sessions, r.id)
+		st.setParked(-1)
+		close(r.left)
+		st.mu.Unlock()
+		sr.release(ErrShutdown, nil)
+		return true
+	}
+	r.state = sessionParked
+	wait := sr.rt.resumeWindow
+	if !r.deadline.IsZero() {
+		wait = min(wait, max(time.Until(r.deadline), 0))
+	}
+	r.timer = time.AfterFunc(wait, func() { st.expire(sr) })
+	close(r.left)
+	st.mu.Unlock()
+	return true
+}
+
+// expire ends a parked stream whose window passed.
+func (st *resumeStore) expire(sr *streamer) {
+	r := sr.rs
+	st.mu.Lock()
+	if r.state != sessionParked {
+		st.mu.Unlock()
+		return // taken meanwhile
+	}
+	r.state = sessionClosed
+	delete(st.sessions, r.id)
+	st.setParked(-1)
+	inc(st.expired)
+	st.mu.Unlock()
+	sr.release(ErrClientGone, nil)
+}
+
+// close ends every parked stream and parks none from now on (Shutdown).
+func (st *resumeStore) close() {
+	var ended []*streamer
+	st.mu.Lock()
+	st.closed = true
+	for id, sr := range st.sessions {
+		if r := sr.rs; r.state == sessionParked {
+			r.state = sessionClosed
+			r.timer.Stop()
+			delete(st.sessions, id)
+			st.setParked(-1)
+			ended = append(ended, sr)
+		}
+	}
+	st.mu.Unlock()
+	for _, sr := range ended {
+		sr.release(ErrShutdown, nil)
+	}
+}
+
+// take hands the parked stream named by id over to a resuming request (call c) when it belongs to route rt
+// and path and still holds every item after seq. A live stream is taken over from its request first. It
+// returns nil when there is no such stream.
+func (st *resumeStore) take(id [16]byte, seq uint64, rt *route, path []byte, c *callCtx, conn net.Conn) *streamer {
+	st.mu.Lock()
+	sr := st.sessions[id]
+	if sr == nil || sr.rs.route != rt.name || !bytes.Equal(sr.rs.path, path) {
+		st.mu.Unlock()
+		return nil
+	}
+	r := sr.rs
+	if r.state == sessionLive || r.state == sessionParking {
+		if r.state == sessionLive {
+			// The client reconnected: its old connection is gone, even if the gateway has not seen it go
+			// (a writer blocked on it would hold the stream until then).
+			r.call.cancel(&ErrClientGone)
+			if r.conn != nil {
+				_ = r.conn.Close()
+			}
+		}
+		left := r.left
+		st.mu.Unlock()
+		t := time.NewTimer(takeoverWait)
+		select {
+		case <-left:
+		case <-t.C:
+		}
+		t.Stop()
+		st.mu.Lock()
+	}
+	if r.state != sessionParked {
+		st.mu.Unlock()
+		return nil
+	}
+	r.timer.Stop() // if it fires anyway, expire finds the stream live and does nothing
+	st.setParked(-1)
+	oldest := sr.eventID - uint64(r.n) // the ring holds oldest+1 .. eventID
+	if seq > sr.eventID || seq < oldest {
+		// Items after seq are gone (or the id is from the future): the stream cannot continue where the
+		// client left off.
+		r.state = sessionClosed
+		delete(st.sessions, id)
+		st.mu.Unlock()
+		sr.release(ErrClientGone, nil)
+		return nil
+	}
+	r.state, r.call, r.conn, r.left = sessionLive, c, conn, make(chan struct{})
+	st.mu.Unlock()
+	return sr
+}
+
+// resumeStream serves a request that carries Last-Event-ID on a resumable route. done is false when the
+// request should start a new stream (the id names no parked stream and the route says resume_expired:
+// new); otherwise the request was answered: ok reports that the resumed stream owns it (as serveStream's
+// result), !ok that it was answered 410.
+func (s *Server) resumeStream(ctx *fasthttp.RequestCtx, st *state, rt *route, rq *request, lastID []byte) (done, ok bool) {
+	var sr *streamer
+	if id, seq, valid := parseEventID(lastID); valid {
+		sr = s.resume.take(id, seq, rt, ctx.Path(), rq.call, ctx.Conn())
+		if sr != nil {
+			sr.rs.replayFrom = seq
+		}
+	}
+	if sr == nil {
+		inc(s.resume.misses)
+		if rt.resumeGone {
+			writeJSONError(ctx, fasthttp.StatusGone, "the stream named by Last-Event-ID is unknown or expired", CodeStreamExpired, nil)
+			return true, false
+		}
+		return false, false
+	}
+	inc(s.resume.resumed)
+	c := rq.call
+	timeout := time.Duration(0)
+	if d := sr.rs.deadline; !d.IsZero() {
+		timeout = max(time.Until(d), time.Nanosecond) // past: the route timeout fires at once
+	}
+	c.start(ctx.Time(), timeout)
+	s.calls.add(c)
+	rq.upstream, rq.streamID = sr.member, sr.stream.ID()
+	sr.rq, sr.st, sr.rt = rq, st, rt
+	sr.start, sr.bytes = ctx.Time(), 0
+	sr.mu.Lock()
+	sr.exit = make(chan struct{})
+	sr.mu.Unlock()
+	go sr.cancelOnDone(c, c.Done(), sr.exit)
+	sr.attach(ctx, c)
+	select { // the writer looks at what was queued while parked at once
+	case sr.notify <- struct{}{}:
+	default:
+	}
+	return true, true
+}
+
+// replay writes the kept items after rs.replayFrom (a resumed stream) and flushes them.
+func (sr *streamer) replay(w *bufio.Writer) error {
+	r := sr.rs
+	from := r.replayFrom
+	r.replayFrom = sr.eventID
+	oldest := sr.eventID - uint64(r.n)
+	c := cap(r.ring)
+	for seq := from + 1; seq <= sr.eventID; seq++ {
+		bb := r.ring[(r.head+int(seq-oldest-1))%c]
+		if _, err := sr.writeItems(w, []*bytebufferpool.ByteBuffer{bb}, seq-1, nil); err != nil {
+			return err
+		}
+	}
+	return w.Flush()
+}
+
+// parseEventID parses "<32 hex digits>-<sequence number>".
+func parseEventID(b []byte) (id [16]byte, seq uint64, ok bool) {
+	if len(b) < 34 || b[32] != '-' {
+		return id, 0, false
+	}
+	if _, err := hex.Decode(id[:], b[:32]); err != nil {
+		return id, 0, false
+	}
+	seq, err := strconv.ParseUint(string(b[33:]), 10, 64)
+	if err != nil {
+		return id, 0, false
+	}
+	return id, seq, true
+}

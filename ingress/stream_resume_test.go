@@ -1,0 +1,116 @@
+package ingress
+
+import (
+	"bufio"
+	"encoding/hex"
+	"io"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/valyala/bytebufferpool"
+)
+
+// TestParseEventID: golden cases of the Last-Event-ID parser.
+func TestParseEventID(t *testing.T) {
+	const sid = "00112233445566778899aabbccddeeff"
+	for _, tt := range []struct {
+		in  string
+		ok  bool
+		seq uint64
+	}{
+		{sid + "-1", true, 1},
+		{sid + "-0", true, 0},
+		{sid + "-18446744073709551615", true, 1<<64 - 1},
+		{"00112233445566778899AABBCCDDEEFF-7", true, 7}, // hex is case-insensitive
+		{sid + "-18446744073709551616", false, 0},       // overflows uint64
+		{sid + "-", false, 0},
+		{sid + "-x", false, 0},
+		{sid + "--1", false, 0},
+		{sid + "-+1", false, 0},
+		{sid + "1", false, 0},
+		{sid[:31] + "-1", false, 0},
+		{"g0112233445566778899aabbccddeeff-1", false, 0},
+		{"42", false, 0},
+		{"", false, 0},
+	} {
+		id, seq, ok := parseEventID([]byte(tt.in))
+		if ok != tt.ok || seq != tt.seq {
+			t.Errorf("parseEventID(%q) = %d, %v; want %d, %v", tt.in, seq, ok, tt.seq, tt.ok)
+		}
+		if ok && hex.EncodeToString(id[:]) != strings.ToLower(tt.in[:32]) {
+			t.Errorf("parseEventID(%q) id %x", tt.in, id)
+		}
+	}
+}
+
+// FuzzParseEventID: the parser never panics, and what it accepts written back in the gateway's form
+// parses to the same session and sequence number.
+func FuzzParseEventID(f *testing.F) {
+	for _, s := range []string{"00112233445566778899aabbccddeeff-1", "00112233445566778899aabbccddeeff-18446744073709551615",
+		"42", "", "00112233445566778899aabbccddeeff-", "zz112233445566778899aabbccddeeff-3"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		id, seq, ok := parseEventID(b)
+		if !ok {
+			return
+		}
+		canon := hex.EncodeToString(id[:]) + "-" + strconv.FormatUint(seq, 10)
+		id2, seq2, ok2 := parseEventID([]byte(canon))
+		if !ok2 || id2 != id || seq2 != seq {
+			t.Fatalf("%q parsed as %x-%d, its canonical form %q as %x-%d (%v)", b, id, seq, canon, id2, seq2, ok2)
+		}
+	})
+}
+
+// TestReplayRing: the ring keeps the last cap items in order and returns the older ones.
+func TestReplayRing(t *testing.T) {
+	r := &resumable{ring: make([]*bytebufferpool.ByteBuffer, 3)}
+	var all []*bytebufferpool.ByteBuffer
+	for i := 0; i < 7; i++ {
+		bb := &bytebufferpool.ByteBuffer{B: []byte(strconv.Itoa(i))}
+		all = append(all, bb)
+		r.keep([]*bytebufferpool.ByteBuffer{bb})
+	}
+	if r.n != 3 {
+		t.Fatalf("n = %d", r.n)
+	}
+	for i := 0; i < 3; i++ {
+		if got := string(r.ring[(r.head+i)%3].B); got != strconv.Itoa(4+i) {
+			t.Fatalf("ring[%d] = %q, want %d", i, got, 4+i)
+		}
+	}
+	r.drop()
+	if r.n != 0 || r.ring[0] != nil || r.ring[1] != nil || r.ring[2] != nil {
+		t.Fatalf("after drop: n %d, ring %v", r.n, r.ring)
+	}
+	_ = all
+}
+
+// TestWriteItemsSessionIDs: resumable SSE events carry "<session>-<seq>" ids from base+1.
+func TestWriteItemsSessionIDs(t *testing.T) {
+	sr := &streamer{format: formatSSE, rs: &resumable{}}
+	copy(sr.rs.hex[:], "00112233445566778899aabbccddeeff")
+	var out strings.Builder
+	w := bufio.NewWriter(&out)
+	items := []*bytebufferpool.ByteBuffer{{B: []byte(`{"a":1}`)}, {B: []byte("x\ny")}}
+	if k, err := sr.writeItems(w, items, 41, nil); k != 2 || err != nil {
+		t.Fatalf("writeItems: %d, %v", k, err)
+	}
+	_ = w.Flush()
+	want := "id: 00112233445566778899aabbccddeeff-42\ndata: {\"a\":1}\n\n" +
+		"id: 00112233445566778899aabbccddeeff-43\ndata: x\ndata: y\n\n"
+	if out.String() != want {
+		t.Fatalf("got %q\nwant %q", out.String(), want)
+	}
+	if sr.bytes != len(want) {
+		t.Fatalf("bytes %d, want %d", sr.bytes, len(want))
+	}
+	// A call that ended stops the batch before the next item.
+	done := make(chan struct{})
+	close(done)
+	if k, err := sr.writeItems(bufio.NewWriter(io.Discard), items, 0, done); k != 0 || err != errCallEnded {
+		t.Fatalf("writeItems after done: %d, %v", k, err)
+	}
+}
