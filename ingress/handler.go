@@ -36,6 +36,8 @@ type request struct {
 
 	admitted  bool          // holds admission slots (admission.go)
 	admitWait time.Duration // time spent in admission queues
+	// principal is the verified identity's metadata entry (auth.go), shared and immutable; nil: none.
+	principal []byte
 }
 
 var requestPool = sync.Pool{New: func() any {
@@ -46,7 +48,7 @@ func acquireRequest() *request { return requestPool.Get().(*request) }
 
 func releaseRequest(rq *request) {
 	rq.ps.Reset()
-	rq.upstream, rq.streamID, rq.subject, rq.policy = nil, 0, nil, nil
+	rq.upstream, rq.streamID, rq.subject, rq.policy, rq.principal = nil, 0, nil, nil, nil
 	rq.admitted, rq.admitWait = false, 0
 	if !rq.call.finish() {
 		rq.call = newCallCtx() // its timer may still fire: never reuse it
@@ -99,7 +101,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		rt = rt.split.pick(ctx) // a variant of the route bound to the chosen backend (split.go)
 	}
 	rt.m.begin()
-	if !s.applyPolicies(ctx, st, st.routes[cr.Index], rq) { // policy.go: CORS headers, parameter check, rate limit
+	if !s.applyPolicies(ctx, st, st.routes[cr.Index], rq) { // policy.go: CORS, parameters, auth (401/403), rate limit
 		s.finish(ctx, st, rt, rq, ctx.Response.StatusCode())
 		return
 	}
@@ -222,7 +224,8 @@ func streamIDField(id uint32) zap.Field {
 // it answers the error (400 for a request the metadata cannot be built from, else the pool's error) and
 // returns false.
 func (s *Server) prepare(ctx *fasthttp.RequestCtx, rt *route, rq *request) ([]byte, *poolMember, bool) {
-	mr := metaRequest{method: ctx.Method(), target: ctx.RequestURI(), header: &ctx.Request.Header, clientSubject: s.clientSubject(ctx)}
+	mr := metaRequest{method: ctx.Method(), target: ctx.RequestURI(), header: &ctx.Request.Header,
+		clientSubject: s.clientSubject(ctx), principal: rq.principal}
 	md, err := appendRequestMetadata(rq.md, rt, &rq.ps, &mr)
 	if err != nil {
 		writeJSONError(ctx, fasthttp.StatusBadRequest, err.Error(), CodeBadRequest, nil)

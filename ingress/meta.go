@@ -37,6 +37,7 @@ type metaRequest struct {
 	method, target []byte
 	header         *fasthttp.RequestHeader
 	clientSubject  []byte // verified client certificate subject (tls_edge.go); nil: none
+	principal      []byte // the whole principal entry of the verified identity (auth.go), or nil
 }
 
 // appendRequestMetadata appends the request metadata for route rt to dst (normally dst[:0] of a pooled
@@ -90,6 +91,7 @@ func appendRequestMetadata(dst []byte, rt *route, ps *mapping.Params, r *metaReq
 			return nil, err
 		}
 	}
+	dst = append(dst, r.principal...) // message/x.rsgate.principal.v0, built by the gateway only
 	if len(dst) == 0 {
 		return nil, nil
 	}

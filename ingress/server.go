@@ -120,6 +120,9 @@ func New(cfg *mapping.Config, table *mapping.Table, pools Pools, opts Options) (
 	if err != nil {
 		return nil, err
 	}
+	if err := s.provisionAuth(st, nil); err != nil { // auth.go
+		return nil, err
+	}
 	s.state.Store(st)
 	s.limits = cfg.Limits
 	s.resume = newResumeStore(cfg.Limits.MaxParkedStreams, opts.Metrics)
@@ -217,7 +220,8 @@ const forceCloseWait = time.Second
 // flight, else nil.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.resume.close()
-	s.closeWebSockets() // hijacked connections are invisible to fasthttp's Shutdown (ws_common.go)
+	s.closeWebSockets()                    // hijacked connections are invisible to fasthttp's Shutdown (ws_common.go)
+	defer releaseAuth(s.state.Load(), nil) // stop the JWK Set refreshes
 	err := s.fs.ShutdownWithContext(ctx)
 	if err == nil {
 		return nil
@@ -273,7 +277,12 @@ func (s *Server) Update(cfg *mapping.Config, table *mapping.Table) error {
 			zap.Int("max_connections", cfg.Limits.MaxConnections),
 			zap.Bool("reduce_memory", cfg.Limits.ReduceMemory))
 	}
+	old := s.state.Load()
+	if err := s.provisionAuth(st, old); err != nil { // auth.go: providers kept when unchanged
+		return err
+	}
 	s.state.Store(st)
+	releaseAuth(old, st)
 	return nil
 }
 

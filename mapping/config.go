@@ -112,6 +112,9 @@ type Config struct {
 	// RateLimit is the rate limit shared by every route without its own (one bucket per key across
 	// those routes; see RateLimitConfig). Key "rate_limit", default absent = off.
 	RateLimit *RateLimitConfig `yaml:"rate_limit,omitempty"`
+	// Auth maps a provider name to an authentication provider that routes refer to (see AuthProvider,
+	// auth.go). Key "auth", default none.
+	Auth map[string]*AuthProvider `yaml:"auth,omitempty"`
 
 	// lines maps a field path ("routes[2].timeout") to the line of its key; nil for configs built in Go.
 	lines map[string]int
@@ -406,6 +409,9 @@ type Route struct {
 	Retry Retry `yaml:"retry,omitempty"`
 	// Hedge sends a second copy of slow idempotent request-response calls (see Hedge). Key "hedge".
 	Hedge Hedge `yaml:"hedge,omitempty"`
+	// Auth requires authentication by a provider of "auth" (see RouteAuth, auth.go): "auth: NAME" or
+	// "auth: {provider, scopes, query_param}". Key "auth", default absent (no authentication).
+	Auth *RouteAuth `yaml:"auth,omitempty"`
 }
 
 // StreamConfig is a route's "stream" section.
@@ -458,6 +464,19 @@ type RSocketConfig struct {
 	// an exact tag, or a prefix ending in "*" ("users.*"); the exact match, then the longest prefix
 	// wins; unmatched requests go to the route's backend. Key "rsocket.routes", default none.
 	Routes map[string]string `yaml:"routes,omitempty"`
+	// Allow lists the routing tags a client may use: exact tags, prefixes ending in ".*" ("users.*"), or
+	// "*" for every tag. A request whose routing tags are not all allowed (or that has none, unless "*")
+	// gets ERROR[REJECTED] naming the tag. Key "rsocket.allow", required for interaction rsocket (write
+	// ["*"] to open the route on purpose).
+	Allow []string `yaml:"allow"`
+	// MaxStreams bounds the concurrent streams of one client connection; requests beyond it get
+	// ERROR[REJECTED]. Key "rsocket.max_streams", default 256; 1..1048576.
+	MaxStreams int `yaml:"max_streams"`
+	// ClientMetadata is what the gateway does with client composite metadata entries of the types it
+	// writes itself (message/x.rsgate.*, and message/x.rsocket.authentication.v0 unless forward_auth):
+	// strip (remove them, relay the rest) or reject (ERROR[REJECTED] on the stream, REJECTED_SETUP for a
+	// SETUP). Key "rsocket.client_metadata", default strip.
+	ClientMetadata string `yaml:"client_metadata"`
 }
 
 // NewConfig returns a Config holding every default and no backends or routes.
@@ -555,6 +574,7 @@ func (r *Route) resolveDefaults(set func(key string) bool) {
 		r.WebSocket = WebSocketConfig{}
 	}
 	r.resolveResilience(set, nil)
+	r.resolveRSocketDefaults(set) // auth.go
 }
 
 func (r *Route) usesStream() bool {

@@ -129,6 +129,7 @@ func (c *Config) validate(errs *errorList) {
 	for _, name := range sortedKeys(c.Backends) {
 		v.backend("backends."+name, name, c.Backends[name])
 	}
+	v.authProviders() // auth.go
 	if len(c.Routes) == 0 {
 		v.add("routes", "at least one route is required")
 	}
@@ -483,6 +484,8 @@ func (v *validator) route(f string, i int, r *Route, names, shapes map[string]in
 	v.rateLimit(f+".rate_limit", r.RateLimit, false)
 	v.rateLimit(f+".websocket.rate_limit", r.WebSocket.RateLimit, true)
 	v.resilience(f, r)
+	v.routeAuth(f, r)     // auth.go
+	v.rsocketPolicy(f, r) // auth.go
 	if r.RSocket != nil {
 		for _, pat := range sortedKeys(r.RSocket.Routes) {
 			pf := f + ".rsocket.routes." + pat
