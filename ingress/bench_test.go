@@ -24,11 +24,14 @@ type inProcess struct {
 	st    *state
 }
 
-func newInProcess(tb testing.TB, set *metrics.Set) *inProcess {
+func newInProcess(tb testing.TB, set *metrics.Set, extra ...func(*mapping.Config)) *inProcess {
 	tb.Helper()
 	cfg := newConfig(map[string]string{"demo": "127.0.0.1:9"}, append(demoRoutes(),
 		routeSpec{name: "meta-users", method: "GET", path: "/api/meta/{id}", backend: "demo", interaction: mapping.InteractionRequestResponse, tag: "users.{id}",
 			mutate: func(r *mapping.Route) { r.ForwardHeaders = []string{"X-Trace"} }}))
+	for _, f := range extra {
+		f(cfg)
+	}
 	if err := cfg.Validate(); err != nil {
 		tb.Fatal(err)
 	}

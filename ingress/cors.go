@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"bytes"
 	"strconv"
 	"strings"
 	"time"
@@ -159,7 +160,7 @@ func (p *corsPolicy) headersAllowed(list []byte) bool {
 	}
 	for len(list) > 0 {
 		var name []byte
-		if i := indexByte(list, ','); i >= 0 {
+		if i := bytes.IndexByte(list, ','); i >= 0 {
 			name, list = list[:i], list[i+1:]
 		} else {
 			name, list = list, nil
@@ -180,15 +181,6 @@ func (p *corsPolicy) headersAllowed(list []byte) bool {
 		}
 	}
 	return true
-}
-
-func indexByte(b []byte, c byte) int {
-	for i := range b {
-		if b[i] == c {
-			return i
-		}
-	}
-	return -1
 }
 
 func trimOWS(b []byte) []byte {

@@ -36,6 +36,8 @@ type request struct {
 
 	admitted  bool          // holds admission slots (admission.go)
 	admitWait time.Duration // time spent in admission queues
+	// principal is the verified identity's metadata entry (auth.go), shared and immutable; nil: none.
+	principal []byte
 }
 
 var requestPool = sync.Pool{New: func() any {
@@ -46,7 +48,7 @@ func acquireRequest() *request { return requestPool.Get().(*request) }
 
 func releaseRequest(rq *request) {
 	rq.ps.Reset()
-	rq.upstream, rq.streamID, rq.subject, rq.policy = nil, 0, nil, nil
+	rq.upstream, rq.streamID, rq.subject, rq.policy, rq.principal = nil, 0, nil, nil, nil
 	rq.admitted, rq.admitWait = false, 0
 	if !rq.call.finish() {
 		rq.call = newCallCtx() // its timer may still fire: never reuse it
@@ -99,7 +101,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		rt = rt.split.pick(ctx) // a variant of the route bound to the chosen backend (split.go)
 	}
 	rt.m.begin()
-	if !s.applyPolicies(ctx, st, st.routes[cr.Index], rq) { // policy.go: CORS headers, parameter check, rate limit
+	if !s.applyPolicies(ctx, st, st.routes[cr.Index], rq) { // policy.go: CORS, parameters, auth (401/403), rate limit
 		s.finish(ctx, st, rt, rq, ctx.Response.StatusCode())
 		return
 	}
@@ -167,15 +169,17 @@ func (s *Server) finish(ctx *fasthttp.RequestCtx, st *state, rt *route, rq *requ
 	releaseRequest(rq)
 }
 
-// accessLog writes one access log line, sampled by log.access_log.sample; 5xx answers are always logged.
+// accessLog writes one access log line. log.access_log.sample samples 2xx and 3xx answers only: 4xx and
+// 5xx answers (and 1xx) are always logged. The line goes to Options.AccessLog (the gateway's is unsampled
+// and asynchronous, accesslog.go), else to Options.Logger.
 // up is the backend connection slot the request went to (nil: none); streamID its RSocket stream id on
 // that connection (0: none, e.g. a request-channel whose first message has not arrived yet at 101).
 func (s *Server) accessLog(st *state, method, path []byte, route, backend string, status, bytes int, d time.Duration,
 	up *poolMember, streamID uint32) {
-	if status < 500 && st.sample < 1 && rand.Float64() >= st.sample {
+	if status >= 200 && status < 400 && st.sample < 1 && rand.Float64() >= st.sample {
 		return
 	}
-	if ce := s.log.Check(zap.InfoLevel, "access"); ce != nil {
+	if ce := s.accessLogger().Check(zap.InfoLevel, "access"); ce != nil {
 		// Copies: method and path live in fasthttp's reused buffers, and a zap core may keep fields.
 		ce.Write(
 			zap.String("method", string(method)),
@@ -220,7 +224,8 @@ func streamIDField(id uint32) zap.Field {
 // it answers the error (400 for a request the metadata cannot be built from, else the pool's error) and
 // returns false.
 func (s *Server) prepare(ctx *fasthttp.RequestCtx, rt *route, rq *request) ([]byte, *poolMember, bool) {
-	mr := metaRequest{method: ctx.Method(), target: ctx.RequestURI(), header: &ctx.Request.Header}
+	mr := metaRequest{method: ctx.Method(), target: ctx.RequestURI(), header: &ctx.Request.Header,
+		clientSubject: s.clientSubject(ctx), principal: rq.principal}
 	md, err := appendRequestMetadata(rq.md, rt, &rq.ps, &mr)
 	if err != nil {
 		writeJSONError(ctx, fasthttp.StatusBadRequest, err.Error(), CodeBadRequest, nil)

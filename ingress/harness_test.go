@@ -314,6 +314,14 @@ func newConfig(backends map[string]string, routes []routeSpec) *mapping.Config {
 		if rs.mutate != nil {
 			rs.mutate(r)
 		}
+		if r.Interaction == mapping.InteractionRSocket { // -check requires rsocket.allow: open these on purpose
+			if r.RSocket == nil {
+				r.RSocket = &mapping.RSocketConfig{}
+			}
+			if r.RSocket.Allow == nil {
+				r.RSocket.Allow = []string{"*"}
+			}
+		}
 		cfg.Routes = append(cfg.Routes, r)
 	}
 	return cfg

@@ -12,7 +12,7 @@ import (
 //
 //  1. CORS response headers (cors.go), first so that the browser can read the errors below;
 //  2. path parameter validation (mapping/params.go): 400 BAD_PARAMETER;
-//  3. (authentication, when configured, belongs here: it sets request.subject for step 4)
+//  3. authentication (auth.go): 401/403; it sets request.subject for step 4
 //  4. rate limit (ratelimit.go): 429 with Retry-After and the RateLimit headers.
 //
 // Each step costs one nil or length check when the route has no such policy.
@@ -30,6 +30,14 @@ func (s *Server) applyPolicies(ctx *fasthttp.RequestCtx, st *state, rt *route, r
 	if i := rt.cr.CheckParams(&rq.ps); i >= 0 {
 		writeJSONError(ctx, fasthttp.StatusBadRequest, rt.cr.ParamError(i).Error(), CodeBadParameter, nil)
 		return false
+	}
+	if rt.auth != nil {
+		if !s.authenticate(ctx, rt, rq) {
+			return false
+		}
+		if id := IdentityOf(ctx); id != nil {
+			rq.subject = unsafeBytes(id.Subject) // read-only, for the rate limit key
+		}
 	}
 	if rt.limit != nil && !rt.limit.allow(ctx, rq) {
 		return false

@@ -71,6 +71,8 @@ type route struct {
 	wsLimit      *sessionLimit // websocket.rate_limit, per session (ratelimit.go)
 	adm          admissionRef  // route and backend limiters (admission.go)
 	retry        *retryPolicy  // retries and hedging of request-response (retry.go, hedge.go); nil: none
+	auth         *routeAuth    // the route's auth (auth.go); nil: none
+	rsp          *rsPolicy     // rsocket routes: allow list, client metadata, max streams (ws_rsocket_trust.go)
 }
 
 // errorStatus applies the route's "errors" table to an ERROR frame.
@@ -89,6 +91,7 @@ type state struct {
 	unmatched *routeMetrics // 404/405
 	preflight bool          // some route has a CORS policy: OPTIONS may be a preflight (cors.go)
 	adm       admissionLimits
+	auth      *authSet // auth providers (auth.go); nil: none configured
 }
 
 // routeMetrics are the per-route series on the Options.Metrics set.
@@ -206,7 +209,7 @@ func newRoute(cfg *mapping.Config, cr *mapping.CompiledRoute, set *metrics.Set) 
 		backend:     cr.Backend,
 		timeout:     cr.Timeout.D(),
 		maxBody:     cr.MaxBody,
-		forward:     cr.ForwardHeaders,
+		forward:     stripGatewayHeaders(cr.ForwardHeaders), // x-client-cert-subject is gateway-set (tls_edge.go)
 		forwardAuth: cr.ForwardAuth,
 		m:           newRouteMetrics(set, cr.Name),
 	}
@@ -238,6 +241,9 @@ func newRoute(cfg *mapping.Config, cr *mapping.CompiledRoute, set *metrics.Set) 
 	rt.retry = newRetryPolicy(cr, set)
 	if cr.IsWebSocket() {
 		rt.ws = newWSRoute(cr, b.DataMIME, set)
+	}
+	if rt.kind == kindRSocket {
+		rt.rsp = newRSPolicy(cr)
 	}
 	switch cr.Stream.Format {
 	case mapping.StreamSSE:

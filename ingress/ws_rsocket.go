@@ -11,6 +11,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 
+	"github.com/rsgate/rsgate/internal/auth"
 	"github.com/rsgate/rsgate/pool"
 	"github.com/rsgate/rsgate/rsocket"
 	"github.com/rsgate/rsgate/rsocket/extension"
@@ -34,14 +35,16 @@ import (
 //   - Backend: the route's backend, or the backend that rsocket.routes names for the request's first
 //     routing tag (read from composite metadata, or from routing metadata when the client's SETUP says
 //     message/x.rsocket.routing.v0). Metadata push goes to the route's backend.
-//   - Limits per socket: Options.RSocketMaxStreams concurrent streams (ERROR[REJECTED] beyond), frames up
+//   - Limits per socket: rsocket.max_streams (else Options.RSocketMaxStreams) concurrent streams (ERROR[REJECTED] beyond), frames up
 //     to websocket.max_message bytes (a larger frame closes the socket with 1009), the Origin allow-list,
 //     ping every websocket.ping_interval. Liveness otherwise comes from RSocket KEEPALIVE and the
 //     client's max lifetime; websocket.idle_timeout does not apply (keepalives are messages).
 //   - A SETUP asking for leases (L flag) gets LEASEs sized from the backend's capacity (ws_lease.go).
 //     Resumption (R flag) is refused with ERROR[REJECTED_SETUP] unless the route has rsocket.resume
 //     (ws_rsocket_resume.go).
-//   - Options.RSocketAuthenticate, when set, sees every SETUP (its metadata and data) and may reject it
+//   - Route auth (auth.go, ws_rsocket_trust.go): the token from the upgrade, or from the SETUP's bearer entry;
+//     the route's allow list, reserved client metadata and the principal entry: ws_rsocket_trust.go.
+//     Options.RSocketAuthenticate, when set, then sees every SETUP (its metadata and data) and may reject it
 //     (ERROR[REJECTED_SETUP]); BearerTokens builds one that checks a bearer token in composite metadata.
 //
 // Errors the gateway makes itself: no backend connection -> ERROR[REJECTED] "rsgate: ..."; a backend
@@ -88,8 +91,15 @@ func (s *Server) serveRSocket(ctx *fasthttp.RequestCtx, rt *route) int {
 	if status, ok := w.checkUpgrade(ctx); !ok {
 		return status
 	}
-	sess := &rsSession{s: s, rt: rt, bucket: rt.wsLimit.bucket()}
-	_ = w.upgrader.Upgrade(ctx, sess.run) // a failed upgrade has answered the request itself
+	slot, ok := s.reserveSession(ctx, rt) // websocket.max_sessions (ws_sessions.go)
+	if !ok {
+		return fasthttp.StatusServiceUnavailable
+	}
+	// id: verified on the upgrade (auth.go), or nil
+	sess := &rsSession{s: s, rt: rt, slot: slot, bucket: rt.wsLimit.bucket(), id: IdentityOf(ctx)}
+	if err := w.upgrader.Upgrade(ctx, sess.run); err != nil || ctx.Response.StatusCode() != fasthttp.StatusSwitchingProtocols {
+		slot.release() // a failed upgrade has answered the request itself
+	}
 	return ctx.Response.StatusCode()
 }
 
@@ -98,22 +108,25 @@ func (s *Server) serveRSocket(ctx *fasthttp.RequestCtx, rt *route) int {
 // the session from then on, and the server keeps hijacked connections, so the socket is ours to close.
 // The session ends when the RSocket connection closes its transport (rsTransport.Close).
 type rsSession struct {
-	s          *Server
-	rt         *route
-	ws         *websocket.Conn
-	tc         *transport.WebSocketConn
-	conn       *rsocket.Conn // the client connection (we are its server), once Accept returned
-	client     *rsocket.Conn // the same, set by the acceptor (for the handler methods)
-	routing    bool          // the client's metadata is routing metadata, not composite
-	leased     bool          // the client's SETUP set L: it gets leases (ws_lease.go)
-	maxStreams int32
-	bucket     *sessionBucket // websocket.rate_limit: new requests of this session (ratelimit.go)
-	active     atomic.Int32
-	ping       *time.Timer
-	endOnce    sync.Once
-	mu         sync.Mutex
-	closed     bool
-	over       bool // the session ended (the socket is closed); guarded by mu
+	s             *Server
+	rt            *route
+	ws            *websocket.Conn
+	tc            *transport.WebSocketConn
+	conn          *rsocket.Conn  // the client connection (we are its server), once Accept returned
+	client        *rsocket.Conn  // the same, set by the acceptor (for the handler methods)
+	routing       bool           // the client's metadata is routing metadata, not composite
+	leased        bool           // the client's SETUP set L: it gets leases (ws_lease.go)
+	id            *auth.Identity // verified client identity (upgrade or SETUP); nil: none (ws_rsocket_trust.go)
+	maxStreams    int32
+	bucket        *sessionBucket // websocket.rate_limit: new requests of this session (ratelimit.go)
+	active        atomic.Int32
+	ping          *time.Timer
+	endOnce       sync.Once
+	mu            sync.Mutex
+	closed        bool
+	over          bool         // the session ended (the socket is closed); guarded by mu
+	slot          *sessionSlot // websocket.max_sessions; released by end (ws_sessions.go)
+	violationFlag              // a protocol violation is closing the connection (ws_rsocket_strict.go)
 }
 
 // shutdown implements wsSession.
@@ -138,6 +151,9 @@ func (ss *rsSession) run(ws *websocket.Conn) {
 	s, w := ss.s, ss.rt.ws
 	ss.ws = ws
 	ss.maxStreams = int32(s.opts.RSocketMaxStreams)
+	if p := ss.rt.rsp; p != nil && p.maxStreams > 0 { // rsocket.max_streams
+		ss.maxStreams = int32(p.maxStreams)
+	}
 	if ss.maxStreams <= 0 {
 		ss.maxStreams = DefaultRSocketMaxStreams
 	}
@@ -146,6 +162,7 @@ func (ss *rsSession) run(ws *websocket.Conn) {
 	ss.tc = tc // before the registry entry: shutdown closes it
 	ss.mu.Unlock()
 	if !s.wsRegistry().add(ss) {
+		ss.slot.release()
 		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeGoingAway, "gateway shutting down"), time.Now().Add(wsWriteWait))
 		_ = tc.Close()
 		return
@@ -201,6 +218,7 @@ func (ss *rsSession) end() {
 		ss.mu.Unlock()
 		ss.s.wsRegistry().remove(ss)
 		ss.rt.ws.sessionEnded()
+		ss.slot.release()
 	})
 }
 
@@ -216,6 +234,9 @@ type rsTransport struct {
 
 func (t *rsTransport) ReadFrame() ([]byte, error) {
 	b, err := t.WebSocketConn.ReadFrame()
+	for err == nil && t.ss.screen(b) == frameDrop { // protocol strictness (ws_rsocket_strict.go)
+		b, err = t.WebSocketConn.ReadFrame()
+	}
 	if err != nil && t.closeCode.Load() == 0 {
 		code := 0
 		switch {
@@ -249,7 +270,10 @@ func isFrameSize(err error) bool {
 
 // accept is the Acceptor of the client's SETUP.
 func (ss *rsSession) accept(setup *rsocket.SetupInfo, c *rsocket.Conn) (rsocket.Handler, error) {
-	ss.leased = setup.Lease // the gateway issues leases sized from the backend's capacity (ws_lease.go)
+	ss.leased = setup.Lease                      // the gateway issues leases sized from the backend's capacity (ws_lease.go)
+	if err := ss.checkSetup(setup); err != nil { // metadata MIME, reserved entries, auth (ws_rsocket_trust.go)
+		return nil, err
+	}
 	if auth := ss.s.opts.RSocketAuthenticate; auth != nil {
 		if err := auth(ss.rt.name, setup); err != nil {
 			return nil, err
@@ -290,13 +314,20 @@ func (ss *rsSession) pick(md []byte, session bool) (*pool.Member, *rsocket.Conn,
 	return m, c, nil
 }
 
-// begin reserves a stream slot and picks the backend for the request metadata md. false: st was ended
-// with the rejection and holds no slot.
-func (ss *rsSession) begin(st *rsocket.Stream, md []byte, session bool) (*pool.Member, *rsocket.Conn, bool) {
+// begin checks the session's rate limit and the request's metadata (allow list, reserved entries, identity:
+// ws_rsocket_trust.go; the metadata to relay replaces req.Metadata), reserves a stream slot and picks the
+// backend. false: st was ended with the rejection and holds no slot.
+func (ss *rsSession) begin(st *rsocket.Stream, req *rsocket.Payload, session bool) (*pool.Member, *rsocket.Conn, bool) {
 	if !ss.bucket.allow() {
 		_ = st.Error(frame.CodeRejected, msgSessionRateLimited)
 		return nil, nil, false
 	}
+	md, err := ss.admit(req.Metadata, false)
+	if err != nil {
+		relayError(st, err)
+		return nil, nil, false
+	}
+	req.Metadata = md
 	if ss.active.Add(1) > ss.maxStreams {
 		ss.active.Add(-1)
 		_ = st.Error(frame.CodeRejected, "rsgate: too many concurrent streams on this connection")
@@ -331,6 +362,11 @@ func (ss *rsSession) FireAndForget(req rsocket.Payload) {
 	if !ss.bucket.allow() {
 		return // no stream to answer on: dropped (counted in rsgate_ws_rate_limited_total)
 	}
+	md, err := ss.admit(req.Metadata, false)
+	if err != nil {
+		return // refused: no stream to answer on
+	}
+	req.Metadata = md
 	m, bc, err := ss.pick(req.Metadata, false)
 	if err != nil {
 		return
@@ -345,6 +381,10 @@ func (ss *rsSession) FireAndForget(req rsocket.Payload) {
 
 // MetadataPush implements rsocket.Handler: sent on one connection of the route's backend.
 func (ss *rsSession) MetadataPush(md []byte) {
+	md, err := ss.admit(md, true)
+	if err != nil || md == nil {
+		return // refused (client_metadata: reject, malformed), or nothing left to push
+	}
 	p := ss.s.pools.Get(ss.rt.backend)
 	if p == nil {
 		return
@@ -363,7 +403,7 @@ func (ss *rsSession) MetadataPush(md []byte) {
 
 // RequestResponse implements rsocket.Handler.
 func (ss *rsSession) RequestResponse(req rsocket.Payload, st *rsocket.Stream) {
-	m, bc, ok := ss.begin(st, req.Metadata, false)
+	m, bc, ok := ss.begin(st, &req, false)
 	if !ok {
 		return
 	}
@@ -386,7 +426,7 @@ func (ss *rsSession) RequestResponse(req rsocket.Payload, st *rsocket.Stream) {
 
 // RequestStream implements rsocket.Handler.
 func (ss *rsSession) RequestStream(req rsocket.Payload, initialN uint32, st *rsocket.Stream) {
-	m, bc, ok := ss.begin(st, req.Metadata, true)
+	m, bc, ok := ss.begin(st, &req, true)
 	if !ok {
 		return
 	}
@@ -405,7 +445,7 @@ func (ss *rsSession) RequestStream(req rsocket.Payload, initialN uint32, st *rso
 
 // RequestChannel implements rsocket.Handler.
 func (ss *rsSession) RequestChannel(req rsocket.Payload, initialN uint32, complete bool, st *rsocket.Stream) rsocket.Subscriber {
-	m, bc, ok := ss.begin(st, req.Metadata, true)
+	m, bc, ok := ss.begin(st, &req, true)
 	if !ok {
 		return nil
 	}
@@ -422,7 +462,7 @@ func (ss *rsSession) RequestChannel(req rsocket.Payload, initialN uint32, comple
 	up := newValve(bs, bc)
 	up.requestOn = st
 	go ss.pump(st, bs, down, up, m, start)
-	return toBackend{forwarder{up}}
+	return toBackend{forwarder{up}, ss}
 }
 
 // relayWindow bounds the credit a relayed stream passes on beyond the items it has forwarded: a grant up to
@@ -589,7 +629,10 @@ type toClient struct{ forwarder }
 func (t toClient) OnError(err error) { relayError(t.v.grantOn, err) }
 
 // toBackend forwards the client's channel items and end to the backend's stream (client reader goroutine).
-type toBackend struct{ forwarder }
+type toBackend struct {
+	forwarder
+	ss *rsSession // its OnNext filters the items' metadata (ws_rsocket_trust.go)
+}
 
 func (t toBackend) OnError(err error) {
 	var re *rsocket.Error

@@ -29,7 +29,7 @@ func TestMatchAllocs(t *testing.T) {
 	cfg := mustParse(t, `backends: {demo: {addresses: ["h:1"]}, other: {addresses: ["h:2"]}}
 routes:
   - {name: rr, method: GET, path: /x, backend: demo, interaction: request-response, errors: {"a long prefix that does not fit a stack buffer easily ...": 404, "0x202": 429}}
-  - {name: rs, path: /r, backend: demo, interaction: rsocket, rsocket: {routes: {"users.*": other, "exact": other}}}
+  - {name: rs, path: /r, backend: demo, interaction: rsocket, rsocket: {allow: ["*"], routes: {"users.*": other, "exact": other}}}
 `)
 	ctab, err := Compile(cfg)
 	if err != nil {

@@ -61,6 +61,7 @@ const (
 	DefaultWSMaxMessage    = 1 << 20
 	DefaultWSIdleTimeout   = 60 * time.Second
 	DefaultWSPingInterval  = 25 * time.Second
+	DefaultWSMaxSessions   = 10000
 	MinMTU                 = frame.MinMTU      // the one definition is in rsocket/frame
 	MaxWindow              = frame.MaxRequestN // REQUEST_N's upper bound
 )
@@ -78,6 +79,12 @@ type Config struct {
 	// Admin is the admin listener address (/metrics, /healthz, /readyz, /routes, /backends). Key "admin",
 	// default "127.0.0.1:9901"; "" or "off" disables it (Admin is then "").
 	Admin string `yaml:"admin"`
+
+	// AdminTokenFile is a file holding the admin bearer token: every admin endpoint but /healthz and
+	// /readyz then needs "Authorization: Bearer <token>". Read at start and on every reload; surrounding
+	// white space is ignored. Key "admin_token_file", default "" = no token (the admin listener still
+	// refuses foreign Host headers and cross-site POSTs).
+	AdminTokenFile string `yaml:"admin_token_file"`
 
 	// ShutdownGrace is how long a SIGTERM drain waits for in-flight requests and streams before closing
 	// them. Key "shutdown_grace", default 15s.
@@ -105,6 +112,9 @@ type Config struct {
 	// RateLimit is the rate limit shared by every route without its own (one bucket per key across
 	// those routes; see RateLimitConfig). Key "rate_limit", default absent = off.
 	RateLimit *RateLimitConfig `yaml:"rate_limit,omitempty"`
+	// Auth maps a provider name to an authentication provider that routes refer to (see AuthProvider,
+	// auth.go). Key "auth", default none.
+	Auth map[string]*AuthProvider `yaml:"auth,omitempty"`
 
 	// lines maps a field path ("routes[2].timeout") to the line of its key; nil for configs built in Go.
 	lines map[string]int
@@ -145,9 +155,14 @@ type Limits struct {
 	// IdleTimeout closes keep-alive connections idle this long. Key "limits.idle_timeout", default 120s;
 	// 0 = none.
 	IdleTimeout Duration `yaml:"idle_timeout"`
-	// MaxConnections caps concurrent client connections. Key "limits.max_connections", default 0 = the
-	// server's built-in limit (fasthttp: 256 Ki).
+	// MaxConnections caps concurrent client connections (WebSocket sessions included); a connection
+	// beyond it is closed at accept. Key "limits.max_connections", default 0 = derived by the gateway
+	// from the open-files limit (see DefaultMaxConnections); >= 0.
 	MaxConnections int `yaml:"max_connections"`
+	// MaxConnectionsPerIP caps the concurrent client connections from one IP address; a connection
+	// beyond it is closed at accept. Key "limits.max_connections_per_ip", default 0 = no limit (clients
+	// behind one NAT or proxy share an address); >= 0.
+	MaxConnectionsPerIP int `yaml:"max_connections_per_ip"`
 	// MaxHeaderSize is the largest request line plus headers, in bytes. Key "limits.max_header_size",
 	// bytes or "8KiB"; default 8 KiB; >= 1 KiB.
 	MaxHeaderSize int `yaml:"max_header_size" unit:"bytes"`
@@ -167,10 +182,50 @@ type Limits struct {
 
 // IngressTLS is the "tls" section: certificate for the ingress listener.
 type IngressTLS struct {
-	// Cert is the PEM certificate chain file. Key "tls.cert", required.
+	// Cert is the PEM certificate chain file. Key "tls.cert", required. Reloaded on SIGHUP and POST
+	// /reload, and when the file changes (see ReloadInterval), without dropping connections.
 	Cert string `yaml:"cert"`
 	// Key is the PEM private key file. Key "tls.key", required.
 	Key string `yaml:"key"`
+	// ClientCA is a PEM file of the CAs that sign client certificates (mutual TLS). Key "tls.client_ca",
+	// default "" = client certificates are not asked for. Reloaded like the certificate.
+	ClientCA string `yaml:"client_ca"`
+	// ClientAuth is request (a client certificate is asked for and verified when given) or require (a
+	// verified client certificate is needed to connect). Key "tls.client_auth", default require when
+	// client_ca is set; needs client_ca.
+	ClientAuth string `yaml:"client_auth"`
+	// ReloadInterval is how often, at most, the files' modification times are checked (on new TLS
+	// handshakes) to pick up renewed certificates. Key "tls.reload_interval", default 10s; 0 = only on
+	// SIGHUP and POST /reload.
+	ReloadInterval *Duration `yaml:"reload_interval,omitempty"`
+}
+
+// TLS client authentication modes (tls.client_auth).
+const (
+	ClientAuthRequest = "request"
+	ClientAuthRequire = "require"
+)
+
+// DefaultTLSReloadInterval is the default of tls.reload_interval.
+const DefaultTLSReloadInterval = 10 * time.Second
+
+// EffectiveClientAuth is the client_auth mode in force: "" without client_ca.
+func (t *IngressTLS) EffectiveClientAuth() string {
+	if t.ClientCA == "" {
+		return ""
+	}
+	if t.ClientAuth == "" {
+		return ClientAuthRequire
+	}
+	return t.ClientAuth
+}
+
+// EffectiveReloadInterval is tls.reload_interval with its default.
+func (t *IngressTLS) EffectiveReloadInterval() time.Duration {
+	if t.ReloadInterval == nil {
+		return DefaultTLSReloadInterval
+	}
+	return t.ReloadInterval.D()
 }
 
 // Backend is one entry of "backends": a set of instances reached over one transport.
@@ -328,6 +383,10 @@ type Route struct {
 	// Sticky makes the split choice a function of a request header or cookie (see Sticky). Key
 	// "sticky", default absent (random choice); only with split.
 	Sticky *Sticky `yaml:"sticky,omitempty"`
+	// Required makes /readyz wait for the backends this route is served by (its backend, its split
+	// targets and its rsocket.routes backends; not its shadow). Key "required", default true; a route
+	// of false does not take the gateway out of rotation when its backends are down.
+	Required *bool `yaml:"required,omitempty"`
 	// Shadow copies requests to another backend in the background and compares the answers (see
 	// Shadow). Key "shadow", default absent; for request-response, fire-and-forget and http; not with
 	// split.
@@ -353,6 +412,9 @@ type Route struct {
 	Retry Retry `yaml:"retry,omitempty"`
 	// Hedge sends a second copy of slow idempotent request-response calls (see Hedge). Key "hedge".
 	Hedge Hedge `yaml:"hedge,omitempty"`
+	// Auth requires authentication by a provider of "auth" (see RouteAuth, auth.go): "auth: NAME" or
+	// "auth: {provider, scopes, query_param}". Key "auth", default absent (no authentication).
+	Auth *RouteAuth `yaml:"auth,omitempty"`
 }
 
 // StreamConfig is a route's "stream" section.
@@ -387,6 +449,9 @@ type WebSocketConfig struct {
 	// PingInterval is how often the gateway pings the client. Key "websocket.ping_interval", default
 	// 25s; 0 = never.
 	PingInterval Duration `yaml:"ping_interval"`
+	// MaxSessions caps the concurrent WebSocket sessions of the route; an upgrade beyond it gets 503
+	// TOO_MANY_SESSIONS. Key "websocket.max_sessions", default 10000; 0 = no limit; >= 0.
+	MaxSessions int `yaml:"max_sessions"`
 	// Origins is the allow-list of Origin header values ("https://app.example.com"), or ["*"] for any.
 	// Key "websocket.origins", default none = same origin only (Origin's host equals Host).
 	Origins []string `yaml:"origins,omitempty"`
@@ -402,6 +467,19 @@ type RSocketConfig struct {
 	// an exact tag, or a prefix ending in "*" ("users.*"); the exact match, then the longest prefix
 	// wins; unmatched requests go to the route's backend. Key "rsocket.routes", default none.
 	Routes map[string]string `yaml:"routes,omitempty"`
+	// Allow lists the routing tags a client may use: exact tags, prefixes ending in ".*" ("users.*"), or
+	// "*" for every tag. A request whose routing tags are not all allowed (or that has none, unless "*")
+	// gets ERROR[REJECTED] naming the tag. Key "rsocket.allow", required for interaction rsocket (write
+	// ["*"] to open the route on purpose).
+	Allow []string `yaml:"allow"`
+	// MaxStreams bounds the concurrent streams of one client connection; requests beyond it get
+	// ERROR[REJECTED]. Key "rsocket.max_streams", default 256; 1..1048576.
+	MaxStreams int `yaml:"max_streams"`
+	// ClientMetadata is what the gateway does with client composite metadata entries of the types it
+	// writes itself (message/x.rsgate.*, and message/x.rsocket.authentication.v0 unless forward_auth):
+	// strip (remove them, relay the rest) or reject (ERROR[REJECTED] on the stream, REJECTED_SETUP for a
+	// SETUP). Key "rsocket.client_metadata", default strip.
+	ClientMetadata string `yaml:"client_metadata"`
 	// Resume lets clients resume their sessions after a network flap (see RSocketResume). Key
 	// "rsocket.resume", default absent = off.
 	Resume *RSocketResume `yaml:"resume,omitempty"`
@@ -467,6 +545,7 @@ func newRoute() *Route {
 			MaxMessage:   DefaultWSMaxMessage,
 			IdleTimeout:  Duration(DefaultWSIdleTimeout),
 			PingInterval: Duration(DefaultWSPingInterval),
+			MaxSessions:  DefaultWSMaxSessions,
 		},
 		Retry: newRetry(),
 		Hedge: newHedge(),
@@ -502,11 +581,15 @@ func (r *Route) resolveDefaults(set func(key string) bool) {
 		r.WebSocket = WebSocketConfig{}
 	}
 	r.resolveResilience(set, nil)
+	r.resolveRSocketDefaults(set) // auth.go
 }
 
 func (r *Route) usesStream() bool {
 	return r.Interaction == InteractionRequestStream || r.Interaction == InteractionRequestChannel
 }
+
+// IsRequired reports the route's "required" key (default true).
+func (r *Route) IsRequired() bool { return r.Required == nil || *r.Required }
 
 // IsWebSocket reports whether the route is served over a client WebSocket (request-channel, rsocket).
 func (r *Route) IsWebSocket() bool {

@@ -105,14 +105,18 @@ func TestParseDesignExample(t *testing.T) {
 				MaxBody: 4 << 20, ForwardAuth: true, Admission: NewAdmission(), Priority: "normal",
 				WebSocket: WebSocketConfig{
 					MaxMessage: 1 << 20, IdleTimeout: Duration(60 * time.Second), PingInterval: Duration(25 * time.Second),
+					MaxSessions: DefaultWSMaxSessions,
 				},
 			},
 			{
 				Name: "browser", Method: "GET", Path: "/rsocket", Backend: "demo",
 				Interaction: "rsocket",
-				MaxBody:     4 << 20, ForwardAuth: true, Admission: NewAdmission(), Priority: "normal",
+				MaxBody:     4 << 20, ForwardAuth: false, // false by default on rsocket routes
+				Admission: NewAdmission(), Priority: "normal",
+				RSocket: &RSocketConfig{Allow: []string{"*"}, MaxStreams: 256, ClientMetadata: "strip"},
 				WebSocket: WebSocketConfig{
 					MaxMessage: 1 << 20, IdleTimeout: Duration(60 * time.Second), PingInterval: Duration(25 * time.Second),
+					MaxSessions: DefaultWSMaxSessions,
 				},
 			},
 		},
@@ -266,7 +270,7 @@ func TestParseErrors(t *testing.T) {
 		}},
 		{"method required for request-response", base + "  - {name: r1, path: /x, backend: demo, interaction: request-response}\n",
 			[]string{`config.yaml:13: routes[1].method: required for interaction request-response`}},
-		{"websocket method", base + "  - {name: r1, method: POST, path: /ws, backend: demo, interaction: rsocket}\n",
+		{"websocket method", base + "  - {name: r1, method: POST, path: /ws, backend: demo, interaction: rsocket, rsocket: {allow: [\"*\"]}}\n",
 			[]string{`config.yaml:13: routes[1].method: interaction rsocket is a WebSocket upgrade and only takes GET, got "POST"`}},
 		{"duplicate method and path", base + "  - {name: r1, method: post, path: /api/echo, backend: demo, interaction: fire-and-forget}\n",
 			[]string{`config.yaml:13: routes[1].path: POST /api/echo conflicts with routes[0] (POST /api/echo)`}},
@@ -278,7 +282,7 @@ func TestParseErrors(t *testing.T) {
 			[]string{`config.yaml:13: routes[1].path: path "/x/{rest...}/y": catch-all "{rest...}" must be the last segment`}},
 		{"mixed segment", base + "  - {name: r1, method: GET, path: \"/x/a{id}\", backend: demo, interaction: request-response}\n",
 			[]string{`config.yaml:13: routes[1].path: path "/x/a{id}": segment "a{id}" mixes text and braces (a parameter must be a whole segment: "{name}")`}},
-		{"route tag on rsocket", base + "  - {name: r1, path: /ws, backend: demo, interaction: rsocket, route: x}\n",
+		{"route tag on rsocket", base + "  - {name: r1, path: /ws, backend: demo, interaction: rsocket, route: x, rsocket: {allow: [\"*\"]}}\n",
 			[]string{`config.yaml:13: routes[1].route: not used by interaction rsocket`}},
 		{"stream window", base + "  - {name: r1, path: /s, backend: demo, interaction: request-stream, stream: {format: json, window: 0}}\n",
 			[]string{
@@ -287,7 +291,7 @@ func TestParseErrors(t *testing.T) {
 			}},
 		{"websocket origin", base + "  - {name: r1, path: /ws, backend: demo, interaction: request-channel, websocket: {origins: [\"example.com\"]}}\n",
 			[]string{`config.yaml:13: routes[1].websocket.origins[0]: invalid origin "example.com" (want scheme://host[:port] or "*")`}},
-		{"rsocket routes", base + "  - name: r1\n    path: /ws\n    backend: demo\n    interaction: rsocket\n    rsocket:\n      routes: {\"a.*.b\": demo, \"web.*\": web, \"x\": nope}\n",
+		{"rsocket routes", base + "  - name: r1\n    path: /ws\n    backend: demo\n    interaction: rsocket\n    rsocket:\n      routes: {\"a.*.b\": demo, \"web.*\": web, \"x\": nope}\n      allow: [\"*\"]\n",
 			[]string{
 				`config.yaml:18: routes[1].rsocket.routes.a.*.b: invalid pattern "a.*.b" (an exact tag or a prefix ending in "*")`,
 				`config.yaml:18: routes[1].rsocket.routes.web.*: backend "web" has transport http; rsocket routes need an RSocket backend`,
@@ -384,9 +388,9 @@ func TestUnknownKeyDepths(t *testing.T) {
 			`config.yaml:5: backends.web: unknown key "adresses" (did you mean "addresses"?)`},
 		{base + "  - {name: s, path: /s, backend: demo, interaction: request-stream, stream: {windw: 2}}\n",
 			`config.yaml:13: routes[1].stream: unknown key "windw" (did you mean "window"?)`},
-		{base + "  - {name: s, path: /s, backend: demo, interaction: rsocket, websocket: {ping: 1s}}\n",
+		{base + "  - {name: s, path: /s, backend: demo, interaction: rsocket, rsocket: {allow: [\"*\"]}, websocket: {ping: 1s}}\n",
 			`config.yaml:13: routes[1].websocket: unknown key "ping"`},
-		{base + "  - {name: s, path: /s, backend: demo, interaction: rsocket, rsocket: {route: {}}}\n",
+		{base + "  - {name: s, path: /s, backend: demo, interaction: rsocket, rsocket: {allow: [\"*\"], route: {}}}\n",
 			`config.yaml:13: routes[1].rsocket: unknown key "route" (did you mean "routes"?)`},
 	}
 	for _, tt := range tests {
@@ -415,7 +419,7 @@ func TestInteractionDefaults(t *testing.T) {
 		{"r0", "POST", 30 * time.Second, StreamConfig{}, WebSocketConfig{}, 4 << 20, true},
 		{"ff", "POST", 30 * time.Second, StreamConfig{}, WebSocketConfig{}, 4 << 20, true},
 		{"st", "GET", 2 * time.Minute, StreamConfig{"auto", 64, Duration(time.Minute), Duration(30 * time.Second), "new"}, WebSocketConfig{}, 4 << 20, true},
-		{"ch", "GET", 0, StreamConfig{"auto", 8, Duration(time.Minute), Duration(30 * time.Second), "new"}, WebSocketConfig{MaxMessage: 1 << 20, IdleTimeout: Duration(time.Minute)}, 4 << 20, true},
+		{"ch", "GET", 0, StreamConfig{"auto", 8, Duration(time.Minute), Duration(30 * time.Second), "new"}, WebSocketConfig{MaxMessage: 1 << 20, IdleTimeout: Duration(time.Minute), MaxSessions: DefaultWSMaxSessions}, 4 << 20, true},
 		{"px", "*", 30 * time.Second, StreamConfig{}, WebSocketConfig{}, 1024, true},
 		{"rr0", "GET", 0, StreamConfig{}, WebSocketConfig{}, 4 << 20, false},
 	}

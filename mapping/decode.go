@@ -189,6 +189,12 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, field, unit string) {
 	}
 	switch v.Kind() {
 	case reflect.Struct:
+		if sh, ok := v.Addr().Interface().(scalarShorthand); ok && n.Kind == yaml.ScalarNode && n.ShortTag() != "!!null" {
+			if s, ok := d.str(n, field); ok {
+				sh.setScalar(s) // "auth: users" for "auth: {provider: users}"
+			}
+			return
+		}
 		d.mapping(n, v, field)
 	case reflect.Pointer:
 		if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
@@ -412,6 +418,11 @@ func (d *decoder) mapValue(n *yaml.Node, v reflect.Value, field string) {
 			b.Line = k.Line
 			d.value(val, reflect.ValueOf(b).Elem(), path, "")
 			elem = reflect.ValueOf(b)
+		} else if elemType == reflect.TypeFor[*AuthProvider]() {
+			p := NewAuthProvider(key)
+			p.Line = k.Line
+			d.value(val, reflect.ValueOf(p).Elem(), path, "")
+			elem = reflect.ValueOf(p)
 		} else {
 			elem = reflect.New(elemType).Elem()
 			d.value(val, elem, path, "")

@@ -193,7 +193,7 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(base))
 	f.Add([]byte(base + "    timeout: 5x\n    tiemout: 1s\n"))
 	f.Add([]byte("listen: \":1\"\nadmin: off\n" + base + "  - {name: s, path: \"/s/{id}\", backend: demo, interaction: request-stream, route: s.{id}, stream: {format: sse}}\n"))
-	f.Add([]byte("backends:\n  a: &x {addresses: [\"h:1\"], mtu: 1KiB}\n  b: {<<: *x, lease: true, setup: {data: d}}\nroutes:\n  - {name: r, path: /x, backend: b, interaction: rsocket, rsocket: {routes: {\"a.*\": a}}}\n"))
+	f.Add([]byte("backends:\n  a: &x {addresses: [\"h:1\"], mtu: 1KiB}\n  b: {<<: *x, lease: true, setup: {data: d}}\nroutes:\n  - {name: r, path: /x, backend: b, interaction: rsocket, rsocket: {allow: [\"*\"], routes: {\"a.*\": a}}}\n"))
 	f.Add([]byte("routes: [{name: x, method: GET, path: /a/{b...}, backend: w, interaction: http, errors: {\"0x201\": 404, nope: 500}}]\nbackends: {w: {transport: http, addresses: http://h}}\n"))
 	f.Add([]byte("backends: {r: {addresses: \"h:1\"}, l: {transport: http, addresses: http://h/p, http: {idle_timeout: 1s}}}\nroutes:\n" +
 		"  - {name: a, method: GET, path: /a/{id}, backend: r, interaction: request-response, route: a.{id}, rewrite: /v/{id}, split: [{backend: l, weight: 9}, {backend: r, weight: 1}], sticky: {cookie: u}}\n" +

@@ -56,6 +56,7 @@ routes:
     backend: demo
     interaction: rsocket
     rsocket:
+      allow: ["*"]
 %s
 `
 

@@ -355,6 +355,7 @@ routes:
     backend: demo
     interaction: rsocket
     rsocket:
+      allow: ["*"]
       routes: {"users.*": other, "users.admin": demo2, "*": demo2, "orders.*": other, "orders.eu.*": demo}
   - name: px
     path: /legacy/{p...}

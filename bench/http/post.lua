@@ -15,6 +15,10 @@ wrk.method = "POST"
 wrk.path = os.getenv("RSGATE_PATH") or "/api/echo"
 wrk.body = body
 wrk.headers["Content-Type"] = "application/json"
+local auth = os.getenv("RSGATE_AUTH")
+if auth and auth ~= "" then
+  wrk.headers["Authorization"] = auth -- peer gateway-jwt
+end
 
 function done(summary, latency, requests)
   local e = summary.errors

@@ -22,7 +22,8 @@
 # CPU per request: utime+stime deltas from /proc/PID/stat (nginx: master + workers) over the measured trial.
 #
 # Environment overrides: DURATION (s), WARMUP (s), REPS, CONNS ("64 256"), THREADS, PEERS ("gateway nginx
-# haproxy caddy"; add nginx-auto and haproxy-auto for the peers as shipped), PIN (1: wrk on the first half of the
+# haproxy caddy"; add nginx-auto and haproxy-auto for the peers as shipped; add gateway-jwt for the same gateway
+# on a route with JWT auth: POST /api/echo-jwt with an RS256 bearer token, REF=gateway gives its ratio), PIN (1: wrk on the first half of the
 # CPUs, everything under test on the other half; 0: no pinning), CORES (same as -cores N), REF (reference peer(s)
 # for ratios, "nginx" or e.g. "nginx,nginx-auto"), BIN_DIR (take gateway, rsbackend, httpbackend and benchreport
 # from this directory instead of building them: for a machine without Go, see bench/README.md), GW_CONNECTIONS (gateway RSocket connections to the backend, 2), NGINX_KEEPALIVE (64), BODY_SIZE
@@ -132,7 +133,7 @@ export PATH=$PATH:/usr/sbin:/sbin
 command -v wrk >/dev/null || { echo "run.sh: wrk is required" >&2; exit 1; }
 have_peer() {
 	case $1 in
-	gateway) return 0 ;;
+	gateway | gateway-jwt) return 0 ;;
 	*) command -v "${1%-auto}" >/dev/null ;;
 	esac
 }
@@ -140,6 +141,12 @@ peers=()
 for p in $PEERS; do
 	if have_peer "$p"; then peers+=("$p"); else NOTES+=("$p: not installed, skipped"); log "$p not installed, skipped"; fi
 done
+# gateway-jwt: the same gateway process, POST /api/echo-jwt with "Authorization: Bearer <RS256 token>" (route
+# auth, JWK Set file, verified-token cache on): the cost of JWT authentication against peer gateway.
+if [[ " ${peers[*]} " == *" gateway-jwt "* ]] && [[ " ${peers[*]} " != *" gateway "* ]]; then
+	drop_peer gateway-jwt "needs the gateway peer (PEERS=\"gateway gateway-jwt ...\")"
+fi
+peer_path() { if [ "$1" = gateway-jwt ]; then echo /api/echo-jwt; else echo /api/echo; fi; }
 
 # ---------------------------------------------------------------- CPU sets
 NCPU=$(nproc)
@@ -220,6 +227,10 @@ else
 	if ! (cd "$SRC/bench/http" && go build -o "$TMP/rsbackend" ./cmd/rsbackend) >"$TMP/build-rsbackend.log" 2>&1; then
 		GW_MODE=demo
 		NOTES+=("bench/http/cmd/rsbackend did not build ($TMP/build-rsbackend.log): the gateway ran with -demo, its CPU includes the in-process demo backend")
+	fi
+	if [[ " ${peers[*]} " == *" gateway-jwt "* ]] &&
+		! (cd "$HERE" && go build -o "$TMP/jwtgen" ./cmd/jwtgen) >"$TMP/build-jwtgen.log" 2>&1; then
+		drop_peer gateway-jwt "bench/http/cmd/jwtgen did not build ($TMP/build-jwtgen.log)"
 	fi
 	if [[ " ${peers[*]} " == *" gateway "* ]]; then
 		if ! (cd "$SRC" && go build -o "$TMP/gateway" ./cmd/gateway) >"$TMP/build-gateway.log" 2>&1; then
@@ -370,6 +381,30 @@ routes:
     interaction: request-response
     route: users.{id}
 EOF
+JWT_AUTH=()
+if [[ " ${peers[*]} " == *" gateway-jwt "* ]]; then
+	if [ -x "$TMP/jwtgen" ] && "$TMP/jwtgen" -jwks "$TMP/jwks.json" -token "$TMP/jwt.token"; then
+		JWT_AUTH=(-H "Authorization: Bearer $(cat "$TMP/jwt.token")")
+		cat >>"$TMP/gateway.yaml" <<EOF
+  - name: echo-jwt
+    method: POST
+    path: /api/echo-jwt
+    backend: demo
+    interaction: request-response
+    route: echo
+    timeout: 5s
+    auth: {provider: users, scopes: [echo]}
+auth:
+  users:
+    type: jwt
+    jwks_file: $TMP/jwks.json
+    issuer: https://bench.rsgate.invalid
+    audiences: [bench]
+EOF
+	else
+		drop_peer gateway-jwt "no jwtgen binary or it failed"
+	fi
+fi
 
 # ---------------------------------------------------------------- start
 start() { # name cmd... ; stdout/stderr to $TMP/name.log
@@ -436,6 +471,11 @@ for p in "${peers[@]}"; do
 		BACKEND[caddy]=httpbackend
 		wait_port caddy "${PORT[caddy]}" || drop_peer caddy "did not start"
 		;;
+	gateway-jwt)
+		PID[gateway-jwt]=${PID[gateway]:-}
+		BACKEND[gateway-jwt]=${BACKEND[gateway]:-}
+		PORT[gateway-jwt]=${PORT[gateway]}
+		;;
 	esac
 done
 
@@ -443,8 +483,10 @@ done
 for p in "${peers[@]}"; do
 	ok=0
 	for i in $(seq 1 50); do # the gateway dials its backend in the background
-		if curl -sS --max-time 2 -o "$TMP/check-$p.out" -D "$TMP/check-$p.hdr" -H 'Content-Type: application/json' \
-			--data-binary @"$TMP/body.json" "http://127.0.0.1:${PORT[$p]}/api/echo" 2>>"$TMP/check-$p.err" &&
+		auth=()
+		[ "$p" = gateway-jwt ] && auth=("${JWT_AUTH[@]}")
+		if curl -sS --max-time 2 -o "$TMP/check-$p.out" -D "$TMP/check-$p.hdr" -H 'Content-Type: application/json' "${auth[@]}" \
+			--data-binary @"$TMP/body.json" "http://127.0.0.1:${PORT[$p]}$(peer_path "$p")" 2>>"$TMP/check-$p.err" &&
 			head -1 "$TMP/check-$p.hdr" | grep -q ' 200' && cmp -s "$TMP/body.json" "$TMP/check-$p.out"; then
 			ok=1
 			break
@@ -452,9 +494,9 @@ for p in "${peers[@]}"; do
 		sleep 0.2
 	done
 	if [ $ok = 1 ]; then
-		log "$p: POST /api/echo OK ($(grep -i '^content-type' "$TMP/check-$p.hdr" | tr -d '\r'))"
+		log "$p: POST $(peer_path "$p") OK ($(grep -i '^content-type' "$TMP/check-$p.hdr" | tr -d '\r'))"
 	else
-		drop_peer "$p" "POST /api/echo did not echo the body (see $TMP/check-$p.*)"
+		drop_peer "$p" "POST $(peer_path "$p") did not echo the body (see $TMP/check-$p.*)"
 	fi
 done
 [ ${#peers[@]} -gt 0 ] || { echo "run.sh: nothing to measure" >&2; exit 1; }
@@ -481,8 +523,10 @@ sys_busy() { # "all SUT" busy ticks (user+nice+system+irq+softirq+steal): all CP
 declare -A DIED
 TSV=$TMP/trials.tsv
 printf 'peer\tconns\trep\trps\trequests\tduration_s\tp50_us\tp90_us\tp99_us\tp999_us\tproxy_ticks\tbackend_ticks\twrk_cpu_s\tsys_busy_ticks\twall_s\terrors\tresp_bytes\tsut_busy_ticks\n' >"$TSV"
-run_wrk() { # out conns duration port
-	"${LOAD_PREFIX[@]}" wrk -t"$THREADS" -c"$2" -d"$3"s --timeout 5s --latency -s "$HERE/post.lua" \
+run_wrk() { # out conns duration port peer
+	local auth=
+	[ "${5:-}" = gateway-jwt ] && auth="Bearer $(cat "$TMP/jwt.token")"
+	RSGATE_PATH=$(peer_path "${5:-}") RSGATE_AUTH=$auth "${LOAD_PREFIX[@]}" wrk -t"$THREADS" -c"$2" -d"$3"s --timeout 5s --latency -s "$HERE/post.lua" \
 		"http://127.0.0.1:$4/api/echo" >"$1" 2>&1
 }
 summary() { # file -> "requests duration_s rps p50 p90 p99 p999 errors bytes/response" from post.lua's RSGATE_SUMMARY line
@@ -517,7 +561,7 @@ for rep in $(seq 1 "$REPS"); do
 				continue
 			fi
 			log "trial $trial/$ntrials $p c=$c rep=$rep: warm-up ${WARMUP}s, measure ${DURATION}s"
-			run_wrk "$base.warmup.txt" "$c" "$WARMUP" "${PORT[$p]}" || true
+			run_wrk "$base.warmup.txt" "$c" "$WARMUP" "${PORT[$p]}" "$p" || true
 			sleep 0.5
 			ppid=${PID[$p]}
 			bname=${BACKEND[$p]:-}
@@ -527,7 +571,7 @@ for rep in $(seq 1 "$REPS"); do
 			read -r s0 u0 < <(sys_busy)
 			w0=$(date +%s%N)
 			TIMEFORMAT='%U %S'
-			{ time run_wrk "$base.txt" "$c" "$DURATION" "${PORT[$p]}"; } 2>"$base.time" || log "wrk failed for $p (see $base.txt)"
+			{ time run_wrk "$base.txt" "$c" "$DURATION" "${PORT[$p]}" "$p"; } 2>"$base.time" || log "wrk failed for $p (see $base.txt)"
 			w1=$(date +%s%N)
 			read -r s1 u1 < <(sys_busy)
 			t1p=$(ticks "$ppid")
@@ -567,7 +611,7 @@ ver() { "$@" 2>&1 | head -1 | tr -d '\r' || true; }
 	echo "- Wall time: $(((END_TS - START_TS) / 60)) min $(((END_TS - START_TS) % 60)) s. Raw wrk outputs: $TMP"
 	for n in "${NOTES[@]}"; do echo "- Note: $n"; done
 	echo
-	"$TMP/benchreport" -in "$TSV" -clk "$CLK" -unpinned="$([ "$PINNED" = 1 ] && echo false || echo true)" -peers "gateway,nginx,nginx-auto,haproxy,haproxy-auto,caddy" -ref "${REF:-nginx}" -cores "${CORES:-0}"
+	"$TMP/benchreport" -in "$TSV" -clk "$CLK" -unpinned="$([ "$PINNED" = 1 ] && echo false || echo true)" -peers "gateway,gateway-jwt,nginx,nginx-auto,haproxy,haproxy-auto,caddy" -ref "${REF:-nginx}" -cores "${CORES:-0}"
 } >"$TMP/report.md"
 mkdir -p "$(dirname "$RESULTS")"
 cp "$TMP/report.md" "$RESULTS"

@@ -258,6 +258,7 @@ routes:
     path: /%[1]s/rsocket
     backend: %[1]s
     interaction: rsocket
+    rsocket: {allow: ["*"]}
     websocket: {origins: ["*"]}
 `, b)
 	}

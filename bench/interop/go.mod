@@ -13,6 +13,7 @@ require (
 require (
 	github.com/VictoriaMetrics/metrics v1.45.0 // indirect
 	github.com/fasthttp/websocket v1.5.12 // indirect
+	github.com/golang-jwt/jwt/v5 v5.3.1 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/jjeffcaii/reactor-go v0.5.5 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect

@@ -56,6 +56,7 @@ routes:
     interaction: rsocket
     websocket: {origins: ["*"]}
     rsocket:
+      allow: ["*"]
       resume: {session_duration: 30s}
 `, tcpAddr)), 0o644); err != nil {
 		t.Fatal(err)

@@ -94,11 +94,13 @@ routes:
     path: /rsocket
     backend: jspeer
     interaction: rsocket
+    rsocket: {allow: ["*"]}
     websocket: {origins: ["*"], max_message: 2MiB} # rsocket-js 0.0.27 sends the 1 MiB echo unfragmented
   - name: browser-rsgo
     path: /rsocket-go
     backend: rsgo
     interaction: rsocket
+    rsocket: {allow: ["*"]}
     websocket: {origins: ["*"], max_message: 2MiB}
 `
 	cfg := filepath.Join(t.TempDir(), "gateway.yaml")

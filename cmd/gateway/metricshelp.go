@@ -48,6 +48,12 @@ var metricHelp = map[string]string{
 	"rsgate_backend_ejections_total":           "Backend addresses ejected by outlier detection (consecutive failures).",
 	"rsgate_backend_ejection_recoveries_total": "Ejected backend addresses brought back by a successful probe.",
 	"rsgate_backend_ejected":                   "Backend addresses ejected now (or waiting for their probe).",
+	// edge listener, access log, /rsocket strictness (sec-edge)
+	"rsgate_accept_errors_total":               "Accept errors retried with backoff (EMFILE, ENFILE, ...), by listener (ingress, admin).",
+	"rsgate_connections_refused_total":         "Client connections closed at accept, by reason (max_connections, per_ip).",
+	"rsgate_client_connections":                "Client connections open (counted from accept to close, WebSocket sessions included).",
+	"rsgate_access_log_dropped_total":          "Access log lines dropped because the log writer could not keep up (the request never waits for it).",
+	"rsgate_rsocket_protocol_violations_total": "RSocket protocol violations by /rsocket clients, by route and kind (stream_zero, even_stream_id, stream_in_use, second_setup).",
 }
 
 // writeMetrics writes the Prometheus text of every registered set, with a HELP text on every family.

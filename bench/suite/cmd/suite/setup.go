@@ -65,7 +65,7 @@ routes:
     interaction: request-channel
     route: chat
     websocket: {origins: ["*"]}
-  - {name: browser, path: /rsocket, backend: demo, interaction: rsocket, websocket: {origins: ["*"]}}
+  - {name: browser, path: /rsocket, backend: demo, interaction: rsocket, rsocket: {allow: ["*"]}, websocket: {origins: ["*"]}}
 `, p["gw"], p["gwadmin"], p["rsbackend"])
 	writeFile("gateway.yaml", gwcfg)
 	writeFile("gateway-rsgo.yaml", fmt.Sprintf(`# rsgate benchmark suite: the gateway in front of an rsocket-go v0.8.12 server (bench/suite/cmd/rsgoserver).
