@@ -2,13 +2,20 @@ package ingress
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/hex"
 	"io"
+	"net"
+	"net/http/httputil"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/valyala/bytebufferpool"
+
+	"github.com/rsgate/rsgate/internal/demo"
+	"github.com/rsgate/rsgate/mapping"
 )
 
 // TestParseEventID: golden cases of the Last-Event-ID parser.
@@ -112,5 +119,60 @@ func TestWriteItemsSessionIDs(t *testing.T) {
 	close(done)
 	if k, err := sr.writeItems(bufio.NewWriter(io.Discard), items, 0, done); k != 0 || err != errCallEnded {
 		t.Fatalf("writeItems after done: %d, %v", k, err)
+	}
+}
+
+// BenchmarkStreamSSE: SSE items per second through a request-stream route (demo ticks, window 64, over
+// TCP to a real socket), with SSE resumption on (session ids, replay ring) and off.
+func BenchmarkStreamSSE(b *testing.B) {
+	for _, tc := range []struct {
+		name   string
+		resume time.Duration
+	}{{"resume", 30 * time.Second}, {"plain", 0}} {
+		b.Run(tc.name, func(b *testing.B) {
+			d, err := demo.Serve("127.0.0.1:0", nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer d.Close()
+			cfg := newConfig(map[string]string{"demo": d.Addr().String()}, []routeSpec{
+				{name: "ticks", path: "/ticks/{n}", backend: "demo", interaction: mapping.InteractionRequestStream, tag: "ticks.{n}",
+					mutate: func(r *mapping.Route) { r.Stream.ResumeWindow = mapping.Duration(tc.resume) }},
+			})
+			g := startGatewayB(b, cfg, Options{})
+			c, err := net.Dial("tcp", g.addr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			b.ReportAllocs()
+			b.ResetTimer()
+			if _, err := io.WriteString(c, "GET /ticks/"+strconv.Itoa(b.N)+" HTTP/1.1\r\nHost: b\r\nAccept: text/event-stream\r\n\r\n"); err != nil {
+				b.Fatal(err)
+			}
+			hr := bufio.NewReaderSize(c, 64<<10)
+			for { // status line and headers
+				l, err := hr.ReadSlice('\n')
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(l) == 2 {
+					break
+				}
+			}
+			br := bufio.NewReaderSize(httputil.NewChunkedReader(hr), 64<<10)
+			events := 0
+			for events < b.N {
+				l, err := br.ReadSlice('\n')
+				if err != nil {
+					b.Fatalf("after %d events: %v", events, err)
+				}
+				if bytes.HasPrefix(l, []byte("data: ")) {
+					events++
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "items/s")
+		})
 	}
 }
