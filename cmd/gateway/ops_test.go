@@ -133,7 +133,12 @@ func (r *sseReader) run() {
 		switch {
 		case line == "" || strings.HasPrefix(line, ":"):
 		case strings.HasPrefix(line, "id: "):
-			id, err := strconv.Atoi(line[4:])
+			// "<session>-<n>" on routes with SSE resumption (stream.resume_window), "<n>" without.
+			seq := line[4:]
+			if i := strings.LastIndexByte(seq, '-'); i >= 0 {
+				seq = seq[i+1:]
+			}
+			id, err := strconv.Atoi(seq)
 			if err != nil {
 				r.fail("bad id line %q", line)
 				return
