@@ -26,8 +26,10 @@ var (
 	strSSEPing          = []byte(": ping\n\n")
 	errBackendOverflow  = errors.New("ingress: backend sent more items than the credit it was granted")
 	errStreamEndedEarly = errors.New("ingress: stream ended")
-	errCallEnded        = errors.New("ingress: call ended while writing") // writeItems stopped early
 )
+
+// errCallEnded: writeItems stopped early because the call ended.
+var errCallEnded = errors.New("ingress: call ended while writing")
 
 // streamer carries one request-stream from the backend to the HTTP client. The Subscriber half (itemQueue)
 // runs on the backend connection's reader goroutine and only queues; the writer half (run) runs on
