@@ -229,7 +229,7 @@ func TestStreamErrors(t *testing.T) {
 func TestHeadersTooLarge(t *testing.T) {
 	_, _, g := startSpecial(t, Options{})
 	r := g.do("POST", "/echo", "{}", "X-Big", strings.Repeat("b", 9<<10))
-	jsonError(t, r, 431, CodeBadRequest)
+	jsonError(t, r, 431, CodeHeadersTooLarge) // its own code, not BAD_REQUEST (issue 13)
 	// The server still serves.
 	if r := g.do("POST", "/echo", "{}"); r.status != 200 {
 		t.Fatalf("after 431: %d", r.status)

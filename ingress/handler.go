@@ -101,6 +101,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	case kindFireAndForget:
 		status = s.serveFireAndForget(ctx, rt, rq)
 	case kindRequestStream:
+		if ctx.IsHead() {
+			status = s.serveStreamHead(ctx, rt) // head.go: headers only, no stream opened
+			break
+		}
 		if s.serveStream(ctx, st, rt, rq) {
 			// The stream owns the request state and the metrics/access log from now on.
 			return

@@ -1,7 +1,6 @@
 package ingress
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"io"
@@ -467,20 +466,6 @@ func jsonError(t *testing.T, r result, status int, code string) map[string]any {
 		t.Fatalf("no error message in %q", r.body)
 	}
 	return m
-}
-
-// readLines reads a streaming response line by line until EOF.
-func readLines(t *testing.T, r io.Reader) []string {
-	t.Helper()
-	var lines []string
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatalf("read stream: %v", err)
-	}
-	return lines
 }
 
 func startDemo(t *testing.T) *demo.Server {

@@ -154,7 +154,6 @@ var (
 	strXForwardedHost  = []byte("X-Forwarded-Host")
 	strHTTPS           = []byte("https")
 	strHTTP            = []byte("http")
-	strConnection      = []byte("Connection")
 )
 
 // hopHeaders are removed from requests and responses (RFC 9110 section 7.6.1, plus the legacy

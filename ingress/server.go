@@ -88,6 +88,8 @@ type Server struct {
 	limits mapping.Limits
 	// tlsConfig serves HTTPS when the config has a tls section (certificate loaded by New).
 	tlsConfig *tls.Config
+	// lingers closes the connections of 413s and parse errors gracefully (limits.go).
+	lingers lingerSet
 }
 
 // New builds a Server for cfg and its compiled table. pools gives each backend's connection pool (pass
@@ -131,6 +133,7 @@ func New(cfg *mapping.Config, table *mapping.Table, pools Pools, opts Options) (
 	s.fs = &fasthttp.Server{
 		Handler:            s.handle,
 		ErrorHandler:       s.handleParseError,
+		ExpectHandler:      s.expectContinue, // limits.go: 413 without "100 Continue"
 		HeaderReceived:     s.headerReceived,
 		ConnState:          s.connState,
 		Name:               "rsgate",
@@ -315,7 +318,7 @@ func (s *Server) handleParseError(ctx *fasthttp.RequestCtx, err error) {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		status, code, msg = fasthttp.StatusRequestEntityTooLarge, CodeBodyTooLarge, "request body over the size limit"
 	case errors.As(err, &sm):
-		status, msg = fasthttp.StatusRequestHeaderFieldsTooLarge, "request headers over the size limit"
+		status, code, msg = fasthttp.StatusRequestHeaderFieldsTooLarge, CodeHeadersTooLarge, "request headers over the size limit"
 	default:
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
@@ -323,7 +326,13 @@ func (s *Server) handleParseError(ctx *fasthttp.RequestCtx, err error) {
 		}
 	}
 	writeJSONError(ctx, status, msg, code, nil)
-	s.state.Load().unmatched.count(status, 0)
+	st := s.state.Load()
+	m := st.unmatched
+	if status == fasthttp.StatusRequestEntityTooLarge {
+		m, _ = st.routeFor(ctx) // the header was read: count under the route (limits.go)
+	}
+	m.count(status, 0)
+	s.lingers.add(ctx.Conn()) // unread request bytes: close gracefully (limits.go)
 }
 
 func (s *Server) connState(c net.Conn, cs fasthttp.ConnState) {
@@ -336,6 +345,7 @@ func (s *Server) connState(c net.Conn, cs fasthttp.ConnState) {
 		s.connsMu.Lock()
 		delete(s.conns, c)
 		s.connsMu.Unlock()
+		s.lingers.closed(c)
 	case fasthttp.StateIdle:
 		// fasthttp keeps serving keep-alive connections once ShutdownWithContext has given up; after the
 		// grace period a connection whose answer is out is done.

@@ -14,22 +14,19 @@ import (
 )
 
 var (
-	strTextEventStream  = []byte("text/event-stream")
-	strNDJSON           = []byte("application/x-ndjson")
-	strCacheControl     = []byte("Cache-Control")
-	strNoCache          = []byte("no-cache")
-	strXAccelBuffering  = []byte("X-Accel-Buffering")
-	strNo               = []byte("no")
-	strSSEID            = []byte("id: ")
-	strSSEData          = []byte("data: ")
-	strSSEErrorEvent    = []byte("event: error\ndata: ")
-	strSSEPing          = []byte(": ping\n\n")
-	errBackendOverflow  = errors.New("ingress: backend sent more items than the credit it was granted")
-	errStreamEndedEarly = errors.New("ingress: stream ended")
+	strTextEventStream = []byte("text/event-stream")
+	strNDJSON          = []byte("application/x-ndjson")
+	strCacheControl    = []byte("Cache-Control")
+	strNoCache         = []byte("no-cache")
+	strXAccelBuffering = []byte("X-Accel-Buffering")
+	strNo              = []byte("no")
+	strSSEID           = []byte("id: ")
+	strSSEData         = []byte("data: ")
+	strSSEErrorEvent   = []byte("event: error\ndata: ")
+	strSSEPing         = []byte(": ping\n\n")
+	errBackendOverflow = errors.New("ingress: backend sent more items than the credit it was granted")
+	errCallEnded       = errors.New("ingress: call ended while writing") // writeItems stopped early
 )
-
-// errCallEnded: writeItems stopped early because the call ended.
-var errCallEnded = errors.New("ingress: call ended while writing")
 
 // streamer carries one request-stream from the backend to the HTTP client. The Subscriber half (itemQueue)
 // runs on the backend connection's reader goroutine and only queues; the writer half (run) runs on

@@ -333,8 +333,8 @@ func TestParseErrors(t *testing.T) {
 				`config.yaml:3: log: expected a mapping, got string "info"`,
 			}},
 		{"yaml syntax", "listen: \":8080\"\nroutes:\n  - name: x\n   path: /y\n",
-			// yaml.v3 reports the line where the enclosing block started.
-			[]string{`config.yaml:2: invalid YAML: did not find expected '-' indicator`}},
+			// yaml.v3 alone reports line 2 (where the enclosing block starts) without a field (issue 13).
+			[]string{`config.yaml:4: routes[0].path: invalid YAML: indented 3 spaces, which matches no enclosing block (line 3 above uses 4, its parent 2)`}},
 		{"two documents", base + "---\nlisten: \":1\"\n",
 			[]string{`config.yaml:14: only one YAML document is allowed (found a second "---")`}},
 		{"not a mapping", "- a\n- b\n",

@@ -25,7 +25,12 @@ func Parse(data []byte, filename string) (*Config, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
-		errs.errs = append(errs.errs, yamlSyntaxError(filename, err))
+		fe := yamlSyntaxError(filename, err)
+		// yaml.v3 names the start of the enclosing block for an indentation mistake; find the line itself.
+		if p, ok := findIndentProblem(data); ok && p.line >= fe.Line {
+			fe = FieldError{File: filename, Line: p.line, Field: p.field, Msg: p.msg}
+		}
+		errs.errs = append(errs.errs, fe)
 		return nil, errs.err()
 	}
 	var extra yaml.Node

@@ -24,15 +24,18 @@
 // returns). Routing tags are expanded with [(*CompiledRoute).AppendTag], also without allocating.
 //
 // Matching rules:
-//   - Paths are matched segment by segment on the path exactly as given; no cleaning, no percent-decoding
-//     (ingress passes the decoded path). A trailing slash is significant: "/api/x" and "/api/x/" differ.
+//   - Paths are matched segment by segment on the path exactly as given; Match itself does no cleaning and
+//     no percent-decoding. ingress passes fasthttp's normalized path: percent-decoded, "//" collapsed, "."
+//     and ".." segments resolved, so "/api//users/42", "/api/users/../users/42" and "/api/users/%34%32"
+//     all match "/api/users/{id}" with id "42". A trailing slash is significant: "/api/x" and "/api/x/" differ.
 //   - A template segment is a literal, a parameter "{name}" (one non-empty segment) or, as the last
 //     segment only, a catch-all "{name...}" (the rest of the path, possibly empty, after the preceding "/").
 //   - Static beats parameter beats catch-all, segment by segment from the left; the search backtracks, so a
 //     less specific route still matches when the more specific branch dead-ends.
 //   - A path that matches some route but not under the request's method yields [MatchMethodNotAllowed];
 //     [(*Table).Allowed] gives the Allow header. WebSocket interactions (request-channel, rsocket) match GET.
-//     Method "*" (the default for interaction http) matches any method. HEAD is not mapped to GET.
+//     Method "*" (the default for interaction http) matches any method. HEAD matches the GET route when
+//     there is no HEAD route (the Allow header lists HEAD wherever it lists GET).
 //
 // A Table is immutable after Compile and safe for concurrent use; a reload compiles a new one.
 package mapping

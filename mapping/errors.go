@@ -98,6 +98,20 @@ func suggest(key string, candidates []string) string {
 	if bestD <= 2 && bestD*3 <= len(key)+1 {
 		return best
 	}
+	// A key written without its prefix, or misspelled too: "tiemout" for a backend's "dial_timeout".
+	best, bestD = "", 1<<30
+	for _, c := range candidates {
+		i := strings.LastIndexByte(c, '_')
+		if i < 0 {
+			continue
+		}
+		if d := editDistance(strings.ToLower(key), c[i+1:]); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	if len(key) >= 4 && bestD <= 2 && bestD*3 <= len(key)+1 {
+		return best
+	}
 	return ""
 }
 

@@ -84,9 +84,15 @@ func refLookup(routes []refRoute, method, path string) (best *refRoute, vals []s
 			best, vals, bestKinds = r, v, kinds
 		}
 	}
+	if slices.Contains(allowed, "GET") && !slices.Contains(allowed, "HEAD") {
+		allowed = append(allowed, "HEAD") // HEAD is served wherever GET is
+	}
 	sort.Strings(allowed)
 	if !anyMethod {
 		allow = strings.Join(allowed, ", ")
+	}
+	if best == nil && method == "HEAD" && len(allowed) > 0 {
+		return refLookup(routes, "GET", path)
 	}
 	switch {
 	case best != nil:

@@ -192,8 +192,7 @@ func (n *node) finish() {
 		for i, m := range n.methods {
 			ms[i] = m.method
 		}
-		sort.Strings(ms)
-		n.allow = strings.Join(ms, ", ")
+		n.allow = allowString(ms)
 	}
 	for _, c := range n.children {
 		c.finish()
@@ -230,8 +229,10 @@ func (n *node) route(method []byte) *CompiledRoute {
 }
 
 // Match finds the route for method and path. path is the request path without the query string, exactly
-// as it will be matched (no cleaning or decoding). On MatchOK, ps holds the parameters (sub-slices of
-// path); otherwise ps is empty. Match does not allocate.
+// as it will be matched (Match does no cleaning or decoding: ingress passes fasthttp's normalized path). On
+// MatchOK, ps holds the parameters (sub-slices of path); otherwise ps is empty. A HEAD request with no HEAD
+// route is matched as GET (RFC 9110 9.3.2: HEAD is served wherever GET is; the caller sends no body).
+// Match does not allocate.
 func (t *Table) Match(method, path []byte, ps *Params) (*CompiledRoute, MatchResult) {
 	ps.Reset()
 	if len(path) == 0 || path[0] != '/' {
@@ -243,11 +244,16 @@ func (t *Table) Match(method, path []byte, ps *Params) (*CompiledRoute, MatchRes
 		ps.names = r.path.params
 		return r, MatchOK
 	}
+	if hit && string(method) == "HEAD" {
+		return t.Match(strGET, path, ps)
+	}
 	if hit {
 		return nil, MatchMethodNotAllowed
 	}
 	return nil, MatchNotFound
 }
+
+var strGET = []byte("GET")
 
 // match searches below n for rest (the path after a "/"), depth first: static, parameter, catch-all.
 // hit is set when some route matched the path under another method.
@@ -323,6 +329,15 @@ func (t *Table) Allowed(path []byte) string {
 				ms = append(ms, m.method)
 			}
 		}
+	}
+	return allowString(ms)
+}
+
+// allowString is the Allow header for methods: sorted, with HEAD wherever GET is (Match serves HEAD with
+// the GET route).
+func allowString(ms []string) string {
+	if slices.Contains(ms, "GET") && !slices.Contains(ms, "HEAD") {
+		ms = append(ms, "HEAD")
 	}
 	sort.Strings(ms)
 	return strings.Join(ms, ", ")

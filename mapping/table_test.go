@@ -142,9 +142,9 @@ func TestMatchPrecedence(t *testing.T) {
 func TestAllowed(t *testing.T) {
 	tab := tableOf(t, "GET /x/{id}", "POST /x/{id}", "DELETE /x/{id}", "PUT /x/me", "GET /y", "* /z", "PATCH /z")
 	tests := map[string]string{
-		"/x/1":  "DELETE, GET, POST",
-		"/x/me": "DELETE, GET, POST, PUT", // two templates match: union
-		"/y":    "GET",
+		"/x/1":  "DELETE, GET, HEAD, POST",      // HEAD wherever GET is
+		"/x/me": "DELETE, GET, HEAD, POST, PUT", // two templates match: union
+		"/y":    "GET, HEAD",
 		"/z":    "", // a "*" route takes every method
 		"/none": "",
 		"":      "",
@@ -155,6 +155,17 @@ func TestAllowed(t *testing.T) {
 		}
 	}
 	var ps Params
+	// HEAD is matched as GET where no HEAD route exists (RFC 9110 9.3.2), and only there.
+	if r, res := tab.Match([]byte("HEAD"), []byte("/x/7"), &ps); res != MatchOK || r.Method != "GET" || string(ps.Value(0)) != "7" {
+		t.Errorf("HEAD /x/7 = %v %v", res, r)
+	}
+	if _, res := tab.Match([]byte("HEAD"), []byte("/none"), &ps); res != MatchNotFound {
+		t.Errorf("HEAD /none = %v", res)
+	}
+	tabH := tableOf(t, "POST /p")
+	if _, res := tabH.Match([]byte("HEAD"), []byte("/p"), &ps); res != MatchMethodNotAllowed {
+		t.Errorf("HEAD on a POST-only path = %v", res)
+	}
 	if _, res := tab.Match([]byte("PATCH"), []byte("/x/1"), &ps); res != MatchMethodNotAllowed || res.String() != "method not allowed" {
 		t.Errorf("PATCH /x/1 = %v", res)
 	}

@@ -100,7 +100,6 @@ type target struct {
 	url       *url.URL // websocket only
 	dynamic   bool     // host is a name, re-resolved every resolve_interval
 	endpoints map[string]*endpoint
-	resolved  bool // dynamic: at least one successful resolution
 }
 
 // endpoint is one dial address of a target: the target itself, or one resolved IP of it.

@@ -10,9 +10,9 @@ import (
 	"github.com/rsgate/rsgate/rsocket/transport"
 )
 
-// acceptRaw runs Accept against a raw client that sends first, and returns Accept's error and the
-// frames the raw client saw before the connection closed.
-func acceptRaw(t *testing.T, first []byte, opts ServerOptions, acc Acceptor) (error, []frame.Frame) {
+// acceptRaw runs Accept against a raw client that sends first, and returns the frames the raw client saw
+// before the connection closed and Accept's error.
+func acceptRaw(t *testing.T, first []byte, opts ServerOptions, acc Acceptor) ([]frame.Frame, error) {
 	t.Helper()
 	a, b := transport.Pipe()
 	p := newRawPeer(t, a)
@@ -27,7 +27,7 @@ func acceptRaw(t *testing.T, first []byte, opts ServerOptions, acc Acceptor) (er
 		_ = c.Close()
 		t.Fatal("Accept succeeded")
 	}
-	return err, p.closed()
+	return p.closed(), err
 }
 
 func TestSetupRejections(t *testing.T) {
@@ -60,7 +60,7 @@ func TestSetupRejections(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			leakCheck(t)
-			err, frames := acceptRaw(t, tc.first, ServerOptions{}, tc.acc)
+			frames, err := acceptRaw(t, tc.first, ServerOptions{}, tc.acc)
 			e := mustCode(t, err, tc.code)
 			if len(frames) != 1 || frames[0].Type() != frame.TypeError || frames[0].StreamID() != 0 ||
 				frames[0].ErrorCode() != tc.code {
@@ -76,7 +76,7 @@ func TestSetupRejections(t *testing.T) {
 func TestSetupTimeout(t *testing.T) {
 	leakCheck(t)
 	start := time.Now()
-	err, frames := acceptRaw(t, nil, ServerOptions{SetupTimeout: 50 * time.Millisecond}, nil)
+	frames, err := acceptRaw(t, nil, ServerOptions{SetupTimeout: 50 * time.Millisecond}, nil)
 	mustErrIs(t, err, ErrSetupTimeout)
 	if len(frames) != 0 {
 		t.Fatalf("frames %v", frames)

@@ -6,12 +6,9 @@ import (
 	"fmt"
 	"net"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/pprofhandler"
 	"go.uber.org/zap"
-
-	"github.com/rsgate/rsgate/pool"
 )
 
 // adminServer serves the operator endpoints on the admin listener (never on the public one):
@@ -19,8 +16,9 @@ import (
 //	GET  /metrics   Prometheus text format: the gateway's metrics plus Go runtime and process metrics
 //	GET  /healthz   200 while the process runs
 //	GET  /readyz    200 when the configuration is loaded and every backend a route uses has a healthy connection
-//	GET  /routes    the route table as JSON
-//	GET  /backends  per backend, per connection: state, in-flight, EWMA latency, lease, reconnects (JSON)
+//	GET  /routes    the routes as configured, defaults applied (JSON, adminview.go)
+//	GET  /backends  per backend: its configuration and, per connection, state, in-flight, EWMA latency,
+//	                lease, reconnects (JSON, adminview.go)
 //	POST /reload    re-read the configuration file (as SIGHUP); 200 or 400 with the errors
 //	GET  /debug/pprof/...  Go profiles (CPU, heap, goroutines) for diagnosing a running gateway
 type adminServer struct {
@@ -50,7 +48,7 @@ func (a *adminServer) handle(ctx *fasthttp.RequestCtx) {
 	switch string(ctx.Path()) {
 	case "/metrics":
 		ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
-		metrics.WritePrometheus(ctx, true)
+		writeMetrics(ctx) // metricshelp.go: every family with a # HELP text
 	case "/healthz":
 		ctx.SetContentType("text/plain; charset=utf-8")
 		ctx.WriteString("ok\n")
@@ -63,10 +61,11 @@ func (a *adminServer) handle(ctx *fasthttp.RequestCtx) {
 		}
 		ctx.WriteString("ready\n")
 	case "/routes":
-		_, table := a.g.config()
-		writeJSON(ctx, table.Routes())
+		cfg, _ := a.g.config()
+		writeJSON(ctx, routesView(cfg)) // adminview.go
 	case "/backends":
-		writeJSON(ctx, backendsView{RSocket: a.g.pools.Stats(), HTTP: a.g.pools.HTTPStats()})
+		cfg, _ := a.g.config()
+		writeJSON(ctx, backendsView(cfg, a.g.pools.Stats(), a.g.pools.HTTPStats()))
 	case "/reload":
 		if !ctx.IsPost() {
 			ctx.Response.Header.Set("Allow", "POST")
@@ -110,12 +109,6 @@ func (a *adminServer) notReady() []string {
 		}
 	}
 	return missing
-}
-
-// backendsView is the /backends document.
-type backendsView struct {
-	RSocket []pool.Stats     `json:"rsocket"`
-	HTTP    []pool.HTTPStats `json:"http"`
 }
 
 func writeJSON(ctx *fasthttp.RequestCtx, v any) {

@@ -43,11 +43,16 @@ type gateway struct {
 func start(f *flags, cfg *mapping.Config, table *mapping.Table, log *zap.Logger) (*gateway, error) {
 	g := &gateway{log: log, flags: f, cfgPath: f.config, cfg: cfg, table: table, metrics: metrics.NewSet(), errc: make(chan error, 2)}
 	if f.demo {
-		d, err := demo.Serve(demo.DefaultAddr, log.Named("demo"))
+		addr := f.demoAddr
+		if addr == "" {
+			addr = demo.DefaultAddr
+		}
+		d, err := demo.Serve(addr, log.Named("demo"))
 		if err != nil {
-			return nil, fmt.Errorf("demo service on %s: %w", demo.DefaultAddr, err)
+			return nil, fmt.Errorf("demo service on %s: %w (choose another address with -demo-addr)", addr, err)
 		}
 		g.demo = d
+		retargetDemo(cfg, d.Addr().String())
 		log.Info("demo RSocket service listening", zap.Stringer("addr", d.Addr()))
 	}
 	pools, err := pool.NewGroup(cfg, pool.Options{Logger: log.Named("pool"), Metrics: g.metrics})
@@ -108,6 +113,21 @@ func start(f *flags, cfg *mapping.Config, table *mapping.Table, log *zap.Logger)
 	return g, nil
 }
 
+// retargetDemo points every backend address written as the demo's default address (config.example.yaml's
+// 127.0.0.1:7878) at the address the demo service really listens on (-demo-addr).
+func retargetDemo(cfg *mapping.Config, addr string) {
+	if addr == demo.DefaultAddr {
+		return
+	}
+	for _, b := range cfg.Backends {
+		for i, a := range b.Addresses {
+			if a == demo.DefaultAddr {
+				b.Addresses[i] = addr
+			}
+		}
+	}
+}
+
 func (g *gateway) listenAddr() string { return g.ln.Addr().String() }
 
 // wait runs until SIGTERM/SIGINT (drain, exit 0) or a fatal listener error (exit 1). SIGHUP reloads.
@@ -165,6 +185,9 @@ func (g *gateway) reload() error {
 	cfg, err := loadConfig(g.flags) // the file again, with the same -listen/-admin overrides
 	if err != nil {
 		return err
+	}
+	if g.demo != nil {
+		retargetDemo(cfg, g.demo.Addr().String())
 	}
 	if cfg.Listen != g.cfg.Listen {
 		g.log.Warn("listen address changes need a restart; keeping the old one", zap.String("old", g.cfg.Listen), zap.String("new", cfg.Listen))

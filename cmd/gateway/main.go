@@ -3,6 +3,7 @@
 //
 //	gateway -config config.yaml      run with a configuration file
 //	gateway -demo                    run config.example.yaml with the embedded demo RSocket service
+//	gateway -demo -demo-addr ADDR    the same, with the demo service on ADDR instead of 127.0.0.1:7878
 //	gateway -check -config FILE      validate the file, print the route table, exit 0 or 1
 //	gateway -version
 //
@@ -16,6 +17,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -41,6 +43,7 @@ type flags struct {
 	config   string
 	check    bool
 	demo     bool
+	demoAddr string
 	version  bool
 	listen   string
 	admin    string
@@ -53,23 +56,30 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.config, "config", "", "configuration file (YAML); with -demo the default is the embedded config.example.yaml")
 	fs.BoolVar(&f.check, "check", false, "validate the configuration, print the route table and exit (0 valid, 1 invalid)")
-	fs.BoolVar(&f.demo, "demo", false, "also start the demo RSocket service on "+demo.DefaultAddr)
+	fs.BoolVar(&f.demo, "demo", false, "also start the demo RSocket service (on -demo-addr)")
+	fs.StringVar(&f.demoAddr, "demo-addr", demo.DefaultAddr, "with -demo: the demo RSocket service's address (host:port; port 0 picks a free port); backend addresses equal to "+demo.DefaultAddr+" are pointed at it")
 	fs.BoolVar(&f.version, "version", false, "print the version and exit")
 	fs.StringVar(&f.listen, "listen", "", "override the configuration's listen address")
 	fs.StringVar(&f.admin, "admin", "", `override the configuration's admin address ("off" disables it)`)
 	fs.StringVar(&f.logLevel, "log-level", "", "override the configuration's log level (debug, info, warn, error)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: gateway [-config FILE] [-demo] [-check] [-version]\n\n")
+		fmt.Fprintf(stderr, "%s\n\n", usageLine)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if f.demoAddr != demo.DefaultAddr && !f.demo {
+		return nil, errors.New("-demo-addr needs -demo")
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	return f, nil
 }
+
+// usageLine names every flag parseFlags defines (TestUsageListsEveryFlag keeps the two in step).
+const usageLine = "Usage: gateway [-config FILE] [-check] [-demo [-demo-addr ADDR]] [-listen ADDR] [-admin ADDR|off] [-log-level LEVEL] [-version]"
 
 func versionString() string {
 	v := version
@@ -139,6 +149,12 @@ func loadConfig(f *flags) (*mapping.Config, error) {
 	switch {
 	case f.config != "":
 		cfg, err = mapping.Load(f.config)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("gateway: configuration file %s does not exist (-config FILE; `gateway -demo` runs the example configuration)", f.config)
+		}
+		if err != nil && !errors.As(err, new(*mapping.ConfigError)) {
+			return nil, fmt.Errorf("gateway: cannot read the configuration: %w", err)
+		}
 	case f.demo:
 		cfg, err = mapping.Parse(rsgate.ExampleConfig, rsgate.ExampleConfigName+" (embedded)")
 	default:

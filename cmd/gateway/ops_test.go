@@ -133,13 +133,10 @@ func (r *sseReader) run() {
 		switch {
 		case line == "" || strings.HasPrefix(line, ":"):
 		case strings.HasPrefix(line, "id: "):
-			// "<session>-<n>" on routes with SSE resumption (stream.resume_window), "<n>" without.
-			seq := line[4:]
-			if i := strings.LastIndexByte(seq, '-'); i >= 0 {
-				seq = seq[i+1:]
-			}
+			// "id: <stream session>-<item sequence>" (SSE resumption, README "Streams")
+			session, seq, ok := strings.Cut(line[4:], "-")
 			id, err := strconv.Atoi(seq)
-			if err != nil {
+			if !ok || session == "" || err != nil {
 				r.fail("bad id line %q", line)
 				return
 			}

@@ -34,5 +34,6 @@ if [ -n "${RSGATE_SCREENSHOT:-}" ]; then
   case "$RSGATE_SCREENSHOT" in /*) ;; *) export RSGATE_SCREENSHOT="$root/$RSGATE_SCREENSHOT" ;; esac
 fi
 cd "$root"
+export RSGATE_BROWSER_TESTS=1 # the npm/node/Chromium tests skip without it (go test ./... stays hermetic)
 go test -count=1 -v -run 'TestPageServed|TestNodeClients|TestBrowser' ./internal/webdemo
 go test -race -count=1 -run 'TestWS' ./ingress

@@ -197,14 +197,6 @@ func decodeMimeRef(codec string, b []byte, off int) (MimeRef, int, error) {
 	return MimeRef{Name: name}, p + n, nil
 }
 
-// mimeFieldLen is the encoded size of a MIME field for mime.
-func mimeFieldLen(mime string) int {
-	if _, ok := mimeIDs[mime]; ok {
-		return 1
-	}
-	return 1 + len(mime)
-}
-
 // appendMimeField writes mime as a well-known id when the table has it, else as [len-1][name].
 func appendMimeField(dst []byte, codec, mime string) ([]byte, *ArgError) {
 	if id, ok := mimeIDs[mime]; ok {

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"strings"
+
+	"github.com/VictoriaMetrics/metrics"
+)
+
+// metricHelp is the # HELP text of the gateway's metric families (README.md, "The metric families").
+// VictoriaMetrics/metrics writes "# HELP name" with no text; writeMetrics fills it in from here, and for
+// the Go runtime and process families, which the library defines, from what their names say.
+var metricHelp = map[string]string{
+	"rsgate_http_requests_total":           "Finished HTTP requests and streams by route and status class (route=\"_unmatched\": no route matched).",
+	"rsgate_http_request_duration_seconds": "HTTP request duration by route, in seconds (streams: to their end).",
+	"rsgate_http_inflight_requests":        "HTTP requests and streams in progress by route.",
+	"rsgate_stream_items_total":            "Stream items written to clients by route (SSE events, NDJSON lines, WebSocket messages).",
+	"rsgate_websocket_sessions":            "Open client WebSocket sessions by route.",
+	"rsgate_backend_connections":           "Backend connections ready to take requests.",
+	"rsgate_backend_inflight":              "Requests and streams holding a backend connection slot.",
+	"rsgate_backend_ewma_latency_seconds":  "Mean peak-EWMA latency of the backend's ready connections, in seconds.",
+	"rsgate_backend_reconnects_total":      "Backend connections made after the first one of their slot.",
+	"rsgate_backend_dial_errors_total":     "Failed dials (and refused SETUPs) to the backend.",
+	"rsgate_backend_pick_errors_total":     "Requests answered 503 by the backend's pool, by reason (overloaded, no_connection, no_lease).",
+	"rsgate_backend_lease_available":       "lease: true backends: requests the current leases still allow, summed over the ready connections.",
+	"rsgate_shadow_requests_total":         "Shadow copies by route and result (match, mismatch, error, dropped).",
+	"rsgate_split_requests_total":          "Requests of a split route by route and chosen backend.",
+	"rsgate_stream_parked":                 "SSE streams kept for resumption after their client disconnected (stream.resume_window).",
+	"rsgate_stream_resumed_total":          "SSE streams taken up again by a client reconnecting with Last-Event-ID.",
+	"rsgate_stream_resume_misses_total":    "Last-Event-ID values that named no parked stream (unknown, expired or of another route).",
+	"rsgate_stream_parked_expired_total":   "Parked SSE streams canceled because no client came back within stream.resume_window.",
+	"rsgate_stream_park_refused_total":     "Disconnected SSE streams not parked because limits.max_parked_streams was reached.",
+}
+
+// writeMetrics writes the Prometheus text of every registered set, with a HELP text on every family.
+func writeMetrics(w io.Writer) {
+	var buf bytes.Buffer
+	metrics.WritePrometheus(&buf, true)
+	fillHelp(w, buf.Bytes())
+}
+
+// fillHelp copies the exposition in text to w, writing a text into every empty "# HELP family" line.
+func fillHelp(w io.Writer, text []byte) {
+	bw := bufio.NewWriter(w)
+	for len(text) > 0 {
+		line := text
+		if i := bytes.IndexByte(text, '\n'); i >= 0 {
+			line, text = text[:i+1], text[i+1:]
+		} else {
+			text = nil
+		}
+		rest, ok := bytes.CutPrefix(line, []byte("# HELP "))
+		family := strings.TrimSpace(string(rest))
+		if !ok || strings.ContainsAny(family, " \t") { // not HELP, or HELP with a text already
+			bw.Write(line)
+			continue
+		}
+		bw.WriteString("# HELP " + family + " " + helpText(family) + "\n")
+	}
+	_ = bw.Flush()
+}
+
+// helpText is the family's entry in metricHelp, or a text derived from its name.
+func helpText(family string) string {
+	if h, ok := metricHelp[family]; ok {
+		return h
+	}
+	words := func(s string) string { return strings.ReplaceAll(s, "_", " ") }
+	switch {
+	case strings.HasPrefix(family, "go_"):
+		return "Go runtime: " + words(family[len("go_"):]) + " (runtime/metrics and runtime.MemStats)."
+	case strings.HasPrefix(family, "process_"):
+		return "Process: " + words(family[len("process_"):]) + " (from /proc)."
+	case strings.HasPrefix(family, "rsgate_"):
+		return "rsgate: " + words(family[len("rsgate_"):]) + " (see the metric families in README.md)."
+	}
+	return words(family) + "."
+}

@@ -1,0 +1,43 @@
+// Package testutil holds the helpers the tests of several packages share: Eventually (poll a condition
+// until it holds or a deadline passes) and, in rstest, RSocket handlers and subscribers. It imports nothing
+// of rsgate, so any package's internal tests can use it without an import cycle.
+package testutil
+
+import (
+	"testing"
+	"time"
+)
+
+// DefaultWait is how long Eventually waits when the caller gives no deadline: generous, because the test
+// machines are shared and slow; a passing condition returns at once.
+const DefaultWait = 10 * time.Second
+
+// pollEvery is the poll period of Eventually.
+const pollEvery = 2 * time.Millisecond
+
+// Eventually polls cond every few milliseconds until it returns true, and fails the test with what (a
+// format string with args) if it has not within DefaultWait.
+func Eventually(t testing.TB, cond func() bool, what string, args ...any) {
+	t.Helper()
+	EventuallyWithin(t, DefaultWait, cond, what, args...)
+}
+
+// EventuallyWithin is Eventually with an explicit deadline.
+func EventuallyWithin(t testing.TB, wait time.Duration, cond func() bool, what string, args ...any) {
+	t.Helper()
+	if !poll(wait, cond) {
+		t.Fatalf("not within %v: "+what, append([]any{wait}, args...)...)
+	}
+}
+
+// poll reports whether cond held within wait.
+func poll(wait time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(wait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(pollEvery)
+	}
+	return true
+}

@@ -1,0 +1,38 @@
+package testutil
+
+import (
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// fakeTB records Fatalf instead of stopping the test.
+type fakeTB struct {
+	testing.TB
+	failed atomic.Bool
+	msg    string
+}
+
+func (f *fakeTB) Helper() {}
+func (f *fakeTB) Fatalf(format string, args ...any) {
+	f.msg = fmt.Sprintf(format, args...)
+	f.failed.Store(true)
+}
+
+func TestEventuallyPassesWhenTheConditionTurnsTrue(t *testing.T) {
+	var n atomic.Int32
+	ft := &fakeTB{}
+	EventuallyWithin(ft, time.Second, func() bool { return n.Add(1) >= 3 }, "three polls")
+	if ft.failed.Load() || n.Load() < 3 {
+		t.Fatalf("failed=%v polls=%d", ft.failed.Load(), n.Load())
+	}
+}
+
+func TestEventuallyFailsWithTheMessage(t *testing.T) {
+	ft := &fakeTB{}
+	EventuallyWithin(ft, 20*time.Millisecond, func() bool { return false }, "backend %s ready", "demo")
+	if !ft.failed.Load() || ft.msg != "not within 20ms: backend demo ready" {
+		t.Fatalf("failed=%v msg=%q", ft.failed.Load(), ft.msg)
+	}
+}
