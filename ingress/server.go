@@ -247,7 +247,8 @@ func (s *Server) Update(cfg *mapping.Config, table *mapping.Table) error {
 	}
 	l := cfg.Limits
 	l.MaxBody = s.limits.MaxBody
-	l.MaxParkedStreams = s.limits.MaxParkedStreams // applies at once
+	l.MaxParkedStreams = s.limits.MaxParkedStreams   // applies at once
+	l.StreamIdleTimeout = s.limits.StreamIdleTimeout // a route default: applies to new streams
 	s.resume.setMax(cfg.Limits.MaxParkedStreams)
 	if l != s.limits {
 		s.log.Warn("listener limits changed; they apply after a restart",

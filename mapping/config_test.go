@@ -62,7 +62,8 @@ func TestParseDesignExample(t *testing.T) {
 			MaxHeaderSize: 8192,
 			ReduceMemory:  true,
 
-			MaxParkedStreams: DefaultMaxParkedStreams,
+			MaxParkedStreams:  DefaultMaxParkedStreams,
+			StreamIdleTimeout: Duration(DefaultStreamIdleTimeout),
 		},
 		Backends: map[string]*Backend{
 			"demo": {

@@ -492,6 +492,9 @@ func (d *decoder) resolve(c *Config) {
 		if !set("max_body") {
 			r.MaxBody = c.Limits.MaxBody
 		}
+		if !set("stream.idle_timeout") {
+			r.Stream.IdleTimeout = c.Limits.StreamIdleTimeout // stream_keys.go
+		}
 		r.resolveDefaults(set)
 		r.resolveShadow(c, func(key string) bool { return set("shadow." + key) })
 	}
