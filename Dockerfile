@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # Multi-stage build: a static gateway binary in a distroless image, running as a non-root user.
 #   docker build -t rsgate .
-#   docker run --rm -p 8080:8080 -p 9901:9901 rsgate -demo -admin :9901
+#   docker run --rm -p 8080:8080 -p 9901:9901 rsgate -demo -admin :9901   (admin on all interfaces: in
+#       production set admin_token_file too, see README.md, "Migrating REST services, operations, Kubernetes")
 #   docker run --rm -p 8080:8080 -v $PWD/my.yaml:/etc/rsgate/config.yaml:ro rsgate
 FROM golang:1.26-bookworm AS build
 WORKDIR /src

@@ -8,7 +8,10 @@
 #   1 HTTP request-response (wrk): direct fasthttp backend; nginx, haproxy, caddy as keep-alive reverse proxies;
 #     the gateway to the demo RSocket service; the gateway to an rsocket-go server. 1 KiB JSON POST, 100 B GET.
 #   2 tail isolation: fast-route p99 at a constant rate (loadgen, coordinated-omission aware) with and without a
-#     saturated 50 ms route beside it; gateway and nginx.
+#     saturated 50 ms route beside it; gateway and nginx; pinned, then again unpinned (loaded / unloaded p99
+#     ratios side by side).
+#   2b open loop (SECTIONS name "openloop"): nginx's capacity measured first, then gateway, nginx and haproxy at a
+#     constant 20%, 50% and 80% of it (loadgen, latency from the intended send time): p50/p99/p99.9.
 #   3 streams: SSE items/s (fast reader, slow readers + gateway RSS over time), WebSocket echo msgs/s (gateway,
 #     nginx, caddy), RSocket over the gateway's /rsocket route.
 #   4 RSocket core vs rsocket-go (bench/rsocketbench roles + bench/suite/cmd/rsfnf).
@@ -18,7 +21,7 @@
 #   7 scale: bench/scale.sh, the same comparison with the system under test on 1 .. nproc CPUs (taskset).
 #
 # Environment: REPS (repetitions), NICE (e.g. -10: load generators and everything under test at that nice level,
-# so other work on a shared machine disturbs the trials less; it slows that work down; default unchanged), SECTIONS ("http,tail,streams,rsocket,memory,shipped,scale"), PIN (1/0), NO_INSTALL=1,
+# so other work on a shared machine disturbs the trials less; it slows that work down; default unchanged), SECTIONS ("http,tail,openloop,streams,rsocket,memory,shipped,scale"), PIN (1/0), NO_INSTALL=1,
 # KEEP_TMP (1 = keep the temp dir with configs, logs, raw outputs and trials.json; the default),
 # RESULTS (report path, default bench/RESULTS.md), GW_REF (build the gateway from this commit, e.g. HEAD,
 # instead of the work tree, which may hold someone's unfinished edits).
@@ -102,7 +105,7 @@ cat "$TMP/meta.txt" >&2
 
 # ---- run
 mkdir -p "$HERE/results"
-SECTIONS=${SECTIONS:-http,tail,streams,rsocket,memory,shipped,scale}
+SECTIONS=${SECTIONS:-http,tail,openloop,streams,rsocket,memory,shipped,scale}
 has_section() { [[ ",$SECTIONS," == *",$1,"* ]]; }
 # sections 6 and 7 are shell harnesses run after the suite; the suite gets the rest
 SUITE_SECTIONS=$(tr ',' '\n' <<<"$SECTIONS" | grep -vx 'shipped\|scale' | paste -sd, - || true)

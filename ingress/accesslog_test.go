@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/rsgate/rsgate/internal/testutil"
 	"github.com/rsgate/rsgate/mapping"
 	"github.com/rsgate/rsgate/rsocket"
 )
@@ -66,7 +67,7 @@ func TestAccessLogUpstreamAndStreamID(t *testing.T) {
 		t.Fatalf("fnf: %d", r.status)
 	}
 	g.do("GET", "/nope", "")
-	waitFor(t, "5 access log lines", func() bool { return logs.FilterMessage("access").Len() == 5 })
+	testutil.Eventually(t, func() bool { return logs.FilterMessage("access").Len() == 5 }, "5 access log lines")
 
 	seen := map[uint32]bool{}
 	var rr, streams, fnf, unmatched int

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rsgate/rsgate/internal/testutil"
 	"github.com/rsgate/rsgate/mapping"
 	"github.com/rsgate/rsgate/pool"
 	"github.com/rsgate/rsgate/rsocket"
@@ -84,7 +85,7 @@ func TestOverloadedIs503(t *testing.T) {
 	g := startGateway(t, cfg, Options{})
 	done := make(chan result, 1)
 	go func() { done <- g.do("GET", "/hang", "") }() // held until its 80ms timeout
-	waitFor(t, "the first call", func() bool { return g.srv.InFlight() == 1 })
+	testutil.Eventually(t, func() bool { return g.srv.InFlight() == 1 }, "the first call")
 	r := g.do("POST", "/echo", "{}")
 	jsonError(t, r, 503, CodeOverloaded)
 	if r.header.Get("Retry-After") == "" {

@@ -10,7 +10,8 @@
 // authentication, zipkin tracing from a W3C traceparent header, the gateway entry of package
 // internal/httpmeta) is built into a pooled buffer, and the
 // request body is handed to the backend as the payload data without a copy. Errors are answered as JSON
-// ({"error":"...","code":"..."}) with the statuses of the error table in docs/METADATA.md and DESIGN.md.
+// ({"error":"...","code":"..."}) with the statuses of the error table in README.md ("Errors") and
+// docs/METADATA.md ("HTTP statuses").
 //
 // # Lifetime and ownership rules
 //
@@ -38,6 +39,10 @@
 // cancels the call, and the backend gets CANCEL. Elsewhere (TLS, other systems) a request-response call
 // ends at the route timeout or when the answer comes, and a stream notices on its next write: an item, or
 // for SSE the ": ping" heartbeat written every Options.SSEHeartbeat.
+//
+// Per-route policies run after the match and before anything is built from the request (policy.go): CORS
+// (cors.go, which also answers preflights), path parameter checks (400 BAD_PARAMETER) and rate limits
+// (ratelimit.go, 429).
 //
 // The WebSocket interactions (request-channel, rsocket) live in ws_*.go, the http interaction with route
 // splits and shadowing in http_proxy.go, split.go and shadow.go; each file documents its own rules.

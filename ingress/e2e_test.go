@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rsgate/rsgate/internal/testutil"
 	"github.com/rsgate/rsgate/mapping"
 )
 
@@ -52,7 +53,7 @@ func TestDemoInteractions(t *testing.T) {
 		if r.status != http.StatusAccepted || r.body != "" {
 			t.Fatalf("fnf: %d %q", r.status, r.body)
 		}
-		waitFor(t, "the demo to count the fire-and-forget", func() bool { return d.Stats.FireAndForget.Load() == before+1 })
+		testutil.Eventually(t, func() bool { return d.Stats.FireAndForget.Load() == before+1 }, "the demo to count the fire-and-forget")
 	})
 	t.Run("ndjson", func(t *testing.T) {
 		r := g.do("GET", "/api/ticks/5", "")
@@ -144,9 +145,9 @@ func TestDemoInteractions(t *testing.T) {
 	t.Run("timeout", func(t *testing.T) {
 		before := d.Stats.Cancels.Load()
 		jsonError(t, g.do("GET", "/api/slow/2000", ""), 504, CodeTimeout)
-		waitFor(t, "the demo backend to see CANCEL", func() bool { return d.Stats.Cancels.Load() == before+1 })
+		testutil.Eventually(t, func() bool { return d.Stats.Cancels.Load() == before+1 }, "the demo backend to see CANCEL")
 	})
 	t.Run("websocket-route-without-upgrade", func(t *testing.T) {
-		jsonError(t, g.do("GET", "/ws/chat", ""), 426, CodeBadRequest)
+		jsonError(t, g.do("GET", "/ws/chat", ""), 426, CodeUpgradeRequired)
 	})
 }

@@ -55,7 +55,8 @@ type failure struct {
 	retryAfter time.Duration
 }
 
-// classify maps err (from pool.Pick or an rsocket call on route rt) onto the error table of DESIGN.md.
+// classify maps err (from pool.Pick or an rsocket call on route rt) onto the error table of README.md
+// ("Errors").
 // cause is the request context's own cancellation cause, if any (timeout, shutdown, client gone): it wins,
 // because the rsocket error is then only the echo of our own CANCEL.
 func classify(err, cause error, rt *route) failure {

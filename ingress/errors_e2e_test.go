@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rsgate/rsgate/internal/testutil"
 	"github.com/rsgate/rsgate/mapping"
 	"github.com/rsgate/rsgate/rsocket"
 	"github.com/rsgate/rsgate/rsocket/transport"
@@ -112,7 +113,7 @@ func TestConnectionErrorIs502(t *testing.T) {
 	jsonError(t, r, 502, "")
 	// The pool reconnects; requests succeed again.
 	g.waitReady()
-	waitFor(t, "requests to succeed after reconnect", func() bool { return g.do("GET", "/empty", "").status == 200 })
+	testutil.Eventually(t, func() bool { return g.do("GET", "/empty", "").status == 200 }, "requests to succeed after reconnect")
 }
 
 func TestPoolErrorsAre503(t *testing.T) {
@@ -269,14 +270,15 @@ func TestSetupRefusedIs502(t *testing.T) {
 	// A request can reach a connection in the moment between SETUP and the refusal (the in-flight path: 502
 	// CONNECTION_ERROR-like, code REJECTED_SETUP); once the connection is gone the pool answers for it.
 	var r result
-	waitFor(t, "the pool's 502 for the refused SETUP", func() bool {
+	testutil.Eventually(t, func() bool {
 		r = g.do("GET", "/r", "")
 		if r.status != 502 {
 			return false
 		}
 		m := jsonError(t, r, 502, "REJECTED_SETUP")
 		return strings.Contains(m["error"].(string), "refused SETUP")
-	})
+	}, "the pool's 502 for the refused SETUP")
+
 	if r.header.Get("Retry-After") != "" {
 		t.Fatal("Retry-After on a refused SETUP")
 	}

@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"errors"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/rsgate/rsgate/internal/httpmeta"
 	"github.com/rsgate/rsgate/mapping"
+	"github.com/rsgate/rsgate/pool"
 	"github.com/rsgate/rsgate/rsocket"
 	"github.com/rsgate/rsgate/rsocket/extension"
 )
@@ -19,11 +21,21 @@ type request struct {
 	ps   mapping.Params
 	md   []byte // request metadata buffer
 	call *callCtx
+	// subject is the authenticated subject, set by authentication before the policies run; rate limits
+	// with key subject use it (ratelimit.go). nil: anonymous.
+	subject []byte
+	// policy is the route whose policies admitted the request, and rl the RateLimit values they answered
+	// (policy.go: reapplied after a proxied response replaced the headers).
+	policy *route
+	rl     rateLimitState
 
 	// For the access log: the backend connection slot the request was sent on, and the RSocket stream id
 	// on that connection (0: none yet).
 	upstream *poolMember
 	streamID uint32
+
+	admitted  bool          // holds admission slots (admission.go)
+	admitWait time.Duration // time spent in admission queues
 }
 
 var requestPool = sync.Pool{New: func() any {
@@ -34,7 +46,8 @@ func acquireRequest() *request { return requestPool.Get().(*request) }
 
 func releaseRequest(rq *request) {
 	rq.ps.Reset()
-	rq.upstream, rq.streamID = nil, 0
+	rq.upstream, rq.streamID, rq.subject, rq.policy = nil, 0, nil, nil
+	rq.admitted, rq.admitWait = false, 0
 	if !rq.call.finish() {
 		rq.call = newCallCtx() // its timer may still fire: never reuse it
 	}
@@ -58,6 +71,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	ctx.Time() // the one clock read of the request (LazyRequestTime): its start for timeouts and metrics
 	st := s.state.Load()
 	rq := acquireRequest()
+	if st.preflight && s.preflight(ctx, st, rq) { // cors.go: CORS preflights answered by the gateway
+		return
+	}
 	path := ctx.Path()
 	cr, res := st.table.Match(ctx.Method(), path, &rq.ps)
 	switch res {
@@ -83,9 +99,17 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		rt = rt.split.pick(ctx) // a variant of the route bound to the chosen backend (split.go)
 	}
 	rt.m.begin()
+	if !s.applyPolicies(ctx, st, st.routes[cr.Index], rq) { // policy.go: CORS headers, parameter check, rate limit
+		s.finish(ctx, st, rt, rq, ctx.Response.StatusCode())
+		return
+	}
 	if body := ctx.PostBody(); len(body) > rt.maxBody {
 		writeJSONError(ctx, fasthttp.StatusRequestEntityTooLarge, "request body over the route's size limit", CodeBodyTooLarge, nil)
 		s.finish(ctx, st, rt, rq, fasthttp.StatusRequestEntityTooLarge)
+		return
+	}
+	if (rt.adm.r != nil || rt.adm.backend != nil) && !s.admit(ctx, rt, rq) {
+		s.finish(ctx, st, rt, rq, fasthttp.StatusServiceUnavailable)
 		return
 	}
 	if rt.shadow != nil {
@@ -133,6 +157,9 @@ func (s *Server) finishUnmatched(ctx *fasthttp.RequestCtx, st *state, rq *reques
 
 func (s *Server) finish(ctx *fasthttp.RequestCtx, st *state, rt *route, rq *request, status int) {
 	d := time.Since(ctx.Time())
+	if rq.admitted {
+		rq.releaseAdmission(rt, d)
+	}
 	rt.m.end(status, d)
 	if st.accessLog {
 		s.accessLog(st, ctx.Method(), ctx.Path(), rt.name, rt.backend, status, responseSize(&ctx.Response), d, rq.upstream, rq.streamID)
@@ -207,13 +234,28 @@ func (s *Server) prepare(ctx *fasthttp.RequestCtx, rt *route, rq *request) ([]by
 		writeJSONError(ctx, fasthttp.StatusBadGateway, "backend "+rt.backend+" has no connection pool", CodeNoBackend, nil)
 		return nil, nil, false
 	}
-	m, err := p.Pick()
+	m, err := pick(p, rt)
+	if err != nil && errors.Is(err, pool.ErrClosed) {
+		// A reload replaced the pool between Get and Pick: the new one is in place already.
+		if np := s.pools.Get(rt.backend); np != nil && np != p {
+			m, err = pick(np, rt)
+		}
+	}
 	if err != nil {
 		writeFailure(ctx, classify(err, nil, rt))
 		return nil, nil, false
 	}
 	rq.upstream = m
 	return md, m, true
+}
+
+// pick takes a slot on p for rt: a session slot for streams and channels (long-lived, not against
+// max_inflight; ended with DoneSession), a request slot otherwise.
+func pick(p *pool.Pool, rt *route) (*poolMember, error) {
+	if rt.kind == kindRequestStream || rt.kind == kindRequestChannel {
+		return p.PickSession()
+	}
+	return p.Pick()
 }
 
 func (s *Server) serveRequestResponse(ctx *fasthttp.RequestCtx, rt *route, rq *request) int {

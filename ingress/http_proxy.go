@@ -79,6 +79,7 @@ func (s *Server) proxyHTTP(ctx *fasthttp.RequestCtx, rt *route, rq *request, sc 
 	}
 	status := resp.StatusCode()
 	copyUpstreamResponseHeader(&ctx.Response.Header, &resp.Header, ctx.Request.Header.Protocol())
+	reapplyPolicyHeaders(ctx, rq) // policy.go: the copy replaced the CORS and RateLimit headers
 	bs := resp.BodyStream()
 	if bs == nil { // no body (HEAD, 204, 304)
 		hp.Done(up, nil)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rsgate/rsgate/internal/testutil"
 	"github.com/rsgate/rsgate/mapping"
 )
 
@@ -68,7 +69,7 @@ func TestBackendRestartUnderLoad(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	b.stop()
 	phase.Store(1)
-	waitFor(t, "requests to fail during the outage", func() bool { return failDur.Load() >= 10 })
+	testutil.Eventually(t, func() bool { return failDur.Load() >= 10 }, "requests to fail during the outage")
 	b.start()
 	phase.Store(2)
 	deadline := time.Now().Add(testTimeout)
@@ -100,7 +101,7 @@ func TestShutdownGraceful(t *testing.T) {
 	_, _, g := startSpecial(t, Options{})
 	done := make(chan result, 1)
 	go func() { done <- g.do("GET", "/sleep/200", "") }()
-	waitFor(t, "the request to be in flight", func() bool { return g.srv.InFlight() == 1 })
+	testutil.Eventually(t, func() bool { return g.srv.InFlight() == 1 }, "the request to be in flight")
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	if err := g.srv.Shutdown(ctx); err != nil {
@@ -122,7 +123,7 @@ func TestShutdownForced(t *testing.T) {
 	go func() { rrDone <- g.do("GET", "/hang-long", "") }()
 	conn, r := openStream(t, g.addr, "/idle", "application/x-ndjson", false)
 	defer conn.Close()
-	waitFor(t, "the request and the stream to be in flight", func() bool { return g.srv.InFlight() == 2 })
+	testutil.Eventually(t, func() bool { return g.srv.InFlight() == 2 }, "the request and the stream to be in flight")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
 	defer cancel()
@@ -213,17 +214,17 @@ func TestNoGoroutineLeaks(t *testing.T) {
 	g.do("GET", "/sleep/60", "")
 	jsonError(t, g.do("GET", "/stream-err/0x201", ""), 500, "APPLICATION_ERROR")
 	conn, _ := openStream(t, g.addr, "/idle", "text/event-stream", false)
-	waitFor(t, "the idle stream", func() bool { return g.srv.InFlight() == 1 })
+	testutil.Eventually(t, func() bool { return g.srv.InFlight() == 1 }, "the idle stream")
 	if n := ingressGoroutines(); n < 2 { // writer, cancelOnDone, socket watch
 		t.Fatalf("the goroutine count sees %d goroutines of a running stream", n)
 	}
 	_ = conn.Close()
 	<-sp.canceled
-	waitFor(t, "every call to end", func() bool { return g.srv.InFlight() == 0 })
+	testutil.Eventually(t, func() bool { return g.srv.InFlight() == 0 }, "every call to end")
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	if err := g.srv.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the package's goroutines to exit", func() bool { return ingressGoroutines() == 0 })
+	testutil.Eventually(t, func() bool { return ingressGoroutines() == 0 }, "the package's goroutines to exit")
 }

@@ -24,8 +24,9 @@ import (
 //     So the connection is closed the way nginx's lingering close does it: after the answer is written,
 //     the gateway half-closes (FIN) and reads and discards what the client still sends, until the client
 //     closes, lingerTime passes or lingerMaxBytes were read. fasthttp closes its own file descriptor as
-//     usual; a duplicate kept by lingerSet holds the socket open meanwhile. At most lingerMaxConns
-//     connections linger at once; beyond that they close at once (as before).
+//     usual; a duplicate kept by lingerSet holds the socket open meanwhile. Over TLS the same happens on
+//     the TCP socket, after the close_notify. At most lingerMaxConns connections linger at once; beyond
+//     that they close at once (as before).
 
 // CodeHeadersTooLarge is the error code of a 431 answer: the request line and headers exceed
 // limits.max_header_size.
@@ -49,10 +50,27 @@ type filer interface {
 	File() (*os.File, error)
 }
 
-// add registers c to linger after its close. Connections that cannot be duplicated (TLS) close as usual.
+// socketOf finds the socket under c: c itself when it can be duplicated, else what its NetConn method
+// wraps (*tls.Conn, listener wrappers), a few levels deep.
+func socketOf(c net.Conn) filer {
+	for range 4 {
+		if fc, ok := c.(filer); ok {
+			return fc
+		}
+		u, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			return nil
+		}
+		c = u.NetConn()
+	}
+	return nil
+}
+
+// add registers c to linger after its close. Over TLS the lingering is on the TCP socket, after the TLS
+// close_notify fasthttp's close sends. Connections without a socket to duplicate close as usual.
 func (l *lingerSet) add(c net.Conn) {
-	fc, ok := c.(filer)
-	if !ok {
+	fc := socketOf(c)
+	if fc == nil {
 		return
 	}
 	if l.active.Add(1) > lingerMaxConns {
@@ -78,6 +96,9 @@ func (l *lingerSet) add(c net.Conn) {
 
 // closed starts the lingering of c, if registered; fasthttp has written the answer and closed c.
 func (l *lingerSet) closed(c net.Conn) {
+	if l.active.Load() == 0 { // the usual case: no lock per closed connection
+		return
+	}
 	l.mu.Lock()
 	f := l.files[c]
 	delete(l.files, c)
@@ -129,7 +150,7 @@ func (s *Server) expectContinue(ctx *fasthttp.RequestCtx) int {
 	m, limit := st.routeFor(ctx)
 	if cl := ctx.Request.Header.ContentLength(); cl > limit {
 		writeJSONError(ctx, fasthttp.StatusRequestEntityTooLarge, "request body over the route's size limit", CodeBodyTooLarge, nil)
-		m.count(fasthttp.StatusRequestEntityTooLarge, time.Since(ctx.Time()))
+		m.count(fasthttp.StatusRequestEntityTooLarge, 0) // before the request time is set (as parse errors)
 		s.lingers.add(ctx.Conn())
 		return fasthttp.StatusRequestEntityTooLarge
 	}

@@ -3,6 +3,7 @@ package ingress
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rsgate/rsgate/mapping"
 )
 
 func metricsText(g *gateway) string {
@@ -35,6 +38,22 @@ func errorCode(t *testing.T, resp *http.Response) string {
 func TestOverLimitUploadsAllSee413(t *testing.T) {
 	d := startDemo(t)
 	g := startGateway(t, newConfig(map[string]string{"demo": d.Addr().String()}, demoRoutes()), Options{}) // max_body 64 KiB
+	overLimitUploads(t, g, func() (net.Conn, error) { return net.Dial("tcp", g.addr) })
+}
+
+// The same over TLS: the lingering happens on the TCP socket under the TLS connection.
+func TestOverLimitUploadsAllSee413TLS(t *testing.T) {
+	d := startDemo(t)
+	cfg := newConfig(map[string]string{"demo": d.Addr().String()}, demoRoutes())
+	cert, key := writeSelfSigned(t)
+	cfg.TLS = &mapping.IngressTLS{Cert: cert, Key: key}
+	g := startGateway(t, cfg, Options{})
+	overLimitUploads(t, g, func() (net.Conn, error) {
+		return tls.Dial("tcp", g.addr, &tls.Config{InsecureSkipVerify: true})
+	})
+}
+
+func overLimitUploads(t *testing.T, g *gateway, dial func() (net.Conn, error)) {
 	const uploads = 10
 	const size = 4 << 20
 	var wg sync.WaitGroup
@@ -43,7 +62,7 @@ func TestOverLimitUploadsAllSee413(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := net.Dial("tcp", g.addr)
+			c, err := dial()
 			if err != nil {
 				errs <- err
 				return

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/rsgate/rsgate/internal/testutil"
 	"github.com/rsgate/rsgate/mapping"
 	"github.com/rsgate/rsgate/rsocket"
 )
@@ -26,7 +27,7 @@ func TestMetricsAndAccessLog(t *testing.T) {
 	g.do("GET", "/api/fail", "")
 	g.do("GET", "/nope", "")
 	g.do("GET", "/api/ticks/3", "")
-	waitFor(t, "the stream to be counted", func() bool { return g.srv.InFlight() == 0 })
+	testutil.Eventually(t, func() bool { return g.srv.InFlight() == 0 }, "the stream to be counted")
 
 	var buf bytes.Buffer
 	g.set.WritePrometheus(&buf)
@@ -48,7 +49,7 @@ func TestMetricsAndAccessLog(t *testing.T) {
 		t.Logf("metrics:\n%s", out)
 	}
 
-	waitFor(t, "5 access log lines", func() bool { return logs.FilterMessage("access").Len() == 5 })
+	testutil.Eventually(t, func() bool { return logs.FilterMessage("access").Len() == 5 }, "5 access log lines")
 	var sawStream, saw404 bool
 	for _, e := range logs.FilterMessage("access").All() {
 		f := e.ContextMap()

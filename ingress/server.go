@@ -78,6 +78,7 @@ type Server struct {
 	state  atomic.Pointer[state]
 	fs     *fasthttp.Server
 	calls  calls
+	admOn  atomic.Bool  // the admission controller runs (admission.go)
 	resume *resumeStore // parked SSE streams (stream_resume.go)
 
 	connsMu   sync.Mutex
@@ -168,6 +169,9 @@ func (s *Server) Serve(ln net.Listener) error {
 		// raw reads and writes; with ReduceMemoryUsage one read per request (leanconn_unix.go)
 		ln = leanListener{Listener: ln, yields: new(atomic.Int32)}
 	}
+	if stop := s.startAdmission(); stop != nil { // admission.go
+		defer stop()
+	}
 	return s.fs.Serve(ln)
 }
 
@@ -245,8 +249,10 @@ func (s *Server) Update(cfg *mapping.Config, table *mapping.Table) error {
 	if err != nil {
 		return err
 	}
+	st.compileAdmission(cfg, s.set, s.state.Load()) // keep the limiters (learned limits) of unchanged routes
 	l := cfg.Limits
 	l.MaxBody = s.limits.MaxBody
+	l.Admission = s.limits.Admission                 // applies at once
 	l.MaxParkedStreams = s.limits.MaxParkedStreams   // applies at once
 	l.StreamIdleTimeout = s.limits.StreamIdleTimeout // a route default: applies to new streams
 	s.resume.setMax(cfg.Limits.MaxParkedStreams)

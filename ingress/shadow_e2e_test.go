@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rsgate/rsgate/internal/testutil"
 	"github.com/rsgate/rsgate/mapping"
 )
 
@@ -14,7 +15,7 @@ func shadowCount(g *gateway, route, result string) uint64 {
 
 func waitShadow(t *testing.T, g *gateway, route, result string, want uint64) {
 	t.Helper()
-	waitFor(t, route+" "+result+" = "+strconv.FormatUint(want, 10), func() bool { return shadowCount(g, route, result) >= want })
+	testutil.Eventually(t, func() bool { return shadowCount(g, route, result) >= want }, route+" "+result+" = "+strconv.FormatUint(want, 10))
 	if got := shadowCount(g, route, result); got != want {
 		t.Errorf("%s %s = %d, want %d", route, result, got, want)
 	}
@@ -126,12 +127,13 @@ func TestShadowPercent(t *testing.T) {
 	}
 	// Every copy that was made matches; wait until the count settles, then check the share.
 	var copies uint64
-	waitFor(t, "sampled copies settle", func() bool {
+	testutil.Eventually(t, func() bool {
 		before := shadowCount(g, "sampled", "match")
 		time.Sleep(50 * time.Millisecond)
 		copies = shadowCount(g, "sampled", "match")
 		return copies == before
-	})
+	}, "sampled copies settle")
+
 	// Binomial(300, 0.2): mean 60, sd 6.9.
 	if copies < 35 || copies > 85 {
 		t.Errorf("%d of %d requests copied at percent 20", copies, n)

@@ -63,9 +63,13 @@ type route struct {
 	resumeWindow time.Duration
 	resumeGone   bool // stream.resume_expired: gone (410) instead of a new stream
 	idleCount    *metrics.Counter
-	ws           *wsRoute  // request-channel and rsocket routes
-	split        *splitter // weighted split between backends (split.go)
-	shadow       *shadower // copies to a shadow backend (shadow.go)
+	ws           *wsRoute      // request-channel and rsocket routes
+	split        *splitter     // weighted split between backends (split.go)
+	shadow       *shadower     // copies to a shadow backend (shadow.go)
+	cors         *corsPolicy   // nil: no CORS (cors.go)
+	limit        *keyedLimiter // nil: no rate limit (ratelimit.go)
+	wsLimit      *sessionLimit // websocket.rate_limit, per session (ratelimit.go)
+	adm          admissionRef  // route and backend limiters (admission.go)
 }
 
 // errorStatus applies the route's "errors" table to an ERROR frame.
@@ -82,6 +86,8 @@ type state struct {
 	accessLog bool
 	sample    float64
 	unmatched *routeMetrics // 404/405
+	preflight bool          // some route has a CORS policy: OPTIONS may be a preflight (cors.go)
+	adm       admissionLimits
 }
 
 // routeMetrics are the per-route series on the Options.Metrics set.
@@ -173,6 +179,8 @@ func compileState(cfg *mapping.Config, table *mapping.Table, set *metrics.Set) (
 			st.maxBody = rt.maxBody
 		}
 	}
+	st.compilePolicies(cfg, set)       // policy.go
+	st.compileAdmission(cfg, set, nil) // admission.go
 	return st, nil
 }
 

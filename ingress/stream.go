@@ -102,7 +102,7 @@ func (s *Server) serveStream(ctx *fasthttp.RequestCtx, st *state, rt *route, rq 
 		rq.streamID = sr.stream.ID()
 	}
 	if err != nil {
-		m.Done(sr.picked, err)
+		m.DoneSession(sr.picked, err)
 		s.calls.remove(c)
 		writeFailure(ctx, classify(err, c.Cause(), rt))
 		return false
@@ -137,7 +137,7 @@ func (s *Server) serveStream(ctx *fasthttp.RequestCtx, st *state, rt *route, rq 
 		if canceled {
 			merr, endErr = rsocket.ErrCanceled, cause
 		}
-		m.Done(sr.picked, merr)
+		m.DoneSession(sr.picked, merr)
 		sr.mu.Lock()
 		close(sr.exit)
 		sr.mu.Unlock()
@@ -463,7 +463,7 @@ func (sr *streamer) releaseBackend(cause, endErr error) {
 	default:
 		merr = countsAgainstBackend(endErr)
 	}
-	sr.member.Done(time.Now().Add(-first.Sub(sr.picked)), merr)
+	sr.member.DoneSession(time.Now().Add(-first.Sub(sr.picked)), merr)
 }
 
 // detach ends the HTTP request serving the stream (the stream itself may go on, parked): socket watch

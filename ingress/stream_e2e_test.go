@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rsgate/rsgate/internal/testutil"
 )
 
 // smallBufListener sets small socket buffers on accepted connections, so that kernel buffering does not
@@ -172,7 +174,7 @@ func TestSlowClientBackPressure(t *testing.T) {
 		readEvents(20)
 		// The client stops reading: wait until the backend is stalled (emitted stops growing).
 		stable, last := 0, int64(-1)
-		waitFor(t, "the backend to stall", func() bool {
+		testutil.Eventually(t, func() bool {
 			e := sp.emitted.Load()
 			if e == last {
 				stable++
@@ -181,7 +183,8 @@ func TestSlowClientBackPressure(t *testing.T) {
 			}
 			time.Sleep(5 * time.Millisecond)
 			return stable >= 40
-		})
+		}, "the backend to stall")
+
 		// Slack: fasthttp's stream pipe (4 chunks) and the chunk it is writing, plus the few 16 KiB items the
 		// small socket buffers hold.
 		const slack = 12
@@ -194,7 +197,7 @@ func TestSlowClientBackPressure(t *testing.T) {
 	// The client goes away mid-stream: the backend sees CANCEL.
 	_ = conn.Close()
 	sp.expectCanceled(t, "endless", "backend stream not canceled after the client disconnected")
-	waitFor(t, "the stream to be released", func() bool { return g.srv.InFlight() == 0 })
+	testutil.Eventually(t, func() bool { return g.srv.InFlight() == 0 }, "the stream to be released")
 }
 
 // TestStreamTimeoutWithStalledClient: the route timeout cancels the backend stream even while the gateway is
@@ -217,10 +220,10 @@ func TestStreamTimeoutWithStalledClient(t *testing.T) {
 func TestIdleStreamClientDisconnect(t *testing.T) {
 	sp, _, g := startSpecial(t, Options{})
 	conn, _ := openStream(t, g.addr, "/idle", "application/x-ndjson", false)
-	waitFor(t, "the stream to start", func() bool { return g.srv.InFlight() == 1 })
+	testutil.Eventually(t, func() bool { return g.srv.InFlight() == 1 }, "the stream to start")
 	_ = conn.Close()
 	sp.expectCanceled(t, "idle", "idle stream not canceled after the client disconnected")
-	waitFor(t, "the stream to be released", func() bool { return g.srv.InFlight() == 0 })
+	testutil.Eventually(t, func() bool { return g.srv.InFlight() == 0 }, "the stream to be released")
 }
 
 // TestSSEHeartbeat: an idle SSE stream gets ": ping" comments.

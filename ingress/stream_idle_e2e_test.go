@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rsgate/rsgate/internal/testutil"
 	"github.com/rsgate/rsgate/mapping"
 	"github.com/rsgate/rsgate/rsocket"
 	"github.com/rsgate/rsgate/rsocket/frame"
@@ -177,7 +178,7 @@ func TestStreamIdleTimeout(t *testing.T) {
 				t.Fatalf("ended after %v, before the idle timeout", d)
 			}
 			fb.expectCanceled(t, "stall.3")
-			waitFor(t, "the stream to be released", func() bool { return g.srv.InFlight() == 0 })
+			testutil.Eventually(t, func() bool { return g.srv.InFlight() == 0 }, "the stream to be released")
 		})
 	}
 	if got := g.set.GetOrCreateCounter(`rsgate_stream_idle_timeouts_total{route="stall"}`).Get(); got != 2 {
@@ -265,7 +266,7 @@ func TestShutdownSlowStreamReader(t *testing.T) {
 			}
 		}
 	}()
-	waitFor(t, "the stream to run", func() bool { return sp.emitted.Load() > 20 })
+	testutil.Eventually(t, func() bool { return sp.emitted.Load() > 20 }, "the stream to run")
 	const grace = 200 * time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rsgate/rsgate/internal/testutil"
 	"github.com/rsgate/rsgate/mapping"
 )
 
@@ -130,7 +131,7 @@ func TestSSEResume(t *testing.T) {
 		}
 		if part < 3 {
 			_ = conn.Close()
-			waitFor(t, "the stream to be parked", func() bool { return g.srv.resume.Parked() == 1 })
+			testutil.Eventually(t, func() bool { return g.srv.resume.Parked() == 1 }, "the stream to be parked")
 		}
 	}
 	if next != total {
@@ -143,7 +144,7 @@ func TestSSEResume(t *testing.T) {
 	if _, status, _ := openSSE(t, g.addr, "/seq/"+strconv.Itoa(total), lastID); status != 204 {
 		t.Fatalf("reconnect after the end: status %d, want 204", status)
 	}
-	waitFor(t, "the stream to end", func() bool { return g.srv.InFlight() == 0 && g.srv.resume.Parked() == 0 })
+	testutil.Eventually(t, func() bool { return g.srv.InFlight() == 0 && g.srv.resume.Parked() == 0 }, "the stream to end")
 }
 
 // TestSSEResumeFastStream: a short stream of small items (default window and socket buffers) is written
@@ -163,7 +164,7 @@ func TestSSEResumeFastStream(t *testing.T) {
 		}
 	}
 	_ = conn.Close()
-	waitFor(t, "the stream to be parked", func() bool { return g.srv.resume.Parked() == 1 })
+	testutil.Eventually(t, func() bool { return g.srv.resume.Parked() == 1 }, "the stream to be parked")
 	lastID := last.session + "-" + strconv.Itoa(last.seq)
 	_, status, r2 := openSSE(t, g.addr, "/small/100", lastID)
 	if status != 200 {
@@ -299,7 +300,7 @@ func TestSSEParkedNoCredit(t *testing.T) {
 		}
 	}
 	_ = conn.Close()
-	waitFor(t, "the stream to be parked", func() bool { return g.srv.resume.Parked() == 1 })
+	testutil.Eventually(t, func() bool { return g.srv.resume.Parked() == 1 }, "the stream to be parked")
 	var sr *streamer
 	g.srv.resume.mu.Lock()
 	for _, s := range g.srv.resume.sessions {
@@ -313,7 +314,7 @@ func TestSSEParkedNoCredit(t *testing.T) {
 	}
 	granted := credit()
 	// The backend uses up the credit it holds, then stops.
-	waitFor(t, "the backend to use its credit", func() bool { return uint64(fb.sent.Load()) == granted })
+	testutil.Eventually(t, func() bool { return uint64(fb.sent.Load()) == granted }, "the backend to use its credit")
 	time.Sleep(200 * time.Millisecond)
 	if got := credit(); got != granted {
 		t.Fatalf("credit granted while parked: %d -> %d", granted, got)
@@ -344,7 +345,7 @@ func TestSSEParkedCap(t *testing.T) {
 		conns = append(conns, conn)
 	}
 	_ = conns[0].Close()
-	waitFor(t, "the first stream to be parked", func() bool { return g.srv.resume.Parked() == 1 })
+	testutil.Eventually(t, func() bool { return g.srv.resume.Parked() == 1 }, "the first stream to be parked")
 	_ = conns[1].Close()
 	fb.expectCanceled(t, "endless")
 	if n := g.srv.resume.Parked(); n != 1 {
@@ -366,7 +367,7 @@ func TestSSEResumeShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = conn.Close()
-	waitFor(t, "the stream to be parked", func() bool { return g.srv.resume.Parked() == 1 })
+	testutil.Eventually(t, func() bool { return g.srv.resume.Parked() == 1 }, "the stream to be parked")
 	if err := g.srv.Shutdown(t.Context()); err != nil {
 		t.Fatal(err)
 	}

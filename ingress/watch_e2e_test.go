@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/rsgate/rsgate/internal/testutil"
 )
 
 // TestRequestResponseClientDisconnect: a client gives up on a slow request-response call; the slow-call
@@ -20,10 +22,10 @@ func TestRequestResponseClientDisconnect(t *testing.T) {
 	if _, err := io.WriteString(c, "GET /hang-long HTTP/1.1\r\nHost: t\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the call to be in flight", func() bool { return g.srv.InFlight() == 1 })
+	testutil.Eventually(t, func() bool { return g.srv.InFlight() == 1 }, "the call to be in flight")
 	_ = c.Close()
 	sp.expectCanceled(t, "hang", "backend not canceled after the client went away")
-	waitFor(t, "the call to end", func() bool { return g.srv.InFlight() == 0 })
+	testutil.Eventually(t, func() bool { return g.srv.InFlight() == 0 }, "the call to end")
 }
 
 // TestSlowCallKeepAlive: a watched slow call leaves the connection usable for the next request.

@@ -48,13 +48,14 @@ func (s *Server) serveChannel(ctx *fasthttp.RequestCtx, rt *route, rq *request) 
 	ch := &wsChannel{
 		s: s, rt: rt, w: w, member: m, picked: time.Now(),
 		itemQueue: itemQueue{notify: make(chan struct{}, 1)},
+		bucket:    rt.wsLimit.bucket(),
 	}
 	if md != nil {
 		ch.md = append([]byte(nil), md...)
 	}
 	err := w.upgrader.Upgrade(ctx, ch.start)
 	if err != nil || ctx.Response.StatusCode() != fasthttp.StatusSwitchingProtocols {
-		m.Done(ch.picked, rsocket.ErrCanceled)
+		m.DoneSession(ch.picked, rsocket.ErrCanceled)
 		return ctx.Response.StatusCode()
 	}
 	return fasthttp.StatusSwitchingProtocols
@@ -76,6 +77,7 @@ type wsChannel struct {
 	picked time.Time
 	md     []byte
 	ws     *websocket.Conn
+	bucket *sessionBucket // websocket.rate_limit: inbound messages (ratelimit.go)
 
 	closeOnce sync.Once
 
@@ -103,7 +105,7 @@ func (c *wsChannel) run() {
 	reg := c.s.wsRegistry()
 	if !reg.add(c) {
 		c.close(closeGoingAway, "gateway shutting down")
-		c.member.Done(c.picked, rsocket.ErrCanceled)
+		c.member.DoneSession(c.picked, rsocket.ErrCanceled)
 		_ = ws.Close()
 		return
 	}
@@ -165,6 +167,10 @@ func (c *wsChannel) readLoop() {
 		msg, err := c.readMessage(buf[:0])
 		if err != nil {
 			c.readFailed(err)
+			return
+		}
+		if !c.bucket.allow() {
+			c.rateLimited() // ratelimit.go: close 1008
 			return
 		}
 		if st == nil {
@@ -406,5 +412,5 @@ func (c *wsChannel) finish() {
 	default:
 		merr = countsAgainstBackend(endErr)
 	}
-	c.member.Done(c.picked, merr)
+	c.member.DoneSession(c.picked, merr)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/fasthttp/websocket"
 
 	"github.com/rsgate/rsgate/internal/demo"
+	"github.com/rsgate/rsgate/internal/testutil"
 	"github.com/rsgate/rsgate/mapping"
 	"github.com/rsgate/rsgate/rsocket"
 	"github.com/rsgate/rsgate/rsocket/frame"
@@ -182,7 +183,8 @@ func closeCode(t *testing.T, ws *websocket.Conn) (int, string) {
 func chatGateway(t *testing.T, backend string, mutate func(r *mapping.Route)) *gateway {
 	t.Helper()
 	cfg := newConfig(map[string]string{"b": backend}, []routeSpec{
-		{name: "chat", path: "/ws/{tag}", backend: "b", interaction: mapping.InteractionRequestChannel, tag: "{tag}", mutate: mutate},
+		// {tag:any}: the tests pick backend behaviours by tag ("complete.3"), dots included.
+		{name: "chat", path: "/ws/{tag:any}", backend: "b", interaction: mapping.InteractionRequestChannel, tag: "{tag}", mutate: mutate},
 	})
 	return startGateway(t, cfg, Options{})
 }
@@ -191,7 +193,7 @@ func TestWSChannelDemoChatEcho(t *testing.T) {
 	d := startDemo(t)
 	g := chatGateway(t, d.Addr().String(), nil)
 	ws := dialWS(t, wsURL(g, "/ws/chat"), nil)
-	waitFor(t, "the sessions gauge", func() bool { return gaugeValue(g, `rsgate_websocket_sessions{route="chat"}`) == 1 })
+	testutil.Eventually(t, func() bool { return gaugeValue(g, `rsgate_websocket_sessions{route="chat"}`) == 1 }, "the sessions gauge")
 	const n = 200
 	// Writer and reader run concurrently: the echo is credit-limited both ways.
 	go func() {
@@ -220,9 +222,10 @@ func TestWSChannelDemoChatEcho(t *testing.T) {
 	if code, _ := closeCode(t, ws); code != 1000 {
 		t.Fatalf("close code %d, want 1000", code)
 	}
-	waitFor(t, "the session to end", func() bool {
+	testutil.Eventually(t, func() bool {
 		return gaugeValue(g, `rsgate_websocket_sessions{route="chat"}`) == 0 && g.srv.wsSessionCount() == 0
-	})
+	}, "the session to end")
+
 }
 
 func gaugeValue(g *gateway, name string) float64 {

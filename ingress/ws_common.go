@@ -44,6 +44,9 @@ const (
 // CodeForbiddenOrigin is the JSON error code of an upgrade refused by the Origin allow-list (403).
 const CodeForbiddenOrigin = "FORBIDDEN_ORIGIN"
 
+// CodeUpgradeRequired is the JSON error code of a plain request on a WebSocket route (426).
+const CodeUpgradeRequired = "UPGRADE_REQUIRED"
+
 // Defaults of the WebSocket routes that have no configuration key.
 const (
 	// DefaultRSocketMaxStreams bounds the concurrent streams one rsocket-route socket may have open;
@@ -173,7 +176,7 @@ func (w *wsRoute) checkUpgrade(ctx *fasthttp.RequestCtx) (int, bool) {
 		return fasthttp.StatusForbidden, false
 	}
 	if !websocket.FastHTTPIsWebSocketUpgrade(ctx) {
-		writeJSONError(ctx, fasthttp.StatusUpgradeRequired, "this route needs a WebSocket upgrade", CodeBadRequest, nil)
+		writeJSONError(ctx, fasthttp.StatusUpgradeRequired, "this route needs a WebSocket upgrade", CodeUpgradeRequired, nil)
 		return fasthttp.StatusUpgradeRequired, false
 	}
 	return 0, true

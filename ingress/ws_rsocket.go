@@ -87,7 +87,7 @@ func (s *Server) serveRSocket(ctx *fasthttp.RequestCtx, rt *route) int {
 	if status, ok := w.checkUpgrade(ctx); !ok {
 		return status
 	}
-	sess := &rsSession{s: s, rt: rt}
+	sess := &rsSession{s: s, rt: rt, bucket: rt.wsLimit.bucket()}
 	_ = w.upgrader.Upgrade(ctx, sess.run) // a failed upgrade has answered the request itself
 	return ctx.Response.StatusCode()
 }
@@ -105,6 +105,7 @@ type rsSession struct {
 	client     *rsocket.Conn // the same, set by the acceptor (for the handler methods)
 	routing    bool          // the client's metadata is routing metadata, not composite
 	maxStreams int32
+	bucket     *sessionBucket // websocket.rate_limit: new requests of this session (ratelimit.go)
 	active     atomic.Int32
 	ping       *time.Timer
 	endOnce    sync.Once
@@ -255,19 +256,30 @@ func (ss *rsSession) accept(setup *rsocket.SetupInfo, c *rsocket.Conn) (rsocket.
 }
 
 // pick chooses the backend connection for a request with metadata md.
-func (ss *rsSession) pick(md []byte) (*pool.Member, *rsocket.Conn, error) {
+// session: a relayed stream or channel (pool.PickSession, ended with DoneSession).
+func (ss *rsSession) pick(md []byte, session bool) (*pool.Member, *rsocket.Conn, error) {
 	name := ss.rt.ws.backendFor(firstRoutingTag(md, ss.routing), ss.rt.backend)
 	p := ss.s.pools.Get(name)
 	if p == nil {
 		return nil, nil, &rsocket.Error{Code: frame.CodeRejected, Message: "rsgate: backend " + name + " has no connection pool"}
 	}
-	m, err := p.Pick()
+	var m *pool.Member
+	var err error
+	if session {
+		m, err = p.PickSession()
+	} else {
+		m, err = p.Pick()
+	}
 	if err != nil {
 		return nil, nil, &rsocket.Error{Code: frame.CodeRejected, Message: "rsgate: " + err.Error()}
 	}
 	c := m.Conn()
 	if c == nil {
-		m.Done(time.Now(), rsocket.ErrClosed)
+		if session {
+			m.DoneSession(time.Now(), rsocket.ErrClosed)
+		} else {
+			m.Done(time.Now(), rsocket.ErrClosed)
+		}
 		return nil, nil, &rsocket.Error{Code: frame.CodeRejected, Message: "rsgate: backend connection not ready"}
 	}
 	return m, c, nil
@@ -275,13 +287,17 @@ func (ss *rsSession) pick(md []byte) (*pool.Member, *rsocket.Conn, error) {
 
 // begin reserves a stream slot and picks the backend for the request metadata md. false: st was ended
 // with the rejection and holds no slot.
-func (ss *rsSession) begin(st *rsocket.Stream, md []byte) (*pool.Member, *rsocket.Conn, bool) {
+func (ss *rsSession) begin(st *rsocket.Stream, md []byte, session bool) (*pool.Member, *rsocket.Conn, bool) {
+	if !ss.bucket.allow() {
+		_ = st.Error(frame.CodeRejected, msgSessionRateLimited)
+		return nil, nil, false
+	}
 	if ss.active.Add(1) > ss.maxStreams {
 		ss.active.Add(-1)
 		_ = st.Error(frame.CodeRejected, "rsgate: too many concurrent streams on this connection")
 		return nil, nil, false
 	}
-	m, bc, err := ss.pick(md)
+	m, bc, err := ss.pick(md, session)
 	if err != nil {
 		ss.active.Add(-1)
 		relayError(st, err)
@@ -307,7 +323,10 @@ func relayError(st *rsocket.Stream, err error) {
 
 // FireAndForget implements rsocket.Handler.
 func (ss *rsSession) FireAndForget(req rsocket.Payload) {
-	m, bc, err := ss.pick(req.Metadata)
+	if !ss.bucket.allow() {
+		return // no stream to answer on: dropped (counted in rsgate_ws_rate_limited_total)
+	}
+	m, bc, err := ss.pick(req.Metadata, false)
 	if err != nil {
 		return
 	}
@@ -339,7 +358,7 @@ func (ss *rsSession) MetadataPush(md []byte) {
 
 // RequestResponse implements rsocket.Handler.
 func (ss *rsSession) RequestResponse(req rsocket.Payload, st *rsocket.Stream) {
-	m, bc, ok := ss.begin(st, req.Metadata)
+	m, bc, ok := ss.begin(st, req.Metadata, false)
 	if !ok {
 		return
 	}
@@ -362,7 +381,7 @@ func (ss *rsSession) RequestResponse(req rsocket.Payload, st *rsocket.Stream) {
 
 // RequestStream implements rsocket.Handler.
 func (ss *rsSession) RequestStream(req rsocket.Payload, initialN uint32, st *rsocket.Stream) {
-	m, bc, ok := ss.begin(st, req.Metadata)
+	m, bc, ok := ss.begin(st, req.Metadata, true)
 	if !ok {
 		return
 	}
@@ -371,7 +390,7 @@ func (ss *rsSession) RequestStream(req rsocket.Payload, initialN uint32, st *rso
 	bs, err := bc.RequestStream(req, down.initial(), toClient{forwarder{down}})
 	if err != nil {
 		ss.active.Add(-1)
-		m.Done(start, err)
+		m.DoneSession(start, err)
 		relayError(st, err)
 		return
 	}
@@ -381,7 +400,7 @@ func (ss *rsSession) RequestStream(req rsocket.Payload, initialN uint32, st *rso
 
 // RequestChannel implements rsocket.Handler.
 func (ss *rsSession) RequestChannel(req rsocket.Payload, initialN uint32, complete bool, st *rsocket.Stream) rsocket.Subscriber {
-	m, bc, ok := ss.begin(st, req.Metadata)
+	m, bc, ok := ss.begin(st, req.Metadata, true)
 	if !ok {
 		return nil
 	}
@@ -390,7 +409,7 @@ func (ss *rsSession) RequestChannel(req rsocket.Payload, initialN uint32, comple
 	bs, err := bc.RequestChannel(req, down.initial(), complete, toClient{forwarder{down}})
 	if err != nil {
 		ss.active.Add(-1)
-		m.Done(start, err)
+		m.DoneSession(start, err)
 		relayError(st, err)
 		return nil
 	}
@@ -532,7 +551,7 @@ func (ss *rsSession) pump(st, bs *rsocket.Stream, down, up *valve, m *pool.Membe
 			} else {
 				merr = countsAgainstBackend(bs.Err())
 			}
-			m.Done(start, merr)
+			m.DoneSession(start, merr)
 			return
 		}
 	}

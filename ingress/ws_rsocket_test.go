@@ -10,64 +10,19 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/fasthttp/websocket"
 
+	"github.com/rsgate/rsgate/internal/testutil"
+	"github.com/rsgate/rsgate/internal/testutil/rstest"
 	"github.com/rsgate/rsgate/mapping"
 	"github.com/rsgate/rsgate/rsocket"
 	"github.com/rsgate/rsgate/rsocket/extension"
 	"github.com/rsgate/rsgate/rsocket/frame"
 	"github.com/rsgate/rsgate/rsocket/transport"
 )
-
-// collector is a Subscriber that records items and the end.
-type collector struct {
-	mu    sync.Mutex
-	items []string
-	err   error
-	done  chan struct{}
-	once  sync.Once
-}
-
-func newCollector() *collector { return &collector{done: make(chan struct{})} }
-
-func (c *collector) OnNext(p rsocket.Payload, complete bool) {
-	c.mu.Lock()
-	c.items = append(c.items, string(p.Data))
-	c.mu.Unlock()
-	if complete {
-		c.end(nil)
-	}
-}
-func (c *collector) OnComplete()       { c.end(nil) }
-func (c *collector) OnError(err error) { c.end(err) }
-func (c *collector) end(err error) {
-	c.once.Do(func() {
-		c.mu.Lock()
-		c.err = err
-		c.mu.Unlock()
-		close(c.done)
-	})
-}
-func (c *collector) count() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.items)
-}
-func (c *collector) wait(t *testing.T) ([]string, error) {
-	t.Helper()
-	select {
-	case <-c.done:
-	case <-time.After(testTimeout):
-		t.Fatal("stream did not end")
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.items, c.err
-}
 
 func routeMD(tag string) []byte {
 	return extension.AppendCompositeEntry(nil, extension.MimeRouting, extension.AppendRouting(nil, tag))
@@ -125,29 +80,29 @@ func TestWSRSocketDemoInteractions(t *testing.T) {
 		if _, err := c.FireAndForget(context.Background(), rsocket.Payload{Metadata: routeMD("log"), Data: []byte("{}")}, rsocket.FireAndForgetOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "the backend to see the fire-and-forget", func() bool { return d.Stats.FireAndForget.Load() == before+1 })
+		testutil.Eventually(t, func() bool { return d.Stats.FireAndForget.Load() == before+1 }, "the backend to see the fire-and-forget")
 	})
 	t.Run("request-stream", func(t *testing.T) {
-		col := newCollector()
+		col := rstest.NewCollector()
 		if _, err := c.RequestStream(rsocket.Payload{Metadata: routeMD("ticks.100")}, 7, col); err != nil {
 			t.Fatal(err)
 		}
 		// Only 7 items were requested: exactly 7 arrive, the 8th needs REQUEST_N.
-		waitFor(t, "7 items", func() bool { return col.count() == 7 })
+		testutil.Eventually(t, func() bool { return col.Count() == 7 }, "7 items")
 		time.Sleep(100 * time.Millisecond)
-		if n := col.count(); n != 7 {
+		if n := col.Count(); n != 7 {
 			t.Fatalf("%d items with credit 7", n)
 		}
 	})
 	t.Run("request-stream-credit", func(t *testing.T) {
-		col := newCollector()
+		col := rstest.NewCollector()
 		st, err := c.RequestStream(rsocket.Payload{Metadata: routeMD("ticks.50")}, 10, col)
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "10 items", func() bool { return col.count() == 10 })
+		testutil.Eventually(t, func() bool { return col.Count() == 10 }, "10 items")
 		st.Request(40)
-		items, err := col.wait(t)
+		items, err := col.Wait(t)
 		if err != nil || len(items) != 50 {
 			t.Fatalf("%d items, err %v", len(items), err)
 		}
@@ -158,7 +113,7 @@ func TestWSRSocketDemoInteractions(t *testing.T) {
 		}
 	})
 	t.Run("request-channel", func(t *testing.T) {
-		col := newCollector()
+		col := rstest.NewCollector()
 		st, err := c.RequestChannel(rsocket.Payload{Metadata: routeMD("chat"), Data: []byte(`"m0"`)}, 100, false, col)
 		if err != nil {
 			t.Fatal(err)
@@ -169,7 +124,7 @@ func TestWSRSocketDemoInteractions(t *testing.T) {
 			}
 		}
 		_ = st.Complete()
-		items, err := col.wait(t)
+		items, err := col.Wait(t)
 		if err != nil || len(items) != 20 {
 			t.Fatalf("%d echoes, err %v", len(items), err)
 		}
@@ -181,14 +136,14 @@ func TestWSRSocketDemoInteractions(t *testing.T) {
 	})
 	t.Run("cancel-relayed", func(t *testing.T) {
 		before := d.Stats.Cancels.Load()
-		col := newCollector()
+		col := rstest.NewCollector()
 		st, err := c.RequestStream(rsocket.Payload{Metadata: routeMD("clock.10")}, 1000, col)
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "a clock item", func() bool { return col.count() >= 2 })
+		testutil.Eventually(t, func() bool { return col.Count() >= 2 }, "a clock item")
 		st.Cancel()
-		waitFor(t, "the backend to see CANCEL", func() bool { return d.Stats.Cancels.Load() > before })
+		testutil.Eventually(t, func() bool { return d.Stats.Cancels.Load() > before }, "the backend to see CANCEL")
 	})
 }
 
@@ -198,18 +153,18 @@ func TestWSRSocketCreditPassThrough(t *testing.T) {
 	be := startBackend(t, sp.handler)
 	g := rsGateway(t, map[string]string{"b": be.addr}, Options{}, nil)
 	c, _ := dialRSocket(t, g, "/rsocket", rsocket.Payload{})
-	col := newCollector()
+	col := rstest.NewCollector()
 	st, err := c.RequestStream(rsocket.Payload{Metadata: routeMD("endless")}, 5, col)
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "5 items", func() bool { return col.count() == 5 })
+	testutil.Eventually(t, func() bool { return col.Count() == 5 }, "5 items")
 	time.Sleep(100 * time.Millisecond)
 	if e := sp.emitted.Load(); e != 5 {
 		t.Fatalf("backend emitted %d items for a client credit of 5", e)
 	}
 	st.Request(3)
-	waitFor(t, "8 items", func() bool { return col.count() == 8 })
+	testutil.Eventually(t, func() bool { return col.Count() == 8 }, "8 items")
 	time.Sleep(100 * time.Millisecond)
 	if e := sp.emitted.Load(); e != 8 {
 		t.Fatalf("backend emitted %d items for a client credit of 8", e)
@@ -226,13 +181,13 @@ func TestWSRSocketEnds(t *testing.T) {
 		be := startBackend(t, sp.handler)
 		g := rsGateway(t, map[string]string{"b": be.addr}, Options{}, nil)
 		c, _ := dialRSocket(t, g, "/rsocket", rsocket.Payload{})
-		col := newCollector()
+		col := rstest.NewCollector()
 		if _, err := c.RequestStream(rsocket.Payload{Metadata: routeMD("idle")}, 4, col); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "the backend stream", func() bool { return g.pools.Get("b").InFlight() == 1 })
+		testutil.Eventually(t, func() bool { return g.pools.Get("b").InFlight() == 1 }, "the backend stream")
 		be.stop()
-		_, err := col.wait(t)
+		_, err := col.Wait(t)
 		var re *rsocket.Error
 		if !errors.As(err, &re) || re.Code != frame.CodeApplicationError || re.Message != "rsgate: backend connection lost" {
 			t.Fatalf("err %v, want APPLICATION_ERROR backend connection lost", err)
@@ -245,14 +200,14 @@ func TestWSRSocketEnds(t *testing.T) {
 		be := startBackend(t, sp.handler)
 		g := rsGateway(t, map[string]string{"b": be.addr}, Options{}, nil)
 		c, _ := dialRSocket(t, g, "/rsocket", rsocket.Payload{})
-		if _, err := c.RequestStream(rsocket.Payload{Metadata: routeMD("idle")}, 4, newCollector()); err != nil {
+		if _, err := c.RequestStream(rsocket.Payload{Metadata: routeMD("idle")}, 4, rstest.NewCollector()); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "the backend stream", func() bool { return g.pools.Get("b").InFlight() == 1 })
+		testutil.Eventually(t, func() bool { return g.pools.Get("b").InFlight() == 1 }, "the backend stream")
 		_ = c.Close()
 		sp.expectCanceled(t, "idle", "no CANCEL upstream after the client left")
-		waitFor(t, "the pool slot", func() bool { return g.pools.Get("b").InFlight() == 0 })
-		waitFor(t, "the session to end", func() bool { return g.srv.wsSessionCount() == 0 })
+		testutil.Eventually(t, func() bool { return g.pools.Get("b").InFlight() == 0 }, "the pool slot")
+		testutil.Eventually(t, func() bool { return g.srv.wsSessionCount() == 0 }, "the session to end")
 	})
 }
 
@@ -337,11 +292,11 @@ func TestWSRSocketLimitsAndRouting(t *testing.T) {
 		msg.Release()
 	})
 	t.Run("max-streams", func(t *testing.T) {
-		a, b, x := newCollector(), newCollector(), newCollector()
+		a, b, x := rstest.NewCollector(), rstest.NewCollector(), rstest.NewCollector()
 		s1, _ := c.RequestStream(rsocket.Payload{Metadata: routeMD("clock.1000")}, 1, a)
 		s2, _ := c.RequestStream(rsocket.Payload{Metadata: routeMD("clock.1000")}, 1, b)
 		_, _ = c.RequestStream(rsocket.Payload{Metadata: routeMD("clock.1000")}, 1, x)
-		_, err := x.wait(t)
+		_, err := x.Wait(t)
 		var re *rsocket.Error
 		if !errors.As(err, &re) || re.Code != frame.CodeRejected {
 			t.Fatalf("third stream: %v, want REJECTED", err)
@@ -349,9 +304,9 @@ func TestWSRSocketLimitsAndRouting(t *testing.T) {
 		s1.Cancel()
 		s2.Cancel()
 		time.Sleep(50 * time.Millisecond)
-		y := newCollector()
+		y := rstest.NewCollector()
 		_, _ = c.RequestStream(rsocket.Payload{Metadata: routeMD("ticks.2")}, 5, y)
-		if items, err := y.wait(t); err != nil || len(items) != 2 {
+		if items, err := y.Wait(t); err != nil || len(items) != 2 {
 			t.Fatalf("after cancels: %v %v", items, err)
 		}
 	})
@@ -372,11 +327,11 @@ func TestWSRSocketShutdown(t *testing.T) {
 	d := startDemo(t)
 	g := rsGateway(t, map[string]string{"b": d.Addr().String()}, Options{}, nil)
 	c, _ := dialRSocket(t, g, "/rsocket", rsocket.Payload{})
-	col := newCollector()
+	col := rstest.NewCollector()
 	if _, err := c.RequestStream(rsocket.Payload{Metadata: routeMD("clock.20")}, 1000, col); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "clock items", func() bool { return col.count() >= 2 })
+	testutil.Eventually(t, func() bool { return col.Count() >= 2 }, "clock items")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	start := time.Now()
@@ -388,13 +343,13 @@ func TestWSRSocketShutdown(t *testing.T) {
 	case <-time.After(testTimeout):
 		t.Fatal("client connection still open after Shutdown")
 	}
-	if _, err := col.wait(t); err == nil {
+	if _, err := col.Wait(t); err == nil {
 		t.Fatal("stream ended without an error")
 	}
 	if time.Since(start) > 3*time.Second {
 		t.Fatalf("shutdown took %v", time.Since(start))
 	}
-	waitFor(t, "the backend to see CANCEL", func() bool { return d.Stats.Cancels.Load() > 0 })
+	testutil.Eventually(t, func() bool { return d.Stats.Cancels.Load() > 0 }, "the backend to see CANCEL")
 }
 
 // TestWSRSocketShutdownSilentClient: a client that neither answers the close nor closes its socket is
@@ -408,7 +363,7 @@ func TestWSRSocketShutdownSilentClient(t *testing.T) {
 	if err := ws.WriteMessage(websocket.BinaryMessage, setup); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the session", func() bool { return g.srv.wsSessionCount() == 1 })
+	testutil.Eventually(t, func() bool { return g.srv.wsSessionCount() == 1 }, "the session")
 	raw := ws.UnderlyingConn() // read raw bytes: the library would answer the close frame
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()

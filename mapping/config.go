@@ -3,6 +3,8 @@ package mapping
 import (
 	"os"
 	"time"
+
+	"github.com/rsgate/rsgate/rsocket/frame"
 )
 
 // Interaction names (the values of a route's "interaction" key).
@@ -59,8 +61,8 @@ const (
 	DefaultWSMaxMessage    = 1 << 20
 	DefaultWSIdleTimeout   = 60 * time.Second
 	DefaultWSPingInterval  = 25 * time.Second
-	MinMTU                 = 64
-	MaxWindow              = 1<<31 - 1
+	MinMTU                 = frame.MinMTU      // the one definition is in rsocket/frame
+	MaxWindow              = frame.MaxRequestN // REQUEST_N's upper bound
 )
 
 // Config is the whole configuration file. A Config returned by Parse or Load is validated and every field
@@ -96,6 +98,13 @@ type Config struct {
 	// Routes lists the routes; order does not matter for matching (specificity does). Key "routes",
 	// at least one.
 	Routes []*Route `yaml:"routes"`
+
+	// CORS is the CORS policy of every HTTP route without its own (see CORSConfig). Key "cors", default
+	// absent = no CORS headers, preflights not answered.
+	CORS *CORSConfig `yaml:"cors,omitempty"`
+	// RateLimit is the rate limit shared by every route without its own (one bucket per key across
+	// those routes; see RateLimitConfig). Key "rate_limit", default absent = off.
+	RateLimit *RateLimitConfig `yaml:"rate_limit,omitempty"`
 
 	// lines maps a field path ("routes[2].timeout") to the line of its key; nil for configs built in Go.
 	lines map[string]int
@@ -147,6 +156,9 @@ type Limits struct {
 	// to shared pools): much less memory with many idle clients, a little more CPU per request. Key
 	// "limits.reduce_memory", default true.
 	ReduceMemory bool `yaml:"reduce_memory"`
+	// Admission holds the defaults of every route's admission section and the per-backend adaptive limits
+	// (mapping/admission.go). Key "limits.admission".
+	Admission Admission `yaml:"admission"`
 	// MaxParkedStreams caps the SSE streams parked for resumption (stream.resume_window) gateway-wide;
 	// beyond it a client that goes away ends its stream as without resumption. Key
 	// "limits.max_parked_streams", default 1024; 0 = no stream is parked.
@@ -316,6 +328,20 @@ type Route struct {
 	// Shadow). Key "shadow", default absent; for request-response, fire-and-forget and http; not with
 	// split.
 	Shadow *Shadow `yaml:"shadow,omitempty"`
+	// CORS replaces the top-level cors policy for this route; cors: {origins: []} turns CORS off here.
+	// Key "cors", default absent = the top-level policy. Not for request-channel and rsocket (use
+	// websocket.origins).
+	CORS *CORSConfig `yaml:"cors,omitempty"`
+	// RateLimit replaces the top-level rate_limit for this route, with buckets of its own; rate: off
+	// exempts the route. For WebSocket routes it limits upgrades. Key "rate_limit", default absent = the
+	// top-level limit.
+	RateLimit *RateLimitConfig `yaml:"rate_limit,omitempty"`
+	// Admission is the route's concurrency limit and wait queue (mapping/admission.go). Key "admission";
+	// each key defaults to the one under limits.admission.
+	Admission Admission `yaml:"admission"`
+	// Priority is critical | normal | background: who is shed first when the gateway is short of CPU or
+	// backend capacity (background, then normal). Key "priority", default "normal".
+	Priority string `yaml:"priority"`
 }
 
 // StreamConfig is a route's "stream" section.
@@ -354,6 +380,10 @@ type WebSocketConfig struct {
 	// Origins is the allow-list of Origin header values ("https://app.example.com"), or ["*"] for any.
 	// Key "websocket.origins", default none = same origin only (Origin's host equals Host).
 	Origins []string `yaml:"origins,omitempty"`
+	// RateLimit limits each session: inbound messages of a request-channel (on excess the socket is
+	// closed with 1008), new requests of an rsocket session (on excess that request gets
+	// ERROR[REJECTED]). Key "websocket.rate_limit" ({rate, burst}), default absent = off.
+	RateLimit *RateLimitConfig `yaml:"rate_limit,omitempty"`
 }
 
 // RSocketConfig is a route's "rsocket" section (interaction rsocket).
@@ -372,12 +402,12 @@ func NewConfig() *Config {
 		ShutdownGrace: Duration(DefaultShutdownGrace),
 		Log:           LogConfig{Level: "info", Format: "json", AccessLog: AccessLogConfig{Sample: 1}},
 		Limits: Limits{
-			MaxBody:       DefaultMaxBody,
-			ReadTimeout:   Duration(DefaultReadTimeout),
-			IdleTimeout:   Duration(DefaultIdleTimeout),
-			MaxHeaderSize: DefaultMaxHeaderSize,
-			ReduceMemory:  true,
-
+			MaxBody:           DefaultMaxBody,
+			ReadTimeout:       Duration(DefaultReadTimeout),
+			IdleTimeout:       Duration(DefaultIdleTimeout),
+			MaxHeaderSize:     DefaultMaxHeaderSize,
+			ReduceMemory:      true,
+			Admission:         NewAdmission(),
 			MaxParkedStreams:  DefaultMaxParkedStreams,
 			StreamIdleTimeout: Duration(DefaultStreamIdleTimeout),
 		},

@@ -32,7 +32,8 @@ func mustParse(t *testing.T, src string) *Config {
 	return cfg
 }
 
-// TestParseDesignExample is the golden test for the example in DESIGN.md: every key it sets and every
+// TestParseDesignExample is the golden test for the configuration contract of the design (testdata/design.yaml,
+// the full example with every contract key): every key it sets and every
 // default it leaves out.
 func TestParseDesignExample(t *testing.T) {
 	cfg, err := Load("testdata/design.yaml")
@@ -55,13 +56,13 @@ func TestParseDesignExample(t *testing.T) {
 		ShutdownGrace: Duration(15 * time.Second),
 		Log:           LogConfig{Level: "info", Format: "json", AccessLog: AccessLogConfig{Enabled: false, Sample: 1}},
 		Limits: Limits{
-			MaxBody:       4 << 20,
-			ReadTimeout:   Duration(30 * time.Second),
-			WriteTimeout:  0,
-			IdleTimeout:   Duration(120 * time.Second),
-			MaxHeaderSize: 8192,
-			ReduceMemory:  true,
-
+			MaxBody:           4 << 20,
+			ReadTimeout:       Duration(30 * time.Second),
+			WriteTimeout:      0,
+			IdleTimeout:       Duration(120 * time.Second),
+			MaxHeaderSize:     8192,
+			ReduceMemory:      true,
+			Admission:         NewAdmission(),
 			MaxParkedStreams:  DefaultMaxParkedStreams,
 			StreamIdleTimeout: Duration(DefaultStreamIdleTimeout),
 		},
@@ -85,19 +86,19 @@ func TestParseDesignExample(t *testing.T) {
 			{
 				Name: "echo", Method: "POST", Path: "/api/echo", Backend: "demo",
 				Interaction: "request-response", Route: "echo", Timeout: Duration(5 * time.Second),
-				MaxBody: 4 << 20, ForwardAuth: true,
+				MaxBody: 4 << 20, ForwardAuth: true, Admission: NewAdmission(), Priority: "normal",
 			},
 			{
 				Name: "ticks", Method: "GET", Path: "/api/ticks/{count}", Backend: "demo",
 				Interaction: "request-stream", Route: "ticks.{count}",
 				Stream:  newStreamConfig(),
-				MaxBody: 4 << 20, ForwardAuth: true,
+				MaxBody: 4 << 20, ForwardAuth: true, Admission: NewAdmission(), Priority: "normal",
 			},
 			{
 				Name: "chat", Method: "GET", Path: "/ws/chat", Backend: "demo",
 				Interaction: "request-channel", Route: "chat",
 				Stream:  newStreamConfig(),
-				MaxBody: 4 << 20, ForwardAuth: true,
+				MaxBody: 4 << 20, ForwardAuth: true, Admission: NewAdmission(), Priority: "normal",
 				WebSocket: WebSocketConfig{
 					MaxMessage: 1 << 20, IdleTimeout: Duration(60 * time.Second), PingInterval: Duration(25 * time.Second),
 				},
@@ -105,7 +106,7 @@ func TestParseDesignExample(t *testing.T) {
 			{
 				Name: "browser", Method: "GET", Path: "/rsocket", Backend: "demo",
 				Interaction: "rsocket",
-				MaxBody:     4 << 20, ForwardAuth: true,
+				MaxBody:     4 << 20, ForwardAuth: true, Admission: NewAdmission(), Priority: "normal",
 				WebSocket: WebSocketConfig{
 					MaxMessage: 1 << 20, IdleTimeout: Duration(60 * time.Second), PingInterval: Duration(25 * time.Second),
 				},

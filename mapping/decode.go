@@ -497,5 +497,6 @@ func (d *decoder) resolve(c *Config) {
 		}
 		r.resolveDefaults(set)
 		r.resolveShadow(c, func(key string) bool { return set("shadow." + key) })
+		r.resolveAdmission(c, func(key string) bool { return set("admission." + key) })
 	}
 }

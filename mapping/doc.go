@@ -36,6 +36,13 @@
 //     [(*Table).Allowed] gives the Allow header. WebSocket interactions (request-channel, rsocket) match GET.
 //     Method "*" (the default for interaction http) matches any method. HEAD matches the GET route when
 //     there is no HEAD route (the Allow header lists HEAD wherever it lists GET).
+
+//   - Parameter values are validated after the match, by [(*CompiledRoute).CheckParams], before anything is
+//     built from them (params.go): "{name}" takes [A-Za-z0-9_~-]{1,256}, "{name:RE2}" its pattern,
+//     "{name:any}" anything non-empty. Patterns never change which route matches.
+//
+// The policy sections cors and rate_limit (top level and per route, cors.go and ratelimit.go) are parsed
+// and validated here and compiled by package ingress.
 //
 // A Table is immutable after Compile and safe for concurrent use; a reload compiles a new one.
 package mapping

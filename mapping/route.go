@@ -3,10 +3,12 @@ package mapping
 import (
 	"sort"
 	"strings"
+
+	"github.com/rsgate/rsgate/rsocket/frame"
 )
 
 // CodeApplicationError is the RSocket APPLICATION_ERROR code, the one message-prefix rules apply to.
-const CodeApplicationError = 0x201
+const CodeApplicationError = uint32(frame.CodeApplicationError)
 
 // CompiledRoute is a Route ready for serving: its templates are parsed and its lookup tables built.
 // Immutable; shared by all requests.

@@ -21,11 +21,13 @@ type pathSegment struct {
 	text string // literal for segStatic, parameter name otherwise
 }
 
-// PathTemplate is a parsed path template such as "/api/users/{id}" or "/files/{rest...}".
+// PathTemplate is a parsed path template such as "/api/users/{id}", "/api/users/{id:[0-9]+}" or
+// "/files/{rest...}".
 type PathTemplate struct {
 	raw    string
 	segs   []pathSegment
-	params []string // parameter names in path order
+	params []string     // parameter names in path order
+	checks []paramCheck // parallel to params: how each value is validated (params.go)
 }
 
 // String returns the template as written.
@@ -53,9 +55,10 @@ func (t *PathTemplate) shape() string {
 }
 
 // ParsePathTemplate parses a route path template. Rules: it starts with "/"; segments are separated by
-// "/"; a segment is literal text, "{name}" or, as the last segment only, "{name...}"; a name is
-// [A-Za-z_][A-Za-z0-9_]*, unique in the template; at most MaxParams parameters; empty segments only as
-// the final segment (a trailing slash, or the root "/"); no '?', '#', spaces or control characters.
+// "/"; a segment is literal text, "{name}", "{name:PATTERN}" (RE2, no '/'), "{name:any}" or, as the last
+// segment only, "{name...}"; a name is [A-Za-z_][A-Za-z0-9_]*, unique in the template; at most MaxParams
+// parameters; empty segments only as the final segment (a trailing slash, or the root "/"); no '?', '#',
+// spaces or control characters. See params.go for what each parameter form accepts.
 func ParsePathTemplate(s string) (*PathTemplate, error) {
 	if s == "" {
 		return nil, errors.New("empty path")
@@ -84,18 +87,32 @@ func ParsePathTemplate(s string) (*PathTemplate, error) {
 			t.segs = append(t.segs, pathSegment{kind: segStatic, text: p})
 			continue
 		}
-		if len(p) < 2 || p[0] != '{' || p[len(p)-1] != '}' || strings.ContainsAny(p[1:len(p)-1], "{}") {
+		bracketed := len(p) >= 2 && p[0] == '{' && p[len(p)-1] == '}'
+		inner := ""
+		if bracketed {
+			inner = p[1 : len(p)-1]
+		}
+		head, _, hasPat := strings.Cut(inner, ":")
+		if !bracketed || strings.ContainsAny(head, "{}") || !hasPat && strings.ContainsAny(inner, "{}") {
+			if !bracketed && p[0] == '{' && strings.Contains(p, ":") {
+				return nil, errors.New("path " + strconv.Quote(s) + ": segment " + strconv.Quote(p) +
+					" is not a whole parameter (a parameter pattern cannot contain \"/\")")
+			}
 			return nil, errors.New("path " + strconv.Quote(s) + ": segment " + strconv.Quote(p) +
 				" mixes text and braces (a parameter must be a whole segment: \"{name}\")")
 		}
-		name := p[1 : len(p)-1]
+		name := inner
 		kind := segParam
-		if n, ok := strings.CutSuffix(name, "..."); ok {
+		if n, ok := strings.CutSuffix(name, "..."); ok && !hasPat {
 			if !last {
 				return nil, errors.New("path " + strconv.Quote(s) + ": catch-all " + strconv.Quote(p) +
 					" must be the last segment")
 			}
 			name, kind = n, segCatchAll
+		}
+		name, check, err := parseParamSpec(name, kind == segCatchAll)
+		if err != nil {
+			return nil, errors.New("path " + strconv.Quote(s) + ": " + err.Error())
 		}
 		if !validParamName(name) {
 			return nil, errors.New("path " + strconv.Quote(s) + ": invalid parameter name " + strconv.Quote(name) +
@@ -110,6 +127,7 @@ func ParsePathTemplate(s string) (*PathTemplate, error) {
 			return nil, errors.New("path " + strconv.Quote(s) + ": more than " + strconv.Itoa(MaxParams) + " parameters")
 		}
 		t.params = append(t.params, name)
+		t.checks = append(t.checks, check)
 		t.segs = append(t.segs, pathSegment{kind: kind, text: name})
 	}
 	return t, nil

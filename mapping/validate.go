@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rsgate/rsgate/rsocket/frame"
 )
 
 // Validate checks a configuration built in Go (Parse and Load validate already) and resolves the one
@@ -15,6 +17,7 @@ import (
 // *ConfigError; without a YAML source they carry the Line fields of routes and backends when set.
 func (c *Config) Validate() error {
 	errs := &errorList{file: c.File}
+	c.resolveAdmissionGo()
 	for _, r := range c.Routes {
 		if r != nil && r.MaxBody == 0 {
 			r.MaxBody = c.Limits.MaxBody
@@ -113,6 +116,8 @@ func (c *Config) validate(errs *errorList) {
 			v.add("tls.key", "required when tls is set")
 		}
 	}
+	v.cors("cors", c.CORS, false)                 // cors.go
+	v.rateLimit("rate_limit", c.RateLimit, false) // ratelimit.go
 	for _, name := range sortedKeys(c.Backends) {
 		v.backend("backends."+name, name, c.Backends[name])
 	}
@@ -124,6 +129,7 @@ func (c *Config) validate(errs *errorList) {
 	for i, r := range c.Routes {
 		v.route("routes["+strconv.Itoa(i)+"]", i, r, names, shapes)
 	}
+	v.overload() // admission.go
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -237,7 +243,7 @@ func (v *validator) backend(f, name string, b *Backend) {
 	if b.DialTimeout <= 0 {
 		v.add(f+".dial_timeout", "must be greater than 0")
 	}
-	if b.MTU != 0 && (b.MTU < MinMTU || b.MTU > 1<<24-1) {
+	if b.MTU != 0 && (b.MTU < MinMTU || b.MTU > frame.MaxFrameLen) {
 		v.add(f+".mtu", "must be 0 (no fragmentation) or between %d and 16777215, got %d", MinMTU, b.MTU)
 	}
 	if t := b.TLS; t != nil && (t.Cert == "") != (t.Key == "") {
@@ -457,6 +463,13 @@ func (v *validator) route(f string, i int, r *Route, names, shapes map[string]in
 		}
 	}
 	v.migration(f, r)
+	if r.CORS != nil && r.IsWebSocket() {
+		v.add(f+".cors", "not for interaction %s (browsers do not apply CORS to WebSockets; use websocket.origins)", r.Interaction)
+	} else {
+		v.cors(f+".cors", r.CORS, true)
+	}
+	v.rateLimit(f+".rate_limit", r.RateLimit, false)
+	v.rateLimit(f+".websocket.rate_limit", r.WebSocket.RateLimit, true)
 	if r.RSocket != nil {
 		for _, pat := range sortedKeys(r.RSocket.Routes) {
 			pf := f + ".rsocket.routes." + pat

@@ -6,15 +6,18 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/rsgate/rsgate/internal/testutil"
+	"github.com/rsgate/rsgate/internal/testutil/rstest"
 )
 
 func TestPickDoneAllocs(t *testing.T) {
 	bk := testBackend("allocs", "10.0.0.1:1", "10.0.0.2:1")
 	bk.Connections = 2
 	bk.MaxInflight = 2
-	p := newPool(t, bk, Options{Dialer: pipeDialer(t, echoHandler(), nil)})
+	p := newPool(t, bk, Options{Dialer: pipeDialer(t, rstest.EchoHandler(), nil)})
 	p.Start()
-	waitFor(t, "4 ready connections", 5*time.Second, func() bool { return readyConns(p) == 4 })
+	testutil.EventuallyWithin(t, 5*time.Second, func() bool { return readyConns(p) == 4 }, "4 ready connections")
 	start := time.Now()
 	if n := testing.AllocsPerRun(1000, func() {
 		m, err := p.Pick()

@@ -3,13 +3,15 @@ package pool
 import (
 	"testing"
 	"time"
+
+	"github.com/rsgate/rsgate/internal/testutil/rstest"
 )
 
 func benchPool(b *testing.B, maxInflight int) *Pool {
 	bk := testBackend("bench", "10.0.0.1:1", "10.0.0.2:1")
 	bk.Connections = 4
 	bk.MaxInflight = maxInflight
-	p, err := New(bk, Options{Dialer: pipeDialer(b, echoHandler(), nil)})
+	p, err := New(bk, Options{Dialer: pipeDialer(b, rstest.EchoHandler(), nil)})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/rsgate/rsgate/mapping"
 	"go.uber.org/zap"
@@ -29,58 +30,106 @@ type Group struct {
 	retired sync.WaitGroup // old pools draining after Update
 }
 
-// NewGroup builds (without dialling) a pool for every tcp and websocket backend of cfg.
+// NewGroup builds (without dialling) a pool for every backend of cfg.
 func NewGroup(cfg *mapping.Config, opts Options) (*Group, error) {
 	g := &Group{opts: opts}
-	pools, skipped, err := g.build(cfg, nil)
+	b, err := g.build(cfg, nil, nil)
 	if err != nil {
 		return nil, err
 	}
-	hps, err := g.buildHTTP(cfg, nil)
-	if err != nil {
-		for _, p := range pools {
-			_ = p.Close()
-		}
-		return nil, err
-	}
-	g.pools.Store(&pools)
-	g.https.Store(&hps)
-	g.skipped = skipped
+	g.pools.Store(&b.pools)
+	g.https.Store(&b.https)
+	g.skipped = b.skipped
 	return g, nil
 }
 
-// build makes the pools for cfg, reusing from old those whose backend settings did not change. On error
-// the pools it created are closed and old is untouched.
-func (g *Group) build(cfg *mapping.Config, old map[string]*Pool) (map[string]*Pool, []string, error) {
-	pools := make(map[string]*Pool, len(cfg.Backends))
-	var created []*Pool
-	var skipped []string
+// backendPool is what the Group does with both kinds of pool (*Pool, *HTTPPool).
+type backendPool interface {
+	Start()
+	Close() error
+	Ready() bool
+	Backend() *mapping.Backend
+}
+
+// poolKind builds one kind of pool: which backends it serves, how to build one, and whether a running
+// pool can be kept for a new backend configuration.
+type poolKind[P backendPool] struct {
+	serves func(*mapping.Backend) bool
+	build  func(*mapping.Backend, Options) (P, error)
+	same   func(cur, next *mapping.Backend) bool
+}
+
+var (
+	rsocketKind = poolKind[*Pool]{
+		serves: func(b *mapping.Backend) bool { return b.Transport != mapping.TransportHTTP },
+		build:  New,
+		same:   sameBackend,
+	}
+	httpKind = poolKind[*HTTPPool]{
+		serves: func(b *mapping.Backend) bool { return b.Transport == mapping.TransportHTTP },
+		build:  NewHTTP,
+		same:   sameHTTPBackend,
+	}
+)
+
+// buildKind makes the pools of kind k for cfg, reusing from old those whose backend settings did not
+// change. It returns the new set and the pools it created; on error it closes those and old is untouched.
+func buildKind[P backendPool](k poolKind[P], cfg *mapping.Config, old map[string]P, opts Options) (map[string]P, []backendPool, error) {
+	out := map[string]P{}
+	var created []backendPool
 	for name, b := range cfg.Backends {
-		if b == nil {
-			continue
-		}
-		if b.Transport == mapping.TransportHTTP {
-			skipped = append(skipped, name)
+		if b == nil || !k.serves(b) {
 			continue
 		}
 		bc := *b
 		bc.Name = name
-		if p := old[name]; p != nil && sameBackend(p.Backend(), &bc) {
-			pools[name] = p
+		if p, ok := old[name]; ok && k.same(p.Backend(), &bc) {
+			out[name] = p
 			continue
 		}
-		p, err := New(&bc, g.opts)
+		p, err := k.build(&bc, opts)
 		if err != nil {
-			for _, c := range created {
-				_ = c.Close()
-			}
+			closeAll(created)
 			return nil, nil, err
 		}
 		created = append(created, p)
-		pools[name] = p
+		out[name] = p
 	}
-	sort.Strings(skipped)
-	return pools, skipped, nil
+	return out, created, nil
+}
+
+func closeAll(ps []backendPool) {
+	for _, p := range ps {
+		_ = p.Close()
+	}
+}
+
+// built is the outcome of Group.build: both kinds of pool for one configuration.
+type built struct {
+	pools   map[string]*Pool
+	https   map[string]*HTTPPool
+	skipped []string // backends without a *Pool (transport http)
+	created []backendPool
+}
+
+// build makes the pools for cfg, reusing from old and oldHTTP those whose settings did not change. On
+// error every pool it created is closed and the old ones are untouched.
+func (g *Group) build(cfg *mapping.Config, old map[string]*Pool, oldHTTP map[string]*HTTPPool) (*built, error) {
+	pools, created, err := buildKind(rsocketKind, cfg, old, g.opts)
+	if err != nil {
+		return nil, err
+	}
+	https, createdHTTP, err := buildKind(httpKind, cfg, oldHTTP, g.opts)
+	if err != nil {
+		closeAll(created)
+		return nil, err
+	}
+	b := &built{pools: pools, https: https, created: append(created, createdHTTP...)}
+	for name := range https {
+		b.skipped = append(b.skipped, name)
+	}
+	sort.Strings(b.skipped)
+	return b, nil
 }
 
 // sameBackend reports whether two backend configurations lead to the same pool (the YAML line and
@@ -158,68 +207,106 @@ func (g *Group) Start() {
 	}
 }
 
+// DefaultReloadReadyWait bounds how long Update waits for the pools it creates to have a ready
+// connection before it switches to them.
+const DefaultReloadReadyWait = 5 * time.Second
+
 // Update switches to cfg (SIGHUP reload). Pools whose backend settings are unchanged are kept with their
-// connections; changed and new backends get new pools (started if the group is started); the pools they
-// replace, and those of removed backends, stop taking picks at once and close when their in-flight
-// requests are done (at most Options.DrainTimeout). If any new pool cannot be built, nothing changes and
-// the error is returned.
+// connections. Changed and new backends get new pools; if the group is started, Update starts them and
+// waits until each has a ready connection (at most DefaultReloadReadyWait, then it switches anyway and
+// logs the pools that are not ready), so that no request meets a pool that cannot serve it yet. Then it
+// switches: the pools replaced, and those of removed backends, stop taking picks at once and close when
+// their in-flight requests are done (at most Options.DrainTimeout); requests in flight on them finish
+// there. If any new pool cannot be built, nothing changes and the error is returned.
 func (g *Group) Update(cfg *mapping.Config) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {
 		return ErrClosed
 	}
-	old := *g.pools.Load()
-	pools, skipped, err := g.build(cfg, old)
+	old, oldHTTP := *g.pools.Load(), *g.https.Load()
+	b, err := g.build(cfg, old, oldHTTP)
 	if err != nil {
-		return err
-	}
-	oldHTTP := *g.https.Load()
-	hps, err := g.buildHTTP(cfg, oldHTTP)
-	if err != nil {
-		for name, p := range pools {
-			if old[name] != p {
-				_ = p.Close()
-			}
-		}
 		return err
 	}
 	if g.started {
-		for _, p := range pools {
-			p.Start() // no-op for kept pools
-		}
-		for _, p := range hps {
+		for _, p := range b.created {
 			p.Start()
 		}
+		g.waitReady(b.created, DefaultReloadReadyWait)
 	}
-	g.pools.Store(&pools)
-	g.https.Store(&hps)
-	g.skipped = skipped
-	for name, p := range oldHTTP {
-		if hps[name] != p {
-			_ = p.Close() // requests in flight finish on their connections
+	g.pools.Store(&b.pools)
+	g.https.Store(&b.https)
+	g.skipped = b.skipped
+	retire(g, old, b.pools)
+	retire(g, oldHTTP, b.https)
+	return nil
+}
+
+// waitReady waits until every pool in ps is ready, or at most wait.
+func (g *Group) waitReady(ps []backendPool, wait time.Duration) {
+	deadline := time.Now().Add(wait)
+	for _, p := range ps {
+		for !p.Ready() {
+			if time.Now().After(deadline) {
+				if g.opts.Logger != nil {
+					g.opts.Logger.Warn("reload: new backend pool not ready in time, switching to it anyway",
+						zap.String("backend", p.Backend().Name), zap.Duration("waited", wait))
+				}
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
 		}
 	}
+}
+
+// retire drains (in the background) the pools of old that cur no longer holds: they take no new picks,
+// and close once their requests in flight are done or Options.DrainTimeout passed.
+func retire[P backendPool](g *Group, old, cur map[string]P) {
 	drain := g.opts.DrainTimeout
 	if drain <= 0 {
 		drain = DefaultDrainTimeout
 	}
 	for name, p := range old {
-		if pools[name] == p {
+		if q, ok := cur[name]; ok && backendPool(q) == backendPool(p) {
 			continue
 		}
+		stopPicks(p)
 		g.retired.Add(1)
 		go func() {
 			defer g.retired.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), drain)
 			defer cancel()
-			if err := p.Shutdown(ctx); err != nil && g.opts.Logger != nil {
+			if err := shutdownPool(ctx, p); err != nil && g.opts.Logger != nil {
 				g.opts.Logger.Warn("replaced backend pool closed with requests in flight",
 					zap.String("backend", name), zap.Error(err))
 			}
 		}()
 	}
-	return nil
+}
+
+// stopPicks makes p refuse new picks (ErrClosed) at once.
+func stopPicks(p backendPool) {
+	switch p := p.(type) {
+	case *Pool:
+		p.closed.Store(true)
+	case *HTTPPool:
+		p.closed.Store(true)
+	}
+}
+
+// shutdownPool stops new picks on p, waits for its requests in flight (until ctx ends), then closes it.
+func shutdownPool(ctx context.Context, p backendPool) error {
+	switch p := p.(type) {
+	case *Pool:
+		return p.Shutdown(ctx)
+	case *HTTPPool:
+		p.closed.Store(true)
+		err := waitIdle(ctx, func() int64 { return int64(p.InFlight()) })
+		_ = p.Close()
+		return err
+	}
+	return p.Close()
 }
 
 // Close closes every pool (in-flight streams fail) and waits for pools retired by Update.

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/rsgate/rsgate/internal/testutil"
+	"github.com/rsgate/rsgate/internal/testutil/rstest"
 	"github.com/rsgate/rsgate/mapping"
 )
 
@@ -23,7 +25,7 @@ func testConfig(backends ...*mapping.Backend) *mapping.Config {
 
 func TestGroupAndMetrics(t *testing.T) {
 	set := metrics.NewSet()
-	opts := Options{Dialer: pipeDialer(t, echoHandler(), nil), Metrics: set, DrainTimeout: 2 * time.Second}
+	opts := Options{Dialer: pipeDialer(t, rstest.EchoHandler(), nil), Metrics: set, DrainTimeout: 2 * time.Second}
 	web := testBackend("web", "http://127.0.0.1:1")
 	web.Transport = mapping.TransportHTTP
 	keep, change, drop := testBackend("keep", "10.0.0.1:1"), testBackend("change", "10.0.0.2:1"), testBackend("drop", "10.0.0.3:1")
@@ -39,7 +41,7 @@ func TestGroupAndMetrics(t *testing.T) {
 		t.Fatal("Get by name")
 	}
 	g.Start()
-	waitFor(t, "all pools ready", 5*time.Second, g.Ready)
+	testutil.EventuallyWithin(t, 5*time.Second, g.Ready, "all pools ready")
 	if st := g.Stats(); len(st) != 3 || st[0].Backend != "change" || !st[2].Ready {
 		t.Fatalf("Stats: %+v", st)
 	}
@@ -83,9 +85,9 @@ func TestGroupAndMetrics(t *testing.T) {
 	if g.Get("change") == changed || g.Get("change") == nil || g.Get("drop") != nil || g.Get("added") == nil {
 		t.Fatal("Update did not replace/remove/add pools")
 	}
-	waitFor(t, "new pools ready", 5*time.Second, g.Ready)
-	waitFor(t, "3 connections for the changed backend", 5*time.Second, func() bool { return readyConns(g.Get("change")) == 3 })
-	waitFor(t, "retired pools closed", 5*time.Second, func() bool { return !changed.Ready() && !dropped.Ready() })
+	testutil.EventuallyWithin(t, 5*time.Second, g.Ready, "new pools ready")
+	testutil.EventuallyWithin(t, 5*time.Second, func() bool { return readyConns(g.Get("change")) == 3 }, "3 connections for the changed backend")
+	testutil.EventuallyWithin(t, 5*time.Second, func() bool { return !changed.Ready() && !dropped.Ready() }, "retired pools closed")
 	if _, err := dropped.Pick(); err == nil {
 		t.Fatal("a removed backend's pool still picks")
 	}
@@ -94,11 +96,11 @@ func TestGroupAndMetrics(t *testing.T) {
 	if !strings.Contains(out.String(), `rsgate_backend_connections{backend="change"} 3`) {
 		t.Errorf("the changed backend's metrics do not follow the new pool:\n%s", out.String())
 	}
-	waitFor(t, "dropped backend's metrics unregistered", 5*time.Second, func() bool {
+	testutil.EventuallyWithin(t, 5*time.Second, func() bool {
 		out.Reset()
 		set.WritePrometheus(&out)
 		return !strings.Contains(out.String(), `backend="drop"`)
-	})
+	}, "dropped backend's metrics unregistered")
 
 	// A bad config changes nothing.
 	bad := testBackend("keep", "no-port")
@@ -123,12 +125,12 @@ func slicesEqual(a, b []string) bool { return strings.Join(a, ",") == strings.Jo
 
 func TestGroupShutdown(t *testing.T) {
 	g, err := NewGroup(testConfig(testBackend("a", "10.0.0.1:1"), testBackend("b", "10.0.0.2:1")),
-		Options{Dialer: pipeDialer(t, echoHandler(), nil)})
+		Options{Dialer: pipeDialer(t, rstest.EchoHandler(), nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	g.Start()
-	waitFor(t, "ready", 5*time.Second, g.Ready)
+	testutil.EventuallyWithin(t, 5*time.Second, g.Ready, "ready")
 	m, err := g.Get("a").Pick()
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +141,7 @@ func TestGroupShutdown(t *testing.T) {
 		defer cancel()
 		done <- g.Shutdown(ctx)
 	}()
-	waitFor(t, "b closed", 5*time.Second, func() bool { return !g.Get("b").Ready() })
+	testutil.EventuallyWithin(t, 5*time.Second, func() bool { return !g.Get("b").Ready() }, "b closed")
 	if _, err := g.Get("a").Pick(); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Pick during Shutdown: %v, want ErrClosed", err)
 	}

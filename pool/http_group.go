@@ -7,34 +7,6 @@ import (
 	"github.com/rsgate/rsgate/mapping"
 )
 
-// buildHTTP makes the http pools for cfg, reusing from old those whose backend settings did not change.
-// On error the pools it created are closed and old is untouched.
-func (g *Group) buildHTTP(cfg *mapping.Config, old map[string]*HTTPPool) (map[string]*HTTPPool, error) {
-	out := map[string]*HTTPPool{}
-	var created []*HTTPPool
-	for name, b := range cfg.Backends {
-		if b == nil || b.Transport != mapping.TransportHTTP {
-			continue
-		}
-		bc := *b
-		bc.Name = name
-		if p := old[name]; p != nil && sameHTTPBackend(p.Backend(), &bc) {
-			out[name] = p
-			continue
-		}
-		p, err := NewHTTP(&bc, g.opts)
-		if err != nil {
-			for _, c := range created {
-				_ = c.Close()
-			}
-			return nil, err
-		}
-		created = append(created, p)
-		out[name] = p
-	}
-	return out, nil
-}
-
 func sameHTTPBackend(cur, next *mapping.Backend) bool {
 	a, b := *cur, *next
 	a.Line, b.Line = 0, 0

@@ -10,6 +10,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/rsgate/rsgate/internal/testutil"
 	"github.com/rsgate/rsgate/mapping"
 )
 
@@ -174,13 +175,13 @@ func TestHTTPPoolOverloadAndHealth(t *testing.T) {
 	p.Done(u, nil)
 
 	p.Start()
-	waitFor(t, "health check marks the closed port down", 5*time.Second, func() bool { return !p.Ready() })
+	testutil.EventuallyWithin(t, 5*time.Second, func() bool { return !p.Ready() }, "health check marks the closed port down")
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Skipf("cannot listen on %s again: %v", addr, err)
 	}
 	defer ln.Close()
-	waitFor(t, "health check marks the listening port up", 5*time.Second, p.Ready)
+	testutil.EventuallyWithin(t, 5*time.Second, p.Ready, "health check marks the listening port up")
 	p.Close()
 	if _, err := p.Pick(); !errors.Is(err, ErrClosed) {
 		t.Errorf("Pick after Close = %v", err)

@@ -8,6 +8,8 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"github.com/rsgate/rsgate/internal/testutil"
+	"github.com/rsgate/rsgate/internal/testutil/rstest"
 	"github.com/rsgate/rsgate/rsocket"
 )
 
@@ -18,8 +20,8 @@ func TestLeaseAvailableMetric(t *testing.T) {
 	bk := testBackend("leased", "10.0.0.1:1")
 	bk.Lease = true
 	bk.Connections = 2
-	p := newPool(t, bk, Options{Metrics: set, Dialer: pipeDialer(t, echoHandler(), &rsocket.LeaseGrant{TTL: time.Minute, Requests: 5})})
-	plain := newPool(t, testBackend("plain", "10.0.0.2:1"), Options{Metrics: set, Dialer: pipeDialer(t, echoHandler(), nil)})
+	p := newPool(t, bk, Options{Metrics: set, Dialer: pipeDialer(t, rstest.EchoHandler(), &rsocket.LeaseGrant{TTL: time.Minute, Requests: 5})})
+	plain := newPool(t, testBackend("plain", "10.0.0.2:1"), Options{Metrics: set, Dialer: pipeDialer(t, rstest.EchoHandler(), nil)})
 	p.Start()
 	plain.Start()
 	gauge := func() string {
@@ -35,7 +37,7 @@ func TestLeaseAvailableMetric(t *testing.T) {
 		}
 		return "absent"
 	}
-	waitFor(t, "two leases of 5", 5*time.Second, func() bool { return gauge() == "10" })
+	testutil.EventuallyWithin(t, 5*time.Second, func() bool { return gauge() == "10" }, "two leases of 5")
 	for i := 0; i < 3; i++ {
 		if _, err := request(t, p); err != nil {
 			t.Fatal(err)

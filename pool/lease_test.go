@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rsgate/rsgate/internal/testutil"
+	"github.com/rsgate/rsgate/internal/testutil/rstest"
 	"github.com/rsgate/rsgate/rsocket"
 )
 
@@ -20,7 +22,7 @@ func TestLeaseSkipsExhaustedConnection(t *testing.T) {
 	bk.Lease = true
 	p := newPool(t, bk, Options{})
 	p.Start()
-	waitFor(t, "both connections holding a lease", 5*time.Second, func() bool {
+	testutil.EventuallyWithin(t, 5*time.Second, func() bool {
 		n := 0
 		for _, c := range p.Stats().Conns {
 			if c.Lease {
@@ -28,7 +30,8 @@ func TestLeaseSkipsExhaustedConnection(t *testing.T) {
 			}
 		}
 		return n == 2
-	})
+	}, "both connections holding a lease")
+
 	// Sequential requests: every one must go through (the pool never picks the exhausted connection, so
 	// the rsocket core never answers ErrNoLease), and the poor backend serves at most its 3 leased ones.
 	for i := 0; i < 60; i++ {
@@ -63,12 +66,13 @@ func TestNoLease(t *testing.T) {
 	bk := testBackend("stingy", "10.0.0.1:1")
 	bk.Lease = true
 	bk.Connections = 2
-	p := newPool(t, bk, Options{Dialer: pipeDialer(t, echoHandler(), &rsocket.LeaseGrant{TTL: time.Minute, Requests: 1})})
+	p := newPool(t, bk, Options{Dialer: pipeDialer(t, rstest.EchoHandler(), &rsocket.LeaseGrant{TTL: time.Minute, Requests: 1})})
 	p.Start()
-	waitFor(t, "leases", 5*time.Second, func() bool {
+	testutil.EventuallyWithin(t, 5*time.Second, func() bool {
 		st := p.Stats()
 		return st.ReadyConns == 2 && st.Conns[0].Lease && st.Conns[1].Lease
-	})
+	}, "leases")
+
 	for i := 0; i < 2; i++ {
 		if _, err := request(t, p); err != nil {
 			t.Fatalf("request %d: %v", i, err)

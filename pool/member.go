@@ -94,11 +94,16 @@ func (m *Member) InFlight() int64 { return m.outstanding.Load() }
 // measured; other errors count as at least the current cost, so a backend that fails fast does not attract
 // more traffic. Done does not allocate.
 func (m *Member) Done(start time.Time, err error) {
+	if m.pool.maxInflight > 0 {
+		m.pool.inflight.Add(-1)
+	}
+	m.done(start, err)
+}
+
+// done is Done without the max_inflight slot (shared with DoneSession, session.go).
+func (m *Member) done(start time.Time, err error) {
 	m.outstanding.Add(-1)
 	p := m.pool
-	if p.maxInflight > 0 {
-		p.inflight.Add(-1)
-	}
 	if err != nil {
 		m.errors.Add(1)
 		if errors.Is(err, context.Canceled) || errors.Is(err, rsocket.ErrCanceled) {

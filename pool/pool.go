@@ -66,6 +66,7 @@ type Pool struct {
 	epoch       time.Time
 
 	inflight atomic.Int64 // only maintained when maxInflight > 0
+	sessions atomic.Int64 // PickSession picks not yet done (session.go)
 	members  atomic.Pointer[[]*Member]
 	closed   atomic.Bool // Pick refuses (Close or Shutdown began)
 	metrics  atomic.Pointer[metricsEntry]
@@ -385,7 +386,7 @@ func (p *Pool) Shutdown(ctx context.Context) error {
 // InFlight returns the number of requests picked and not yet Done (including on drained slots).
 func (p *Pool) InFlight() int64 {
 	if p.maxInflight > 0 {
-		return p.inflight.Load()
+		return p.inflight.Load() + p.sessions.Load()
 	}
 	var n int64
 	for _, m := range *p.members.Load() {
@@ -405,13 +406,18 @@ func (p *Pool) InFlight() int64 {
 // ErrOverloaded (max_inflight reached), ErrNoConnection (nothing ready), ErrNoLease (ready connections
 // without lease) or ErrClosed; RetryAfter gives the hint for the Retry-After header.
 func (p *Pool) Pick() (*Member, error) {
-	if p.closed.Load() {
-		return nil, p.errClosed
-	}
+	// The slot is counted before closed is read: a Shutdown that sets closed and then finds no request in
+	// flight cannot miss this one (reload drains, group.go).
 	if p.maxInflight > 0 && p.inflight.Add(1) > p.maxInflight {
 		p.inflight.Add(-1)
 		p.countPickError(ErrOverloaded)
 		return nil, p.errOverloaded
+	}
+	if p.closed.Load() {
+		if p.maxInflight > 0 {
+			p.inflight.Add(-1)
+		}
+		return nil, p.errClosed
 	}
 	m, err := p.choose()
 	if err != nil {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/rsgate/rsgate/internal/testutil"
+	"github.com/rsgate/rsgate/internal/testutil/rstest"
 	"github.com/rsgate/rsgate/mapping"
 	"github.com/rsgate/rsgate/rsocket"
 	"github.com/rsgate/rsgate/rsocket/frame"
@@ -62,7 +64,7 @@ func TestPickSpreadsOverConnections(t *testing.T) {
 		t.Fatalf("Pick before Start: got %v, want ErrNoConnection", err)
 	}
 	p.Start()
-	waitFor(t, "4 ready connections", 5*time.Second, func() bool { return readyConns(p) == 4 })
+	testutil.EventuallyWithin(t, 5*time.Second, func() bool { return readyConns(p) == 4 }, "4 ready connections")
 	if !p.Ready() {
 		t.Fatal("Ready() = false with 4 ready connections")
 	}
@@ -114,7 +116,7 @@ func TestP2CPrefersFastAddress(t *testing.T) {
 	fast, slow := startServer(t, 0), startServer(t, 20*time.Millisecond)
 	p := newPool(t, testBackend("p2c", fast.addr, slow.addr), Options{})
 	p.Start()
-	waitFor(t, "2 ready connections", 5*time.Second, func() bool { return readyConns(p) == 2 })
+	testutil.EventuallyWithin(t, 5*time.Second, func() bool { return readyConns(p) == 2 }, "2 ready connections")
 
 	var mu sync.Mutex
 	picks := map[string]int{}
@@ -156,9 +158,9 @@ func TestMaxInflight(t *testing.T) {
 	bk.Connections = 2
 	bk.MaxInflight = 3
 	set := metrics.NewSet()
-	p := newPool(t, bk, Options{Dialer: pipeDialer(t, echoHandler(), nil), Metrics: set})
+	p := newPool(t, bk, Options{Dialer: pipeDialer(t, rstest.EchoHandler(), nil), Metrics: set})
 	p.Start()
-	waitFor(t, "2 ready connections", 5*time.Second, func() bool { return readyConns(p) == 2 })
+	testutil.EventuallyWithin(t, 5*time.Second, func() bool { return readyConns(p) == 2 }, "2 ready connections")
 	var held []*Member
 	for i := 0; i < 3; i++ {
 		m, err := p.Pick()
@@ -207,10 +209,10 @@ func TestServerLossFailoverAndReconnect(t *testing.T) {
 	set := metrics.NewSet()
 	p := newPool(t, testBackend("failover", a.addr, b.addr), Options{Metrics: set})
 	p.Start()
-	waitFor(t, "2 ready connections", 5*time.Second, func() bool { return readyConns(p) == 2 })
+	testutil.EventuallyWithin(t, 5*time.Second, func() bool { return readyConns(p) == 2 }, "2 ready connections")
 
 	a.stop()
-	waitFor(t, "a's connection to go down", 5*time.Second, func() bool { return readyConns(p) == 1 })
+	testutil.EventuallyWithin(t, 5*time.Second, func() bool { return readyConns(p) == 1 }, "a's connection to go down")
 	for i := 0; i < 50; i++ {
 		m, err := request(t, p)
 		if err != nil {
@@ -226,7 +228,7 @@ func TestServerLossFailoverAndReconnect(t *testing.T) {
 	}
 
 	a.start()
-	waitFor(t, "a to reconnect", 5*time.Second, func() bool { return readyConns(p) == 2 })
+	testutil.EventuallyWithin(t, 5*time.Second, func() bool { return readyConns(p) == 2 }, "a to reconnect")
 	if st := connStats(p, a.addr); st.Reconnects < 1 {
 		t.Errorf("a's slot reconnects = %d, want >= 1", st.Reconnects)
 	}
@@ -275,10 +277,11 @@ func TestNoConnectionRetryAfter(t *testing.T) {
 	bk.Reconnect = mapping.Reconnect{MinBackoff: mapping.Duration(3 * time.Second), MaxBackoff: mapping.Duration(3 * time.Second)}
 	p := newPool(t, bk, Options{})
 	p.Start()
-	waitFor(t, "a failed dial", 5*time.Second, func() bool {
+	testutil.EventuallyWithin(t, 5*time.Second, func() bool {
 		st := connStats(p, bk.Addresses[0])
 		return st.DialFailures > 0 && st.State == StateDown
-	})
+	}, "a failed dial")
+
 	_, err := p.Pick()
 	if !errors.Is(err, ErrNoConnection) {
 		t.Fatalf("Pick: got %v, want ErrNoConnection", err)
@@ -321,9 +324,9 @@ func TestRetryAfterClassifies(t *testing.T) {
 }
 
 func TestClosedPool(t *testing.T) {
-	p := newPool(t, testBackend("closed", "10.0.0.1:1"), Options{Dialer: pipeDialer(t, echoHandler(), nil)})
+	p := newPool(t, testBackend("closed", "10.0.0.1:1"), Options{Dialer: pipeDialer(t, rstest.EchoHandler(), nil)})
 	p.Start()
-	waitFor(t, "ready", 5*time.Second, p.Ready)
+	testutil.EventuallyWithin(t, 5*time.Second, p.Ready, "ready")
 	m, err := p.Pick()
 	if err != nil {
 		t.Fatal(err)
@@ -353,9 +356,9 @@ func TestClosedPool(t *testing.T) {
 }
 
 func TestShutdownWaitsForInflight(t *testing.T) {
-	p := newPool(t, testBackend("drain", "10.0.0.1:1"), Options{Dialer: pipeDialer(t, echoHandler(), nil)})
+	p := newPool(t, testBackend("drain", "10.0.0.1:1"), Options{Dialer: pipeDialer(t, rstest.EchoHandler(), nil)})
 	p.Start()
-	waitFor(t, "ready", 5*time.Second, p.Ready)
+	testutil.EventuallyWithin(t, 5*time.Second, p.Ready, "ready")
 	m, err := p.Pick()
 	if err != nil {
 		t.Fatal(err)
@@ -366,13 +369,14 @@ func TestShutdownWaitsForInflight(t *testing.T) {
 		defer cancel()
 		done <- p.Shutdown(ctx)
 	}()
-	waitFor(t, "picks refused", time.Second, func() bool {
+	testutil.EventuallyWithin(t, time.Second, func() bool {
 		m, err := p.Pick()
 		if err == nil {
 			m.Done(time.Now(), nil)
 		}
 		return errors.Is(err, ErrClosed)
-	})
+	}, "picks refused")
+
 	select {
 	case err := <-done:
 		t.Fatalf("Shutdown returned %v with a request in flight", err)
@@ -392,9 +396,9 @@ func TestShutdownWaitsForInflight(t *testing.T) {
 	}
 
 	// With a short deadline Shutdown cuts the request off.
-	p2 := newPool(t, testBackend("cut", "10.0.0.1:1"), Options{Dialer: pipeDialer(t, echoHandler(), nil)})
+	p2 := newPool(t, testBackend("cut", "10.0.0.1:1"), Options{Dialer: pipeDialer(t, rstest.EchoHandler(), nil)})
 	p2.Start()
-	waitFor(t, "ready", 5*time.Second, p2.Ready)
+	testutil.EventuallyWithin(t, 5*time.Second, p2.Ready, "ready")
 	m2, err := p2.Pick()
 	if err != nil {
 		t.Fatal(err)
@@ -405,14 +409,6 @@ func TestShutdownWaitsForInflight(t *testing.T) {
 		t.Fatalf("Shutdown with a request in flight: %v, want DeadlineExceeded", err)
 	}
 	m2.Done(time.Now(), nil)
-}
-
-func echoHandler() rsocket.Handler {
-	return &rsocket.HandlerFuncs{
-		RequestResponseFunc: func(req rsocket.Payload, st *rsocket.Stream) {
-			_ = st.Respond(rsocket.Payload{Data: append([]byte(nil), req.Data...)})
-		},
-	}
 }
 
 func TestRejectedSetupBacksOff(t *testing.T) {
@@ -428,9 +424,10 @@ func TestRejectedSetupBacksOff(t *testing.T) {
 	serveUntilCleanup(t, srv, l)
 	p := newPool(t, testBackend("rejected", l.Addr().String()), Options{})
 	p.Start()
-	waitFor(t, "the rejection to be recorded", 5*time.Second, func() bool {
+	testutil.EventuallyWithin(t, 5*time.Second, func() bool {
 		return strings.Contains(connStats(p, l.Addr().String()).LastError, "REJECTED_SETUP")
-	})
+	}, "the rejection to be recorded")
+
 	// Connections that die right after SETUP keep growing the backoff (10ms..100ms here): about ten
 	// attempts in 500ms, not a hot loop.
 	n := setups.Load()
@@ -441,7 +438,7 @@ func TestRejectedSetupBacksOff(t *testing.T) {
 }
 
 func TestPickSkipsDownSlots(t *testing.T) {
-	pipe := pipeDialer(t, echoHandler(), nil)
+	pipe := pipeDialer(t, rstest.EchoHandler(), nil)
 	dialer := func(ctx context.Context, addr string) (transport.Conn, error) {
 		if strings.HasPrefix(addr, "10.0.0.9:") {
 			return nil, errRefused
@@ -451,7 +448,7 @@ func TestPickSkipsDownSlots(t *testing.T) {
 	bk := testBackend("partial", "10.0.0.9:1", "10.0.0.1:1", "10.0.0.9:2", "10.0.0.2:1", "10.0.0.9:3")
 	p := newPool(t, bk, Options{Dialer: dialer})
 	p.Start()
-	waitFor(t, "2 of 5 slots ready, 3 down", 5*time.Second, func() bool {
+	testutil.EventuallyWithin(t, 5*time.Second, func() bool {
 		st := p.Stats()
 		down := 0
 		for _, c := range st.Conns {
@@ -460,7 +457,8 @@ func TestPickSkipsDownSlots(t *testing.T) {
 			}
 		}
 		return st.ReadyConns == 2 && down == 3
-	})
+	}, "2 of 5 slots ready, 3 down")
+
 	// Most random pairs include a down slot: the slow path must still pick only ready slots and still
 	// balance between them.
 	count := map[string]int{}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rsgate/rsgate/internal/testutil"
+	"github.com/rsgate/rsgate/internal/testutil/rstest"
 	"github.com/rsgate/rsgate/mapping"
 	"github.com/rsgate/rsgate/rsocket/transport"
 )
@@ -62,7 +64,7 @@ func liveAddrs(p *Pool) []string {
 func TestDNSReresolution(t *testing.T) {
 	dns := &fakeDNS{}
 	dns.set("backend.test", []string{"10.0.0.1"}, nil)
-	pipe := pipeDialer(t, echoHandler(), nil)
+	pipe := pipeDialer(t, rstest.EchoHandler(), nil)
 	var dialMu sync.Mutex
 	dialed := map[string]int{}
 	dialer := func(ctx context.Context, addr string) (transport.Conn, error) {
@@ -80,12 +82,10 @@ func TestDNSReresolution(t *testing.T) {
 	want := func(addrs ...string) func() bool {
 		return func() bool { return slices.Equal(liveAddrs(p), addrs) }
 	}
-	waitFor(t, "10.0.0.1 x2 + the literal IP x2", 5*time.Second,
-		want("10.0.0.1:7000", "10.0.0.1:7000", "10.9.9.9:7000", "10.9.9.9:7000"))
+	testutil.EventuallyWithin(t, 5*time.Second, want("10.0.0.1:7000", "10.0.0.1:7000", "10.9.9.9:7000", "10.9.9.9:7000"), "10.0.0.1 x2 + the literal IP x2")
 
 	dns.set("backend.test", []string{"10.0.0.2", "10.0.0.1"}, nil)
-	waitFor(t, "10.0.0.2 added", 5*time.Second,
-		want("10.0.0.1:7000", "10.0.0.1:7000", "10.0.0.2:7000", "10.0.0.2:7000", "10.9.9.9:7000", "10.9.9.9:7000"))
+	testutil.EventuallyWithin(t, 5*time.Second, want("10.0.0.1:7000", "10.0.0.1:7000", "10.0.0.2:7000", "10.0.0.2:7000", "10.9.9.9:7000", "10.9.9.9:7000"), "10.0.0.2 added")
 
 	// 10.0.0.1 disappears while a request is in flight on it: it leaves the rotation at once and closes
 	// only after that request is done.
@@ -106,8 +106,8 @@ func TestDNSReresolution(t *testing.T) {
 		m.Done(time.Now(), nil)
 	}
 	dns.set("backend.test", []string{"10.0.0.2"}, nil)
-	waitFor(t, "10.0.0.1 out of rotation", 5*time.Second,
-		want("10.0.0.2:7000", "10.0.0.2:7000", "10.9.9.9:7000", "10.9.9.9:7000"))
+	testutil.EventuallyWithin(t, 5*time.Second, want("10.0.0.2:7000", "10.0.0.2:7000", "10.9.9.9:7000", "10.9.9.9:7000"), "10.0.0.1 out of rotation")
+
 	draining := 0
 	for _, c := range p.Stats().Conns {
 		if c.Addr == "10.0.0.1:7000" {
@@ -134,26 +134,26 @@ func TestDNSReresolution(t *testing.T) {
 		m.Done(time.Now(), nil)
 	}
 	onOld.Done(time.Now(), nil)
-	waitFor(t, "drained slot closed", 5*time.Second, func() bool { return onOld.State() == StateClosed })
-	waitFor(t, "drained slots gone from Stats", 5*time.Second, func() bool {
+	testutil.EventuallyWithin(t, 5*time.Second, func() bool { return onOld.State() == StateClosed }, "drained slot closed")
+	testutil.EventuallyWithin(t, 5*time.Second, func() bool {
 		for _, c := range p.Stats().Conns {
 			if c.Addr == "10.0.0.1:7000" {
 				return false
 			}
 		}
 		return true
-	})
+	}, "drained slots gone from Stats")
 
 	// A failing lookup keeps the current set.
 	dns.set("backend.test", nil, errors.New("SERVFAIL"))
 	n := dns.count()
-	waitFor(t, "more lookups", 5*time.Second, func() bool { return dns.count() >= n+3 })
+	testutil.EventuallyWithin(t, 5*time.Second, func() bool { return dns.count() >= n+3 }, "more lookups")
 	if got := liveAddrs(p); !slices.Equal(got, []string{"10.0.0.2:7000", "10.0.0.2:7000", "10.9.9.9:7000", "10.9.9.9:7000"}) {
 		t.Fatalf("after failed lookups: %v", got)
 	}
 	// An empty answer empties the name's share of the pool.
 	dns.set("backend.test", []string{}, nil)
-	waitFor(t, "empty answer applied", 5*time.Second, want("10.9.9.9:7000", "10.9.9.9:7000"))
+	testutil.EventuallyWithin(t, 5*time.Second, want("10.9.9.9:7000", "10.9.9.9:7000"), "empty answer applied")
 
 	dialMu.Lock()
 	defer dialMu.Unlock()

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rsgate/rsgate/internal/testutil"
+	"github.com/rsgate/rsgate/internal/testutil/rstest"
 	"github.com/rsgate/rsgate/mapping"
 	"github.com/rsgate/rsgate/rsocket"
 	"github.com/rsgate/rsgate/rsocket/frame"
@@ -21,7 +23,7 @@ func TestSetupCarriesBackendSettings(t *testing.T) {
 			c, err := rsocket.Accept(context.Background(), b, rsocket.ServerOptions{},
 				func(s *rsocket.SetupInfo, _ *rsocket.Conn) (rsocket.Handler, error) {
 					got <- s
-					return echoHandler(), nil
+					return rstest.EchoHandler(), nil
 				})
 			if err == nil {
 				t.Cleanup(func() { _ = c.Close() })
@@ -68,13 +70,14 @@ func TestSetupRefusedIsItsOwnError(t *testing.T) {
 	p := newPool(t, bk, Options{Dialer: dialer})
 	p.Start()
 	var err error
-	waitFor(t, "ErrSetupRefused from Pick", 5*time.Second, func() bool {
+	testutil.EventuallyWithin(t, 5*time.Second, func() bool {
 		var m *Member
 		if m, err = p.Pick(); m != nil {
 			m.Done(time.Now(), nil)
 		}
 		return errors.Is(err, ErrSetupRefused)
-	})
+	}, "ErrSetupRefused from Pick")
+
 	var pe *PickError
 	if !errors.As(err, &pe) || pe.Code != frame.CodeRejectedSetup || pe.Backend != "refusing" {
 		t.Fatalf("Pick: %#v", err)
@@ -88,7 +91,7 @@ func TestSetupRefusedIsItsOwnError(t *testing.T) {
 
 	down := newPool(t, testBackend("down", "127.0.0.1:1"), Options{})
 	down.Start()
-	waitFor(t, "a dial failure", 5*time.Second, func() bool { return down.Stats().Conns[0].DialFailures > 0 })
+	testutil.EventuallyWithin(t, 5*time.Second, func() bool { return down.Stats().Conns[0].DialFailures > 0 }, "a dial failure")
 	if _, err := down.Pick(); !errors.Is(err, ErrNoConnection) {
 		t.Fatalf("unreachable backend: %v, want ErrNoConnection", err)
 	}

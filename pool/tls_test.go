@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rsgate/rsgate/internal/testcert"
+	"github.com/rsgate/rsgate/internal/testutil"
 	"github.com/rsgate/rsgate/mapping"
 )
 
@@ -60,7 +61,7 @@ func TestTLSDial(t *testing.T) {
 	bk.TLS = &mapping.TLS{CA: certFile, ServerName: "backend.test"}
 	p := newPool(t, bk, Options{})
 	p.Start()
-	waitFor(t, "TLS connection", 5*time.Second, p.Ready)
+	testutil.EventuallyWithin(t, 5*time.Second, p.Ready, "TLS connection")
 	if _, err := request(t, p); err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +71,7 @@ func TestTLSDial(t *testing.T) {
 	bad.TLS = &mapping.TLS{}
 	q := newPool(t, bad, Options{})
 	q.Start()
-	waitFor(t, "a failed TLS dial", 5*time.Second, func() bool { return connStats(q, s.addr).DialFailures > 0 })
+	testutil.EventuallyWithin(t, 5*time.Second, func() bool { return connStats(q, s.addr).DialFailures > 0 }, "a failed TLS dial")
 	if q.Ready() {
 		t.Fatal("pool with an untrusted certificate is ready")
 	}
@@ -97,7 +98,7 @@ func TestMutualTLSDial(t *testing.T) {
 	bk.TLS = &mapping.TLS{CA: caFile, Cert: certFile, Key: keyFile, ServerName: "backend.test"}
 	p := newPool(t, bk, Options{})
 	p.Start()
-	waitFor(t, "mTLS connection", 5*time.Second, p.Ready)
+	testutil.EventuallyWithin(t, 5*time.Second, p.Ready, "mTLS connection")
 	if _, err := request(t, p); err != nil {
 		t.Fatal(err)
 	}

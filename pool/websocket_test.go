@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rsgate/rsgate/internal/testutil"
+	"github.com/rsgate/rsgate/internal/testutil/rstest"
 	"github.com/rsgate/rsgate/mapping"
 	"github.com/rsgate/rsgate/rsocket"
 	"github.com/rsgate/rsgate/rsocket/transport"
@@ -14,7 +16,7 @@ func TestWebSocketBackend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := echoHandler()
+	h := rstest.EchoHandler()
 	srv := &rsocket.Server{Acceptor: func(*rsocket.SetupInfo, *rsocket.Conn) (rsocket.Handler, error) { return h, nil }}
 	serveUntilCleanup(t, srv, l)
 
@@ -23,7 +25,7 @@ func TestWebSocketBackend(t *testing.T) {
 	bk.Connections = 2
 	p := newPool(t, bk, Options{})
 	p.Start()
-	waitFor(t, "2 websocket connections", 5*time.Second, func() bool { return readyConns(p) == 2 })
+	testutil.EventuallyWithin(t, 5*time.Second, func() bool { return readyConns(p) == 2 }, "2 websocket connections")
 	for i := 0; i < 10; i++ {
 		if _, err := request(t, p); err != nil {
 			t.Fatalf("request %d: %v", i, err)
@@ -38,7 +40,7 @@ func TestWebSocketBackend(t *testing.T) {
 	bad.Transport = mapping.TransportWebSocket
 	q := newPool(t, bad, Options{})
 	q.Start()
-	waitFor(t, "a failed upgrade", 5*time.Second, func() bool { return connStats(q, bad.Addresses[0]).DialFailures > 0 })
+	testutil.EventuallyWithin(t, 5*time.Second, func() bool { return connStats(q, bad.Addresses[0]).DialFailures > 0 }, "a failed upgrade")
 	if q.Ready() {
 		t.Fatal("ready after a refused upgrade")
 	}

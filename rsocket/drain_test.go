@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rsgate/rsgate/internal/testutil"
 	"github.com/rsgate/rsgate/rsocket/frame"
 )
 
@@ -24,7 +25,7 @@ func TestPeerConnectionCloseDrains(t *testing.T) {
 	}()
 	p.expect(frame.TypeRequestResponse, 1)
 	p.send(frame.AppendError(nil, 0, frame.CodeConnectionClose, "restarting"))
-	waitFor(t, c.Draining, "draining")
+	testutil.Eventually(t, c.Draining, "draining")
 	if c.LeaseAvailable() {
 		t.Fatal("lease available while draining")
 	}
@@ -114,10 +115,10 @@ func TestDrainEndToEnd(t *testing.T) {
 		}
 		errc <- err
 	}()
-	waitFor(t, func() bool { return server.InFlight() == 1 }, "request")
+	testutil.Eventually(t, func() bool { return server.InFlight() == 1 }, "request")
 	drained := make(chan error, 1)
 	go func() { drained <- server.Drain(context.Background(), "") }()
-	waitFor(t, client.Draining, "client draining")
+	testutil.Eventually(t, client.Draining, "client draining")
 	close(release)
 	if err := <-errc; err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/rsgate/rsgate/internal/testutil"
 	"github.com/rsgate/rsgate/rsocket/frame"
 )
 
@@ -16,7 +17,7 @@ func TestLeaseLeft(t *testing.T) {
 		t.Fatalf("before any LEASE: %d, %v", n, leased)
 	}
 	p.send(frame.AppendLease(nil, 10000, 3, nil))
-	waitFor(t, c.LeaseAvailable, "lease")
+	testutil.Eventually(t, c.LeaseAvailable, "lease")
 	if n, _ := c.LeaseLeft(); n != 3 {
 		t.Fatalf("after LEASE(3): %d left", n)
 	}
@@ -28,10 +29,10 @@ func TestLeaseLeft(t *testing.T) {
 	}
 	p.expect(frame.TypeRequestFNF, 1)
 	p.send(frame.AppendLease(nil, 300, 100, nil))
-	waitFor(t, func() bool { n, _ := c.LeaseLeft(); return n == 100 }, "lease 2")
-	waitFor(t, func() bool { n, _ := c.LeaseLeft(); return n == 0 }, "lease 2 to expire")
+	testutil.Eventually(t, func() bool { n, _ := c.LeaseLeft(); return n == 100 }, "lease 2")
+	testutil.Eventually(t, func() bool { n, _ := c.LeaseLeft(); return n == 0 }, "lease 2 to expire")
 	p.send(frame.AppendLease(nil, 10000, 5, nil))
-	waitFor(t, func() bool { n, _ := c.LeaseLeft(); return n == 5 }, "lease 3")
+	testutil.Eventually(t, func() bool { n, _ := c.LeaseLeft(); return n == 5 }, "lease 3")
 	_ = c.Close()
 	if n, leased := c.LeaseLeft(); n != 0 || !leased {
 		t.Fatalf("after close: %d, %v", n, leased)

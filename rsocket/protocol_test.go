@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rsgate/rsgate/internal/testutil"
 	"github.com/rsgate/rsgate/rsocket/frame"
 	"github.com/rsgate/rsgate/rsocket/internal/bufpool"
 )
@@ -84,7 +85,7 @@ func TestLeaseHonoured(t *testing.T) {
 	mustErrIs(t, err, ErrNoLease)
 
 	p.send(frame.AppendLease(nil, 10000, 2, nil))
-	waitFor(t, c.LeaseAvailable, "lease")
+	testutil.Eventually(t, c.LeaseAvailable, "lease")
 	if err := fnfErr(c.FireAndForget(context.Background(), Payload{Data: []byte("1")}, FireAndForgetOptions{})); err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +102,7 @@ func TestLeaseHonoured(t *testing.T) {
 
 	// The newest LEASE replaces; it expires after its TTL.
 	p.send(frame.AppendLease(nil, 60, 100, nil))
-	waitFor(t, c.LeaseAvailable, "lease 2")
+	testutil.Eventually(t, c.LeaseAvailable, "lease 2")
 	if err := fnfErr(c.FireAndForget(context.Background(), Payload{}, FireAndForgetOptions{})); err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +157,7 @@ func TestLeaseEndToEnd(t *testing.T) {
 	leakCheck(t)
 	client, _ := pair(t, pairCfg{client: Options{Lease: true}, handler: echoHandler(),
 		server: ServerOptions{Lease: &LeaseGrant{TTL: time.Minute, Requests: 3}}})
-	waitFor(t, client.LeaseAvailable, "lease")
+	testutil.Eventually(t, client.LeaseAvailable, "lease")
 	for i := 0; i < 3; i++ {
 		m, _, err := client.RequestResponse(context.Background(), Payload{Data: []byte("x")})
 		if err != nil {
@@ -621,14 +622,14 @@ func TestReassemblyDroppedAfterCancel(t *testing.T) {
 	p.expect(frame.TypeRequestStream, 1)
 	p.send(frame.AppendPayload(nil, 1, frame.FlagFollows|frame.FlagNext, nil, []byte("part1")))
 	p.send(frame.AppendPayload(nil, 1, frame.FlagFollows|frame.FlagNext, nil, []byte("part2")))
-	waitFor(t, func() bool { return c.InFlight() == 1 }, "stream")
+	testutil.Eventually(t, func() bool { return c.InFlight() == 1 }, "stream")
 	st.Cancel()
 	p.expect(frame.TypeCancel, 1)
 	p.send(frame.AppendPayload(nil, 1, frame.FlagFollows|frame.FlagNext, nil, []byte("part3")))
 	p.send(frame.AppendPayload(nil, 1, frame.FlagNext, nil, []byte("part4")))
 	// Let the reader process them, then check nothing reached the subscriber.
 	p.send(frame.AppendKeepalive(nil, true, 0, nil))
-	waitFor(t, func() bool { return len(p.ch) > 0 }, "keepalive answer")
+	testutil.Eventually(t, func() bool { return len(p.ch) > 0 }, "keepalive answer")
 	if items, _, _ := sub.snapshot(); len(items) != 0 {
 		t.Fatalf("items after cancel: %v", items)
 	}

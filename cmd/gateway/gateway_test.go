@@ -18,9 +18,11 @@ import (
 	"github.com/rsgate/rsgate/mapping"
 )
 
+// testConfig is the configuration the tests of this package run the process with (ops_test.go adds
+// routes to it): listeners on free ports and the demo backend. %s: the demo's address, then more routes.
 const testConfig = `listen: "127.0.0.1:0"
 admin: "127.0.0.1:0"
-shutdown_grace: 5s
+shutdown_grace: 10s
 backends:
   demo:
     addresses: ["%s"]

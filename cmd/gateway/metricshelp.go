@@ -27,12 +27,21 @@ var metricHelp = map[string]string{
 	"rsgate_backend_lease_available":       "lease: true backends: requests the current leases still allow, summed over the ready connections.",
 	"rsgate_shadow_requests_total":         "Shadow copies by route and result (match, mismatch, error, dropped).",
 	"rsgate_split_requests_total":          "Requests of a split route by route and chosen backend.",
-	"rsgate_stream_parked":                 "SSE streams kept for resumption after their client disconnected or their end was written (stream.resume_window).",
-	"rsgate_stream_idle_timeouts_total":    "Streams ended by stream.idle_timeout: credit outstanding and no item from the backend (STREAM_IDLE).",
-	"rsgate_stream_resumed_total":          "SSE streams taken up again by a client reconnecting with Last-Event-ID.",
-	"rsgate_stream_resume_misses_total":    "Last-Event-ID values that named no parked stream (unknown, expired or of another route).",
-	"rsgate_stream_parked_expired_total":   "Parked SSE streams canceled because no client came back within stream.resume_window.",
-	"rsgate_stream_park_refused_total":     "Disconnected SSE streams not parked because limits.max_parked_streams was reached.",
+	// Admission control (README "Overload"), per route and per backend.
+	"rsgate_admission_limit":              "Current concurrency limit of the route's admission control.",
+	"rsgate_admission_inflight":           "Requests holding a slot of the route's admission limit.",
+	"rsgate_admission_queued":             "Requests waiting in the route's admission queue.",
+	"rsgate_admission_shed_total":         "Requests of the route answered 503 OVERLOADED by admission control (queue full or queue timeout).",
+	"rsgate_backend_admission_limit":      "Current adaptive concurrency limit of the backend (at most max_inflight).",
+	"rsgate_backend_admission_inflight":   "Requests holding a slot of the backend's adaptive limit.",
+	"rsgate_backend_admission_queued":     "Requests waiting for a slot of the backend's adaptive limit.",
+	"rsgate_backend_admission_shed_total": "Requests answered 503 OVERLOADED because the backend's adaptive limit was reached.",
+	"rsgate_stream_parked":                "SSE streams kept for resumption after their client disconnected or their end was written (stream.resume_window).",
+	"rsgate_stream_idle_timeouts_total":   "Streams ended by stream.idle_timeout: credit outstanding and no item from the backend (STREAM_IDLE).",
+	"rsgate_stream_resumed_total":         "SSE streams taken up again by a client reconnecting with Last-Event-ID.",
+	"rsgate_stream_resume_misses_total":   "Last-Event-ID values that named no parked stream (unknown, expired or of another route).",
+	"rsgate_stream_parked_expired_total":  "Parked SSE streams canceled because no client came back within stream.resume_window.",
+	"rsgate_stream_park_refused_total":    "Disconnected SSE streams not parked because limits.max_parked_streams was reached.",
 }
 
 // writeMetrics writes the Prometheus text of every registered set, with a HELP text on every family.

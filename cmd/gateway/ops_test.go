@@ -22,22 +22,9 @@ import (
 	"github.com/rsgate/rsgate/internal/demo"
 )
 
-// opsConfig serves every interaction of the demo service; %s: the demo's address, then extra routes.
-const opsConfig = `listen: "127.0.0.1:0"
-admin: "127.0.0.1:0"
-shutdown_grace: 10s
-backends:
-  demo:
-    addresses: ["%s"]
-    connections: 2
-routes:
-  - name: echo
-    method: POST
-    path: /api/echo
-    backend: demo
-    interaction: request-response
-    route: echo
-  - name: slow
+// opsRoutes are the routes of the ops tests besides testConfig's echo: every interaction of the demo
+// service.
+const opsRoutes = `  - name: slow
     method: GET
     path: /api/slow/{ms}
     backend: demo
@@ -67,9 +54,9 @@ routes:
     backend: demo
     interaction: request-channel
     route: chat
-%s`
+`
 
-// startOpsGateway runs the process wiring with opsConfig against a demo backend; it is shut down at the
+// startOpsGateway runs the process wiring with testConfig and opsRoutes against a demo backend; it is shut down at the
 // end of the test unless the test drained it.
 func startOpsGateway(t *testing.T) (g *gateway, path, demoAddr, base, admin string) {
 	t.Helper()
@@ -79,7 +66,7 @@ func startOpsGateway(t *testing.T) (g *gateway, path, demoAddr, base, admin stri
 	}
 	t.Cleanup(func() { d.Close() })
 	demoAddr = d.Addr().String()
-	g, path = startFromYAML(t, fmt.Sprintf(opsConfig, demoAddr, ""))
+	g, path = startFromYAML(t, fmt.Sprintf(testConfig, demoAddr, opsRoutes))
 	base = "http://" + g.listenAddr()
 	admin = "http://" + g.admin.ln.Addr().String()
 	waitReady(t, admin)
@@ -241,7 +228,7 @@ func TestReloadKeepsStreamAndChannel(t *testing.T) {
 		t.Fatalf("route before the reload: %d, want 404", code)
 	}
 
-	if err := os.WriteFile(path, []byte(fmt.Sprintf(opsConfig, demoAddr, extraRoute)), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(fmt.Sprintf(testConfig, demoAddr, opsRoutes+extraRoute)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	ticksAtReload, _ := clock.count()

@@ -1,6 +1,7 @@
 // Package testutil holds the helpers the tests of several packages share: Eventually (poll a condition
-// until it holds or a deadline passes) and, in rstest, RSocket handlers and subscribers. It imports nothing
-// of rsgate, so any package's internal tests can use it without an import cycle.
+// until it holds or a deadline passes). It imports nothing of rsgate, so any package's internal tests can
+// use it without an import cycle; the RSocket helpers (an echo handler, a collecting subscriber) are in
+// testutil/rstest, which imports rsocket and so serves every package but rsocket itself.
 package testutil
 
 import (
@@ -15,18 +16,18 @@ const DefaultWait = 10 * time.Second
 // pollEvery is the poll period of Eventually.
 const pollEvery = 2 * time.Millisecond
 
-// Eventually polls cond every few milliseconds until it returns true, and fails the test with what (a
-// format string with args) if it has not within DefaultWait.
-func Eventually(t testing.TB, cond func() bool, what string, args ...any) {
+// Eventually polls cond every few milliseconds until it returns true, and fails the test naming what
+// (what the test waited for) if it has not within DefaultWait.
+func Eventually(t testing.TB, cond func() bool, what string) {
 	t.Helper()
-	EventuallyWithin(t, DefaultWait, cond, what, args...)
+	EventuallyWithin(t, DefaultWait, cond, what)
 }
 
 // EventuallyWithin is Eventually with an explicit deadline.
-func EventuallyWithin(t testing.TB, wait time.Duration, cond func() bool, what string, args ...any) {
+func EventuallyWithin(t testing.TB, wait time.Duration, cond func() bool, what string) {
 	t.Helper()
 	if !poll(wait, cond) {
-		t.Fatalf("not within %v: "+what, append([]any{wait}, args...)...)
+		t.Fatalf("not within %v: %s", wait, what)
 	}
 }
 

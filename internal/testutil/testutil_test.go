@@ -31,7 +31,7 @@ func TestEventuallyPassesWhenTheConditionTurnsTrue(t *testing.T) {
 
 func TestEventuallyFailsWithTheMessage(t *testing.T) {
 	ft := &fakeTB{}
-	EventuallyWithin(ft, 20*time.Millisecond, func() bool { return false }, "backend %s ready", "demo")
+	EventuallyWithin(ft, 20*time.Millisecond, func() bool { return false }, "backend demo ready")
 	if !ft.failed.Load() || ft.msg != "not within 20ms: backend demo ready" {
 		t.Fatalf("failed=%v msg=%q", ft.failed.Load(), ft.msg)
 	}

@@ -6,11 +6,13 @@ import (
 	"io"
 	"net"
 	"sync/atomic"
+
+	"github.com/rsgate/rsgate/rsocket/frame"
 )
 
 // MaxFrameLen is the largest frame a 24-bit length prefix can describe (16,777,215 bytes) and the
 // default limit of every Conn in this package.
-const MaxFrameLen = 1<<24 - 1
+const MaxFrameLen = frame.MaxFrameLen
 
 // Conn is one transport connection carrying whole RSocket frames. See the package comment for
 // the ownership and concurrency rules.

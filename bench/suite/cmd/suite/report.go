@@ -238,6 +238,9 @@ func (s *Suite) report() {
 			name = "gateway: " + name
 		}
 		goals = append(goals, goal{name, fmt.Sprintf("%.2fx (p99 %s µs loaded vs %s µs unloaded)", r.med, f(s.stat("tail", "slow saturated", pe, "p99").med, 0), f(s.stat("tail", "unloaded", pe, "p99").med, 0)), verdict(r.med <= 2, true)})
+		if u := s.ratio("tail", "slow saturated unpinned", pe, "unloaded unpinned", pe, "p99"); u.n > 0 {
+			goals = append(goals, goal{name + " (unpinned)", fmt.Sprintf("%.2fx (p99 %s µs loaded vs %s µs unloaded)", u.med, f(s.stat("tail", "slow saturated unpinned", pe, "p99").med, 0), f(s.stat("tail", "unloaded unpinned", pe, "p99").med, 0)), verdict(u.med <= 2, true)})
+		}
 	}
 	if g := s.stat("streams", "SSE slow readers", "gateway", "rss_growth_mib"); g.n > 0 {
 		goals = append(goals, goal{"gateway RSS flat with slow SSE readers (growth over the last 3/4 of the run <= 2 MiB)", fmt.Sprintf("%s MiB", g.str(2)), verdict(g.hi <= 2, true)})
@@ -313,8 +316,11 @@ func (s *Suite) report() {
 			w("| %s | %s | %s | %s |\n", p, s.ratio("tail", "slow busy", p, "unloaded", p, "p99").ratioStr(), s.ratio("tail", "slow saturated", p, "unloaded", p, "p99").ratioStr(), s.ratio("tail", "slow saturated", p, "unloaded", p, "p999").ratioStr())
 		}
 		w("\n")
+		s.reportTailPinning(w) // overload.go
 		s.plot("tail-latency.png", curves(pngPath("tail-latency.png"), "fast route latency, constant rate, from intended send time", cs))
 	}
+
+	s.reportOpenLoop(w) // overload.go
 
 	// ---- 3 streams ----
 	if len(s.cases("streams")) > 0 {

@@ -94,7 +94,8 @@ func (s *Suite) httpTrial(pr peer, cell string, rep, conns int, method, path str
 
 // ---- (2) tail isolation ----
 
-func (s *Suite) sectionTail() {
+// tailTrials runs the tail-isolation trials; suffix is appended to the case names (" unpinned").
+func (s *Suite) tailTrials(suffix string) {
 	rate, fastConns := 1000, 128
 	busyConns, satConns := 100, 1000
 	type tp struct {
@@ -158,7 +159,7 @@ func (s *Suite) sectionTail() {
 				s.note(fmt.Sprintf("tail %s: %v", j.p.name, err))
 				continue
 			}
-			c := j.name
+			c := j.name + suffix
 			t := Trial{Section: "tail", Case: c, Peer: j.p.name, Rep: rep, Curve: curveOf(m), M: map[string]float64{
 				"p50": num(m, "p50_us"), "p90": num(m, "p90_us"), "p99": num(m, "p99_us"), "p999": num(m, "p999_us"), "max": num(m, "max_us"),
 				"rps": num(m, "ops_per_s"), "errors": num(m, "errors"),
