@@ -19,9 +19,11 @@
 #   6 shipped: bench/http/run.sh with nginx and haproxy also as shipped (worker_processes auto, no nbthread),
 #     pinned and unpinned (PIN=1 and PIN=0), ratios to nginx and to nginx-auto, goal check per repetition.
 #   7 scale: bench/scale.sh, the same comparison with the system under test on 1 .. nproc CPUs (taskset).
+#   8 balance: one slow instance of three (p2c vs weighted vs all healthy), a backend killed under load
+#     (failed requests, time to recover); gateway only (bench/suite/cmd/suite/balance.go).
 #
 # Environment: REPS (repetitions), NICE (e.g. -10: load generators and everything under test at that nice level,
-# so other work on a shared machine disturbs the trials less; it slows that work down; default unchanged), SECTIONS ("http,tail,openloop,streams,rsocket,memory,shipped,scale"), PIN (1/0), NO_INSTALL=1,
+# so other work on a shared machine disturbs the trials less; it slows that work down; default unchanged), SECTIONS ("http,tail,openloop,streams,rsocket,memory,balance,shipped,scale"), PIN (1/0), NO_INSTALL=1,
 # KEEP_TMP (1 = keep the temp dir with configs, logs, raw outputs and trials.json; the default),
 # RESULTS (report path, default bench/RESULTS.md), GW_REF (build the gateway from this commit, e.g. HEAD,
 # instead of the work tree, which may hold someone's unfinished edits).
@@ -87,7 +89,7 @@ log "building into $TMP/bin"
 (cd "$SRC" && go build -o "$TMP/bin/gateway" ./cmd/gateway)
 (cd "$SRC/bench/http" && go build -o "$TMP/bin/" ./cmd/httpbackend ./cmd/rsbackend)
 (cd "$SRC/bench/rsocketbench" && go build -o "$TMP/bin/rsocketbench" .)
-(cd "$HERE/suite" && go build -o "$TMP/bin/" ./cmd/loadgen ./cmd/upstream ./cmd/rsgoserver ./cmd/rsfnf ./cmd/suite)
+(cd "$HERE/suite" && go build -o "$TMP/bin/" ./cmd/loadgen ./cmd/upstream ./cmd/rsgoserver ./cmd/rsfnf ./cmd/rsdelay ./cmd/suite)
 
 # ---- open files: a WebSocket proxy holds two sockets per client
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -105,7 +107,7 @@ cat "$TMP/meta.txt" >&2
 
 # ---- run
 mkdir -p "$HERE/results"
-SECTIONS=${SECTIONS:-http,tail,openloop,streams,rsocket,memory,shipped,scale}
+SECTIONS=${SECTIONS:-http,tail,openloop,streams,rsocket,memory,balance,shipped,scale}
 has_section() { [[ ",$SECTIONS," == *",$1,"* ]]; }
 # sections 6 and 7 are shell harnesses run after the suite; the suite gets the rest
 SUITE_SECTIONS=$(tr ',' '\n' <<<"$SECTIONS" | grep -vx 'shipped\|scale' | paste -sd, - || true)

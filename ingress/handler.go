@@ -167,15 +167,17 @@ func (s *Server) finish(ctx *fasthttp.RequestCtx, st *state, rt *route, rq *requ
 	releaseRequest(rq)
 }
 
-// accessLog writes one access log line, sampled by log.access_log.sample; 5xx answers are always logged.
+// accessLog writes one access log line. log.access_log.sample samples 2xx and 3xx answers only: 4xx and
+// 5xx answers (and 1xx) are always logged. The line goes to Options.AccessLog (the gateway's is unsampled
+// and asynchronous, accesslog.go), else to Options.Logger.
 // up is the backend connection slot the request went to (nil: none); streamID its RSocket stream id on
 // that connection (0: none, e.g. a request-channel whose first message has not arrived yet at 101).
 func (s *Server) accessLog(st *state, method, path []byte, route, backend string, status, bytes int, d time.Duration,
 	up *poolMember, streamID uint32) {
-	if status < 500 && st.sample < 1 && rand.Float64() >= st.sample {
+	if status >= 200 && status < 400 && st.sample < 1 && rand.Float64() >= st.sample {
 		return
 	}
-	if ce := s.log.Check(zap.InfoLevel, "access"); ce != nil {
+	if ce := s.accessLogger().Check(zap.InfoLevel, "access"); ce != nil {
 		// Copies: method and path live in fasthttp's reused buffers, and a zap core may keep fields.
 		ce.Write(
 			zap.String("method", string(method)),
@@ -220,7 +222,7 @@ func streamIDField(id uint32) zap.Field {
 // it answers the error (400 for a request the metadata cannot be built from, else the pool's error) and
 // returns false.
 func (s *Server) prepare(ctx *fasthttp.RequestCtx, rt *route, rq *request) ([]byte, *poolMember, bool) {
-	mr := metaRequest{method: ctx.Method(), target: ctx.RequestURI(), header: &ctx.Request.Header}
+	mr := metaRequest{method: ctx.Method(), target: ctx.RequestURI(), header: &ctx.Request.Header, clientSubject: s.clientSubject(ctx)}
 	md, err := appendRequestMetadata(rq.md, rt, &rq.ps, &mr)
 	if err != nil {
 		writeJSONError(ctx, fasthttp.StatusBadRequest, err.Error(), CodeBadRequest, nil)
@@ -259,6 +261,9 @@ func pick(p *pool.Pool, rt *route) (*poolMember, error) {
 }
 
 func (s *Server) serveRequestResponse(ctx *fasthttp.RequestCtx, rt *route, rq *request) int {
+	if rt.retry != nil {
+		return s.serveRetried(ctx, rt, rq) // retry.go
+	}
 	md, m, ok := s.prepare(ctx, rt, rq)
 	if !ok {
 		return ctx.Response.StatusCode()

@@ -189,6 +189,7 @@ func buildUpstreamRequest(ctx *fasthttp.RequestCtx, rt *route, rq *request, hp *
 		req.Header.SetBytesKV(strXForwardedProto, strHTTP)
 	}
 	req.Header.SetBytesKV(strXForwardedHost, ctx.Host())
+	applyClientCertHeader(ctx, &req.Header) // gateway-set, never the client's (tls_edge.go)
 	return xff[:0]
 }
 

@@ -36,6 +36,7 @@ var strBearer = []byte("bearer ")
 type metaRequest struct {
 	method, target []byte
 	header         *fasthttp.RequestHeader
+	clientSubject  []byte // verified client certificate subject (tls_edge.go); nil: none
 }
 
 // appendRequestMetadata appends the request metadata for route rt to dst (normally dst[:0] of a pooled
@@ -83,7 +84,7 @@ func appendRequestMetadata(dst []byte, rt *route, ps *mapping.Params, r *metaReq
 		}
 	}
 	dst = appendTracingEntry(dst, r.header.Peek(headerTraceparent))
-	if len(rt.forward) > 0 {
+	if len(rt.forward) > 0 || r.clientSubject != nil {
 		var err error
 		if dst, err = appendGatewayEntry(dst, rt.forward, r); err != nil {
 			return nil, err
@@ -132,6 +133,12 @@ func appendGatewayEntry(dst []byte, names []string, r *metaRequest) ([]byte, err
 			}
 			count++
 		}
+	}
+	if r.clientSubject != nil { // gateway-set; never taken from the client (tls_edge.go)
+		if dst, err = httpmeta.AppendHeader(dst, strClientCertSubject, r.clientSubject); err != nil {
+			return dst[:start], ErrHeaderTooLong
+		}
+		count++
 	}
 	if err := httpmeta.SetHeaderCount(dst, countAt, count); err != nil {
 		return dst[:start], ErrHeaderTooLong

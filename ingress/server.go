@@ -28,6 +28,9 @@ type Pools interface {
 type Options struct {
 	// Logger receives the access log (when log.access_log.enabled) and server events. Default: no logging.
 	Logger *zap.Logger
+	// AccessLog, when set, receives the access log lines instead of Logger. The gateway gives it an
+	// unsampled logger writing through an AsyncWriter (accesslog.go). Default: Logger.
+	AccessLog *zap.Logger
 	// Metrics is the set the per-route series are registered on (rsgate_http_requests_total,
 	// rsgate_http_request_duration_seconds, rsgate_http_inflight_requests, rsgate_stream_items_total, all
 	// labelled route="name"; requests that match no route use route="_unmatched"). Default: no metrics.
@@ -91,6 +94,7 @@ type Server struct {
 	tlsConfig *tls.Config
 	// lingers closes the connections of 413s and parse errors gracefully (limits.go).
 	lingers lingerSet
+	certs   *tlsCerts // the tls section's files, reloaded (tls_edge.go); nil without TLS
 }
 
 // New builds a Server for cfg and its compiled table. pools gives each backend's connection pool (pass
@@ -120,11 +124,12 @@ func New(cfg *mapping.Config, table *mapping.Table, pools Pools, opts Options) (
 	s.limits = cfg.Limits
 	s.resume = newResumeStore(cfg.Limits.MaxParkedStreams, opts.Metrics)
 	if cfg.TLS != nil {
-		cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
+		// reloaded on Update and when the files change; client certificates (tls_edge.go)
+		certs, err := newTLSCerts(cfg.TLS, s.log)
 		if err != nil {
-			return nil, fmt.Errorf("%w: tls: %w", errConfig, err)
+			return nil, err
 		}
-		s.tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}
+		s.certs, s.tlsConfig = certs, certs.serverConfig()
 	}
 	s.calls.watchAfter = max(opts.SlowCallWatch, 0)
 	headerSize := cfg.Limits.MaxHeaderSize
@@ -172,7 +177,8 @@ func (s *Server) Serve(ln net.Listener) error {
 	if stop := s.startAdmission(); stop != nil { // admission.go
 		defer stop()
 	}
-	return s.fs.Serve(ln)
+	// accept errors retried, limits.max_connections and max_connections_per_ip (listener.go)
+	return s.fs.Serve(newEdgeListener(ln, "ingress", s.log, s.set, s.limits.MaxConnections, s.limits.MaxConnectionsPerIP))
 }
 
 // leanListener hands out its plain TCP connections as leanConns.
@@ -247,6 +253,9 @@ func (s *Server) openConns() int {
 func (s *Server) Update(cfg *mapping.Config, table *mapping.Table) error {
 	st, err := compileState(cfg, table, s.set)
 	if err != nil {
+		return err
+	}
+	if err := s.updateTLS(cfg); err != nil { // certificate files read again (tls_edge.go)
 		return err
 	}
 	st.compileAdmission(cfg, s.set, s.state.Load()) // keep the limiters (learned limits) of unchanged routes

@@ -70,6 +70,7 @@ type route struct {
 	limit        *keyedLimiter // nil: no rate limit (ratelimit.go)
 	wsLimit      *sessionLimit // websocket.rate_limit, per session (ratelimit.go)
 	adm          admissionRef  // route and backend limiters (admission.go)
+	retry        *retryPolicy  // retries and hedging of request-response (retry.go, hedge.go); nil: none
 }
 
 // errorStatus applies the route's "errors" table to an ERROR frame.
@@ -205,7 +206,7 @@ func newRoute(cfg *mapping.Config, cr *mapping.CompiledRoute, set *metrics.Set) 
 		backend:     cr.Backend,
 		timeout:     cr.Timeout.D(),
 		maxBody:     cr.MaxBody,
-		forward:     cr.ForwardHeaders,
+		forward:     stripGatewayHeaders(cr.ForwardHeaders), // x-client-cert-subject is gateway-set (tls_edge.go)
 		forwardAuth: cr.ForwardAuth,
 		m:           newRouteMetrics(set, cr.Name),
 	}
@@ -234,6 +235,7 @@ func newRoute(cfg *mapping.Config, cr *mapping.CompiledRoute, set *metrics.Set) 
 		return nil, fmt.Errorf("%w: route %q: unknown backend %q", errConfig, cr.Name, cr.Backend)
 	}
 	rt.useMIMEs(b)
+	rt.retry = newRetryPolicy(cr, set)
 	if cr.IsWebSocket() {
 		rt.ws = newWSRoute(cr, b.DataMIME, set)
 	}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fasthttp/websocket"
 	"github.com/valyala/bytebufferpool"
@@ -41,12 +42,17 @@ func (s *Server) serveChannel(ctx *fasthttp.RequestCtx, rt *route, rq *request) 
 	if status, ok := w.checkUpgrade(ctx); !ok {
 		return status
 	}
+	slot, ok := s.reserveSession(ctx, rt) // websocket.max_sessions (ws_sessions.go)
+	if !ok {
+		return fasthttp.StatusServiceUnavailable
+	}
 	md, m, ok := s.prepare(ctx, rt, rq)
 	if !ok {
+		slot.release()
 		return ctx.Response.StatusCode()
 	}
 	ch := &wsChannel{
-		s: s, rt: rt, w: w, member: m, picked: time.Now(),
+		s: s, rt: rt, w: w, member: m, picked: time.Now(), slot: slot,
 		itemQueue: itemQueue{notify: make(chan struct{}, 1)},
 		bucket:    rt.wsLimit.bucket(),
 	}
@@ -55,6 +61,7 @@ func (s *Server) serveChannel(ctx *fasthttp.RequestCtx, rt *route, rq *request) 
 	}
 	err := w.upgrader.Upgrade(ctx, ch.start)
 	if err != nil || ctx.Response.StatusCode() != fasthttp.StatusSwitchingProtocols {
+		slot.release()
 		m.DoneSession(ch.picked, rsocket.ErrCanceled)
 		return ctx.Response.StatusCode()
 	}
@@ -78,6 +85,7 @@ type wsChannel struct {
 	md     []byte
 	ws     *websocket.Conn
 	bucket *sessionBucket // websocket.rate_limit: inbound messages (ratelimit.go)
+	slot   *sessionSlot   // websocket.max_sessions; released when run ends
 
 	closeOnce sync.Once
 
@@ -103,6 +111,7 @@ func (c *wsChannel) start(ws *websocket.Conn) {
 func (c *wsChannel) run() {
 	ws, w := c.ws, c.w
 	reg := c.s.wsRegistry()
+	defer c.slot.release()
 	if !reg.add(c) {
 		c.close(closeGoingAway, "gateway shutting down")
 		c.member.DoneSession(c.picked, rsocket.ErrCanceled)
@@ -206,7 +215,7 @@ const maxRetainedMessage = 16 << 10
 
 // readMessage reads the next message (text or binary) into dst.
 func (c *wsChannel) readMessage(dst []byte) ([]byte, error) {
-	_, r, err := c.ws.NextReader()
+	mt, r, err := c.ws.NextReader()
 	if err != nil {
 		return nil, err
 	}
@@ -220,6 +229,9 @@ func (c *wsChannel) readMessage(dst []byte) ([]byte, error) {
 		n, err := r.Read(dst[len(dst):cap(dst)])
 		dst = dst[:len(dst)+n]
 		if err == io.EOF {
+			if mt == websocket.TextMessage && !utf8.Valid(dst) {
+				return nil, errInvalidUTF8 // RFC 6455 8.1: close 1007 (ws_strict.go)
+			}
 			return dst, nil
 		}
 		if err != nil {
@@ -279,6 +291,8 @@ func (c *wsChannel) readFailed(err error) {
 			_ = st.Complete()
 		}
 		c.close(closeNormal, "")
+	case errors.Is(err, errInvalidUTF8):
+		c.close(closeInvalidData, "invalid UTF-8 in a text message")
 	case errors.Is(err, websocket.ErrReadLimit):
 		c.close(closeTooBig, "message over "+strconv.Itoa(c.w.maxMessage)+" bytes") // the library sent 1009 already
 	case errors.As(err, &ne) && ne.Timeout():
@@ -341,7 +355,7 @@ func (c *wsChannel) writeLoop() {
 		}
 		for i, bb := range batch {
 			if werr == nil && !closed {
-				werr = c.ws.WriteMessage(mt, bb.B)
+				werr = c.ws.WriteMessage(itemMessageType(mt, bb.B), bb.B)
 			}
 			itemPool.Put(bb)
 			batch[i] = nil

@@ -69,6 +69,7 @@ var wsWritePool sync.Pool
 // wsRoute is what a WebSocket route needs beyond the HTTP route fields.
 type wsRoute struct {
 	maxMessage   int
+	maxSessions  int // websocket.max_sessions (ws_sessions.go); 0: no limit
 	idleTimeout  time.Duration
 	pingInterval time.Duration
 	anyOrigin    bool
@@ -89,6 +90,7 @@ func newWSRoute(cr *mapping.CompiledRoute, dataMIME string, set *metrics.Set) *w
 	c := cr.WebSocket
 	w := &wsRoute{
 		maxMessage:   c.MaxMessage,
+		maxSessions:  c.MaxSessions,
 		idleTimeout:  c.IdleTimeout.D(),
 		pingInterval: c.PingInterval.D(),
 		text:         textMIME(dataMIME),

@@ -38,8 +38,8 @@ import (
 //     to websocket.max_message bytes (a larger frame closes the socket with 1009), the Origin allow-list,
 //     ping every websocket.ping_interval. Liveness otherwise comes from RSocket KEEPALIVE and the
 //     client's max lifetime; websocket.idle_timeout does not apply (keepalives are messages).
-//   - A SETUP asking for leases (L flag) is refused with ERROR[UNSUPPORTED_SETUP]; resumption is refused by
-//     the core (ERROR[REJECTED_SETUP]).
+//   - A SETUP asking for leases (L flag) gets LEASEs sized from the backend's capacity (ws_lease.go);
+//     resumption is refused by the core (ERROR[REJECTED_SETUP]).
 //   - Options.RSocketAuthenticate, when set, sees every SETUP (its metadata and data) and may reject it
 //     (ERROR[REJECTED_SETUP]); BearerTokens builds one that checks a bearer token in composite metadata.
 //
@@ -87,8 +87,14 @@ func (s *Server) serveRSocket(ctx *fasthttp.RequestCtx, rt *route) int {
 	if status, ok := w.checkUpgrade(ctx); !ok {
 		return status
 	}
-	sess := &rsSession{s: s, rt: rt, bucket: rt.wsLimit.bucket()}
-	_ = w.upgrader.Upgrade(ctx, sess.run) // a failed upgrade has answered the request itself
+	slot, ok := s.reserveSession(ctx, rt) // websocket.max_sessions (ws_sessions.go)
+	if !ok {
+		return fasthttp.StatusServiceUnavailable
+	}
+	sess := &rsSession{s: s, rt: rt, slot: slot, bucket: rt.wsLimit.bucket()}
+	if err := w.upgrader.Upgrade(ctx, sess.run); err != nil || ctx.Response.StatusCode() != fasthttp.StatusSwitchingProtocols {
+		slot.release() // a failed upgrade has answered the request itself
+	}
 	return ctx.Response.StatusCode()
 }
 
@@ -97,21 +103,24 @@ func (s *Server) serveRSocket(ctx *fasthttp.RequestCtx, rt *route) int {
 // the session from then on, and the server keeps hijacked connections, so the socket is ours to close.
 // The session ends when the RSocket connection closes its transport (rsTransport.Close).
 type rsSession struct {
-	s          *Server
-	rt         *route
-	ws         *websocket.Conn
-	tc         *transport.WebSocketConn
-	conn       *rsocket.Conn // the client connection (we are its server), once Accept returned
-	client     *rsocket.Conn // the same, set by the acceptor (for the handler methods)
-	routing    bool          // the client's metadata is routing metadata, not composite
-	maxStreams int32
-	bucket     *sessionBucket // websocket.rate_limit: new requests of this session (ratelimit.go)
-	active     atomic.Int32
-	ping       *time.Timer
-	endOnce    sync.Once
-	mu         sync.Mutex
-	closed     bool
-	over       bool // the session ended (the socket is closed); guarded by mu
+	s             *Server
+	rt            *route
+	ws            *websocket.Conn
+	tc            *transport.WebSocketConn
+	conn          *rsocket.Conn // the client connection (we are its server), once Accept returned
+	client        *rsocket.Conn // the same, set by the acceptor (for the handler methods)
+	routing       bool          // the client's metadata is routing metadata, not composite
+	leased        bool          // the client's SETUP set L: it gets leases (ws_lease.go)
+	maxStreams    int32
+	bucket        *sessionBucket // websocket.rate_limit: new requests of this session (ratelimit.go)
+	active        atomic.Int32
+	ping          *time.Timer
+	endOnce       sync.Once
+	mu            sync.Mutex
+	closed        bool
+	over          bool         // the session ended (the socket is closed); guarded by mu
+	slot          *sessionSlot // websocket.max_sessions; released by end (ws_sessions.go)
+	violationFlag              // a protocol violation is closing the connection (ws_rsocket_strict.go)
 }
 
 // shutdown implements wsSession.
@@ -144,6 +153,7 @@ func (ss *rsSession) run(ws *websocket.Conn) {
 	ss.tc = tc // before the registry entry: shutdown closes it
 	ss.mu.Unlock()
 	if !s.wsRegistry().add(ss) {
+		ss.slot.release()
 		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeGoingAway, "gateway shutting down"), time.Now().Add(wsWriteWait))
 		_ = tc.Close()
 		return
@@ -168,6 +178,9 @@ func (ss *rsSession) run(ws *websocket.Conn) {
 	ss.conn = c
 	closed := ss.closed
 	ss.mu.Unlock()
+	if ss.leased {
+		ss.startLeases(c)
+	}
 	if closed {
 		_ = c.CloseWithError(frame.CodeConnectionClose, "gateway shutting down")
 	}
@@ -193,6 +206,7 @@ func (ss *rsSession) end() {
 		ss.mu.Unlock()
 		ss.s.wsRegistry().remove(ss)
 		ss.rt.ws.sessionEnded()
+		ss.slot.release()
 	})
 }
 
@@ -208,6 +222,9 @@ type rsTransport struct {
 
 func (t *rsTransport) ReadFrame() ([]byte, error) {
 	b, err := t.WebSocketConn.ReadFrame()
+	for err == nil && t.ss.screen(b) == frameDrop { // protocol strictness (ws_rsocket_strict.go)
+		b, err = t.WebSocketConn.ReadFrame()
+	}
 	if err != nil && t.closeCode.Load() == 0 {
 		code := 0
 		switch {
@@ -241,10 +258,7 @@ func isFrameSize(err error) bool {
 
 // accept is the Acceptor of the client's SETUP.
 func (ss *rsSession) accept(setup *rsocket.SetupInfo, c *rsocket.Conn) (rsocket.Handler, error) {
-	if setup.Lease {
-		// The gateway does not issue leases to clients (backends' leases are handled by the pools).
-		return nil, &rsocket.Error{Code: frame.CodeUnsupportedSetup, Message: "rsgate: leases are not supported on this route"}
-	}
+	ss.leased = setup.Lease // the gateway issues leases sized from the backend's capacity (ws_lease.go)
 	if auth := ss.s.opts.RSocketAuthenticate; auth != nil {
 		if err := auth(ss.rt.name, setup); err != nil {
 			return nil, err

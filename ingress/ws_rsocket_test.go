@@ -256,7 +256,8 @@ func TestWSRSocketLimitsAndRouting(t *testing.T) {
 			t.Fatalf("err %v, want REJECTED_SETUP", c.Err())
 		}
 	})
-	t.Run("lease-unsupported", func(t *testing.T) {
+	t.Run("lease", func(t *testing.T) {
+		// A client that honours leases is granted one (ws_lease.go; TestClientLeaseFollowsBackend has more).
 		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 		defer cancel()
 		tc, err := transport.DialWebSocket(ctx, "ws://"+g.addr+"/rsocket", nil, nil)
@@ -268,15 +269,12 @@ func TestWSRSocketLimitsAndRouting(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer lc.Close()
-		select {
-		case <-lc.Done():
-		case <-time.After(testTimeout):
-			t.Fatal("lease SETUP accepted")
+		waitFor(t, "a lease from the gateway", lc.LeaseAvailable)
+		msg, _, err := lc.RequestResponse(ctx, rsocket.Payload{Metadata: routeMD("echo"), Data: []byte("hi")})
+		if err != nil || string(msg.Data) != "hi" {
+			t.Fatalf("request under the lease: %v", err)
 		}
-		var re *rsocket.Error
-		if !errors.As(lc.Err(), &re) || re.Code != frame.CodeUnsupportedSetup {
-			t.Fatalf("err %v, want UNSUPPORTED_SETUP", lc.Err())
-		}
+		msg.Release()
 	})
 	c, _ := dialRSocket(t, g, "/rsocket", auth)
 	t.Run("routes-map", func(t *testing.T) {

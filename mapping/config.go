@@ -61,6 +61,7 @@ const (
 	DefaultWSMaxMessage    = 1 << 20
 	DefaultWSIdleTimeout   = 60 * time.Second
 	DefaultWSPingInterval  = 25 * time.Second
+	DefaultWSMaxSessions   = 10000
 	MinMTU                 = frame.MinMTU      // the one definition is in rsocket/frame
 	MaxWindow              = frame.MaxRequestN // REQUEST_N's upper bound
 )
@@ -78,6 +79,12 @@ type Config struct {
 	// Admin is the admin listener address (/metrics, /healthz, /readyz, /routes, /backends). Key "admin",
 	// default "127.0.0.1:9901"; "" or "off" disables it (Admin is then "").
 	Admin string `yaml:"admin"`
+
+	// AdminTokenFile is a file holding the admin bearer token: every admin endpoint but /healthz and
+	// /readyz then needs "Authorization: Bearer <token>". Read at start and on every reload; surrounding
+	// white space is ignored. Key "admin_token_file", default "" = no token (the admin listener still
+	// refuses foreign Host headers and cross-site POSTs).
+	AdminTokenFile string `yaml:"admin_token_file"`
 
 	// ShutdownGrace is how long a SIGTERM drain waits for in-flight requests and streams before closing
 	// them. Key "shutdown_grace", default 15s.
@@ -145,9 +152,14 @@ type Limits struct {
 	// IdleTimeout closes keep-alive connections idle this long. Key "limits.idle_timeout", default 120s;
 	// 0 = none.
 	IdleTimeout Duration `yaml:"idle_timeout"`
-	// MaxConnections caps concurrent client connections. Key "limits.max_connections", default 0 = the
-	// server's built-in limit (fasthttp: 256 Ki).
+	// MaxConnections caps concurrent client connections (WebSocket sessions included); a connection
+	// beyond it is closed at accept. Key "limits.max_connections", default 0 = derived by the gateway
+	// from the open-files limit (see DefaultMaxConnections); >= 0.
 	MaxConnections int `yaml:"max_connections"`
+	// MaxConnectionsPerIP caps the concurrent client connections from one IP address; a connection
+	// beyond it is closed at accept. Key "limits.max_connections_per_ip", default 0 = no limit (clients
+	// behind one NAT or proxy share an address); >= 0.
+	MaxConnectionsPerIP int `yaml:"max_connections_per_ip"`
 	// MaxHeaderSize is the largest request line plus headers, in bytes. Key "limits.max_header_size",
 	// bytes or "8KiB"; default 8 KiB; >= 1 KiB.
 	MaxHeaderSize int `yaml:"max_header_size" unit:"bytes"`
@@ -170,10 +182,50 @@ type Limits struct {
 
 // IngressTLS is the "tls" section: certificate for the ingress listener.
 type IngressTLS struct {
-	// Cert is the PEM certificate chain file. Key "tls.cert", required.
+	// Cert is the PEM certificate chain file. Key "tls.cert", required. Reloaded on SIGHUP and POST
+	// /reload, and when the file changes (see ReloadInterval), without dropping connections.
 	Cert string `yaml:"cert"`
 	// Key is the PEM private key file. Key "tls.key", required.
 	Key string `yaml:"key"`
+	// ClientCA is a PEM file of the CAs that sign client certificates (mutual TLS). Key "tls.client_ca",
+	// default "" = client certificates are not asked for. Reloaded like the certificate.
+	ClientCA string `yaml:"client_ca"`
+	// ClientAuth is request (a client certificate is asked for and verified when given) or require (a
+	// verified client certificate is needed to connect). Key "tls.client_auth", default require when
+	// client_ca is set; needs client_ca.
+	ClientAuth string `yaml:"client_auth"`
+	// ReloadInterval is how often, at most, the files' modification times are checked (on new TLS
+	// handshakes) to pick up renewed certificates. Key "tls.reload_interval", default 10s; 0 = only on
+	// SIGHUP and POST /reload.
+	ReloadInterval *Duration `yaml:"reload_interval,omitempty"`
+}
+
+// TLS client authentication modes (tls.client_auth).
+const (
+	ClientAuthRequest = "request"
+	ClientAuthRequire = "require"
+)
+
+// DefaultTLSReloadInterval is the default of tls.reload_interval.
+const DefaultTLSReloadInterval = 10 * time.Second
+
+// EffectiveClientAuth is the client_auth mode in force: "" without client_ca.
+func (t *IngressTLS) EffectiveClientAuth() string {
+	if t.ClientCA == "" {
+		return ""
+	}
+	if t.ClientAuth == "" {
+		return ClientAuthRequire
+	}
+	return t.ClientAuth
+}
+
+// EffectiveReloadInterval is tls.reload_interval with its default.
+func (t *IngressTLS) EffectiveReloadInterval() time.Duration {
+	if t.ReloadInterval == nil {
+		return DefaultTLSReloadInterval
+	}
+	return t.ReloadInterval.D()
 }
 
 // Backend is one entry of "backends": a set of instances reached over one transport.
@@ -229,6 +281,10 @@ type Backend struct {
 	// resolve_interval (the longest an upstream connection is kept, so that new connections follow DNS)
 	// and reconnect apply.
 	HTTP HTTPOptions `yaml:"http,omitempty"`
+	// Balancer is weighted | p2c (see resilience.go). Key "balancer", default "weighted".
+	Balancer string `yaml:"balancer,omitempty"`
+	// Outlier ejects failing addresses (see Outlier). Key "outlier".
+	Outlier Outlier `yaml:"outlier,omitempty"`
 }
 
 // SetupPayload is a backend's "setup" section: the payload sent in SETUP.
@@ -324,6 +380,10 @@ type Route struct {
 	// Sticky makes the split choice a function of a request header or cookie (see Sticky). Key
 	// "sticky", default absent (random choice); only with split.
 	Sticky *Sticky `yaml:"sticky,omitempty"`
+	// Required makes /readyz wait for the backends this route is served by (its backend, its split
+	// targets and its rsocket.routes backends; not its shadow). Key "required", default true; a route
+	// of false does not take the gateway out of rotation when its backends are down.
+	Required *bool `yaml:"required,omitempty"`
 	// Shadow copies requests to another backend in the background and compares the answers (see
 	// Shadow). Key "shadow", default absent; for request-response, fire-and-forget and http; not with
 	// split.
@@ -342,6 +402,13 @@ type Route struct {
 	// Priority is critical | normal | background: who is shed first when the gateway is short of CPU or
 	// backend capacity (background, then normal). Key "priority", default "normal".
 	Priority string `yaml:"priority"`
+	// Idempotent says a request may safely be processed twice: it allows hedging and the retry
+	// conditions application_error, timeout and connection_lost. Key "idempotent", default false.
+	Idempotent bool `yaml:"idempotent,omitempty"`
+	// Retry retries failed request-response calls within a budget (see Retry). Key "retry".
+	Retry Retry `yaml:"retry,omitempty"`
+	// Hedge sends a second copy of slow idempotent request-response calls (see Hedge). Key "hedge".
+	Hedge Hedge `yaml:"hedge,omitempty"`
 }
 
 // StreamConfig is a route's "stream" section.
@@ -377,6 +444,9 @@ type WebSocketConfig struct {
 	// PingInterval is how often the gateway pings the client. Key "websocket.ping_interval", default
 	// 25s; 0 = never.
 	PingInterval Duration `yaml:"ping_interval"`
+	// MaxSessions caps the concurrent WebSocket sessions of the route; an upgrade beyond it gets 503
+	// TOO_MANY_SESSIONS. Key "websocket.max_sessions", default 10000; 0 = no limit; >= 0.
+	MaxSessions int `yaml:"max_sessions"`
 	// Origins is the allow-list of Origin header values ("https://app.example.com"), or ["*"] for any.
 	// Key "websocket.origins", default none = same origin only (Origin's host equals Host).
 	Origins []string `yaml:"origins,omitempty"`
@@ -430,6 +500,8 @@ func NewBackend(name string) *Backend {
 		ResolveInterval: Duration(DefaultResolveInterval),
 		Reconnect:       Reconnect{MinBackoff: Duration(DefaultMinBackoff), MaxBackoff: Duration(DefaultMaxBackoff)},
 		HTTP:            NewHTTPOptions(),
+		Balancer:        BalancerWeighted,
+		Outlier:         newOutlier(),
 	}
 }
 
@@ -452,7 +524,10 @@ func newRoute() *Route {
 			MaxMessage:   DefaultWSMaxMessage,
 			IdleTimeout:  Duration(DefaultWSIdleTimeout),
 			PingInterval: Duration(DefaultWSPingInterval),
+			MaxSessions:  DefaultWSMaxSessions,
 		},
+		Retry: newRetry(),
+		Hedge: newHedge(),
 	}
 }
 
@@ -484,11 +559,15 @@ func (r *Route) resolveDefaults(set func(key string) bool) {
 	if !r.IsWebSocket() {
 		r.WebSocket = WebSocketConfig{}
 	}
+	r.resolveResilience(set, nil)
 }
 
 func (r *Route) usesStream() bool {
 	return r.Interaction == InteractionRequestStream || r.Interaction == InteractionRequestChannel
 }
+
+// IsRequired reports the route's "required" key (default true).
+func (r *Route) IsRequired() bool { return r.Required == nil || *r.Required }
 
 // IsWebSocket reports whether the route is served over a client WebSocket (request-channel, rsocket).
 func (r *Route) IsWebSocket() bool {

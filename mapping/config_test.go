@@ -80,6 +80,8 @@ func TestParseDesignExample(t *testing.T) {
 				DialTimeout:     Duration(5 * time.Second),
 				ResolveInterval: Duration(30 * time.Second),
 				Reconnect:       Reconnect{MinBackoff: Duration(100 * time.Millisecond), MaxBackoff: Duration(10 * time.Second)},
+				Balancer:        "weighted",
+				Outlier:         Outlier{ConsecutiveFailures: 5, EjectionTime: Duration(30 * time.Second), MaxEjectedPercent: 50},
 			},
 		},
 		Routes: []*Route{
@@ -87,6 +89,8 @@ func TestParseDesignExample(t *testing.T) {
 				Name: "echo", Method: "POST", Path: "/api/echo", Backend: "demo",
 				Interaction: "request-response", Route: "echo", Timeout: Duration(5 * time.Second),
 				MaxBody: 4 << 20, ForwardAuth: true, Admission: NewAdmission(), Priority: "normal",
+				Retry: Retry{Attempts: 2, Budget: "20%", MinPerSecond: 10, On: []string{"rejected", "unsent", "no_lease"}},
+				Hedge: Hedge{After: "p95", Max: 1},
 			},
 			{
 				Name: "ticks", Method: "GET", Path: "/api/ticks/{count}", Backend: "demo",
@@ -101,6 +105,7 @@ func TestParseDesignExample(t *testing.T) {
 				MaxBody: 4 << 20, ForwardAuth: true, Admission: NewAdmission(), Priority: "normal",
 				WebSocket: WebSocketConfig{
 					MaxMessage: 1 << 20, IdleTimeout: Duration(60 * time.Second), PingInterval: Duration(25 * time.Second),
+					MaxSessions: DefaultWSMaxSessions,
 				},
 			},
 			{
@@ -109,6 +114,7 @@ func TestParseDesignExample(t *testing.T) {
 				MaxBody:     4 << 20, ForwardAuth: true, Admission: NewAdmission(), Priority: "normal",
 				WebSocket: WebSocketConfig{
 					MaxMessage: 1 << 20, IdleTimeout: Duration(60 * time.Second), PingInterval: Duration(25 * time.Second),
+					MaxSessions: DefaultWSMaxSessions,
 				},
 			},
 		},
@@ -411,7 +417,7 @@ func TestInteractionDefaults(t *testing.T) {
 		{"r0", "POST", 30 * time.Second, StreamConfig{}, WebSocketConfig{}, 4 << 20, true},
 		{"ff", "POST", 30 * time.Second, StreamConfig{}, WebSocketConfig{}, 4 << 20, true},
 		{"st", "GET", 2 * time.Minute, StreamConfig{"auto", 64, Duration(time.Minute), Duration(30 * time.Second), "new"}, WebSocketConfig{}, 4 << 20, true},
-		{"ch", "GET", 0, StreamConfig{"auto", 8, Duration(time.Minute), Duration(30 * time.Second), "new"}, WebSocketConfig{MaxMessage: 1 << 20, IdleTimeout: Duration(time.Minute)}, 4 << 20, true},
+		{"ch", "GET", 0, StreamConfig{"auto", 8, Duration(time.Minute), Duration(30 * time.Second), "new"}, WebSocketConfig{MaxMessage: 1 << 20, IdleTimeout: Duration(time.Minute), MaxSessions: DefaultWSMaxSessions}, 4 << 20, true},
 		{"px", "*", 30 * time.Second, StreamConfig{}, WebSocketConfig{}, 1024, true},
 		{"rr0", "GET", 0, StreamConfig{}, WebSocketConfig{}, 4 << 20, false},
 	}

@@ -495,6 +495,9 @@ func (d *decoder) resolve(c *Config) {
 		if !set("stream.idle_timeout") {
 			r.Stream.IdleTimeout = c.Limits.StreamIdleTimeout // stream_keys.go
 		}
+		r.resolveResilience(set, func(key, format string, args ...any) {
+			d.errs.add(d.lines[prefix+key], prefix+key, format, args...)
+		})
 		r.resolveDefaults(set)
 		r.resolveShadow(c, func(key string) bool { return set("shadow." + key) })
 		r.resolveAdmission(c, func(key string) bool { return set("admission." + key) })

@@ -105,6 +105,9 @@ func (c *Config) validate(errs *errorList) {
 	if c.Limits.MaxConnections < 0 {
 		v.add("limits.max_connections", "must not be negative")
 	}
+	if c.Limits.MaxConnectionsPerIP < 0 {
+		v.add("limits.max_connections_per_ip", "must not be negative")
+	}
 	if c.Limits.MaxHeaderSize < 1024 {
 		v.add("limits.max_header_size", "must be at least 1KiB (1024), got %d", c.Limits.MaxHeaderSize)
 	}
@@ -114,6 +117,14 @@ func (c *Config) validate(errs *errorList) {
 		}
 		if t.Key == "" {
 			v.add("tls.key", "required when tls is set")
+		}
+		if t.ClientAuth != "" {
+			if v.oneOf("tls.client_auth", t.ClientAuth, ClientAuthRequest, ClientAuthRequire) && t.ClientCA == "" {
+				v.add("tls.client_auth", "needs tls.client_ca (the CAs that sign client certificates)")
+			}
+		}
+		if t.ReloadInterval != nil && *t.ReloadInterval < 0 {
+			v.add("tls.reload_interval", "must not be negative (0 = reload only on SIGHUP)")
 		}
 	}
 	v.cors("cors", c.CORS, false)                 // cors.go
@@ -256,6 +267,7 @@ func (v *validator) backend(f, name string, b *Backend) {
 	if b.Transport == TransportHTTP {
 		v.httpOptions(f+".http", &b.HTTP)
 	}
+	v.balancing(f, b)
 	if b.Reconnect.MinBackoff <= 0 {
 		v.add(f+".reconnect.min_backoff", "must be greater than 0")
 	} else if b.Reconnect.MaxBackoff < b.Reconnect.MinBackoff {
@@ -451,6 +463,9 @@ func (v *validator) route(f string, i int, r *Route, names, shapes map[string]in
 		if r.WebSocket.MaxMessage <= 0 {
 			v.add(f+".websocket.max_message", "must be greater than 0")
 		}
+		if r.WebSocket.MaxSessions < 0 {
+			v.add(f+".websocket.max_sessions", "must not be negative (0 = no limit)")
+		}
 		for j, o := range r.WebSocket.Origins {
 			of := f + ".websocket.origins[" + strconv.Itoa(j) + "]"
 			if o == "*" {
@@ -470,6 +485,7 @@ func (v *validator) route(f string, i int, r *Route, names, shapes map[string]in
 	}
 	v.rateLimit(f+".rate_limit", r.RateLimit, false)
 	v.rateLimit(f+".websocket.rate_limit", r.WebSocket.RateLimit, true)
+	v.resilience(f, r)
 	if r.RSocket != nil {
 		for _, pat := range sortedKeys(r.RSocket.Routes) {
 			pf := f + ".rsocket.routes." + pat

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rsgate/rsgate/internal/testutil"
 	"github.com/rsgate/rsgate/internal/testutil/rstest"
+	"github.com/rsgate/rsgate/mapping"
 )
 
 func TestPickDoneAllocs(t *testing.T) {
@@ -41,4 +42,32 @@ func TestPickDoneAllocs(t *testing.T) {
 	}
 	a.Done(start, nil)
 	b.Done(start, errors.New("failed"))
+}
+
+// TestPickAllocsByBalancer: both balancers, and a pool with an ejected address, pick without allocating.
+func TestPickAllocsByBalancer(t *testing.T) {
+	for _, bal := range []string{"weighted", "p2c"} {
+		bk := testBackend("allocs-"+bal, "10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1")
+		bk.Connections = 2
+		bk.Balancer = bal
+		bk.Outlier.EjectionTime = mapping.Duration(time.Hour)
+		p := newPool(t, bk, Options{Dialer: pipeDialer(t, echoHandler(), nil)})
+		p.Start()
+		waitFor(t, "6 ready connections", 5*time.Second, func() bool { return readyConns(p) == 6 })
+		start := time.Now()
+		run := func(what string) {
+			if n := testing.AllocsPerRun(1000, func() {
+				m, err := p.Pick()
+				if err != nil {
+					t.Fatal(err)
+				}
+				m.Done(start, nil)
+			}); n != 0 {
+				t.Errorf("%s %s: Pick+Done %v allocs, want 0", bal, what, n)
+			}
+		}
+		run("healthy")
+		p.eject(p.targets[1].endpoints[""], false)
+		run("one address ejected")
+	}
 }

@@ -7,10 +7,11 @@ import (
 	"github.com/rsgate/rsgate/internal/testutil/rstest"
 )
 
-func benchPool(b *testing.B, maxInflight int) *Pool {
+func benchPool(b *testing.B, maxInflight int, balancer string) *Pool {
 	bk := testBackend("bench", "10.0.0.1:1", "10.0.0.2:1")
 	bk.Connections = 4
 	bk.MaxInflight = maxInflight
+	bk.Balancer = balancer
 	p, err := New(bk, Options{Dialer: pipeDialer(b, rstest.EchoHandler(), nil)})
 	if err != nil {
 		b.Fatal(err)
@@ -27,15 +28,15 @@ func benchPool(b *testing.B, maxInflight int) *Pool {
 	return p
 }
 
-// BenchmarkPick measures Pick+Done (8 connections) from parallel goroutines, with and without a
-// max_inflight limit (which adds one per-pool atomic counter).
+// BenchmarkPick measures Pick+Done (8 connections) from parallel goroutines under each balancer (the
+// max_inflight limit adds one per-pool atomic counter).
 func BenchmarkPick(b *testing.B) {
 	for _, bc := range []struct {
-		name  string
-		limit int
-	}{{"unlimited", 0}, {"max_inflight", 1 << 20}} {
+		name     string
+		balancer string
+	}{{"weighted", "weighted"}, {"p2c", "p2c"}} {
 		b.Run(bc.name, func(b *testing.B) {
-			p := benchPool(b, bc.limit)
+			p := benchPool(b, 1<<20, bc.balancer)
 			b.ReportAllocs()
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
@@ -53,7 +54,7 @@ func BenchmarkPick(b *testing.B) {
 }
 
 func BenchmarkPickSerial(b *testing.B) {
-	p := benchPool(b, 0)
+	p := benchPool(b, 1<<20, "weighted")
 	start := time.Now()
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -7,11 +7,14 @@
 // down and reconnects with jittered exponential backoff. A lost connection fails only its own in-flight streams
 // (the rsocket core does that); Pick skips it from the moment its Done channel closes.
 //
-// Balancing is power of two choices over peak EWMA latency x (outstanding + 1) (Finagle's "peak EWMA"):
-// two random members are compared and the cheaper one is taken; members that are not ready, or whose
-// connection has no lease left, are never chosen. The hot path (Pick, Member.Conn, Member.Done) uses only
-// per-member atomics, the per-thread runtime random source and, when max_inflight is set, one per-pool
-// counter; it does not allocate.
+// Balancing draws two random members and keeps the better one under the backend's balancer: "weighted"
+// (the default, weighted.go: availability x success / (1 + predicted latency x (outstanding + 1)), as
+// rsocket-java's WeightedLoadbalanceStrategy) or "p2c" (peak EWMA latency x (outstanding + 1), Finagle's
+// "peak EWMA"). Members that are not ready, whose connection has no lease left, or whose address is
+// ejected by outlier detection (outlier.go) are not chosen. The hot path (Pick, Member.Conn, Member.Done)
+// uses only per-member and per-address atomics, the member's mutex in Done, the per-thread runtime random
+// source and, when max_inflight is set, one per-pool counter; it does not allocate. PickOther serves
+// retries and hedges (another address when possible); Capacity sizes the leases the ingress issues.
 //
 // Lifetime rules:
 //   - Pick reserves one in-flight slot on the returned Member; the caller must call Member.Done exactly once,

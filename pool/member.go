@@ -48,6 +48,8 @@ type Member struct {
 	stamp       atomic.Int64  // pool clock (ns since the pool's epoch) of the last observation
 	conn        atomic.Pointer[rsocket.Conn]
 	pool        *Pool
+	quant       quantiles   // weighted balancer's latency sketch and success average (weighted.go)
+	probe       atomic.Bool // this member carries its address's outlier probe (outlier.go)
 
 	mu sync.Mutex // serialises EWMA updates; also guards lastErr and since
 
@@ -107,6 +109,7 @@ func (m *Member) done(start time.Time, err error) {
 	if err != nil {
 		m.errors.Add(1)
 		if errors.Is(err, context.Canceled) || errors.Is(err, rsocket.ErrCanceled) {
+			m.recordOutcome(err)
 			return
 		}
 	}
@@ -116,6 +119,7 @@ func (m *Member) done(start time.Time, err error) {
 		rtt = 0
 	}
 	m.observe(int64(t.Sub(p.epoch)), rtt, err != nil)
+	m.recordOutcome(err)
 }
 
 // observe folds one latency sample into the peak EWMA: a sample above the current cost replaces it at once
@@ -139,6 +143,7 @@ func (m *Member) observe(now int64, rtt float64, failed bool) {
 		cost = cost*w + rtt*(1-w)
 	}
 	m.costBits.Store(math.Float64bits(cost))
+	m.quant.observe(rtt, failed, w)
 	m.stamp.Store(now)
 	m.mu.Unlock()
 }
@@ -230,6 +235,9 @@ func (m *Member) run(ctx context.Context) {
 			log.Warn("backend connect failed", zap.Error(err), zap.Int("attempt", attempt), zap.Duration("retry_in", delay))
 			continue
 		}
+		m.mu.Lock()
+		m.quant.reset() // a new connection starts with the startup penalty
+		m.mu.Unlock()
 		m.conn.Store(conn)
 		if connected {
 			m.reconnects.Add(1)

@@ -17,6 +17,9 @@ import (
 //	rsgate_backend_reconnects_total       counter  successful reconnects
 //	rsgate_backend_dial_errors_total      counter  failed dials / SETUPs
 //	rsgate_backend_pick_errors_total      counter  Pick failures, label reason=overloaded|no_connection|no_lease
+//	rsgate_backend_ejections_total        counter  addresses ejected by outlier detection (outlier.go)
+//	rsgate_backend_ejection_recoveries_total counter ejected addresses brought back by a successful probe
+//	rsgate_backend_ejected                gauge    addresses currently ejected (or waiting for their probe)
 //	rsgate_backend_lease_available        gauge    requests the backend's current leases still allow, summed
 //	                                               over its ready connections (only for lease: true backends;
 //	                                               registered when a pool with leases first takes the series)
@@ -34,6 +37,8 @@ type metricsEntry struct {
 	overloaded   *metrics.Counter
 	noConnection *metrics.Counter
 	noLease      *metrics.Counter
+	ejections    *metrics.Counter
+	recoveries   *metrics.Counter
 	lease        bool // rsgate_backend_lease_available is registered
 }
 
@@ -111,6 +116,9 @@ func newMetricsEntry(set *metrics.Set, backend string) *metricsEntry {
 	e.overloaded = set.NewCounter(name("rsgate_backend_pick_errors_total", `,reason="overloaded"`))
 	e.noConnection = set.NewCounter(name("rsgate_backend_pick_errors_total", `,reason="no_connection"`))
 	e.noLease = set.NewCounter(name("rsgate_backend_pick_errors_total", `,reason="no_lease"`))
+	e.ejections = set.NewCounter(name("rsgate_backend_ejections_total", ""))
+	e.recoveries = set.NewCounter(name("rsgate_backend_ejection_recoveries_total", ""))
+	gauge("rsgate_backend_ejected", func(p *Pool) float64 { _, n := p.endpointCounts(); return float64(n) })
 	return e
 }
 
@@ -125,6 +133,18 @@ func (e *metricsEntry) name(metric, extra string) string {
 func (p *Pool) countReconnect() {
 	if e := p.metrics.Load(); e != nil {
 		e.reconnects.Inc()
+	}
+}
+
+func (p *Pool) countEjection() {
+	if e := p.metrics.Load(); e != nil {
+		e.ejections.Inc()
+	}
+}
+
+func (p *Pool) countRecovery() {
+	if e := p.metrics.Load(); e != nil {
+		e.recoveries.Inc()
 	}
 }
 

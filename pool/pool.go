@@ -65,6 +65,12 @@ type Pool struct {
 	now         func() time.Time
 	epoch       time.Time
 
+	weighted          bool          // balancer: weighted (weighted.go); else p2c
+	outlierFailures   int           // outlier.consecutive_failures; 0 = no ejection (outlier.go)
+	outlierMaxPercent int           // outlier.max_ejected_percent
+	outlierTime       time.Duration // outlier.ejection_time
+	probes            atomic.Int32  // addresses waiting for their outlier probe
+
 	inflight atomic.Int64 // only maintained when maxInflight > 0
 	sessions atomic.Int64 // PickSession picks not yet done (session.go)
 	members  atomic.Pointer[[]*Member]
@@ -111,51 +117,30 @@ type endpoint struct {
 	tls      *tls.Config
 	header   http.Header // websocket: Host header when dialling a resolved IP
 	members  []*Member
+	out      outlier // ejection state (outlier.go)
 }
 
-// New validates b and builds its pool. It does not dial: call Start. b is copied. Backends with transport
-// "http" are rejected with an error matching ErrUnsupportedTransport (the legacy-REST kind is served
-// elsewhere). Zero values in b (backends built in Go) take mapping's defaults.
+// New validates b and builds its pool. It does not dial: call Start. b is copied. b holds its effective
+// values, as mapping's Parse and Validate leave them (backends built in Go start from mapping.NewBackend);
+// New checks it with mapping.CheckBackend, the rules `gateway -check` applies, and does not fill defaults
+// of its own. Backends with transport "http" are rejected with an error matching ErrUnsupportedTransport
+// (the legacy-REST kind is served elsewhere).
 func New(b *mapping.Backend, opts Options) (*Pool, error) {
 	if b == nil {
 		return nil, &ConfigError{Field: "backend", Err: errors.New("nil backend")}
 	}
 	bk := *b
 	cfgErr := func(field string, err error) error { return &ConfigError{Backend: bk.Name, Field: field, Err: err} }
-	switch bk.Transport {
-	case "", mapping.TransportTCP:
-		bk.Transport = mapping.TransportTCP
-	case mapping.TransportWebSocket:
-	default:
+	if bk.Transport == mapping.TransportHTTP {
 		return nil, cfgErr("transport", fmt.Errorf("%w %q", ErrUnsupportedTransport, bk.Transport))
 	}
-	if len(bk.Addresses) == 0 {
-		return nil, cfgErr("addresses", errors.New("no address"))
-	}
-	switch {
-	case bk.Connections < 0:
-		return nil, cfgErr("connections", errors.New("negative"))
-	case bk.MaxInflight < 0:
-		return nil, cfgErr("max_inflight", errors.New("negative"))
-	case bk.MTU < 0 || bk.MTU > 0 && bk.MTU < frame.MinMTU:
-		return nil, cfgErr("mtu", fmt.Errorf("%d is not 0 (off) or at least %d", bk.MTU, frame.MinMTU))
-	case len(bk.DataMIME) > 255:
-		return nil, cfgErr("data_mime", errors.New("longer than 255 bytes"))
-	case len(bk.MetadataMIME) > 255:
-		return nil, cfgErr("metadata_mime", errors.New("longer than 255 bytes"))
-	}
-	def := mapping.NewBackend(bk.Name)
-	if bk.Connections == 0 {
-		bk.Connections = def.Connections
-	}
-	if bk.DialTimeout <= 0 {
-		bk.DialTimeout = def.DialTimeout
-	}
-	if bk.Reconnect.MinBackoff <= 0 {
-		bk.Reconnect.MinBackoff = def.Reconnect.MinBackoff
-	}
-	if bk.Reconnect.MaxBackoff < bk.Reconnect.MinBackoff {
-		bk.Reconnect.MaxBackoff = max(def.Reconnect.MaxBackoff, bk.Reconnect.MinBackoff)
+	if err := mapping.CheckBackend(bk.Name, &bk); err != nil {
+		field := "backend"
+		var ce *mapping.ConfigError
+		if errors.As(err, &ce) && len(ce.Errors) > 0 {
+			field = strings.TrimPrefix(ce.Errors[0].Field, "backends."+bk.Name+".")
+		}
+		return nil, cfgErr(field, err)
 	}
 	bk.Addresses = append([]string(nil), bk.Addresses...)
 
@@ -192,6 +177,11 @@ func New(b *mapping.Backend, opts Options) (*Pool, error) {
 		minBackoff:  bk.Reconnect.MinBackoff.D(),
 		maxBackoff:  bk.Reconnect.MaxBackoff.D(),
 		draining:    map[*Member]struct{}{},
+
+		weighted:          bk.Balancer != mapping.BalancerP2C,
+		outlierFailures:   bk.Outlier.ConsecutiveFailures,
+		outlierMaxPercent: bk.Outlier.MaxEjectedPercent,
+		outlierTime:       bk.Outlier.EjectionTime.D(),
 	}
 	p.errNoConn = newPickError(bk.Name, ErrNoConnection)
 	p.errRefused = [3]*PickError{
@@ -419,7 +409,16 @@ func (p *Pool) Pick() (*Member, error) {
 		}
 		return nil, p.errClosed
 	}
-	m, err := p.choose()
+	var (
+		m   *Member
+		err error
+	)
+	if p.probes.Load() > 0 {
+		m = p.pickProbe()
+	}
+	if m == nil {
+		m, err = p.choose()
+	}
 	if err != nil {
 		if p.maxInflight > 0 {
 			p.inflight.Add(-1)
@@ -454,10 +453,17 @@ func (p *Pool) choose() (*Member, error) {
 		j++
 	}
 	a, b := ms[i], ms[j]
-	if okA, _ := a.available(); okA {
-		if okB, _ := b.available(); okB {
-			return cheaper(a, b), nil
+	if a.usable() && b.usable() {
+		w := p.compare(a, b)
+		if p.weighted && a.ep == b.ep && n > p.backend.Connections {
+			// Both draws hit one address: the winner also meets a slot of the next address, so that a
+			// slow instance does not win just because it was the only one drawn (members are grouped by
+			// address, `connections` each).
+			if c := ms[(j+p.backend.Connections)%n]; c.usable() {
+				w = p.compare(w, c)
+			}
 		}
+		return w, nil
 	}
 	return p.chooseSlow(ms)
 }
@@ -475,11 +481,19 @@ func cheaper(a, b *Member) *Member {
 	return a
 }
 
-// chooseSlow runs when a random pair hit an unavailable member: it draws a pair uniformly among the
-// available members (two passes over the snapshot, no allocation).
+// usable reports whether Pick may choose the member on the fast path: available and its address not
+// ejected.
+func (m *Member) usable() bool {
+	ok, _ := m.available()
+	return ok && !m.ejected()
+}
+
+// chooseSlow runs when a random pair hit an unusable member: it draws a pair uniformly among the usable
+// members (two passes over the snapshot, no allocation). When every available member is ejected, the
+// ejected ones are used.
 func (p *Pool) chooseSlow(ms []*Member) (*Member, error) {
-	avail, ready := 0, 0
-	var only *Member
+	avail, ready, healthy := 0, 0, 0
+	var only, onlyHealthy *Member
 	for _, m := range ms {
 		ok, rd := m.available()
 		if rd {
@@ -488,6 +502,10 @@ func (p *Pool) chooseSlow(ms []*Member) (*Member, error) {
 		if ok {
 			avail++
 			only = m
+			if !m.ejected() {
+				healthy++
+				onlyHealthy = m
+			}
 		}
 	}
 	switch {
@@ -495,7 +513,12 @@ func (p *Pool) chooseSlow(ms []*Member) (*Member, error) {
 		return nil, p.errNoLease
 	case avail == 0:
 		return nil, p.noConnection(ms)
-	case avail == 1:
+	}
+	withEjected := healthy == 0 // every available member is ejected: use them rather than none
+	if !withEjected {
+		avail, only = healthy, onlyHealthy
+	}
+	if avail == 1 {
 		return only, nil
 	}
 	r := rand.Uint64()
@@ -507,7 +530,7 @@ func (p *Pool) chooseSlow(ms []*Member) (*Member, error) {
 	var a, b *Member
 	k := 0
 	for _, m := range ms {
-		if ok, _ := m.available(); !ok {
+		if ok, _ := m.available(); !ok || !withEjected && m.ejected() {
 			continue
 		}
 		if k == x {
@@ -519,7 +542,7 @@ func (p *Pool) chooseSlow(ms []*Member) (*Member, error) {
 	}
 	switch {
 	case a != nil && b != nil:
-		return cheaper(a, b), nil
+		return p.compare(a, b), nil
 	case a != nil:
 		return a, nil
 	case b != nil:

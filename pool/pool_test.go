@@ -58,7 +58,7 @@ func TestPickSpreadsOverConnections(t *testing.T) {
 	a, b := startServer(t, 0), startServer(t, 0)
 	bk := testBackend("spread", a.addr, b.addr)
 	bk.Connections = 2
-	bk.MaxInflight = 0 // unlimited: InFlight sums the members
+	bk.MaxInflight = 1 << 30
 	p := newPool(t, bk, Options{})
 	if _, err := p.Pick(); !errors.Is(err, ErrNoConnection) {
 		t.Fatalf("Pick before Start: got %v, want ErrNoConnection", err)

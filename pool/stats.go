@@ -27,6 +27,7 @@ type ConnStats struct {
 	InFlight     int64         `json:"inflight"`
 	EWMA         time.Duration `json:"ewma_ns"`    // decayed peak-EWMA latency; 0 = no sample yet
 	Lease        bool          `json:"lease"`      // ready and a request may be sent under the lease rules
+	Ejected      bool          `json:"ejected"`    // its address is ejected by outlier detection (or half-open)
 	Reconnects   uint64        `json:"reconnects"` // connections made after the first (also ones refused at SETUP)
 	DialFailures uint64        `json:"dial_failures"`
 	Errors       uint64        `json:"errors"` // requests that finished with an error
@@ -54,6 +55,7 @@ func (p *Pool) Stats() Stats {
 			InFlight:     m.outstanding.Load(),
 			EWMA:         time.Duration(m.ewma(now)),
 			Lease:        ok,
+			Ejected:      m.ejected(),
 			Reconnects:   m.reconnects.Load(),
 			DialFailures: m.dialFailures.Load(),
 			Errors:       m.errors.Load(),

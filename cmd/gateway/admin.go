@@ -9,13 +9,16 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/pprofhandler"
 	"go.uber.org/zap"
+
+	"github.com/rsgate/rsgate/ingress"
 )
 
 // adminServer serves the operator endpoints on the admin listener (never on the public one):
 //
 //	GET  /metrics   Prometheus text format: the gateway's metrics plus Go runtime and process metrics
 //	GET  /healthz   200 while the process runs
-//	GET  /readyz    200 when the configuration is loaded and every backend a route uses has a healthy connection
+//	GET  /readyz    200 when the configuration is loaded and every backend a required route uses has a healthy
+//	                connection (adminready.go; ?verbose lists every backend)
 //	GET  /routes    the routes as configured, defaults applied (JSON, adminview.go)
 //	GET  /backends  per backend: its configuration and, per connection, state, in-flight, EWMA latency,
 //	                lease, reconnects (JSON, adminview.go)
@@ -25,6 +28,7 @@ type adminServer struct {
 	g   *gateway
 	ln  net.Listener
 	srv *fasthttp.Server
+	gd  *adminGuard // adminguard.go
 }
 
 func newAdmin(g *gateway, addr string) (*adminServer, error) {
@@ -32,8 +36,16 @@ func newAdmin(g *gateway, addr string) (*adminServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin listen %s: %w", addr, err)
 	}
-	a := &adminServer{g: g, ln: ln}
-	a.srv = &fasthttp.Server{Handler: a.handle, Name: "rsgate-admin", NoDefaultServerHeader: false}
+	// Accept errors (EMFILE under a connection flood) are retried, never fatal; the guard checks the
+	// token, Host and Origin before any handler (adminguard.go).
+	a := &adminServer{g: g, ln: ingress.RetryAccept(ln, "admin", g.log, g.metrics), gd: newAdminGuard(addr)}
+	tok, err := readAdminToken(g.cfg)
+	if err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	a.gd.token.Store(tok)
+	a.srv = &fasthttp.Server{Handler: a.guard(a.handle), Name: "rsgate-admin", NoDefaultServerHeader: false}
 	return a, nil
 }
 
@@ -53,13 +65,7 @@ func (a *adminServer) handle(ctx *fasthttp.RequestCtx) {
 		ctx.SetContentType("text/plain; charset=utf-8")
 		ctx.WriteString("ok\n")
 	case "/readyz":
-		ctx.SetContentType("text/plain; charset=utf-8")
-		if missing := a.notReady(); len(missing) > 0 {
-			ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
-			fmt.Fprintf(ctx, "not ready: no healthy connection to %v\n", missing)
-			return
-		}
-		ctx.WriteString("ready\n")
+		a.readyz(ctx) // adminready.go: required routes, ?verbose
 	case "/routes":
 		cfg, _ := a.g.config()
 		writeJSON(ctx, routesView(cfg)) // adminview.go
@@ -84,31 +90,6 @@ func (a *adminServer) handle(ctx *fasthttp.RequestCtx) {
 		ctx.SetContentType("text/plain; charset=utf-8")
 		ctx.WriteString("admin endpoints: /metrics /healthz /readyz /routes /backends /reload /debug/pprof/\n")
 	}
-}
-
-// notReady lists the backends that routes serve from (the route's backend and its split targets) and that
-// have no healthy connection (RSocket) or no address up (http). Shadow backends do not count: a shadow
-// that is down must not take the gateway out of rotation.
-func (a *adminServer) notReady() []string {
-	cfg, _ := a.g.config()
-	seen := map[string]bool{}
-	var missing []string
-	check := func(name string) {
-		if seen[name] {
-			return
-		}
-		seen[name] = true
-		if !a.g.pools.BackendReady(name) {
-			missing = append(missing, name)
-		}
-	}
-	for _, r := range cfg.Routes {
-		check(r.Backend)
-		for _, t := range r.Split {
-			check(t.Backend)
-		}
-	}
-	return missing
 }
 
 func writeJSON(ctx *fasthttp.RequestCtx, v any) {

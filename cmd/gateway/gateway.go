@@ -38,10 +38,14 @@ type gateway struct {
 	demo    *demo.Server
 	ln      net.Listener
 	errc    chan error // fatal listener errors
+	nofile  uint64     // the open-files limit after raiseNoFile (0: unknown)
+
+	accessLog *ingress.AsyncWriter // the access log's writer (accesslog.go)
 }
 
 func start(f *flags, cfg *mapping.Config, table *mapping.Table, log *zap.Logger) (*gateway, error) {
 	g := &gateway{log: log, flags: f, cfgPath: f.config, cfg: cfg, table: table, metrics: metrics.NewSet(), errc: make(chan error, 2)}
+	g.nofile = startLimits(cfg, log) // rlimit.go: open-files limit, derived limits.max_connections
 	if f.demo {
 		addr := f.demoAddr
 		if addr == "" {
@@ -64,6 +68,7 @@ func start(f *flags, cfg *mapping.Config, table *mapping.Table, log *zap.Logger)
 	pools.Start()
 
 	inOpts := ingress.Options{Logger: log.Named("ingress"), Metrics: g.metrics, ReduceMemoryUsage: cfg.Limits.ReduceMemory}
+	inOpts.AccessLog, g.accessLog = newAccessLogger(cfg, g.metrics) // unsampled, asynchronous (accesslog.go)
 	if f.demo {
 		// The browser demo page answers GET / and /demo/ (requests no route matches).
 		inOpts.Fallback = webdemo.Handler
@@ -165,6 +170,9 @@ func (g *gateway) shutdown() error {
 	}
 	g.pools.Close()
 	g.closeDemo()
+	if g.accessLog != nil {
+		_ = g.accessLog.Sync() // the lines still queued
+	}
 	metrics.UnregisterSet(g.metrics, true)
 	return err
 }
@@ -197,7 +205,12 @@ func (g *gateway) reload() error {
 		g.log.Warn("admin address changes need a restart; keeping the old one", zap.String("old", g.cfg.Admin), zap.String("new", cfg.Admin))
 		cfg.Admin = g.cfg.Admin
 	}
+	applyConnectionLimit(cfg, g.nofile)
 	table, err := mapping.Compile(cfg)
+	if err != nil {
+		return err
+	}
+	adminTok, err := readAdminToken(cfg) // admin_token_file is read again on every reload
 	if err != nil {
 		return err
 	}
@@ -208,6 +221,9 @@ func (g *gateway) reload() error {
 		return err
 	}
 	g.cfg, g.table = cfg, table
+	if g.admin != nil {
+		g.admin.gd.token.Store(adminTok)
+	}
 	g.log.Info("configuration reloaded", zap.String("file", g.cfgPath), zap.Int("routes", len(cfg.Routes)))
 	return nil
 }

@@ -56,6 +56,7 @@ var (
 	n        = flag.Int("n", 1000, "idle connections (idle)")
 	kind     = flag.String("kind", "http", "http | ws (idle)")
 	label    = flag.String("label", "", "copied into the JSON output")
+	errEvery = flag.Duration("errseries", 0, "rate: also report failed requests per interval of intended send time (err_series)")
 )
 
 type result struct {
@@ -73,7 +74,8 @@ type result struct {
 	P999      float64      `json:"p999_us,omitempty"`
 	P9999     float64      `json:"p9999_us,omitempty"`
 	Max       float64      `json:"max_us,omitempty"`
-	Curve     [][2]float64 `json:"curve,omitempty"` // [percentile, µs]
+	Curve     [][2]float64 `json:"curve,omitempty"`      // [percentile, µs]
+	ErrSeries [][2]float64 `json:"err_series,omitempty"` // rate with -errseries: [seconds since start, failed requests in that interval]
 }
 
 func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(1, 60_000_000, 3) }
@@ -133,9 +135,13 @@ func runRate() result {
 	}
 	hc := &fasthttp.HostClient{Addr: u.Host, MaxConns: *conns, MaxIdleConnDuration: time.Minute, ReadTimeout: 30 * time.Second, WriteTimeout: 5 * time.Second, MaxConnWaitTimeout: 30 * time.Second}
 	reqURI := u.RequestURI()
+	var errBuckets []atomic.Int64
 	phase := func(d time.Duration, record bool) (int64, int64, *hdrhistogram.Histogram, float64) {
 		interval := time.Duration(float64(time.Second) / *rate)
 		total := int64(d / interval)
+		if record && *errEvery > 0 {
+			errBuckets = make([]atomic.Int64, d / *errEvery + 1)
+		}
 		var next, errs, done atomic.Int64
 		hists := make([]*hdrhistogram.Histogram, *conns)
 		start := time.Now().Add(5 * time.Millisecond)
@@ -167,6 +173,9 @@ func runRate() result {
 					lat := time.Since(due)
 					if err != nil || resp.StatusCode() >= 400 {
 						errs.Add(1)
+						if record && errBuckets != nil {
+							errBuckets[min(int(due.Sub(start) / *errEvery), len(errBuckets)-1)].Add(1)
+						}
 					}
 					done.Add(1)
 					if record {
@@ -188,6 +197,9 @@ func runRate() result {
 	ops, errs, h, secs := phase(*duration, true)
 	r := result{Ops: ops, Errors: errs, Seconds: secs, Intended: *rate}
 	fill(&r, h)
+	for i := range errBuckets {
+		r.ErrSeries = append(r.ErrSeries, [2]float64{(time.Duration(i) * *errEvery).Seconds(), float64(errBuckets[i].Load())})
+	}
 	return r
 }
 

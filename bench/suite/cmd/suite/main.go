@@ -30,7 +30,7 @@ var (
 	suiteDir   = flag.String("suite", "", "bench/suite directory (wrk.lua)")
 	outMD      = flag.String("out", "", "RESULTS.md to write")
 	pngDir     = flag.String("png", "", "directory for the plots")
-	sections   = flag.String("sections", "http,tail,openloop,streams,rsocket,memory", "sections to run (also: openloop)")
+	sections   = flag.String("sections", "http,tail,openloop,streams,rsocket,memory,balance", "sections to run")
 	reportOnly = flag.String("report-only", "", "only write the report from this trials.json")
 	reps       = flag.Int("reps", 0, "repetitions (0: 3, or 1 with -quick)")
 	pin        = flag.Bool("pin", true, "pin load generators to the first half of the CPUs and the system under test to the other half")
@@ -138,7 +138,7 @@ func main() {
 	steps := []struct {
 		name string
 		f    func()
-	}{{"http", s.sectionHTTP}, {"tail", s.sectionTail}, {"openloop", s.sectionOpenLoop}, {"streams", s.sectionStreams}, {"rsocket", s.sectionRSocket}, {"memory", s.sectionMemory}}
+	}{{"http", s.sectionHTTP}, {"tail", s.sectionTail}, {"openloop", s.sectionOpenLoop}, {"streams", s.sectionStreams}, {"rsocket", s.sectionRSocket}, {"memory", s.sectionMemory}, {"balance", s.sectionBalance}}
 	for _, st := range steps {
 		if !run[st.name] {
 			continue

@@ -245,6 +245,9 @@ func (s *Suite) report() {
 	if g := s.stat("streams", "SSE slow readers", "gateway", "rss_growth_mib"); g.n > 0 {
 		goals = append(goals, goal{"gateway RSS flat with slow SSE readers (growth over the last 3/4 of the run <= 2 MiB)", fmt.Sprintf("%s MiB", g.str(2)), verdict(g.hi <= 2, true)})
 	}
+	if g := s.balanceGoal(); g != nil {
+		goals = append(goals, *g)
+	}
 	w("## Goals\n\n| goal | measured (medians of same-run ratios) | verdict |\n|---|---|---|\n")
 	for _, g := range goals {
 		w("| %s | %s | %s |\n", g.name, g.measured, g.verdict)
@@ -400,6 +403,7 @@ func (s *Suite) report() {
 		s.plot("memory.png", bars(pngPath("memory.png"), "RSS per idle connection", "KiB per connection", mc, series))
 	}
 
+	s.reportBalance(w) // balance.go
 	if len(s.notes) > 0 {
 		w("## Notes from this run\n\n")
 		for _, n := range s.notes {
