@@ -93,6 +93,7 @@ func newConn(cfg config, server bool, handler Handler) *Conn {
 		writerEnd: make(chan struct{}),
 	}
 	c.q.init(c, cfg.maxQueued)
+	c.q.paused = true // nothing to write to until the first bind (frames queued before it wait: SETUP, LEASE)
 	if server {
 		c.nextID = 2
 	} else {

@@ -82,3 +82,24 @@ func TestCloseInAcceptor(t *testing.T) {
 	waitDone(t, c.Done(), "session closed in its acceptor")
 	p.closed()
 }
+
+// Frames queued on a session before its first transport is bound (Accept's LEASE, Connect's SETUP) wait
+// for the binding instead of being dropped by a writer that finds none.
+func TestFramesQueuedBeforeBind(t *testing.T) {
+	leakCheck(t)
+	cfg, err := normalize(0, 0, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.keepalive, cfg.lifetime = time.Hour, time.Hour
+	c := newConn(cfg, true, nil)
+	if err := c.SendLease(time.Second, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond) // a writer started now would find no binding
+	a, b := transport.Pipe()
+	p := newRawPeer(t, a)
+	c.start(b, false)
+	t.Cleanup(func() { _ = c.Close() })
+	p.expect(frame.TypeLease, 0)
+}
