@@ -268,8 +268,9 @@ func (s *Server) Update(cfg *mapping.Config, table *mapping.Table) error {
 	st.compileAdmission(cfg, s.set, s.state.Load()) // keep the limiters (learned limits) of unchanged routes
 	l := cfg.Limits
 	l.MaxBody = s.limits.MaxBody
-	l.Admission = s.limits.Admission               // applies at once
-	l.MaxParkedStreams = s.limits.MaxParkedStreams // applies at once
+	l.Admission = s.limits.Admission                 // applies at once
+	l.MaxParkedStreams = s.limits.MaxParkedStreams   // applies at once
+	l.StreamIdleTimeout = s.limits.StreamIdleTimeout // a route default: applies to new streams
 	s.resume.setMax(cfg.Limits.MaxParkedStreams)
 	if l != s.limits {
 		s.log.Warn("listener limits changed; they apply after a restart",

@@ -57,6 +57,8 @@ type streamer struct {
 	watch   *disconnectWatch
 	lastAt  time.Time // the last batch from the backend (stream.idle_timeout, stream_idle.go)
 	num     [20]byte  // scratch for event ids
+
+	backendReleased bool // releaseBackend ran (owned by whoever holds the stream)
 }
 
 // serveStream starts a request-stream. It returns true when the stream writer took over the request (it then
@@ -292,6 +294,9 @@ func (sr *streamer) run(w *bufio.Writer) {
 			if endErr != nil {
 				sr.writeError(w, classify(endErr, nil, sr.rt))
 			}
+			if sr.rs != nil && sr.parkEnded(endErr) { // stream_resume.go: its end may not have reached the client
+				return
+			}
 			sr.finish(nil, endErr)
 			return
 		}
@@ -316,7 +321,7 @@ func (sr *streamer) callEnded(w *bufio.Writer, c *callCtx) {
 
 // clientGone ends the stream of a client that went away, or parks it for resumption.
 func (sr *streamer) clientGone(w *bufio.Writer) {
-	if sr.rs != nil && sr.park() { // stream_resume.go
+	if sr.rs != nil && sr.park(ErrClientGone, false) { // stream_resume.go
 		return
 	}
 	sr.finish(ErrClientGone, nil)
@@ -420,6 +425,19 @@ func (sr *streamer) finish(cause, endErr error) {
 // release ends the backend side exactly once: CANCEL unless the backend ended the stream itself, the
 // queued (and kept) items back to their pool, the pool slot released.
 func (sr *streamer) release(cause, endErr error) {
+	sr.releaseBackend(cause, endErr)
+	if sr.rs != nil {
+		sr.rs.drop()
+	}
+}
+
+// releaseBackend is release without the replay ring: a resumable stream that ended keeps its ring while it
+// is parked (stream_resume.go). It runs once.
+func (sr *streamer) releaseBackend(cause, endErr error) {
+	if sr.backendReleased {
+		return
+	}
+	sr.backendReleased = true
 	sr.mu.Lock()
 	sr.closed = true
 	backendEnded := sr.backDone
@@ -432,9 +450,6 @@ func (sr *streamer) release(cause, endErr error) {
 	}
 	for _, bb := range queue {
 		itemPool.Put(bb)
-	}
-	if sr.rs != nil {
-		sr.rs.drop()
 	}
 	// The pool's EWMA gets the time to the first signal: the stream's duration says nothing about the
 	// backend's speed. A stream we canceled is reported as canceled.

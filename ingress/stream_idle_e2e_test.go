@@ -38,6 +38,7 @@ func stripSessionIDs(t *testing.T, body string) string {
 // flowBackend serves request-streams that follow the credit they are given:
 //
 //	stall.{k}   k items ({"n":i}), then nothing (credit outstanding) until CANCEL
+//	small.{n}   n items {"n":i}, then complete
 //	seq.{n}     n items of about 8 KiB ({"n":i,"pad":"..."}), then complete
 //	endless     items until CANCEL
 //
@@ -79,6 +80,18 @@ func (fb *flowBackend) handler() rsocket.Handler {
 					}
 					<-s.Done()
 					fb.canceled <- tag
+				}()
+			case strings.HasPrefix(tag, "small."):
+				k, _ := strconv.Atoi(tag[len("small."):])
+				go func() {
+					for i := 0; i < k; i++ {
+						if s.Send(context.Background(), rsocket.Payload{Data: []byte(`{"n":` + strconv.Itoa(i) + `}`)}) != nil {
+							fb.canceled <- tag
+							return
+						}
+						fb.sent.Add(1)
+					}
+					_ = s.Complete()
 				}()
 			case strings.HasPrefix(tag, "seq."):
 				k, _ := strconv.Atoi(tag[len("seq."):])

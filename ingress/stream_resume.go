@@ -19,14 +19,21 @@ import (
 //
 // On a route with a resume window, every SSE stream gets a random, unguessable session id, and each event's
 // id is "<session>-<seq>" (32 hex digits, '-', the item's sequence number from 1). While the client reads,
-// the writer keeps the last min(stream.window, 1024) items it wrote (the replay ring). When the client goes
-// away, the stream is parked instead of canceled: the HTTP request ends (499), the backend stream stays
-// open, and with no writer no new credit is granted, so the backend can send at most what it was granted
-// (at most stream.window items) into the queue. An EventSource that reconnects within the window sends
-// Last-Event-ID: the new request takes the parked stream over, replays the ring after that id, then the
-// queue, then the live stream, granting credit again as items are delivered. A reconnect that arrives
-// before the gateway noticed the old connection go takes the stream over from it (the old request ends
-// as if its client went away, then the stream is parked and taken).
+// the writer keeps the last items it wrote (the replay ring: the window's worth, more while they fit in
+// 64 KiB, at most 1024). When the client goes away, the stream is parked instead of canceled: the HTTP
+// request ends (499), the backend stream stays open, and with no writer no new credit is granted, so the
+// backend can send at most what it was granted (at most stream.window items) into the queue. An
+// EventSource that reconnects within the window sends Last-Event-ID: the new request takes the parked
+// stream over, replays the ring after that id, then the queue, then the live stream, granting credit again
+// as items are delivered. A reconnect that arrives before the gateway noticed the old connection go takes
+// the stream over from it (the old connection is closed, its request ends as if its client went away,
+// then the stream is parked and taken).
+//
+// A stream whose end (complete, or an error event) was written is parked too, without its backend side
+// (released at once): the end may not have reached the client. A reconnect replays what the client missed
+// and the end again; a reconnect with the id of the last item gets 204 No Content, which tells an
+// EventSource to stop reconnecting. Such ended streams give their place to streams whose client went away
+// when the store is full.
 //
 // An id that names no parked stream (unknown, expired, another route or path, or older than the ring) gets
 // a new stream, or 410 Gone with code STREAM_EXPIRED when the route says resume_expired: gone. A parked
@@ -47,8 +54,12 @@ import (
 // with stream.resume_expired: gone.
 const CodeStreamExpired = "STREAM_EXPIRED"
 
-// maxReplay caps the replay ring of one stream (items), whatever its window.
-const maxReplay = 1024
+// The replay ring of one stream keeps the last items written: its window's worth, and more while they
+// fit in replayBytes of item data; never more than maxReplay.
+const (
+	maxReplay   = 1024
+	replayBytes = 64 << 10
+)
 
 // takeoverWait bounds how long a resuming request waits for the stream's previous request to let it go.
 const takeoverWait = 2 * time.Second
@@ -79,35 +90,64 @@ type resumable struct {
 	timer    *time.Timer   // the parked stream's expiry
 	deadline time.Time     // the route timeout of the stream (zero: none)
 
+	ended  bool // (resumeStore.mu) parked after its end (complete or error) was written; backend released
+	window int  // items the ring keeps whatever their size (min(stream.window, maxReplay))
+
 	// Owned by the writer while live, by whoever holds the stream otherwise.
-	ring       []*bytebufferpool.ByteBuffer // circular: the last items written, oldest at head
+	ring       []*bytebufferpool.ByteBuffer // circular: the last items written, oldest at head; grows to maxReplay
 	head, n    int
+	bytes      int    // item bytes in the ring
 	replayFrom uint64 // a resumed writer first replays the items after this sequence number
 }
 
-// keep adds a written batch to the replay ring, dropping the oldest items beyond its capacity.
+// keep adds a written batch to the replay ring, dropping the oldest items beyond maxReplay items, or
+// beyond replayBytes once the ring holds more than its window.
 func (r *resumable) keep(batch []*bytebufferpool.ByteBuffer) {
-	c := cap(r.ring)
 	for _, bb := range batch {
-		if r.n < c {
-			r.ring[(r.head+r.n)%c] = bb
-			r.n++
-			continue
+		if r.n == len(r.ring) {
+			if len(r.ring) < maxReplay {
+				r.grow()
+			} else {
+				r.evict()
+			}
 		}
-		itemPool.Put(r.ring[r.head])
-		r.ring[r.head] = bb
-		r.head = (r.head + 1) % c
+		r.ring[(r.head+r.n)%len(r.ring)] = bb
+		r.n++
+		r.bytes += len(bb.B)
+		for r.bytes > replayBytes && r.n > max(r.window, 1) {
+			r.evict()
+		}
 	}
 }
 
+// grow doubles the ring (from 16 items, up to maxReplay).
+func (r *resumable) grow() {
+	ring := make([]*bytebufferpool.ByteBuffer, min(max(2*len(r.ring), 16), maxReplay))
+	for i := 0; i < r.n; i++ {
+		ring[i] = r.ring[(r.head+i)%len(r.ring)]
+	}
+	r.ring, r.head = ring, 0
+}
+
+// evict returns the oldest item to its pool.
+func (r *resumable) evict() {
+	bb := r.ring[r.head]
+	r.ring[r.head] = nil
+	r.bytes -= len(bb.B)
+	itemPool.Put(bb)
+	r.head = (r.head + 1) % len(r.ring)
+	r.n--
+}
+
+// at returns the i-th oldest item of the ring.
+func (r *resumable) at(i int) *bytebufferpool.ByteBuffer { return r.ring[(r.head+i)%len(r.ring)] }
+
 // drop returns the ring's items to their pool.
 func (r *resumable) drop() {
-	c := cap(r.ring)
-	for i := 0; i < r.n; i++ {
-		itemPool.Put(r.ring[(r.head+i)%c])
-		r.ring[(r.head+i)%c] = nil
+	for r.n > 0 {
+		r.evict()
 	}
-	r.n, r.head = 0, 0
+	r.head = 0
 }
 
 // resumeStore holds the resumable streams of a Server: live ones (so that a reconnect can take one over)
@@ -167,7 +207,7 @@ func (st *resumeStore) Parked() int {
 // It does nothing when no stream can be parked.
 func (st *resumeStore) register(sr *streamer, rt *route, path []byte, owner string, c *callCtx, conn net.Conn) {
 	r := &resumable{route: rt.name, path: append([]byte(nil), path...), owner: owner, call: c, conn: conn, left: make(chan struct{}),
-		deadline: c.deadline, ring: make([]*bytebufferpool.ByteBuffer, min(int(rt.window), maxReplay))}
+		deadline: c.deadline, window: min(int(rt.window), maxReplay)}
 	_, _ = rand.Read(r.id[:]) // never fails (crypto/rand)
 	hex.Encode(r.hex[:], r.id[:])
 	st.mu.Lock()
@@ -195,24 +235,32 @@ func (st *resumeStore) remove(sr *streamer) {
 	st.mu.Unlock()
 }
 
-// park parks the stream of a client that went away (the writer, after the client's write failed or its
-// call ended with ErrClientGone). It reports false when the stream cannot be parked (store full, closed):
-// the caller then ends it.
-func (sr *streamer) park() bool {
+// park parks the stream (the writer): after its client went away (cause ErrClientGone), or after its end
+// was written (ended; cause nil), since the end may not have reached the client. It reports false when the
+// stream cannot be parked (store full or closed): the caller then finishes it. A stream whose client went
+// away may take the place of a parked ended one when the store is full.
+func (sr *streamer) park(cause error, ended bool) bool {
 	st, r := sr.s.resume, sr.rs
+	var evicted *streamer
 	st.mu.Lock()
+	if !st.closed && r.state == sessionLive && st.parked >= st.max && !ended {
+		evicted = st.evictEndedLocked()
+	}
 	if st.closed || r.state != sessionLive || st.parked >= st.max {
-		if !st.closed && r.state == sessionLive {
+		if !st.closed && r.state == sessionLive && !ended {
 			inc(st.refused)
 		}
 		st.mu.Unlock()
 		return false
 	}
-	r.state, r.call, r.conn = sessionParking, nil, nil
+	r.state, r.call, r.conn, r.ended = sessionParking, nil, nil, ended
 	st.setParked(1)
 	st.mu.Unlock()
+	if evicted != nil {
+		evicted.release(nil, nil)
+	}
 
-	sr.detach(ErrClientGone) // the request ends (499); the stream stays
+	sr.detach(cause) // the request ends (499 when the client went away); the stream stays
 
 	st.mu.Lock()
 	if st.closed { // Shutdown ran meanwhile
@@ -226,13 +274,35 @@ func (sr *streamer) park() bool {
 	}
 	r.state = sessionParked
 	wait := sr.rt.resumeWindow
-	if !r.deadline.IsZero() {
+	if !r.deadline.IsZero() && !ended {
 		wait = min(wait, max(time.Until(r.deadline), 0))
 	}
 	r.timer = time.AfterFunc(wait, func() { st.expire(sr) })
 	close(r.left)
 	st.mu.Unlock()
 	return true
+}
+
+// parkEnded parks a stream whose end (complete or error) was just written: the backend side is released
+// now, the replay ring stays for a client that reconnects because it missed the last items.
+func (sr *streamer) parkEnded(endErr error) bool {
+	sr.releaseBackend(nil, endErr)
+	return sr.park(nil, true)
+}
+
+// evictEndedLocked ends one parked stream that had ended, to make room (mu held); nil if there is none.
+// The caller releases it after unlocking.
+func (st *resumeStore) evictEndedLocked() *streamer {
+	for id, sr := range st.sessions {
+		if r := sr.rs; r.state == sessionParked && r.ended {
+			r.state = sessionClosed
+			r.timer.Stop()
+			delete(st.sessions, id)
+			st.setParked(-1)
+			return sr
+		}
+	}
+	return nil
 }
 
 // expire ends a parked stream whose window passed.
@@ -273,14 +343,15 @@ func (st *resumeStore) close() {
 
 // take hands the parked stream named by id over to a resuming request (call c) when it belongs to route rt
 // and path, was opened by the same identity (owner) and still holds every item after seq. A live stream is
-// taken over from its request first. It returns nil when there is no such stream; a stream of another
-// identity is such a stream too (left as it is: no takeover, no end, nothing that tells it exists).
-func (st *resumeStore) take(id [16]byte, seq uint64, rt *route, path []byte, owner string, c *callCtx, conn net.Conn) *streamer {
+// taken over from its request first. It returns nil when there is no such stream (a stream of another
+// identity is such a stream too: left as it is, no takeover, no end, nothing that tells it exists); over
+// reports a stream that ended whose every item the client has (seq is its last): it is dropped.
+func (st *resumeStore) take(id [16]byte, seq uint64, rt *route, path []byte, owner string, c *callCtx, conn net.Conn) (taken *streamer, over bool) {
 	st.mu.Lock()
 	sr := st.sessions[id]
 	if sr == nil || sr.rs.route != rt.name || !bytes.Equal(sr.rs.path, path) || sr.rs.owner != owner {
 		st.mu.Unlock()
-		return nil
+		return nil, false
 	}
 	r := sr.rs
 	if r.state == sessionLive || r.state == sessionParking {
@@ -304,23 +375,24 @@ func (st *resumeStore) take(id [16]byte, seq uint64, rt *route, path []byte, own
 	}
 	if r.state != sessionParked {
 		st.mu.Unlock()
-		return nil
+		return nil, false
 	}
 	r.timer.Stop() // if it fires anyway, expire finds the stream live and does nothing
 	st.setParked(-1)
 	oldest := sr.eventID - uint64(r.n) // the ring holds oldest+1 .. eventID
-	if seq > sr.eventID || seq < oldest {
-		// Items after seq are gone (or the id is from the future): the stream cannot continue where the
-		// client left off.
+	over = r.ended && seq == sr.eventID
+	if over || seq > sr.eventID || seq < oldest {
+		// The client has the whole stream; or items after seq are gone (or the id is from the future):
+		// the stream cannot continue where the client left off.
 		r.state = sessionClosed
 		delete(st.sessions, id)
 		st.mu.Unlock()
 		sr.release(ErrClientGone, nil)
-		return nil
+		return nil, over
 	}
 	r.state, r.call, r.conn, r.left = sessionLive, c, conn, make(chan struct{})
 	st.mu.Unlock()
-	return sr
+	return sr, false
 }
 
 // resumeStream serves a request that carries Last-Event-ID on a resumable route. done is false when the
@@ -330,7 +402,14 @@ func (st *resumeStore) take(id [16]byte, seq uint64, rt *route, path []byte, own
 func (s *Server) resumeStream(ctx *fasthttp.RequestCtx, st *state, rt *route, rq *request, lastID []byte) (done, ok bool) {
 	var sr *streamer
 	if id, seq, valid := parseEventID(lastID); valid {
-		sr = s.resume.take(id, seq, rt, ctx.Path(), s.streamOwner(ctx), rq.call, ctx.Conn())
+		var over bool
+		sr, over = s.resume.take(id, seq, rt, ctx.Path(), s.streamOwner(ctx), rq.call, ctx.Conn())
+		if over {
+			// The stream ended and the client has all of it: 204 tells an EventSource to stop reconnecting.
+			inc(s.resume.resumed)
+			ctx.SetStatusCode(fasthttp.StatusNoContent)
+			return true, false
+		}
 		if sr != nil {
 			sr.rs.replayFrom = seq
 		}
@@ -387,9 +466,8 @@ func (sr *streamer) replay(w *bufio.Writer) error {
 	from := r.replayFrom
 	r.replayFrom = sr.eventID
 	oldest := sr.eventID - uint64(r.n)
-	c := cap(r.ring)
 	for seq := from + 1; seq <= sr.eventID; seq++ {
-		bb := r.ring[(r.head+int(seq-oldest-1))%c]
+		bb := r.at(int(seq - oldest - 1))
 		if _, err := sr.writeItems(w, []*bytebufferpool.ByteBuffer{bb}, seq-1, nil); err != nil {
 			return err
 		}

@@ -143,7 +143,55 @@ func TestSSEResume(t *testing.T) {
 	if got := g.set.GetOrCreateCounter("rsgate_stream_resumed_total").Get(); got != 3 {
 		t.Fatalf("rsgate_stream_resumed_total = %d, want 3", got)
 	}
+	// The stream ended; an EventSource reconnects with the last id and gets 204: it has everything.
+	if _, status, _ := openSSE(t, g.addr, "/seq/"+strconv.Itoa(total), lastID); status != 204 {
+		t.Fatalf("reconnect after the end: status %d, want 204", status)
+	}
 	testutil.Eventually(t, func() bool { return g.srv.InFlight() == 0 && g.srv.resume.Parked() == 0 }, "the stream to end")
+}
+
+// TestSSEResumeFastStream: a short stream of small items (default window and socket buffers) is written
+// out completely before the client, which read 10 items, goes away; the client reconnects with
+// Last-Event-ID and gets items 10..99 exactly once, then the end; a reconnect with the last id gets 204.
+func TestSSEResumeFastStream(t *testing.T) {
+	_, b := newFlowBackend(t)
+	g := startGateway(t, newConfig(map[string]string{"fb": b.addr}, []routeSpec{
+		flowRoute("small", "/small/{n}", "small.{n}", nil),
+	}), Options{})
+	conn, _, r := openSSE(t, g.addr, "/small/100", "")
+	var last sseItem
+	for i := 0; i < 10; i++ {
+		var err error
+		if last, err = readItem(t, r); err != nil || last.n != i {
+			t.Fatalf("item %d: %+v, %v", i, last, err)
+		}
+	}
+	_ = conn.Close()
+	testutil.Eventually(t, func() bool { return g.srv.resume.Parked() == 1 }, "the stream to be parked")
+	lastID := last.session + "-" + strconv.Itoa(last.seq)
+	_, status, r2 := openSSE(t, g.addr, "/small/100", lastID)
+	if status != 200 {
+		t.Fatalf("resume: status %d", status)
+	}
+	for want := 10; ; want++ {
+		it, err := readItem(t, r2)
+		if err == io.EOF {
+			if want != 100 {
+				t.Fatalf("ended after item %d", want-1)
+			}
+			break
+		}
+		if err != nil || it.n != want || it.session != last.session || it.seq != want+1 {
+			t.Fatalf("item %+v, %v; want %d of session %s", it, err, want, last.session)
+		}
+		lastID = it.session + "-" + strconv.Itoa(it.seq)
+	}
+	if _, status, _ := openSSE(t, g.addr, "/small/100", lastID); status != 204 {
+		t.Fatalf("reconnect after the end: status %d, want 204", status)
+	}
+	if n := g.srv.resume.Parked(); n != 0 {
+		t.Fatalf("%d parked", n)
+	}
 }
 
 // TestSSEResumeTakeover: a reconnect that arrives while the gateway still serves the old connection takes

@@ -2,13 +2,20 @@ package ingress
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/hex"
 	"io"
+	"net"
+	"net/http/httputil"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/valyala/bytebufferpool"
+
+	"github.com/rsgate/rsgate/internal/demo"
+	"github.com/rsgate/rsgate/mapping"
 )
 
 // TestParseEventID: golden cases of the Last-Event-ID parser.
@@ -64,28 +71,57 @@ func FuzzParseEventID(f *testing.F) {
 	})
 }
 
-// TestReplayRing: the ring keeps the last cap items in order and returns the older ones.
+// TestReplayRing: the ring grows to maxReplay items, keeps the newest items within replayBytes (always the
+// newest one), and returns what it drops to the pool.
 func TestReplayRing(t *testing.T) {
-	r := &resumable{ring: make([]*bytebufferpool.ByteBuffer, 3)}
-	var all []*bytebufferpool.ByteBuffer
-	for i := 0; i < 7; i++ {
-		bb := &bytebufferpool.ByteBuffer{B: []byte(strconv.Itoa(i))}
-		all = append(all, bb)
-		r.keep([]*bytebufferpool.ByteBuffer{bb})
+	r := &resumable{}
+	item := func(i, size int) *bytebufferpool.ByteBuffer {
+		b := []byte(strconv.Itoa(i) + ":")
+		return &bytebufferpool.ByteBuffer{B: append(b, strings.Repeat("x", size)...)}
 	}
-	if r.n != 3 {
-		t.Fatalf("n = %d", r.n)
-	}
-	for i := 0; i < 3; i++ {
-		if got := string(r.ring[(r.head+i)%3].B); got != strconv.Itoa(4+i) {
-			t.Fatalf("ring[%d] = %q, want %d", i, got, 4+i)
+	check := func(first, last int) {
+		t.Helper()
+		if r.n != last-first+1 {
+			t.Fatalf("n = %d, want items %d..%d", r.n, first, last)
+		}
+		total := 0
+		for i := 0; i < r.n; i++ {
+			if got, _, _ := strings.Cut(string(r.at(i).B), ":"); got != strconv.Itoa(first+i) {
+				t.Fatalf("item %d of the ring is %s, want %d", i, got, first+i)
+			}
+			total += len(r.at(i).B)
+		}
+		if total != r.bytes {
+			t.Fatalf("bytes %d, counted %d", r.bytes, total)
 		}
 	}
-	r.drop()
-	if r.n != 0 || r.ring[0] != nil || r.ring[1] != nil || r.ring[2] != nil {
-		t.Fatalf("after drop: n %d, ring %v", r.n, r.ring)
+	for i := 0; i < 3000; i++ { // small items: the count cap
+		r.keep([]*bytebufferpool.ByteBuffer{item(i, 10)})
 	}
-	_ = all
+	check(3000-maxReplay, 2999)
+	if len(r.ring) != maxReplay {
+		t.Fatalf("ring grew to %d", len(r.ring))
+	}
+	r.drop()
+	check(0, -1)
+	for i := 0; i < 20; i++ { // 10 KiB items: the byte budget keeps the last 6
+		r.keep([]*bytebufferpool.ByteBuffer{item(i, 10<<10)})
+	}
+	check(14, 19)
+	r.keep([]*bytebufferpool.ByteBuffer{item(20, replayBytes*2)}) // larger than the budget: kept alone
+	check(20, 20)
+	r.drop()
+	r.window = 8 // the window's worth is kept whatever the size
+	for i := 0; i < 20; i++ {
+		r.keep([]*bytebufferpool.ByteBuffer{item(i, 10<<10)})
+	}
+	check(12, 19)
+	r.drop()
+	for _, bb := range r.ring {
+		if bb != nil {
+			t.Fatal("drop left an item in the ring")
+		}
+	}
 }
 
 // TestWriteItemsSessionIDs: resumable SSE events carry "<session>-<seq>" ids from base+1.
@@ -112,5 +148,60 @@ func TestWriteItemsSessionIDs(t *testing.T) {
 	close(done)
 	if k, err := sr.writeItems(bufio.NewWriter(io.Discard), items, 0, done); k != 0 || err != errCallEnded {
 		t.Fatalf("writeItems after done: %d, %v", k, err)
+	}
+}
+
+// BenchmarkStreamSSE: SSE items per second through a request-stream route (demo ticks, window 64, over
+// TCP to a real socket), with SSE resumption on (session ids, replay ring) and off.
+func BenchmarkStreamSSE(b *testing.B) {
+	for _, tc := range []struct {
+		name   string
+		resume time.Duration
+	}{{"resume", 30 * time.Second}, {"plain", 0}} {
+		b.Run(tc.name, func(b *testing.B) {
+			d, err := demo.Serve("127.0.0.1:0", nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer d.Close()
+			cfg := newConfig(map[string]string{"demo": d.Addr().String()}, []routeSpec{
+				{name: "ticks", path: "/ticks/{n}", backend: "demo", interaction: mapping.InteractionRequestStream, tag: "ticks.{n}",
+					mutate: func(r *mapping.Route) { r.Stream.ResumeWindow = mapping.Duration(tc.resume) }},
+			})
+			g := startGatewayB(b, cfg, Options{})
+			c, err := net.Dial("tcp", g.addr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			b.ReportAllocs()
+			b.ResetTimer()
+			if _, err := io.WriteString(c, "GET /ticks/"+strconv.Itoa(b.N)+" HTTP/1.1\r\nHost: b\r\nAccept: text/event-stream\r\n\r\n"); err != nil {
+				b.Fatal(err)
+			}
+			hr := bufio.NewReaderSize(c, 64<<10)
+			for { // status line and headers
+				l, err := hr.ReadSlice('\n')
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(l) == 2 {
+					break
+				}
+			}
+			br := bufio.NewReaderSize(httputil.NewChunkedReader(hr), 64<<10)
+			events := 0
+			for events < b.N {
+				l, err := br.ReadSlice('\n')
+				if err != nil {
+					b.Fatalf("after %d events: %v", events, err)
+				}
+				if bytes.HasPrefix(l, []byte("data: ")) {
+					events++
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "items/s")
+		})
 	}
 }

@@ -178,6 +178,9 @@ type Limits struct {
 	// beyond it a client that goes away ends its stream as without resumption. Key
 	// "limits.max_parked_streams", default 1024; 0 = no stream is parked.
 	MaxParkedStreams int `yaml:"max_parked_streams"`
+	// StreamIdleTimeout is the stream.idle_timeout of request-stream routes that do not set their own. Key
+	// "limits.stream_idle_timeout", default 60s; 0 = off.
+	StreamIdleTimeout Duration `yaml:"stream_idle_timeout"`
 }
 
 // IngressTLS is the "tls" section: certificate for the ingress listener.
@@ -424,7 +427,8 @@ type StreamConfig struct {
 	Window int `yaml:"window"`
 	// IdleTimeout ends a request-stream whose backend has credit outstanding and has sent no item for
 	// this long: CANCEL upstream, an in-stream STREAM_IDLE error to the client. A slow client (no credit
-	// outstanding) never trips it. Key "stream.idle_timeout", default 60s; 0 = off. See stream_keys.go.
+	// outstanding) never trips it. Key "stream.idle_timeout", default limits.stream_idle_timeout (60s);
+	// 0 = off. See stream_keys.go.
 	IdleTimeout Duration `yaml:"idle_timeout"`
 	// ResumeWindow is how long an SSE request-stream whose client went away stays parked (upstream kept,
 	// no new credit) for an EventSource reconnecting with Last-Event-ID. Key "stream.resume_window",
@@ -487,13 +491,14 @@ func NewConfig() *Config {
 		ShutdownGrace: Duration(DefaultShutdownGrace),
 		Log:           LogConfig{Level: "info", Format: "json", AccessLog: AccessLogConfig{Sample: 1}},
 		Limits: Limits{
-			MaxBody:          DefaultMaxBody,
-			ReadTimeout:      Duration(DefaultReadTimeout),
-			IdleTimeout:      Duration(DefaultIdleTimeout),
-			MaxHeaderSize:    DefaultMaxHeaderSize,
-			ReduceMemory:     true,
-			Admission:        NewAdmission(),
-			MaxParkedStreams: DefaultMaxParkedStreams,
+			MaxBody:           DefaultMaxBody,
+			ReadTimeout:       Duration(DefaultReadTimeout),
+			IdleTimeout:       Duration(DefaultIdleTimeout),
+			MaxHeaderSize:     DefaultMaxHeaderSize,
+			ReduceMemory:      true,
+			Admission:         NewAdmission(),
+			MaxParkedStreams:  DefaultMaxParkedStreams,
+			StreamIdleTimeout: Duration(DefaultStreamIdleTimeout),
 		},
 		Backends: map[string]*Backend{},
 	}

@@ -56,14 +56,15 @@ func TestParseDesignExample(t *testing.T) {
 		ShutdownGrace: Duration(15 * time.Second),
 		Log:           LogConfig{Level: "info", Format: "json", AccessLog: AccessLogConfig{Enabled: false, Sample: 1}},
 		Limits: Limits{
-			MaxBody:          4 << 20,
-			ReadTimeout:      Duration(30 * time.Second),
-			WriteTimeout:     0,
-			IdleTimeout:      Duration(120 * time.Second),
-			MaxHeaderSize:    8192,
-			ReduceMemory:     true,
-			Admission:        NewAdmission(),
-			MaxParkedStreams: DefaultMaxParkedStreams,
+			MaxBody:           4 << 20,
+			ReadTimeout:       Duration(30 * time.Second),
+			WriteTimeout:      0,
+			IdleTimeout:       Duration(120 * time.Second),
+			MaxHeaderSize:     8192,
+			ReduceMemory:      true,
+			Admission:         NewAdmission(),
+			MaxParkedStreams:  DefaultMaxParkedStreams,
+			StreamIdleTimeout: Duration(DefaultStreamIdleTimeout),
 		},
 		Backends: map[string]*Backend{
 			"demo": {

@@ -503,6 +503,9 @@ func (d *decoder) resolve(c *Config) {
 		if !set("max_body") {
 			r.MaxBody = c.Limits.MaxBody
 		}
+		if !set("stream.idle_timeout") {
+			r.Stream.IdleTimeout = c.Limits.StreamIdleTimeout // stream_keys.go
+		}
 		r.resolveResilience(set, func(key, format string, args ...any) {
 			d.errs.add(d.lines[prefix+key], prefix+key, format, args...)
 		})

@@ -422,7 +422,7 @@ routes:
 `, `config.yaml:7: routes[0].cors: not for interaction request-channel (browsers do not apply CORS to WebSockets; use websocket.origins)`)
 }
 
-// TestDesignPolicyKeys parses the policy keys exactly as DESIGN.md writes them (top-level cors and
+// TestDesignPolicyKeys parses the policy keys exactly as the configuration contract (README, config.example.yaml) writes them (top-level cors and
 // rate_limit; a route with a parameter pattern, its own cors and rate_limit).
 func TestDesignPolicyKeys(t *testing.T) {
 	cfg := checkErrors(t, `cors: {origins: ["https://app.example.com"], methods: [GET, POST], headers: [Authorization], credentials: false, max_age: 10m}

@@ -46,6 +46,22 @@ func TestStreamKeysDefaults(t *testing.T) {
 	if s.IdleTimeout != 0 || s.ResumeWindow != 0 || s.ResumeExpired != ResumeExpiredGone || cfg.Limits.MaxParkedStreams != 0 {
 		t.Fatalf("explicit values: %+v, max_parked_streams %d", s, cfg.Limits.MaxParkedStreams)
 	}
+	// limits.stream_idle_timeout is the default of routes that do not set their own.
+	cfg, err = Parse([]byte("limits: {stream_idle_timeout: 5m}\n"+streamBase+`  - name: t
+    path: /t
+    backend: demo
+    interaction: request-stream
+    stream: {idle_timeout: 0}
+`), "c.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Routes[0].Stream.IdleTimeout.D(); got != 5*time.Minute {
+		t.Fatalf("route without idle_timeout: %v, want limits.stream_idle_timeout 5m", got)
+	}
+	if got := cfg.Routes[1].Stream.IdleTimeout; got != 0 {
+		t.Fatalf("route with idle_timeout 0: %v", got)
+	}
 }
 
 // TestStreamKeysErrors: bad values are reported as file:line: field: message.
@@ -63,6 +79,8 @@ func TestStreamKeysErrors(t *testing.T) {
 			`c.yaml:9: routes[0].stream: unknown key "idle_timout" (did you mean "idle_timeout"?)`},
 		{"limits: {max_parked_streams: -1}\n" + streamBase,
 			`c.yaml:1: limits.max_parked_streams: must not be negative`},
+		{"limits: {stream_idle_timeout: -2s}\n" + streamBase,
+			`c.yaml:1: limits.stream_idle_timeout: negative duration "-2s"`},
 	} {
 		_, err := Parse([]byte(tt.src), "c.yaml")
 		var ce *ConfigError

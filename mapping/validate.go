@@ -99,6 +99,9 @@ func (c *Config) validate(errs *errorList) {
 	if c.Limits.MaxParkedStreams < 0 {
 		v.add("limits.max_parked_streams", "must not be negative")
 	}
+	if c.Limits.StreamIdleTimeout < 0 {
+		v.add("limits.stream_idle_timeout", "must not be negative (0 turns it off)")
+	}
 	if c.Limits.MaxConnections < 0 {
 		v.add("limits.max_connections", "must not be negative")
 	}
