@@ -183,6 +183,8 @@ func (p *corsPolicy) headersAllowed(list []byte) bool {
 	return true
 }
 
+// trimOWS strips optional white space (RFC 9110 5.6.3: spaces and tabs) from both ends of b (header
+// list items: CORS request headers, the api_key header, Sec-WebSocket-Protocol entries).
 func trimOWS(b []byte) []byte {
 	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
 		b = b[1:]
