@@ -1,7 +1,6 @@
 package ingress
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"reflect"
@@ -262,12 +261,7 @@ func subprotocolToken(v []byte) []byte {
 	next := false
 	for len(v) > 0 {
 		var item []byte
-		if i := bytes.IndexByte(v, ','); i >= 0 {
-			item, v = v[:i], v[i+1:]
-		} else {
-			item, v = v, nil
-		}
-		item = trimOWS(item)
+		item, v = nextListItem(v)
 		if next {
 			if len(item) == 0 {
 				return nil
