@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rsgate/rsgate/internal/admission"
+	"github.com/rsgate/rsgate/internal/testutil"
 	"github.com/rsgate/rsgate/mapping"
 	"github.com/rsgate/rsgate/pool"
 )
@@ -49,7 +50,7 @@ func TestAdmissionQueueThenShed(t *testing.T) {
 	}
 	queued := make(chan result, 1)
 	go func() { queued <- g.do("GET", "/slow/1", "") }()
-	waitFor(t, "the second request queued", func() bool { return ra.l.Stats().Queued == 1 })
+	testutil.Eventually(t, func() bool { return ra.l.Stats().Queued == 1 }, "the second request queued")
 	// Limit 1 in flight, queue 1 full: the third is shed at once.
 	r := g.do("GET", "/slow/1", "")
 	m := jsonError(t, r, 503, CodeOverloaded)
@@ -84,7 +85,7 @@ func TestAdmissionQueueThenShed(t *testing.T) {
 	}
 
 	// Metrics: limit, in flight, queued (published by the controller) and shed, per route.
-	waitFor(t, "the admission metrics", func() bool {
+	testutil.Eventually(t, func() bool {
 		var b bytes.Buffer
 		g.set.WritePrometheus(&b)
 		s := b.String()
@@ -93,7 +94,8 @@ func TestAdmissionQueueThenShed(t *testing.T) {
 			strings.Contains(s, `rsgate_admission_inflight{route="users"} 0`) &&
 			strings.Contains(s, `rsgate_admission_queued{route="short"} 0`) &&
 			strings.Contains(s, `rsgate_admission_shed_total{route="short"} 1`)
-	})
+	}, "the admission metrics")
+
 }
 
 // The route timeout bounds the queue wait even when queue_timeout is longer.
@@ -183,7 +185,7 @@ func TestSaturatedSlowRouteDoesNotStarveFastRoute(t *testing.T) {
 			}
 		}()
 	}
-	waitFor(t, "the slow route to shed", func() bool { return ra.l.Stats().Shed > 0 })
+	testutil.Eventually(t, func() bool { return ra.l.Stats().Shed > 0 }, "the slow route to shed")
 	for i := 0; i < 50; i++ {
 		if r := g.do("GET", "/api/users/1", ""); r.status != 200 {
 			t.Fatalf("fast route request %d beside the saturated slow route: %d %q", i, r.status, r.body)

@@ -1,7 +1,6 @@
 package ingress
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"reflect"
@@ -239,7 +238,7 @@ func (ra *routeAuth) credential(ctx *fasthttp.RequestCtx, ws bool) []byte {
 		if tok := bearerToken(h.Peek(fasthttp.HeaderAuthorization)); tok != nil {
 			return tok
 		}
-	} else if v := trimSpaces(h.Peek(ra.header)); len(v) > 0 {
+	} else if v := trimOWS(h.Peek(ra.header)); len(v) > 0 {
 		return v
 	}
 	if !ws {
@@ -262,12 +261,7 @@ func subprotocolToken(v []byte) []byte {
 	next := false
 	for len(v) > 0 {
 		var item []byte
-		if i := bytes.IndexByte(v, ','); i >= 0 {
-			item, v = v[:i], v[i+1:]
-		} else {
-			item, v = v, nil
-		}
-		item = trimSpaces(item)
+		item, v = nextListItem(v)
 		if next {
 			if len(item) == 0 {
 				return nil
@@ -277,16 +271,6 @@ func subprotocolToken(v []byte) []byte {
 		next = len(item) == len(subprotocolBearer) && strings.EqualFold(unsafeString(item), subprotocolBearer)
 	}
 	return nil
-}
-
-func trimSpaces(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
 }
 
 // unsafeString returns b as a string without copying; b must not change while the string is used.

@@ -26,6 +26,8 @@ import (
 	"github.com/rsgate/rsgate/internal/auth/authtest"
 	"github.com/rsgate/rsgate/internal/httpmeta"
 	"github.com/rsgate/rsgate/internal/principal"
+	"github.com/rsgate/rsgate/internal/testutil"
+	"github.com/rsgate/rsgate/internal/testutil/rstest"
 	"github.com/rsgate/rsgate/mapping"
 	"github.com/rsgate/rsgate/rsocket"
 	"github.com/rsgate/rsgate/rsocket/extension"
@@ -544,7 +546,7 @@ func TestRSocketTrustedMetadataE2E(t *testing.T) {
 	}
 
 	// Channel items are filtered too: the REQUEST_CHANNEL frame and the items after it.
-	ch, err := c.RequestChannel(rsocket.Payload{Metadata: forgedMD("echo"), Data: []byte("{}")}, 1, false, newCollector())
+	ch, err := c.RequestChannel(rsocket.Payload{Metadata: forgedMD("echo"), Data: []byte("{}")}, 1, false, rstest.NewCollector())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -623,16 +625,17 @@ func TestRSocketMaxStreamsKey(t *testing.T) {
 		}()
 	}
 	hang()
-	waitFor(t, "a stream over max_streams refused", func() bool {
+	testutil.Eventually(t, func() bool {
 		select {
-		case <-hangEnded: // refused because a probe held the one slot: try again
+		case <-hangEnded:
 			hang()
 		default:
 		}
 		_, err := rr(c, routeMD("probe"))
 		var re *rsocket.Error
 		return errors.As(err, &re) && re.Code == frame.CodeRejected && strings.Contains(re.Message, "too many concurrent streams")
-	})
+	}, "a stream over max_streams refused")
+
 }
 
 // TestRSocketAuthSourcesE2E: an rsocket route with auth accepts the token from the Authorization header,

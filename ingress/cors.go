@@ -160,12 +160,7 @@ func (p *corsPolicy) headersAllowed(list []byte) bool {
 	}
 	for len(list) > 0 {
 		var name []byte
-		if i := bytes.IndexByte(list, ','); i >= 0 {
-			name, list = list[:i], list[i+1:]
-		} else {
-			name, list = list, nil
-		}
-		name = trimOWS(name)
+		name, list = nextListItem(list)
 		if len(name) == 0 {
 			continue
 		}
@@ -183,6 +178,19 @@ func (p *corsPolicy) headersAllowed(list []byte) bool {
 	return true
 }
 
+// nextListItem splits the first item off a comma-separated header list (RFC 9110 5.6.1): the item without
+// surrounding white space (empty for an empty item) and the rest of the list after its comma.
+func nextListItem(list []byte) (item, rest []byte) {
+	if i := bytes.IndexByte(list, ','); i >= 0 {
+		item, rest = list[:i], list[i+1:]
+	} else {
+		item = list
+	}
+	return trimOWS(item), rest
+}
+
+// trimOWS strips optional white space (RFC 9110 5.6.3: spaces and tabs) from both ends of b (header
+// list items: CORS request headers, the api_key header, Sec-WebSocket-Protocol entries).
 func trimOWS(b []byte) []byte {
 	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
 		b = b[1:]

@@ -17,8 +17,6 @@ import (
 
 	"github.com/rsgate/rsgate/internal/demo"
 	"github.com/rsgate/rsgate/internal/httpmeta"
-	"github.com/rsgate/rsgate/internal/testutil"
-	"github.com/rsgate/rsgate/internal/testutil/rstest"
 	"github.com/rsgate/rsgate/mapping"
 	"github.com/rsgate/rsgate/pool"
 	"github.com/rsgate/rsgate/rsocket"
@@ -517,25 +515,3 @@ func startGatewayNoWait(t *testing.T, cfg *mapping.Config, table *mapping.Table)
 	})
 	return g
 }
-
-// waitFor, collector and newCollector adapt testutil.Eventually and rstest.Collector for tests written on
-// other branches before those existed; new tests call testutil and rstest directly. Remove these once
-// every branch is merged (gofmt -r 'waitFor(a, b, c) -> testutil.Eventually(a, c, b)').
-//
-//lint:ignore U1000 adapter for tests merged from other branches
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	testutil.Eventually(t, cond, what)
-}
-
-//lint:ignore U1000 adapter for tests merged from other branches
-type collector struct{ *rstest.Collector }
-
-//lint:ignore U1000 adapter for tests merged from other branches
-func newCollector() *collector { return &collector{rstest.NewCollector()} }
-
-//lint:ignore U1000 adapter for tests merged from other branches
-func (c *collector) count() int { return c.Count() }
-
-//lint:ignore U1000 adapter for tests merged from other branches
-func (c *collector) wait(t *testing.T) ([]string, error) { t.Helper(); return c.Wait(t) }

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
 
 	"github.com/rsgate/rsgate/mapping"
@@ -25,8 +26,12 @@ import (
 //     the gateway half-closes (FIN) and reads and discards what the client still sends, until the client
 //     closes, lingerTime passes or lingerMaxBytes were read. fasthttp closes its own file descriptor as
 //     usual; a duplicate kept by lingerSet holds the socket open meanwhile. Over TLS the same happens on
-//     the TCP socket, after the close_notify. At most lingerMaxConns connections linger at once; beyond
-//     that they close at once (as before).
+//     the TCP socket, after the close_notify.
+//   - Lingering is bounded so that it cannot run the process out of file descriptors: a lingering
+//     connection keeps its slot of limits.max_connections (and max_connections_per_ip) until the drain
+//     ends, as if it were still open, and at most max_connections/16 connections (at most 1,024; at least
+//     1) linger at once. Beyond that a connection is closed at once with RST (SO_LINGER 0): the client may
+//     miss the 413, the gateway keeps its descriptors. Refusals count in rsgate_linger_refused_total.
 
 // CodeHeadersTooLarge is the error code of a 431 answer: the request line and headers exceed
 // limits.max_header_size.
@@ -35,14 +40,22 @@ const CodeHeadersTooLarge = "HEADERS_TOO_LARGE"
 const (
 	lingerTime     = 5 * time.Second // nginx: lingering_timeout 5s
 	lingerMaxBytes = 64 << 20
-	lingerMaxConns = 1024
+	lingerMaxConns = 1024 // lingering connections at most, whatever max_connections
+	lingerShare    = 16   // at most max_connections/lingerShare connections linger at once
 )
 
 // lingerSet holds the duplicates of connections that will linger once fasthttp has closed them.
 type lingerSet struct {
-	mu     sync.Mutex
-	files  map[net.Conn]*os.File
-	active atomic.Int32 // registered or draining
+	mu      sync.Mutex
+	files   map[net.Conn]lingering
+	active  atomic.Int32     // registered or draining
+	refused *metrics.Counter // rsgate_linger_refused_total (nil without metrics)
+}
+
+// lingering is a registered connection: the duplicate of its socket, and the slot it holds (nil: none).
+type lingering struct {
+	f    *os.File
+	slot *limitedConn
 }
 
 // filer is a connection whose socket can be duplicated (*net.TCPConn, leanConn).
@@ -73,8 +86,14 @@ func (l *lingerSet) add(c net.Conn) {
 	if fc == nil {
 		return
 	}
-	if l.active.Add(1) > lingerMaxConns {
+	limit := int32(lingerMaxConns)
+	slot := limitedOf(c)
+	if slot != nil {
+		limit = slot.lingerCap()
+	}
+	if l.active.Add(1) > limit {
 		l.active.Add(-1)
+		l.refuse(c)
 		return
 	}
 	f, err := fc.File()
@@ -84,14 +103,35 @@ func (l *lingerSet) add(c net.Conn) {
 	}
 	l.mu.Lock()
 	if l.files == nil {
-		l.files = map[net.Conn]*os.File{}
+		l.files = map[net.Conn]lingering{}
 	}
-	if old := l.files[c]; old != nil { // registered twice (ExpectHandler, then a parse error)
-		_ = old.Close()
+	if old, ok := l.files[c]; ok { // registered twice (ExpectHandler, then a parse error)
+		_ = old.f.Close()
 		l.active.Add(-1)
 	}
-	l.files[c] = f
+	if slot != nil {
+		slot.keep() // the slot stays taken until the drain ends
+	}
+	l.files[c] = lingering{f: f, slot: slot}
 	l.mu.Unlock()
+}
+
+// refuse makes c close at once with RST (SO_LINGER 0) instead of lingering.
+func (l *lingerSet) refuse(c net.Conn) {
+	if l.refused != nil {
+		l.refused.Inc()
+	}
+	for range 4 {
+		if tc, ok := c.(interface{ SetLinger(sec int) error }); ok { // *net.TCPConn, leanConn
+			_ = tc.SetLinger(0)
+			return
+		}
+		u, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			return
+		}
+		c = u.NetConn()
+	}
 }
 
 // closed starts the lingering of c, if registered; fasthttp has written the answer and closed c.
@@ -100,17 +140,22 @@ func (l *lingerSet) closed(c net.Conn) {
 		return
 	}
 	l.mu.Lock()
-	f := l.files[c]
+	e, ok := l.files[c]
 	delete(l.files, c)
 	l.mu.Unlock()
-	if f != nil {
-		go l.drain(f)
+	if ok {
+		go l.drain(e)
 	}
 }
 
-// drain half-closes the socket and discards what the client still sends, then closes it.
-func (l *lingerSet) drain(f *os.File) {
+// drain half-closes the socket and discards what the client still sends, then closes it and gives the
+// connection's slot back.
+func (l *lingerSet) drain(e lingering) {
 	defer l.active.Add(-1)
+	if e.slot != nil {
+		defer e.slot.free()
+	}
+	f := e.f
 	c, err := net.FileConn(f)
 	_ = f.Close()
 	if err != nil {

@@ -217,13 +217,55 @@ type limitedConn struct {
 	l     *edgeListener
 	ip    netip.Addr
 	hasIP bool
-	once  sync.Once
+	kept  atomic.Bool // the lingering close holds the slot past Close (keep)
+	freed atomic.Bool // the slot was given back
 }
 
 func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(func() { c.l.release(c) })
+	if !c.kept.Load() {
+		c.free()
+	}
 	return err
+}
+
+// free gives the connection's slot (max_connections, per IP) back, once.
+func (c *limitedConn) free() {
+	if c.freed.CompareAndSwap(false, true) {
+		c.l.release(c)
+	}
+}
+
+// keep makes the connection's slot outlive Close: the lingering close (limits.go) holds it while it
+// drains the socket's duplicate, and calls free when done.
+func (c *limitedConn) keep() { c.kept.Store(true) }
+
+// lingerCap is how many connections of this listener may linger at once: a small share of
+// max_connections (lingerShare), at most lingerMaxConns (lingerMaxConns when there is no connection limit).
+func (c *limitedConn) lingerCap() int32 {
+	if c.l.maxConns == 0 {
+		return lingerMaxConns
+	}
+	return int32(min(max(c.l.maxConns/lingerShare, 1), lingerMaxConns))
+}
+
+// limitedOf finds the limitedConn under c (fasthttp may hand out c itself, a limitedTLSConn, or a wrapper
+// with NetConn), or nil.
+func limitedOf(c net.Conn) *limitedConn {
+	for range 4 {
+		switch lc := c.(type) {
+		case *limitedConn:
+			return lc
+		case *limitedTLSConn:
+			return lc.limitedConn
+		}
+		u, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			return nil
+		}
+		c = u.NetConn()
+	}
+	return nil
 }
 
 // SyscallConn exposes the socket of the wrapped connection (the slow-call watch uses it).
@@ -235,10 +277,10 @@ func (c *limitedConn) SyscallConn() (syscall.RawConn, error) {
 }
 
 // File duplicates the socket of the wrapped connection (the lingering close after a 413 uses it,
-// limits.go); it fails for a connection without one (TLS). The duplicate is not counted.
+// limits.go), under a TLS connection too. The duplicate is counted through keep, not here.
 func (c *limitedConn) File() (*os.File, error) {
-	if f, ok := c.Conn.(interface{ File() (*os.File, error) }); ok {
-		return f.File()
+	if fc := socketOf(c.Conn); fc != nil {
+		return fc.File()
 	}
 	return nil, errNoSyscallConn
 }

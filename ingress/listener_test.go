@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/rsgate/rsgate/internal/demo"
+	"github.com/rsgate/rsgate/internal/testutil"
 	"github.com/rsgate/rsgate/mapping"
 )
 
@@ -173,14 +174,15 @@ func TestConnectionLimits(t *testing.T) {
 				t.Errorf("refused counter = %d, want 1", refused.Get())
 			}
 			_ = conns[0].Close()
-			waitFor(t, "a free slot", func() bool {
+			testutil.Eventually(t, func() bool {
 				c, err := net.Dial("tcp", g.addr)
 				if err != nil {
 					return false
 				}
 				defer c.Close()
 				return servedOn(c)
-			})
+			}, "a free slot")
+
 		})
 	}
 }
@@ -264,7 +266,7 @@ func TestConnectionLimitCountsWebSockets(t *testing.T) {
 	g := startGateway(t, cfg, Options{})
 	a := dialWS(t, wsURL(g, "/ws/chat"), nil)
 	_ = dialWS(t, wsURL(g, "/ws/chat"), nil)
-	waitFor(t, "two sessions", func() bool { return g.srv.wsSessionCount() == 2 })
+	testutil.Eventually(t, func() bool { return g.srv.wsSessionCount() == 2 }, "two sessions")
 	over, err := net.Dial("tcp", g.addr)
 	if err != nil {
 		t.Fatal(err)
@@ -274,12 +276,13 @@ func TestConnectionLimitCountsWebSockets(t *testing.T) {
 		t.Fatal("a connection beyond max_connections was served while two WebSocket sessions ran")
 	}
 	_ = a.Close()
-	waitFor(t, "the session's slot", func() bool {
+	testutil.Eventually(t, func() bool {
 		c, err := net.Dial("tcp", g.addr)
 		if err != nil {
 			return false
 		}
 		defer c.Close()
 		return servedOn(c)
-	})
+	}, "the session's slot")
+
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rsgate/rsgate/internal/testutil"
 	"github.com/rsgate/rsgate/mapping"
 	"github.com/rsgate/rsgate/rsocket"
 	"github.com/rsgate/rsgate/rsocket/frame"
@@ -47,7 +48,7 @@ func TestOutlierEjectsCrashingInstance(t *testing.T) {
 	bk.Balancer = mapping.BalancerP2C // the latency balancer alone keeps sending the crashing instance its share
 	bk.Outlier = mapping.Outlier{ConsecutiveFailures: 3, EjectionTime: mapping.Duration(time.Minute), MaxEjectedPercent: 50}
 	g := startGateway(t, cfg, Options{})
-	waitFor(t, "3 connections", func() bool { return g.pools.Get("f").Stats().ReadyConns == 3 })
+	testutil.Eventually(t, func() bool { return g.pools.Get("f").Stats().ReadyConns == 3 }, "3 connections")
 
 	ejected := func() bool {
 		for _, c := range g.pools.Get("f").Stats().Conns {
@@ -124,7 +125,7 @@ func TestHedgeSavesFailedFirstTry(t *testing.T) {
 	})
 	cfg.Backends["f"].Addresses = []string{a, b}
 	g := startGateway(t, cfg, Options{})
-	waitFor(t, "2 connections", func() bool { return g.pools.Get("f").Stats().ReadyConns == 2 })
+	testutil.Eventually(t, func() bool { return g.pools.Get("f").Stats().ReadyConns == 2 }, "2 connections")
 	if r := g.do("POST", "/rr", "hi"); r.status != 200 || r.body != "hi" {
 		t.Fatalf("status %d body %q, want the hedged copy's answer", r.status, r.body)
 	}
@@ -160,7 +161,7 @@ func TestSlowInstanceAmongThree(t *testing.T) {
 		cfg.Backends["f"].Connections = 2
 		cfg.Backends["f"].Balancer = balancer
 		g := startGateway(t, cfg, Options{})
-		waitFor(t, "6 connections", func() bool { return g.pools.Get("f").Stats().ReadyConns == 6 })
+		testutil.Eventually(t, func() bool { return g.pools.Get("f").Stats().ReadyConns == 6 }, "6 connections")
 		var slow atomic.Int64
 		done := make(chan struct{})
 		for c := 0; c < 4; c++ {

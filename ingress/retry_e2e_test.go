@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rsgate/rsgate/internal/testutil"
 	"github.com/rsgate/rsgate/mapping"
 	"github.com/rsgate/rsgate/rsocket"
 	"github.com/rsgate/rsgate/rsocket/frame"
@@ -82,7 +83,7 @@ func startFlaky(t *testing.T, b *flaky, count int, routes ...routeSpec) *gateway
 	cfg.Backends["f"].Addresses = addrs
 	cfg.Backends["f"].Connections = 2
 	g := startGateway(t, cfg, Options{})
-	waitFor(t, "all connections", func() bool { return g.pools.Get("f").Stats().ReadyConns == 2*count })
+	testutil.Eventually(t, func() bool { return g.pools.Get("f").Stats().ReadyConns == 2*count }, "all connections")
 	return g
 }
 
@@ -202,7 +203,7 @@ func TestRetryPerTryTimeout(t *testing.T) {
 	if r := g.do("POST", "/pt", "hi"); r.status != 200 || r.body != "hi" {
 		t.Fatalf("status %d body %q, want 200 from the retry", r.status, r.body)
 	}
-	waitFor(t, "CANCEL of the stuck try", func() bool { return b.canceled.Load() == 1 })
+	testutil.Eventually(t, func() bool { return b.canceled.Load() == 1 }, "CANCEL of the stuck try")
 }
 
 // TestHedgingCutsSlowAnswers: a backend of two instances answering every 20th request (5%) after 300ms.
@@ -263,7 +264,7 @@ func TestHedgingCutsSlowAnswers(t *testing.T) {
 	if got := g.metricValue(`rsgate_hedges_total{route="hedged"}`); got < 5 {
 		t.Errorf("rsgate_hedges_total = %v, want at least 5", got)
 	}
-	waitFor(t, "CANCEL of the slow copies", func() bool { return b.canceled.Load()-canceledBefore >= 5 })
+	testutil.Eventually(t, func() bool { return b.canceled.Load()-canceledBefore >= 5 }, "CANCEL of the slow copies")
 }
 
 // TestRetryCondition: the classification of failed tries.

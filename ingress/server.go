@@ -116,6 +116,9 @@ func New(cfg *mapping.Config, table *mapping.Table, pools Pools, opts Options) (
 		opts.SlowCallWatch = DefaultSlowCallWatch
 	}
 	s := &Server{log: opts.Logger, set: opts.Metrics, pools: pools, opts: opts, conns: map[net.Conn]struct{}{}}
+	if opts.Metrics != nil {
+		s.lingers.refused = opts.Metrics.GetOrCreateCounter(`rsgate_linger_refused_total`) // limits.go
+	}
 	st, err := compileState(cfg, table, opts.Metrics)
 	if err != nil {
 		return nil, err

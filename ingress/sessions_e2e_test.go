@@ -1,6 +1,10 @@
 package ingress
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/rsgate/rsgate/internal/testutil"
+)
 
 // Idle WebSocket sessions are accounted apart from request-response in flight: 500 idle /ws/chat sockets
 // on a backend with max_inflight 500 leave every HTTP route of that backend answering (issue 11: they used
@@ -15,7 +19,7 @@ func TestIdleSessionsDoNotExhaustRequestSlots(t *testing.T) {
 		dialWS(t, wsURL(g, "/ws/chat"), nil)
 	}
 	p := g.pools.Get("demo")
-	waitFor(t, "the sessions to be picked", func() bool { return p.Sessions() == int64(n) })
+	testutil.Eventually(t, func() bool { return p.Sessions() == int64(n) }, "the sessions to be picked")
 	for _, path := range []string{"/api/users/1", "/api/users/2"} {
 		if r := g.do("GET", path, ""); r.status != 200 {
 			t.Fatalf("GET %s beside %d idle WebSocket sessions: %d %q", path, n, r.status, r.body)

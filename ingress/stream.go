@@ -147,7 +147,7 @@ func (s *Server) serveStream(ctx *fasthttp.RequestCtx, st *state, rt *route, rq 
 	}
 
 	if resumable {
-		s.resume.register(sr, rt, ctx.Path(), c, ctx.Conn()) // sets sr.rs (stream_resume.go) unless parking is off
+		s.resume.register(sr, rt, ctx.Path(), s.streamOwner(ctx), c, ctx.Conn()) // sets sr.rs (stream_resume.go) unless parking is off
 	}
 	sr.attach(ctx, c)
 	return true

@@ -41,6 +41,11 @@ import (
 // cannot honour. limits.max_parked_streams caps parked streams gateway-wide; beyond it a stream whose client
 // goes away ends as without resumption. NDJSON has no ids: only SSE streams are resumable.
 //
+// A stream is bound to the identity that opened it (streamOwner: the verified subject and provider on a
+// route with auth, the client certificate subject under mTLS, nothing when anonymous): an id presented by
+// another identity is treated exactly as an unknown id (a new stream or 410; the stream it names is left
+// alone), so learning another user's event id gives no access to their stream and no hint that it exists.
+//
 // Ownership: the session state (state, call, parked) is guarded by resumeStore.mu; the ring and the
 // sequence numbers belong to the writer while the stream is live and to whoever holds it while parked or
 // taken (the park and take transitions under the store lock order the hand-over).
@@ -75,6 +80,7 @@ type resumable struct {
 	hex   [32]byte // id as written in the event ids
 	route string
 	path  []byte
+	owner string // the identity that opened the stream (streamOwner); only it may resume the stream
 
 	// Guarded by resumeStore.mu.
 	state    uint8
@@ -199,8 +205,8 @@ func (st *resumeStore) Parked() int {
 
 // register makes sr resumable (sets sr.rs): a new session id, served by call c on client connection conn.
 // It does nothing when no stream can be parked.
-func (st *resumeStore) register(sr *streamer, rt *route, path []byte, c *callCtx, conn net.Conn) {
-	r := &resumable{route: rt.name, path: append([]byte(nil), path...), call: c, conn: conn, left: make(chan struct{}),
+func (st *resumeStore) register(sr *streamer, rt *route, path []byte, owner string, c *callCtx, conn net.Conn) {
+	r := &resumable{route: rt.name, path: append([]byte(nil), path...), owner: owner, call: c, conn: conn, left: make(chan struct{}),
 		deadline: c.deadline, window: min(int(rt.window), maxReplay)}
 	_, _ = rand.Read(r.id[:]) // never fails (crypto/rand)
 	hex.Encode(r.hex[:], r.id[:])
@@ -336,13 +342,14 @@ func (st *resumeStore) close() {
 }
 
 // take hands the parked stream named by id over to a resuming request (call c) when it belongs to route rt
-// and path and still holds every item after seq. A live stream is taken over from its request first. It
-// returns nil when there is no such stream; over reports a stream that ended whose every item the client
-// has (seq is its last): it is dropped.
-func (st *resumeStore) take(id [16]byte, seq uint64, rt *route, path []byte, c *callCtx, conn net.Conn) (taken *streamer, over bool) {
+// and path, was opened by the same identity (owner) and still holds every item after seq. A live stream is
+// taken over from its request first. It returns nil when there is no such stream (a stream of another
+// identity is such a stream too: left as it is, no takeover, no end, nothing that tells it exists); over
+// reports a stream that ended whose every item the client has (seq is its last): it is dropped.
+func (st *resumeStore) take(id [16]byte, seq uint64, rt *route, path []byte, owner string, c *callCtx, conn net.Conn) (taken *streamer, over bool) {
 	st.mu.Lock()
 	sr := st.sessions[id]
-	if sr == nil || sr.rs.route != rt.name || !bytes.Equal(sr.rs.path, path) {
+	if sr == nil || sr.rs.route != rt.name || !bytes.Equal(sr.rs.path, path) || sr.rs.owner != owner {
 		st.mu.Unlock()
 		return nil, false
 	}
@@ -396,7 +403,7 @@ func (s *Server) resumeStream(ctx *fasthttp.RequestCtx, st *state, rt *route, rq
 	var sr *streamer
 	if id, seq, valid := parseEventID(lastID); valid {
 		var over bool
-		sr, over = s.resume.take(id, seq, rt, ctx.Path(), rq.call, ctx.Conn())
+		sr, over = s.resume.take(id, seq, rt, ctx.Path(), s.streamOwner(ctx), rq.call, ctx.Conn())
 		if over {
 			// The stream ended and the client has all of it: 204 tells an EventSource to stop reconnecting.
 			inc(s.resume.resumed)
@@ -436,6 +443,21 @@ func (s *Server) resumeStream(ctx *fasthttp.RequestCtx, st *state, rt *route, rq
 	default:
 	}
 	return true, true
+}
+
+// streamOwner names the identity of a request for binding a resumable stream to it: the verified subject
+// and provider when the route has auth, the verified client certificate subject when the edge asks for
+// client certificates (mTLS), both when both apply, "" for an anonymous request. A Last-Event-ID presented
+// by another identity names no stream for it (take), exactly as an unknown id.
+func (s *Server) streamOwner(ctx *fasthttp.RequestCtx) string {
+	var owner string
+	if id := IdentityOf(ctx); id != nil {
+		owner = "auth:" + strconv.Itoa(len(id.Provider)) + ":" + id.Provider + strconv.Itoa(len(id.Subject)) + ":" + id.Subject
+	}
+	if cert := s.clientSubject(ctx); len(cert) > 0 {
+		owner += "mtls:" + strconv.Itoa(len(cert)) + ":" + string(cert) // lengths: no two identities alike
+	}
+	return owner
 }
 
 // replay writes the kept items after rs.replayFrom (a resumed stream) and flushes them.

@@ -17,14 +17,17 @@ import (
 // openSSE sends GET path with Accept: text/event-stream and, when lastID is set, Last-Event-ID. It returns
 // the connection, the status code and a reader positioned at the body. The connection has a small receive
 // buffer: with startResumeGateway's small send buffers, what is in flight when the client goes away stays
-// within the replay ring (the last window items written).
-func openSSE(t *testing.T, addr, path, lastID string) (net.Conn, int, *sseReader) {
+// within the replay ring (the last window items written). hdr adds request headers (name, value, ...).
+func openSSE(t *testing.T, addr, path, lastID string, hdr ...string) (net.Conn, int, *sseReader) {
 	t.Helper()
 	c := dialSmall(t, addr)
 	_ = c.SetDeadline(time.Now().Add(testTimeout))
 	req := "GET " + path + " HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\n"
 	if lastID != "" {
 		req += "Last-Event-ID: " + lastID + "\r\n"
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req += hdr[i] + ": " + hdr[i+1] + "\r\n"
 	}
 	if _, err := io.WriteString(c, req+"\r\n"); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -198,7 +199,7 @@ func forwardClientCert(subject, provider string) []byte {
 func stripGatewayHeaders(names []string) []string {
 	out := names[:0:0]
 	for _, n := range names {
-		if fasthttpEqualFold(n, HeaderClientCertSubject) {
+		if strings.EqualFold(n, HeaderClientCertSubject) {
 			continue
 		}
 		out = append(out, n)
@@ -207,25 +208,6 @@ func stripGatewayHeaders(names []string) []string {
 		return nil
 	}
 	return out
-}
-
-func fasthttpEqualFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }
 
 var strClientCertSubject = []byte(HeaderClientCertSubject)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rsgate/rsgate/internal/testcert"
+	"github.com/rsgate/rsgate/internal/testutil"
 	"github.com/rsgate/rsgate/mapping"
 )
 
@@ -90,7 +91,7 @@ func TestTLSCertificateReload(t *testing.T) {
 			}
 		}
 		writePair(t, b, certFile, keyFile)
-		waitFor(t, "the renewed certificate", func() bool { return peerCN(t, g.addr) == "b.example" })
+		testutil.Eventually(t, func() bool { return peerCN(t, g.addr) == "b.example" }, "the renewed certificate")
 		// The connection made before the renewal is still served.
 		if s := getOn(t, old, br, "/api/users/2"); s != 200 {
 			t.Fatalf("old connection after the reload: status %d", s)

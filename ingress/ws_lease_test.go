@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rsgate/rsgate/internal/testutil"
 	"github.com/rsgate/rsgate/mapping"
 	"github.com/rsgate/rsgate/rsocket"
 	"github.com/rsgate/rsgate/rsocket/transport"
@@ -38,7 +39,7 @@ func TestClientLeaseFollowsBackend(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lc.Close()
-	waitFor(t, "the first lease", lc.LeaseAvailable)
+	testutil.Eventually(t, lc.LeaseAvailable, "the first lease")
 	if n, leased := lc.LeaseLeft(); !leased || n != 4 {
 		t.Fatalf("first lease allows %d requests (leased %v), want 4 = the backend's max_inflight", n, leased)
 	}
@@ -54,14 +55,14 @@ func TestClientLeaseFollowsBackend(t *testing.T) {
 			}
 		}()
 	}
-	waitFor(t, "4 requests in flight", func() bool { return g.pools.Get("b").InFlight() == 4 })
-	waitFor(t, "the lease to be withdrawn", func() bool { return !lc.LeaseAvailable() })
+	testutil.Eventually(t, func() bool { return g.pools.Get("b").InFlight() == 4 }, "4 requests in flight")
+	testutil.Eventually(t, func() bool { return !lc.LeaseAvailable() }, "the lease to be withdrawn")
 	_, _, err = lc.RequestResponse(ctx, rsocket.Payload{Metadata: routeMD("echo"), Data: []byte("hi")})
 	if !errors.Is(err, rsocket.ErrNoLease) {
 		t.Fatalf("request while the backend is full: %v, want rsocket.ErrNoLease (held by the client, not REJECTED)", err)
 	}
 	wg.Wait()
-	waitFor(t, "a new lease", lc.LeaseAvailable)
+	testutil.Eventually(t, lc.LeaseAvailable, "a new lease")
 	msg, _, err := lc.RequestResponse(ctx, rsocket.Payload{Metadata: routeMD("echo"), Data: []byte("hi")})
 	if err != nil || string(msg.Data) != "hi" {
 		t.Fatalf("request after capacity returned: %v", err)
@@ -111,7 +112,7 @@ func TestBackendLeaseDrivesAdmission(t *testing.T) {
 	})
 	cfg.Backends["b"].Lease = true
 	g := startGateway(t, cfg, Options{})
-	waitFor(t, "the backend's lease", func() bool { return g.pools.Get("b").Capacity() == 3 })
+	testutil.Eventually(t, func() bool { return g.pools.Get("b").Capacity() == 3 }, "the backend's lease")
 
 	for i := 0; i < 2; i++ {
 		if r := g.do("POST", "/rr", "hi"); r.status != 200 {
@@ -130,7 +131,7 @@ func TestBackendLeaseDrivesAdmission(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lc.Close()
-	waitFor(t, "a lease for the client", lc.LeaseAvailable)
+	testutil.Eventually(t, lc.LeaseAvailable, "a lease for the client")
 	if n, _ := lc.LeaseLeft(); n != 1 {
 		t.Errorf("client lease = %d requests, want 1 (what the backend's lease has left)", n)
 	}
@@ -147,13 +148,13 @@ func TestBackendLeaseDrivesAdmission(t *testing.T) {
 	if n := seen.Load(); n != 3 {
 		t.Fatalf("backend saw %d requests, want 3 (its lease)", n)
 	}
-	waitFor(t, "the client's lease withdrawn", func() bool { return !lc.LeaseAvailable() })
+	testutil.Eventually(t, func() bool { return !lc.LeaseAvailable() }, "the client's lease withdrawn")
 	mu.Lock()
 	for _, c := range conns {
 		_ = c.SendLease(time.Minute, 10, nil)
 	}
 	mu.Unlock()
-	waitFor(t, "the new lease", func() bool { return g.pools.Get("b").Capacity() == 10 })
+	testutil.Eventually(t, func() bool { return g.pools.Get("b").Capacity() == 10 }, "the new lease")
 	if r := g.do("POST", "/rr", "hi"); r.status != 200 {
 		t.Fatalf("request under the new lease: status %d", r.status)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/fasthttp/websocket"
 
+	"github.com/rsgate/rsgate/internal/testutil"
 	"github.com/rsgate/rsgate/rsocket/extension"
 	"github.com/rsgate/rsgate/rsocket/frame"
 )
@@ -129,14 +130,15 @@ func TestWSRSocketProtocolStrictness(t *testing.T) {
 		// The connection goes on; id 1 has ended (a new request on it would be a reuse, so use 3).
 		r.skipItems = false
 		r.echo(3, `"after"`)
-		waitFor(t, "the backend stream to be released", func() bool {
+		testutil.Eventually(t, func() bool {
 			for _, st := range g.pools.Stats() {
 				if st.InFlight != 0 {
 					return false
 				}
 			}
 			return true
-		})
+		}, "the backend stream to be released")
+
 	})
 
 	t.Run("second-setup-ignored", func(t *testing.T) {

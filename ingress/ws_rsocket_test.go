@@ -269,7 +269,7 @@ func TestWSRSocketLimitsAndRouting(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer lc.Close()
-		waitFor(t, "a lease from the gateway", lc.LeaseAvailable)
+		testutil.Eventually(t, lc.LeaseAvailable, "a lease from the gateway")
 		msg, _, err := lc.RequestResponse(ctx, rsocket.Payload{Metadata: routeMD("echo"), Data: []byte("hi")})
 		if err != nil || string(msg.Data) != "hi" {
 			t.Fatalf("request under the lease: %v", err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/fasthttp/websocket"
 
+	"github.com/rsgate/rsgate/internal/testutil"
 	"github.com/rsgate/rsgate/mapping"
 )
 
@@ -43,7 +44,7 @@ func TestWSMaxSessions(t *testing.T) {
 			}
 			_ = a.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(1000, ""), time.Now().Add(time.Second))
 			_ = a.Close()
-			waitFor(t, "the slot to be released", func() bool { return g.srv.routeSessions("ws") == 1 })
+			testutil.Eventually(t, func() bool { return g.srv.routeSessions("ws") == 1 }, "the slot to be released")
 			_ = dialWS(t, wsURL(g, tc.path), nil)
 		})
 	}
@@ -68,7 +69,7 @@ func TestWSChannelInvalidUTF8(t *testing.T) {
 	if code != websocket.CloseInvalidFramePayloadData {
 		t.Fatalf("close code %d, want 1007", code)
 	}
-	waitFor(t, "the session to end", func() bool { return g.srv.wsSessionCount() == 0 })
+	testutil.Eventually(t, func() bool { return g.srv.wsSessionCount() == 0 }, "the session to end")
 }
 
 func TestItemMessageType(t *testing.T) {

@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/rsgate/rsgate/internal/httpmeta"
 )
 
 // CORSConfig is a "cors" section (top level, and per route where it replaces the top-level one as a
@@ -95,10 +97,10 @@ func (p *OriginPattern) MatchOrigin(o []byte) bool {
 		return true
 	}
 	if p.Suffix == "" {
-		return equalFoldASCII(o, p.Prefix)
+		return httpmeta.EqualFold(o, p.Prefix)
 	}
 	n := len(o) - len(p.Prefix) - len(p.Suffix)
-	if n <= 0 || !equalFoldASCII(o[:len(p.Prefix)], p.Prefix) || !equalFoldASCII(o[len(o)-len(p.Suffix):], p.Suffix) {
+	if n <= 0 || !httpmeta.EqualFold(o[:len(p.Prefix)], p.Prefix) || !httpmeta.EqualFold(o[len(o)-len(p.Suffix):], p.Suffix) {
 		return false
 	}
 	// The subdomain part: one or more DNS labels of [A-Za-z0-9-], dot-separated, none empty.
@@ -121,23 +123,6 @@ func (p *OriginPattern) MatchOrigin(o []byte) bool {
 		}
 	}
 	return label > 0
-}
-
-// equalFoldASCII compares b with the lower-case ASCII string s, ignoring the case of b.
-func equalFoldASCII(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != s[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // cors validates a cors section; route is true for a route's own section (where empty origins turn CORS

@@ -51,9 +51,9 @@ func TestPickAllocsByBalancer(t *testing.T) {
 		bk.Connections = 2
 		bk.Balancer = bal
 		bk.Outlier.EjectionTime = mapping.Duration(time.Hour)
-		p := newPool(t, bk, Options{Dialer: pipeDialer(t, echoHandler(), nil)})
+		p := newPool(t, bk, Options{Dialer: pipeDialer(t, rstest.EchoHandler(), nil)})
 		p.Start()
-		waitFor(t, "6 ready connections", 5*time.Second, func() bool { return readyConns(p) == 6 })
+		testutil.EventuallyWithin(t, 5*time.Second, func() bool { return readyConns(p) == 6 }, "6 ready connections")
 		start := time.Now()
 		run := func(what string) {
 			if n := testing.AllocsPerRun(1000, func() {

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rsgate/rsgate/internal/testutil"
+	"github.com/rsgate/rsgate/internal/testutil/rstest"
 	"github.com/rsgate/rsgate/rsocket"
 )
 
@@ -12,12 +14,12 @@ import (
 func TestCapacity(t *testing.T) {
 	bk := testBackend("cap", "10.0.0.1:1")
 	bk.MaxInflight = 10
-	p := newPool(t, bk, Options{Dialer: pipeDialer(t, echoHandler(), nil)})
+	p := newPool(t, bk, Options{Dialer: pipeDialer(t, rstest.EchoHandler(), nil)})
 	if c := p.Capacity(); c != 0 {
 		t.Fatalf("Capacity before Start = %d, want 0", c)
 	}
 	p.Start()
-	waitFor(t, "ready", 5*time.Second, p.Ready)
+	testutil.EventuallyWithin(t, 5*time.Second, p.Ready, "ready")
 	m, _ := p.Pick()
 	if c := p.Capacity(); c != 9 {
 		t.Errorf("Capacity with 1 of 10 in flight = %d, want 9", c)
@@ -26,9 +28,9 @@ func TestCapacity(t *testing.T) {
 
 	lb := testBackend("leased", "10.0.0.1:1", "10.0.0.2:1")
 	lb.Lease = true
-	lp := newPool(t, lb, Options{Dialer: pipeDialer(t, echoHandler(), &rsocket.LeaseGrant{TTL: time.Minute, Requests: 3})})
+	lp := newPool(t, lb, Options{Dialer: pipeDialer(t, rstest.EchoHandler(), &rsocket.LeaseGrant{TTL: time.Minute, Requests: 3})})
 	lp.Start()
-	waitFor(t, "leases", 5*time.Second, func() bool { return lp.Capacity() == 6 })
+	testutil.EventuallyWithin(t, 5*time.Second, func() bool { return lp.Capacity() == 6 }, "leases")
 	if m, err := request(t, lp); err != nil {
 		t.Fatal(err)
 	} else if m == nil {

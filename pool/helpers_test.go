@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rsgate/rsgate/internal/testutil"
-	"github.com/rsgate/rsgate/internal/testutil/rstest"
 	"github.com/rsgate/rsgate/mapping"
 	"github.com/rsgate/rsgate/rsocket"
 	"github.com/rsgate/rsgate/rsocket/transport"
@@ -198,16 +196,3 @@ func localAddr(t *testing.T) string {
 	_ = l.Close()
 	return addr
 }
-
-// waitFor and echoHandler adapt testutil.EventuallyWithin and rstest.EchoHandler for tests written on
-// other branches before those existed; new tests call testutil and rstest directly. Remove them once every
-// branch is merged (gofmt -r 'waitFor(a, b, c, d) -> testutil.EventuallyWithin(a, c, d, b)').
-//
-//lint:ignore U1000 adapter for tests merged from other branches
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	testutil.EventuallyWithin(t, timeout, cond, what)
-}
-
-//lint:ignore U1000 adapter for tests merged from other branches
-func echoHandler() rsocket.Handler { return rstest.EchoHandler() }

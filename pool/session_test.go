@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rsgate/rsgate/internal/testutil"
+	"github.com/rsgate/rsgate/internal/testutil/rstest"
 	"github.com/rsgate/rsgate/mapping"
 	"github.com/rsgate/rsgate/rsocket/transport"
 )
@@ -16,9 +18,9 @@ import (
 func TestSessionsApartFromMaxInflight(t *testing.T) {
 	b := testBackend("s", "10.0.0.1:1")
 	b.MaxInflight = 2
-	p := newPool(t, b, Options{Dialer: pipeDialer(t, echoHandler(), nil)})
+	p := newPool(t, b, Options{Dialer: pipeDialer(t, rstest.EchoHandler(), nil)})
 	p.Start()
-	waitFor(t, "ready", 5*time.Second, p.Ready)
+	testutil.EventuallyWithin(t, 5*time.Second, p.Ready, "ready")
 	var sessions []*Member
 	for i := 0; i < 10; i++ {
 		m, err := p.PickSession()
@@ -54,7 +56,7 @@ func TestSessionsApartFromMaxInflight(t *testing.T) {
 // Update waits for a replacing pool to have a ready connection before it switches to it.
 func TestUpdateWaitsForReadyPool(t *testing.T) {
 	var slow atomic.Bool
-	base := pipeDialer(t, echoHandler(), nil)
+	base := pipeDialer(t, rstest.EchoHandler(), nil)
 	dial := func(ctx context.Context, addr string) (transport.Conn, error) {
 		if slow.Load() {
 			time.Sleep(300 * time.Millisecond)
@@ -68,7 +70,7 @@ func TestUpdateWaitsForReadyPool(t *testing.T) {
 	}
 	defer g.Close()
 	g.Start()
-	waitFor(t, "ready", 5*time.Second, g.Ready)
+	testutil.EventuallyWithin(t, 5*time.Second, g.Ready, "ready")
 	slow.Store(true)
 	b2 := testBackend("u", "10.0.0.1:1")
 	b2.Keepalive = mapping.Duration(7 * time.Second) // a changed backend: a new pool

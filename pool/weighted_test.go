@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/rsgate/rsgate/internal/testutil"
+	"github.com/rsgate/rsgate/internal/testutil/rstest"
 	"github.com/rsgate/rsgate/mapping"
 	"github.com/rsgate/rsgate/rsocket"
 	"github.com/rsgate/rsgate/rsocket/frame"
@@ -17,12 +20,12 @@ import (
 func readyPipePool(t *testing.T, bk *mapping.Backend, opts Options) *Pool {
 	t.Helper()
 	if opts.Dialer == nil {
-		opts.Dialer = pipeDialer(t, echoHandler(), nil)
+		opts.Dialer = pipeDialer(t, rstest.EchoHandler(), nil)
 	}
 	p := newPool(t, bk, opts)
 	p.Start()
 	want := len(bk.Addresses) * bk.Connections
-	waitFor(t, "ready connections", 5*time.Second, func() bool { return readyConns(p) == want })
+	testutil.EventuallyWithin(t, 5*time.Second, func() bool { return readyConns(p) == want }, "ready connections")
 	return p
 }
 

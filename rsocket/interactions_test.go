@@ -559,13 +559,3 @@ func TestSendQueueBackpressure(t *testing.T) {
 		t.Fatalf("%d items sent, %d arrived", sent, got)
 	}
 }
-
-// waitFor adapts testutil.Eventually for tests written on other branches before it existed; new tests call
-// testutil.Eventually. Remove it once every branch is merged (gofmt -r 'waitFor(a, b, c) ->
-// testutil.Eventually(a, b, c)').
-//
-//lint:ignore U1000 adapter for tests merged from other branches
-func waitFor(t testing.TB, cond func() bool, what string) {
-	t.Helper()
-	testutil.Eventually(t, cond, what)
-}

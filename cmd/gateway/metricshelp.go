@@ -53,6 +53,7 @@ var metricHelp = map[string]string{
 	"rsgate_accept_errors_total":               "Accept errors retried with backoff (EMFILE, ENFILE, ...), by listener (ingress, admin).",
 	"rsgate_connections_refused_total":         "Client connections closed at accept, by reason (max_connections, per_ip).",
 	"rsgate_client_connections":                "Client connections open (counted from accept to close, WebSocket sessions included).",
+	"rsgate_linger_refused_total":              "Connections reset at once after a 413 or parse error instead of lingering (max_connections/16 linger at most).",
 	"rsgate_access_log_dropped_total":          "Access log lines dropped because the log writer could not keep up (the request never waits for it).",
 	"rsgate_rsocket_protocol_violations_total": "RSocket protocol violations by /rsocket clients, by route and kind (stream_zero, even_stream_id, stream_in_use, second_setup).",
 }

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rsgate/rsgate/internal/testutil"
 )
 
 func TestFixedLimitQueueAndShed(t *testing.T) {
@@ -16,7 +18,7 @@ func TestFixedLimitQueueAndShed(t *testing.T) {
 	}
 	got := make(chan error, 1)
 	go func() { got <- l.Acquire(Critical, time.Time{}) }()
-	waitFor(t, func() bool { return l.Stats().Queued == 1 })
+	testutil.Eventually(t, func() bool { return l.Stats().Queued == 1 }, "the request to queue")
 	// The queue (1) is full: the next one is shed at once.
 	if err := l.Acquire(Critical, time.Time{}); !errors.Is(err, ErrShed) {
 		t.Fatalf("over queue: %v, want ErrShed", err)
@@ -257,15 +259,4 @@ func BenchmarkAcquireRelease(b *testing.B) {
 			}
 		}
 	})
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in 5s")
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
