@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rsgate/rsgate/internal/faultproxy"
+	"github.com/rsgate/rsgate/internal/testutil"
 	"github.com/rsgate/rsgate/mapping"
 	"github.com/rsgate/rsgate/rsocket"
 	"github.com/rsgate/rsgate/rsocket/transport"
@@ -139,7 +140,7 @@ func resumeAcrossCutsThroughPool(t *testing.T, ws bool) {
 	}
 	p := newPool(t, bk, Options{})
 	p.Start()
-	waitFor(t, "a ready connection", 5*time.Second, func() bool { return readyConns(p) == 1 })
+	testutil.EventuallyWithin(t, 5*time.Second, func() bool { return readyConns(p) == 1 }, "a ready connection")
 	m, err := p.Pick()
 	if err != nil {
 		t.Fatal(err)
@@ -224,7 +225,7 @@ func TestResumeRefusedThroughPool(t *testing.T) {
 	b := resumableBackend(proxy.Addr())
 	p := newPool(t, b, Options{})
 	p.Start()
-	waitFor(t, "a ready connection", 5*time.Second, func() bool { return readyConns(p) == 1 })
+	testutil.EventuallyWithin(t, 5*time.Second, func() bool { return readyConns(p) == 1 }, "a ready connection")
 	m, err := p.Pick()
 	if err != nil {
 		t.Fatal(err)
@@ -238,7 +239,7 @@ func TestResumeRefusedThroughPool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the first item", 5*time.Second, func() bool { return sub.next.Load() == 1 })
+	testutil.EventuallyWithin(t, 5*time.Second, func() bool { return sub.next.Load() == 1 }, "the first item")
 	proxy.SetTarget(other)
 	proxy.Cut()
 	select {
@@ -250,14 +251,14 @@ func TestResumeRefusedThroughPool(t *testing.T) {
 		t.Fatalf("stream error %v, want ErrResumeRejected", sub.err)
 	}
 	_ = st
-	waitFor(t, "a new connection", 5*time.Second, func() bool {
+	testutil.EventuallyWithin(t, 5*time.Second, func() bool {
 		m, err := p.Pick()
 		if err != nil {
 			return false
 		}
 		defer m.Done(time.Now(), nil)
 		return m.Conn() != session && m.Conn().Err() == nil
-	})
+	}, "a new connection")
 	if _, err := request(t, p); err != nil {
 		t.Fatalf("request on the new connection: %v", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rsgate/rsgate/internal/testutil"
 	"github.com/rsgate/rsgate/rsocket/frame"
 	"github.com/rsgate/rsgate/rsocket/transport"
 )
@@ -203,7 +204,7 @@ func TestResumeServerGolden(t *testing.T) {
 	p1.send(frame.AppendKeepalive(nil, true, 7, nil))
 	mustBytes(t, "KEEPALIVE answer", p1.nextAny(), "00000000"+"0c00"+"000000000000000c")
 	_ = a1.Close()
-	waitFor(t, func() bool { return !c.Bound() }, "the session to detach")
+	testutil.Eventually(t, func() bool { return !c.Bound() }, "the session to detach")
 
 	a2, b2 := transport.Pipe()
 	p2 := newRawPeer(t, a2)
@@ -254,7 +255,7 @@ func TestResumeServerRejects(t *testing.T) {
 	p1.send(frame.AppendKeepalive(nil, true, 14, nil)) // both items confirmed: dropped from the buffer
 	p1.nextAny()
 	_ = a1.Close()
-	waitFor(t, func() bool { return !c.Bound() }, "the session to detach")
+	testutil.Eventually(t, func() bool { return !c.Bound() }, "the session to detach")
 	reject(frame.AppendResume(nil, 1, 0, []byte("tok"), 7, 12), opts) // item 1 is gone
 	waitDone(t, c.Done(), "rejected session")
 	mustErrIs(t, c.Err(), ErrResumeRejected)
