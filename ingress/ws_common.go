@@ -81,6 +81,8 @@ type wsRoute struct {
 	// rsocket.routes: exact tags, then prefixes (longest first).
 	exact    map[string]string
 	prefixes []tagPrefix
+	// rsocket.resume: the route's resumable client sessions (nil: resumption off); ws_rsocket_resume.go.
+	resume *rsocket.Sessions
 }
 
 type tagPrefix struct{ prefix, backend string }
@@ -98,6 +100,7 @@ func newWSRoute(cr *mapping.CompiledRoute, dataMIME string, set *metrics.Set) *w
 	if w.maxMessage <= 0 {
 		w.maxMessage = mapping.DefaultWSMaxMessage
 	}
+	w.resume = clientResumeSessions(cr)
 	for _, o := range c.Origins {
 		if o == "*" {
 			w.anyOrigin = true

@@ -39,8 +39,9 @@ import (
 //     to websocket.max_message bytes (a larger frame closes the socket with 1009), the Origin allow-list,
 //     ping every websocket.ping_interval. Liveness otherwise comes from RSocket KEEPALIVE and the
 //     client's max lifetime; websocket.idle_timeout does not apply (keepalives are messages).
-//   - A SETUP asking for leases (L flag) gets LEASEs sized from the backend's capacity (ws_lease.go);
-//     resumption is refused by the core (ERROR[REJECTED_SETUP]).
+//   - A SETUP asking for leases (L flag) gets LEASEs sized from the backend's capacity (ws_lease.go).
+//     Resumption (R flag) is refused with ERROR[REJECTED_SETUP] unless the route has rsocket.resume
+//     (ws_rsocket_resume.go).
 //   - Route auth (auth.go, ws_rsocket_trust.go): the token from the upgrade, or from the SETUP's bearer entry;
 //     the route's allow list, reserved client metadata and the principal entry: ws_rsocket_trust.go.
 //     Options.RSocketAuthenticate, when set, then sees every SETUP (its metadata and data) and may reject it
@@ -172,10 +173,13 @@ func (ss *rsSession) run(ws *websocket.Conn) {
 		ss.ping = time.AfterFunc(w.pingInterval, ss.sendPing)
 	}
 	ss.mu.Unlock()
-	c, err := rsocket.Accept(context.Background(), &rsTransport{WebSocketConn: tc, ss: ss}, rsocket.ServerOptions{
+	c, err := rsocket.Accept(context.Background(), &rsTransport{WebSocketConn: tc, ss: ss}, w.resumeOptions(rsocket.ServerOptions{
 		MaxReassembledSize: w.maxMessage,
 		Logger:             s.log,
-	}, ss.accept)
+	}), ss.accept)
+	if errors.Is(err, rsocket.ErrResumed) {
+		err = nil // a resumed session (ws_rsocket_resume.go): this socket now carries it
+	}
 	if err != nil {
 		if ce := s.log.Check(zap.DebugLevel, "rsocket client handshake failed"); ce != nil {
 			ce.Write(zap.String("route", ss.rt.name), zap.Error(err))

@@ -279,6 +279,9 @@ type Backend struct {
 	// Reconnect is the backoff between failed dials. Key "reconnect". For transport http: how long an
 	// address that failed a dial is skipped (growing from min_backoff to max_backoff).
 	Reconnect Reconnect `yaml:"reconnect"`
+	// Resume makes the backend connections resumable (RSocket RESUME): a cut connection is re-dialled and
+	// the session continues. Key "resume" (see BackendResume); off by default.
+	Resume BackendResume `yaml:"resume"`
 	// HTTP configures transport http (legacy REST upstreams); only for that transport (see HTTPOptions).
 	// Key "http". For transport http, of the other keys only addresses, max_inflight, dial_timeout, tls,
 	// resolve_interval (the longest an upstream connection is kept, so that new connections follow DNS)
@@ -481,6 +484,9 @@ type RSocketConfig struct {
 	// strip (remove them, relay the rest) or reject (ERROR[REJECTED] on the stream, REJECTED_SETUP for a
 	// SETUP). Key "rsocket.client_metadata", default strip.
 	ClientMetadata string `yaml:"client_metadata"`
+	// Resume lets clients resume their sessions after a network flap (see RSocketResume). Key
+	// "rsocket.resume", default absent = off.
+	Resume *RSocketResume `yaml:"resume,omitempty"`
 }
 
 // NewConfig returns a Config holding every default and no backends or routes.
@@ -518,6 +524,7 @@ func NewBackend(name string) *Backend {
 		DialTimeout:     Duration(DefaultDialTimeout),
 		ResolveInterval: Duration(DefaultResolveInterval),
 		Reconnect:       Reconnect{MinBackoff: Duration(DefaultMinBackoff), MaxBackoff: Duration(DefaultMaxBackoff)},
+		Resume:          NewBackendResume(),
 		HTTP:            NewHTTPOptions(),
 		Balancer:        BalancerWeighted,
 		Outlier:         newOutlier(),

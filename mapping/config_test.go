@@ -80,6 +80,7 @@ func TestParseDesignExample(t *testing.T) {
 				DialTimeout:     Duration(5 * time.Second),
 				ResolveInterval: Duration(30 * time.Second),
 				Reconnect:       Reconnect{MinBackoff: Duration(100 * time.Millisecond), MaxBackoff: Duration(10 * time.Second)},
+				Resume:          BackendResume{SessionDuration: Duration(30 * time.Second), Buffer: 1 << 20},
 				Balancer:        "weighted",
 				Outlier:         Outlier{ConsecutiveFailures: 5, EjectionTime: Duration(30 * time.Second), MaxEjectedPercent: 50},
 			},

@@ -268,6 +268,7 @@ func (v *validator) backend(f, name string, b *Backend) {
 	if b.Transport == TransportHTTP {
 		v.httpOptions(f+".http", &b.HTTP)
 	}
+	v.backendResume(f+".resume", b)
 	v.balancing(f, b)
 	if b.Reconnect.MinBackoff <= 0 {
 		v.add(f+".reconnect.min_backoff", "must be greater than 0")
@@ -490,6 +491,7 @@ func (v *validator) route(f string, i int, r *Route, names, shapes map[string]in
 	v.routeAuth(f, r)     // auth.go
 	v.rsocketPolicy(f, r) // auth.go
 	if r.RSocket != nil {
+		v.rsocketResume(f+".rsocket.resume", r.RSocket.Resume)
 		for _, pat := range sortedKeys(r.RSocket.Routes) {
 			pf := f + ".rsocket.routes." + pat
 			if pat == "" || strings.Contains(strings.TrimSuffix(pat, "*"), "*") {

@@ -626,18 +626,11 @@ func (p *Pool) connect(ctx context.Context, ep *endpoint) (*rsocket.Conn, error)
 		tc  transport.Conn
 		err error
 	)
-	switch {
-	case p.opts.Dialer != nil:
-		tc, err = p.opts.Dialer(dctx, ep.dialAddr)
-	case p.websocket:
-		tc, err = transport.DialWebSocket(dctx, ep.dialAddr, ep.tls, ep.header)
-	default:
-		tc, err = transport.DialTCP(dctx, ep.dialAddr, ep.tls)
-	}
+	tc, err = p.dialTransport(dctx, ep)
 	if err != nil {
 		return nil, &DialError{Addr: ep.dialAddr, Err: err}
 	}
-	c, err := rsocket.Connect(dctx, tc, p.rsOpts)
+	c, err := rsocket.Connect(dctx, tc, p.sessionOptions(ep))
 	if err != nil {
 		_ = tc.Close()
 		return nil, &DialError{Addr: ep.dialAddr, Setup: true, Err: err}

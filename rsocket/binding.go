@@ -33,6 +33,13 @@ func (b *binding) close() { b.closeOnce.Do(func() { _ = b.tc.Close() }) }
 // previous binding (if any) must be detached and its reader gone.
 func (c *Conn) bind(b *binding) {
 	c.bmu.Lock()
+	if c.loadState() == stateClosed {
+		// Closed before it was bound (an Acceptor's caller closed it, or Close raced a resume):
+		// teardown has run or will find no binding; this transport is ours to close.
+		c.bmu.Unlock()
+		b.close()
+		return
+	}
 	c.lastReader = b.readerDone
 	c.b.Store(b)
 	c.bmu.Unlock()
@@ -57,7 +64,9 @@ func (c *Conn) detach(b *binding, cause error) {
 	c.bmu.Unlock()
 	b.close()
 	if ok {
-		c.res.detached(c, cause)
+		// Not inline: a resume in progress holds the resume lock while it waits for this binding's
+		// reader and writer to stop, and this may be one of them.
+		go c.res.detached(c, cause)
 	}
 }
 
@@ -65,10 +74,11 @@ func (c *Conn) detach(b *binding, cause error) {
 // to the next (a new binding starts only after the old reader has returned).
 func (b *binding) readLoop() {
 	c := b.c
-	defer close(b.readerDone)
 	for {
 		buf, err := b.tc.ReadFrame()
 		if err != nil {
+			// Done with the session's reader-owned state: a resume waiting for this reader may go on.
+			close(b.readerDone)
 			if c.loadState() == stateClosed {
 				return
 			}
@@ -85,6 +95,7 @@ func (b *binding) readLoop() {
 		ok := c.handleFrame(buf)
 		c.inReader.Store(false)
 		if !ok {
+			close(b.readerDone)
 			return
 		}
 	}

@@ -93,6 +93,7 @@ func newConn(cfg config, server bool, handler Handler) *Conn {
 		writerEnd: make(chan struct{}),
 	}
 	c.q.init(c, cfg.maxQueued)
+	c.q.paused = true // nothing to write to until the first bind (frames queued before it wait: SETUP, LEASE)
 	if server {
 		c.nextID = 2
 	} else {
@@ -289,10 +290,14 @@ func (c *Conn) closeBinding() {
 // done.
 func (c *Conn) teardown() {
 	<-c.writerEnd
-	c.closeBinding()
+	// Under bmu: a bind racing the shutdown either stored its binding before (closed here) or sees
+	// the closed state and closes its transport itself.
 	c.bmu.Lock()
-	last := c.lastReader
+	last, b := c.lastReader, c.b.Load()
 	c.bmu.Unlock()
+	if b != nil {
+		b.close()
+	}
 	if last != nil {
 		<-last
 	}
@@ -412,6 +417,20 @@ func (c *Conn) takeCall(id uint32, rc *rrCall) *rrCall {
 	delete(c.calls, id)
 	c.deletedUnlock()
 	return got
+}
+
+// takeCallOrLookup is takeCall(id, nil) and, when id is no call, lookup(id), in one critical section (the
+// reader does this for every PAYLOAD and ERROR).
+func (c *Conn) takeCallOrLookup(id uint32) (*rrCall, *Stream) {
+	c.smu.Lock()
+	if rc := c.calls[id]; rc != nil {
+		delete(c.calls, id)
+		c.deletedUnlock()
+		return rc, nil
+	}
+	s := c.streams[id]
+	c.smu.Unlock()
+	return nil, s
 }
 
 // deletedUnlock follows a removal from the table (smu held; released here): it completes a drain that

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// FireAndForgetAsync copies the payload: the caller may reuse its buffer at once, and every frame arrives,
+// FireAndForget with NoWait copies the payload: the caller may reuse its buffer at once, and every frame arrives,
 // in order, with the bytes it had at the call.
 func TestFireAndForgetAsync(t *testing.T) {
 	forBoth(t, func(t *testing.T, tcp bool) {
@@ -56,7 +56,7 @@ func TestFireAndForgetAsyncErrors(t *testing.T) {
 	}
 }
 
-// Fire-and-forget throughput from one goroutine: FireAndForget waits for each write, FireAndForgetAsync
+// Fire-and-forget throughput from one goroutine: FireAndForget waits for each write, with NoWait it
 // does not (frames of many calls share one writev).
 func BenchmarkFireAndForget(b *testing.B) {
 	for _, mode := range []string{"wait", "async"} {

@@ -66,6 +66,9 @@ func (c *Conn) keepaliveTick() {
 			return
 		}
 	}
+	if c.res != nil {
+		c.res.buf.shrinkIfIdle()
+	}
 	if k.send && b != nil && now.Sub(k.lastSent) >= k.interval-k.tick/2 {
 		var pos uint64
 		if c.res != nil {

@@ -61,9 +61,9 @@ func (c *Conn) handleFrame(b []byte) bool {
 		}
 		c.dropReassembly(id)
 		e := &Error{Code: f.ErrorCode(), Message: string(f.ErrorMessage())}
-		if rc := c.takeCall(id, nil); rc != nil {
+		if rc, s := c.takeCallOrLookup(id); rc != nil {
 			rc.deliver(nil, e)
-		} else if s := c.lookup(id); s != nil {
+		} else if s != nil {
 			s.onTerminate(e, true)
 		}
 	case frame.TypeKeepalive:
@@ -235,7 +235,8 @@ func (c *Conn) deliverPayload(id uint32, flags frame.Flags, p Payload, r *reasse
 		c.releaseReassembly(r) // "PAYLOAD ... MUST NOT have both (C)omplete and (N)ext empty": ignore
 		return
 	}
-	if rc := c.takeCall(id, nil); rc != nil {
+	rc, s := c.takeCallOrLookup(id)
+	if rc != nil {
 		// Request-response answer: N (with or without C: "MUST assume it is set") or C alone (empty).
 		var m *Message
 		switch {
@@ -252,7 +253,6 @@ func (c *Conn) deliverPayload(id uint32, flags frame.Flags, p Payload, r *reasse
 		rc.deliver(m, nil)
 		return
 	}
-	s := c.lookup(id)
 	if s == nil {
 		c.releaseReassembly(r) // unknown stream (or canceled by us): drop quietly
 		return

@@ -3,6 +3,7 @@ package rsocket
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -87,7 +88,8 @@ type resumeState struct {
 	mu         sync.Mutex // serializes resumes; guards the fields below
 	stopped    bool
 	expiry     *time.Timer
-	cancelDial context.CancelFunc
+	cmu        sync.Mutex         // guards cancelDial alone: stop cancels a resume handshake in progress
+	cancelDial context.CancelFunc // (which holds mu) without waiting for it
 	detachedAt time.Time
 }
 
@@ -127,7 +129,15 @@ func (r *resumeState) record(c *Conn, q []wframe, buf []byte) {
 	for i := range q {
 		f := &q[i]
 		head := buf[f.off:f.end]
-		if !frame.CountsForResume(frame.Type(head[4] >> 2)) {
+		t := frame.Type(head[4] >> 2)
+		if t == frame.TypeKeepalive && len(head) >= frame.HeaderLen+8 {
+			// The position goes out as of now, not as of queueing: a KEEPALIVE queued before a cut
+			// and written after the resume must not carry a position older than RESUME's (rsocket-js
+			// fails the session on a position below what it already dropped).
+			binary.BigEndian.PutUint64(head[frame.HeaderLen:], r.recvPos.Load())
+			continue
+		}
+		if !frame.CountsForResume(t) {
 			continue
 		}
 		r.buf.append(head, f.md, f.data)
@@ -157,8 +167,13 @@ func (r *resumeState) peerPosition(c *Conn, p uint64) {
 func (r *resumeState) detached(c *Conn, cause error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.stopped {
-		return
+	r.detachedLocked(c, cause)
+}
+
+// detachedLocked is detached with r.mu held.
+func (r *resumeState) detachedLocked(c *Conn, cause error) {
+	if r.stopped || c.b.Load() != nil {
+		return // closed, or resumed already
 	}
 	if ce := c.cfg.log.Check(zap.DebugLevel, "rsocket: session detached, waiting for a resume"); ce != nil {
 		ce.Write(zap.Error(cause))
@@ -171,22 +186,26 @@ func (r *resumeState) detached(c *Conn, cause error) {
 	} else {
 		r.expiry.Reset(r.opts.SessionDuration)
 	}
+	r.cmu.Lock()
 	if !c.server && r.cancelDial == nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		r.cancelDial = cancel
 		go r.redial(ctx, c)
 	}
+	r.cmu.Unlock()
 }
 
 // stop ends resumption for a closing session (shutdown).
 func (r *resumeState) stop(c *Conn) {
+	r.cmu.Lock()
+	if r.cancelDial != nil {
+		r.cancelDial() // ends a redial and a RESUME handshake waiting for RESUME_OK
+	}
+	r.cmu.Unlock()
 	r.mu.Lock()
 	r.stopped = true
 	if r.expiry != nil {
 		r.expiry.Stop()
-	}
-	if r.cancelDial != nil {
-		r.cancelDial()
 	}
 	r.mu.Unlock()
 	if r.store != nil {
@@ -199,7 +218,12 @@ func (r *resumeState) reattachedLocked() {
 	if r.expiry != nil {
 		r.expiry.Stop()
 	}
-	r.cancelDial = nil
+	r.cmu.Lock()
+	if r.cancelDial != nil {
+		r.cancelDial()
+		r.cancelDial = nil
+	}
+	r.cmu.Unlock()
 }
 
 // redial is the client's reconnect loop: dial, RESUME, until resumed, refused or expired.
@@ -260,6 +284,12 @@ func (c *Conn) resumeClient(ctx context.Context, tc transport.Conn) error {
 	r.buf.mu.Lock()
 	first := r.buf.first
 	r.buf.mu.Unlock()
+	// The whole handshake is bounded by ctx (canceled when the session closes) and a timeout: either
+	// closes tc under it, and every call below then fails.
+	stop := context.AfterFunc(ctx, func() { _ = tc.Close() })
+	defer stop()
+	t := time.AfterFunc(resumeHandshakeTimeout, func() { _ = tc.Close() })
+	defer t.Stop()
 	b := frame.AppendResume(nil, frame.MajorVersion, frame.MinorVersion, r.token, r.recvPos.Load(), first)
 	if err := tc.WriteFrame(b, nil, nil); err != nil {
 		return err
@@ -267,11 +297,7 @@ func (c *Conn) resumeClient(ctx context.Context, tc transport.Conn) error {
 	if err := tc.Flush(); err != nil {
 		return err
 	}
-	stop := context.AfterFunc(ctx, func() { _ = tc.Close() })
-	t := time.AfterFunc(resumeHandshakeTimeout, func() { _ = tc.Close() })
 	fb, err := tc.ReadFrame()
-	t.Stop()
-	stop()
 	if err != nil {
 		return fmt.Errorf("waiting for RESUME_OK: %w", err)
 	}
@@ -293,7 +319,7 @@ func (c *Conn) resumeClient(ctx context.Context, tc transport.Conn) error {
 	r.buf.mu.Unlock()
 	if errors.Is(err, errPosition) {
 		// "If the server's position is not available, the client MUST send an ERROR[CONNECTION_ERROR]."
-		msg := fmt.Sprintf("RESUME_OK position %d is not available", f.ResumeOKPosition())
+		msg := fmt.Sprintf("RESUME_OK position %d is not available (%d..%d kept)", f.ResumeOKPosition(), r.buf.first, r.buf.pos)
 		_ = tc.WriteFrame(frame.AppendError(nil, 0, frame.CodeConnectionError, msg), nil, nil)
 		_ = tc.Flush()
 		return fmt.Errorf("%w: %s", ErrResumeRejected, msg)
@@ -303,6 +329,9 @@ func (c *Conn) resumeClient(ctx context.Context, tc transport.Conn) error {
 	}
 	if err := tc.Flush(); err != nil {
 		return err
+	}
+	if !stop() || !t.Stop() {
+		return errors.New("rsocket: resume handshake canceled or timed out")
 	}
 	return c.rebind(tc)
 }
@@ -325,12 +354,20 @@ func (c *Conn) rebind(tc transport.Conn) error {
 // ERROR[REJECTED_RESUME] and ends the session.
 func (c *Conn) resumeServer(tc transport.Conn, f frame.Frame) error {
 	r := c.res
-	if old := c.b.Load(); old != nil {
-		c.detach(old, errors.New("replaced by a resume"))
-	}
-	c.quiesce()
+	// Under the resume lock from here: resumes of one session run one at a time, and each takes the
+	// session over from whatever binding it has, waiting for that binding's reader and writer.
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	c.bmu.Lock()
+	old := c.b.Load()
+	if old != nil && c.b.CompareAndSwap(old, nil) {
+		c.q.pause()
+	}
+	c.bmu.Unlock()
+	if old != nil {
+		old.close()
+	}
+	c.quiesce()
 	if r.stopped {
 		return rejectSetup(tc, &Error{Code: frame.CodeRejectedResume, Message: "session closed"})
 	}
@@ -340,18 +377,19 @@ func (c *Conn) resumeServer(tc transport.Conn, f frame.Frame) error {
 	if clientFirst > recv {
 		err = fmt.Errorf("client keeps frames from position %d, we received up to %d", clientFirst, recv)
 	}
-	ok := frame.AppendResumeOK(nil, recv)
 	r.buf.mu.Lock()
+	if err == nil && (serverPos < r.buf.first || serverPos > r.buf.pos) {
+		err = fmt.Errorf("server position %d is not available (%d..%d kept)", serverPos, r.buf.first, r.buf.pos)
+	}
 	if err == nil {
-		if err = tc.WriteFrame(ok, nil, nil); err == nil {
+		if err = tc.WriteFrame(frame.AppendResumeOK(nil, recv), nil, nil); err == nil {
 			err = r.buf.from(serverPos, func(fr []byte) error { return tc.WriteFrame(fr, nil, nil) })
-			if errors.Is(err, errPosition) {
-				err = fmt.Errorf("server position %d is not available (%d..%d kept)", serverPos, r.buf.first, r.buf.pos)
-			} else if err != nil {
-				r.buf.mu.Unlock()
-				_ = tc.Close()
-				return err // the new transport failed: the session stays detached
-			}
+		}
+		if err != nil && !errors.Is(err, errPosition) {
+			r.buf.mu.Unlock()
+			_ = tc.Close()
+			r.detachedLocked(c, err) // the new transport failed: the session stays detached
+			return err
 		}
 	}
 	r.buf.mu.Unlock()
@@ -365,6 +403,7 @@ func (c *Conn) resumeServer(tc transport.Conn, f frame.Frame) error {
 	}
 	if err := tc.Flush(); err != nil {
 		_ = tc.Close()
+		r.detachedLocked(c, err)
 		return err
 	}
 	return c.rebind(tc)

@@ -30,8 +30,22 @@ type resumeBuffer struct {
 
 var errPosition = errors.New("rsocket: resume position not available")
 
-// shrinkAbove: an emptied buffer with more capacity than this gives it back (idle sessions stay small).
+// shrinkAbove: an empty buffer with more capacity than this gives it back at the next keepalive tick
+// (idle sessions stay small; busy ones keep their buffer).
 const shrinkAbove = 64 << 10
+
+// shrinkIfIdle drops the storage of an empty buffer (keepalive tick).
+func (r *resumeBuffer) shrinkIfIdle() {
+	if r.size.Load() != 0 {
+		return
+	}
+	r.mu.Lock()
+	if r.head == len(r.sizes) && cap(r.data) > shrinkAbove {
+		r.data, r.sizes = nil, nil
+		r.head, r.dataHead = 0, 0
+	}
+	r.mu.Unlock()
+}
 
 // append records one frame given as its parts. mu must be held.
 func (r *resumeBuffer) append(head, md, data []byte) {
@@ -55,11 +69,7 @@ func (r *resumeBuffer) dropOldest() int64 {
 	if r.head == len(r.sizes) {
 		r.head, r.dataHead = 0, 0
 		r.sizes = r.sizes[:0]
-		if cap(r.data) > shrinkAbove {
-			r.data, r.sizes = nil, nil
-		} else {
-			r.data = r.data[:0]
-		}
+		r.data = r.data[:0]
 	} else if r.dataHead > len(r.data)/2 && r.dataHead > 4096 {
 		k := copy(r.data, r.data[r.dataHead:])
 		r.data = r.data[:k]

@@ -25,8 +25,8 @@ type Acceptor func(setup *SetupInfo, c *Conn) (Handler, error)
 // returns an error (wrapping the *Error sent). A nil acceptor accepts every valid SETUP with no Handler.
 //
 //   - first frame not SETUP or RESUME: ERROR[INVALID_SETUP];
-//   - RESUME: the detached session with its token continues on tc (resume.go; Accept then returns nil
-//     and an error matching ErrResumed), or ERROR[REJECTED_RESUME] without ServerOptions.Resume, for an
+//   - RESUME: the detached session with its token continues on tc (resume.go; Accept then returns that
+//     session and ErrResumed), or ERROR[REJECTED_RESUME] without ServerOptions.Resume, for an
 //     unknown token or positions that cannot be honoured;
 //   - malformed SETUP, or keepalive/lifetime of 0: ERROR[INVALID_SETUP];
 //   - major version other than 1: ERROR[UNSUPPORTED_SETUP];
@@ -74,7 +74,7 @@ func Accept(ctx context.Context, tc transport.Conn, opts ServerOptions, acceptor
 	}
 
 	if len(b) >= frame.HeaderLen && frame.Frame(b).Type() == frame.TypeResume {
-		return nil, acceptResume(tc, b, opts)
+		return acceptResume(tc, b, opts)
 	}
 	resumable := opts.Resume.Enabled && opts.Sessions != nil
 	info, rej := parseSetup(b, resumable)
@@ -115,32 +115,32 @@ func Accept(ctx context.Context, tc transport.Conn, opts ServerOptions, acceptor
 	return c, nil
 }
 
-// ErrResumed is what Accept returns after it served a RESUME: the transport now carries an existing
-// session (no new Conn). It is not a failure.
+// ErrResumed is what Accept returns, with the existing session, after it served a RESUME: the transport
+// now carries that session (the Acceptor was not called). It is not a failure.
 var ErrResumed = errors.New("rsocket: transport resumed an existing session")
 
 // acceptResume serves a RESUME as the first frame: the session with its token continues on tc, or the
-// client gets ERROR[REJECTED_RESUME]. It returns an error matching ErrResumed on success.
-func acceptResume(tc transport.Conn, b []byte, opts ServerOptions) error {
+// client gets ERROR[REJECTED_RESUME]. On success it returns the session and ErrResumed.
+func acceptResume(tc transport.Conn, b []byte, opts ServerOptions) (*Conn, error) {
 	f, err := frame.Parse(b)
 	if err != nil {
-		return rejectSetup(tc, &Error{Code: frame.CodeRejectedResume, Message: err.Error()})
+		return nil, rejectSetup(tc, &Error{Code: frame.CodeRejectedResume, Message: err.Error()})
 	}
 	if !opts.Resume.Enabled || opts.Sessions == nil {
-		return rejectSetup(tc, &Error{Code: frame.CodeRejectedResume, Message: "resumption is not supported"})
+		return nil, rejectSetup(tc, &Error{Code: frame.CodeRejectedResume, Message: "resumption is not supported"})
 	}
 	// rsocket-js 1.0 swaps major and minor in RESUME (it sends 0.1): take that as 1.0.
 	if major, minor := f.ResumeVersion(); major != frame.MajorVersion && !(major == 0 && minor == 1) {
-		return rejectSetup(tc, &Error{Code: frame.CodeRejectedResume, Message: fmt.Sprintf("unsupported version %d.%d", major, minor)})
+		return nil, rejectSetup(tc, &Error{Code: frame.CodeRejectedResume, Message: fmt.Sprintf("unsupported version %d.%d", major, minor)})
 	}
 	c := opts.Sessions.get(f.ResumeToken())
 	if c == nil {
-		return rejectSetup(tc, &Error{Code: frame.CodeRejectedResume, Message: "unknown resume token"})
+		return nil, rejectSetup(tc, &Error{Code: frame.CodeRejectedResume, Message: "unknown resume token"})
 	}
 	if err := c.resumeServer(tc, f); err != nil {
-		return err
+		return nil, err
 	}
-	return ErrResumed
+	return c, ErrResumed
 }
 
 // parseSetup validates the first frame and copies the SETUP into a SetupInfo.

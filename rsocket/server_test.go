@@ -63,3 +63,43 @@ func TestServer(t *testing.T) {
 		t.Fatalf("Serve after Close: %v", err)
 	}
 }
+
+// An Acceptor may close the connection it is given before Accept has bound the transport: the session
+// ends and the transport is closed (no reader left blocked on it).
+func TestCloseInAcceptor(t *testing.T) {
+	leakCheck(t)
+	a, b := transport.Pipe()
+	p := newRawPeer(t, a)
+	p.send(setupFrame(false, nil, nil))
+	c, err := Accept(context.Background(), b, ServerOptions{}, func(_ *SetupInfo, c *Conn) (Handler, error) {
+		go func() { _ = c.Close() }()
+		time.Sleep(10 * time.Millisecond) // let Close run before Accept binds the transport
+		return nil, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitDone(t, c.Done(), "session closed in its acceptor")
+	p.closed()
+}
+
+// Frames queued on a session before its first transport is bound (Accept's LEASE, Connect's SETUP) wait
+// for the binding instead of being dropped by a writer that finds none.
+func TestFramesQueuedBeforeBind(t *testing.T) {
+	leakCheck(t)
+	cfg, err := normalize(0, 0, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.keepalive, cfg.lifetime = time.Hour, time.Hour
+	c := newConn(cfg, true, nil)
+	if err := c.SendLease(time.Second, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond) // a writer started now would find no binding
+	a, b := transport.Pipe()
+	p := newRawPeer(t, a)
+	c.start(b, false)
+	t.Cleanup(func() { _ = c.Close() })
+	p.expect(frame.TypeLease, 0)
+}

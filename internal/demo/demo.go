@@ -330,7 +330,9 @@ func Serve(addr string, log *zap.Logger) (*Server, error) {
 		Acceptor: func(setup *rsocket.SetupInfo, c *rsocket.Conn) (rsocket.Handler, error) {
 			return Handler(log, &s.Stats, setup.MetadataMIME == extension.MimeRouting), nil
 		},
-		Options: rsocket.ServerOptions{Logger: log},
+		// Resumable: gateways with resume.enabled keep their sessions across connection cuts (up to
+		// 2 minutes, like rsocket-java's default, longer than any gateway default).
+		Options: rsocket.ServerOptions{Logger: log, Resume: rsocket.ResumeOptions{Enabled: true, SessionDuration: 2 * time.Minute}},
 	}
 	go func() {
 		defer close(s.done)

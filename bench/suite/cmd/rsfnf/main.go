@@ -69,7 +69,7 @@ func main() {
 			log.Fatal(err)
 		}
 		md := extension.AppendCompositeEntry(nil, extension.MimeRouting, extension.AppendRouting(nil, "log"))
-		// FireAndForgetAsync queues a copy and returns, as rsocket-go's FireAndForget does;
+		// FireAndForget with NoWait queues a copy and returns, as rsocket-go's FireAndForget does;
 		// FireAndForget would wait for each frame to be written (what the gateway's 202 needs).
 		send = func() error {
 			_, err := c.FireAndForget(ctx, rsocket.Payload{Metadata: md, Data: data}, rsocket.FireAndForgetOptions{NoWait: true})
