@@ -286,6 +286,12 @@ func (s *Server) serveRequestResponse(ctx *fasthttp.RequestCtx, rt *route, rq *r
 		err = rsocket.ErrClosed
 	}
 	m.Done(start, countsAgainstBackend(err))
+	return s.endCall(ctx, rt, c, msg, err)
+}
+
+// endCall ends a request-response call (plain or retried): it stops watching the call and writes the
+// answer, or the failure err maps to, into the HTTP response.
+func (s *Server) endCall(ctx *fasthttp.RequestCtx, rt *route, c *callCtx, msg *rsocket.Message, err error) int {
 	if w := s.calls.remove(c); w != nil {
 		w.stop()
 	}

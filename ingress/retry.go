@@ -10,7 +10,6 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/rsgate/rsgate/mapping"
-	"github.com/rsgate/rsgate/pool"
 	"github.com/rsgate/rsgate/rsocket"
 	"github.com/rsgate/rsgate/rsocket/frame"
 )
@@ -214,20 +213,8 @@ func (s *Server) serveRetried(ctx *fasthttp.RequestCtx, rt *route, rq *request) 
 	c.start(ctx.Time(), rt.timeout)
 	c.conn = ctx.Conn()
 	s.calls.add(c)
-	p := s.pools.Get(rt.backend)
-	body := ctx.PostBody()
-	msg, err := s.retryLoop(c, rt, rq, p, m, md, body)
-	if w := s.calls.remove(c); w != nil {
-		w.stop()
-	}
-	if err != nil {
-		f := classify(err, c.Cause(), rt)
-		writeFailure(ctx, f)
-		return f.status
-	}
-	status := writeAnswer(ctx, rt, msg)
-	msg.Release()
-	return status
+	msg, err := s.retryLoop(c, rt, rq, m, md, ctx.PostBody())
+	return s.endCall(ctx, rt, c, msg, err)
 }
 
 // try sends one request on m and waits for its answer (or for per_try_timeout); it calls m.Done. ctx is
@@ -285,8 +272,9 @@ func childContext(c *callCtx, parent context.Context, deadline time.Time) (conte
 }
 
 // retryLoop runs the tries one after another.
-func (s *Server) retryLoop(c *callCtx, rt *route, rq *request, p *pool.Pool, m *poolMember, md, body []byte) (*rsocket.Message, error) {
+func (s *Server) retryLoop(c *callCtx, rt *route, rq *request, m *poolMember, md, body []byte) (*rsocket.Message, error) {
 	pol := rt.retry
+	p := m.Pool() // retries and hedges pick from the pool the first try came from
 	start := c.started
 	for n := 1; ; n++ {
 		var (
@@ -294,7 +282,7 @@ func (s *Server) retryLoop(c *callCtx, rt *route, rq *request, p *pool.Pool, m *
 			msg *rsocket.Message
 			err error
 		)
-		if delay := pol.hedgeDelay(); n == 1 && pol.hedges > 0 && delay > 0 && p != nil {
+		if delay := pol.hedgeDelay(); n == 1 && pol.hedges > 0 && delay > 0 {
 			msg, m, id, err = s.hedgedTry(c, pol, p, m, md, body, delay) // hedge.go
 			rq.upstream = m
 		} else {
@@ -310,7 +298,7 @@ func (s *Server) retryLoop(c *callCtx, rt *route, rq *request, p *pool.Pool, m *
 			return msg, nil
 		}
 		cond := condition(err, c.Cause(), id != 0)
-		if cond == 0 || pol.on&cond == 0 || n >= pol.attempts || p == nil {
+		if cond == 0 || pol.on&cond == 0 || n >= pol.attempts {
 			return nil, err
 		}
 		start = time.Now()

@@ -84,6 +84,9 @@ func (m *Member) Slot() int { return m.slot }
 // Backend returns the name of the member's pool.
 func (m *Member) Backend() string { return m.pool.name }
 
+// Pool is the pool m belongs to (the one to pick another member from, e.g. for a retry).
+func (m *Member) Pool() *Pool { return m.pool }
+
 // State returns the slot's current state.
 func (m *Member) State() State { return State(m.state.Load()) }
 

@@ -1,7 +1,5 @@
 package pool
 
-import "math/rand/v2"
-
 // PickOther is Pick for a retry or a hedge: it chooses among the usable connections to other addresses
 // than avoid's (another instance), with the pool's balancer over two random ones, and falls back to Pick
 // when there is none (then the result may be avoid itself). avoid may be nil (plain Pick). The same rules
@@ -41,12 +39,7 @@ func (p *Pool) chooseAway(ep *endpoint) *Member {
 	if n <= 1 {
 		return only
 	}
-	r := rand.Uint64()
-	x := int(uint32(r) % uint32(n))
-	y := int(uint32(r>>32) % uint32(n-1))
-	if y >= x {
-		y++
-	}
+	x, y := drawTwo(n)
 	var a, b *Member
 	k := 0
 	for _, m := range ms {

@@ -446,12 +446,7 @@ func (p *Pool) choose() (*Member, error) {
 		}
 		return m, nil
 	}
-	r := rand.Uint64()
-	i := int(uint32(r) % uint32(n))
-	j := int(uint32(r>>32) % uint32(n-1))
-	if j >= i {
-		j++
-	}
+	i, j := drawTwo(n)
 	a, b := ms[i], ms[j]
 	if a.usable() && b.usable() {
 		w := p.compare(a, b)
@@ -521,12 +516,7 @@ func (p *Pool) chooseSlow(ms []*Member) (*Member, error) {
 	if avail == 1 {
 		return only, nil
 	}
-	r := rand.Uint64()
-	x := int(uint32(r) % uint32(avail))
-	y := int(uint32(r>>32) % uint32(avail-1))
-	if y >= x {
-		y++
-	}
+	x, y := drawTwo(avail)
 	var a, b *Member
 	k := 0
 	for _, m := range ms {
@@ -678,4 +668,16 @@ func waitIdle(ctx context.Context, inflight func() int64) error {
 		}
 	}
 	return nil
+}
+
+// drawTwo returns two different indices below n (n >= 2), uniformly, from one random number: the two
+// draws of power-of-two-choices selection.
+func drawTwo(n int) (x, y int) {
+	r := rand.Uint64()
+	x = int(uint32(r) % uint32(n))
+	y = int(uint32(r>>32) % uint32(n-1))
+	if y >= x {
+		y++
+	}
+	return x, y
 }
