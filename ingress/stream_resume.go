@@ -264,9 +264,7 @@ func (sr *streamer) park(cause error, ended bool) bool {
 
 	st.mu.Lock()
 	if st.closed { // Shutdown ran meanwhile
-		r.state = sessionClosed
-		delete(st.sessions, r.id)
-		st.setParked(-1)
+		st.unparkLocked(r)
 		close(r.left)
 		st.mu.Unlock()
 		sr.release(ErrShutdown, nil)
@@ -293,16 +291,21 @@ func (sr *streamer) parkEnded(endErr error) bool {
 // evictEndedLocked ends one parked stream that had ended, to make room (mu held); nil if there is none.
 // The caller releases it after unlocking.
 func (st *resumeStore) evictEndedLocked() *streamer {
-	for id, sr := range st.sessions {
+	for _, sr := range st.sessions {
 		if r := sr.rs; r.state == sessionParked && r.ended {
-			r.state = sessionClosed
 			r.timer.Stop()
-			delete(st.sessions, id)
-			st.setParked(-1)
+			st.unparkLocked(r)
 			return sr
 		}
 	}
 	return nil
+}
+
+// unparkLocked takes the parked stream of r out of the store for good (mu held).
+func (st *resumeStore) unparkLocked(r *resumable) {
+	r.state = sessionClosed
+	delete(st.sessions, r.id)
+	st.setParked(-1)
 }
 
 // expire ends a parked stream whose window passed.
@@ -313,9 +316,7 @@ func (st *resumeStore) expire(sr *streamer) {
 		st.mu.Unlock()
 		return // taken meanwhile
 	}
-	r.state = sessionClosed
-	delete(st.sessions, r.id)
-	st.setParked(-1)
+	st.unparkLocked(r)
 	inc(st.expired)
 	st.mu.Unlock()
 	sr.release(ErrClientGone, nil)
@@ -326,12 +327,10 @@ func (st *resumeStore) close() {
 	var ended []*streamer
 	st.mu.Lock()
 	st.closed = true
-	for id, sr := range st.sessions {
+	for _, sr := range st.sessions {
 		if r := sr.rs; r.state == sessionParked {
-			r.state = sessionClosed
 			r.timer.Stop()
-			delete(st.sessions, id)
-			st.setParked(-1)
+			st.unparkLocked(r)
 			ended = append(ended, sr)
 		}
 	}
