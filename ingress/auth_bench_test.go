@@ -1,14 +1,11 @@
 package ingress
 
 import (
-	"context"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
-	"github.com/valyala/fasthttp/fasthttputil"
 
 	"github.com/rsgate/rsgate/internal/auth/authtest"
 	"github.com/rsgate/rsgate/mapping"
@@ -41,14 +38,7 @@ func BenchmarkAuthRequestResponse(b *testing.B) {
 			"partners":      apiKeyProvider("partners", map[string]string{"acme": "acme-api-key-0123456789"}),
 		}
 	})
-	ln := fasthttputil.NewInmemoryListener()
-	go func() { _ = p.srv.Serve(ln) }()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		_ = p.srv.Shutdown(ctx)
-	}()
-	client := &fasthttp.Client{Dial: func(string) (net.Conn, error) { return ln.Dial() }, MaxConnsPerHost: 64}
+	client := p.serveInMemory(b, 64)
 	body := []byte(`{"hello":"rsgate","n":12345}`)
 	token := rs.Sign(claims("alice", time.Hour, map[string]any{"scope": "profile", "email": "alice@example.com"}))
 	for _, bc := range []struct{ name, path, header, value string }{

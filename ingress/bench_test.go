@@ -70,18 +70,24 @@ func newInProcess(tb testing.TB, set *metrics.Set, extra ...func(*mapping.Config
 	return &inProcess{srv: srv, pools: pools, st: srv.state.Load()}
 }
 
+// serveInMemory serves p on an in-memory listener until the test ends and returns a client of it that
+// keeps at most conns connections.
+func (p *inProcess) serveInMemory(tb testing.TB, conns int) *fasthttp.Client {
+	ln := fasthttputil.NewInmemoryListener()
+	go func() { _ = p.srv.Serve(ln) }()
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = p.srv.Shutdown(ctx)
+	})
+	return &fasthttp.Client{Dial: func(string) (net.Conn, error) { return ln.Dial() }, MaxConnsPerHost: conns}
+}
+
 // BenchmarkRequestResponse drives POST /api/echo through the whole ingress: fasthttp client -> in-memory
 // listener -> ingress -> pool -> rsocket over an in-memory pipe -> demo echo handler, and back.
 func BenchmarkRequestResponse(b *testing.B) {
 	p := newInProcess(b, metrics.NewSet())
-	ln := fasthttputil.NewInmemoryListener()
-	go func() { _ = p.srv.Serve(ln) }()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		_ = p.srv.Shutdown(ctx)
-	}()
-	client := &fasthttp.Client{Dial: func(string) (net.Conn, error) { return ln.Dial() }, MaxConnsPerHost: 64}
+	client := p.serveInMemory(b, 64)
 	body := []byte(`{"hello":"rsgate","n":12345}`)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
@@ -183,6 +189,12 @@ func BenchmarkRequestResponseTCP(b *testing.B) {
 	defer d.Close()
 	cfg := newConfig(map[string]string{"demo": d.Addr().String()}, demoRoutes())
 	cfg.Backends["demo"].Connections = 2
+	benchEchoTCP(b, cfg)
+}
+
+// benchEchoTCP starts a gateway with cfg on loopback and drives POST /api/echo through it from 8 parallel
+// clients over at most 64 connections.
+func benchEchoTCP(b *testing.B, cfg *mapping.Config) {
 	g := startGatewayB(b, cfg, Options{Metrics: metrics.NewSet()})
 	client := &fasthttp.Client{MaxConnsPerHost: 64}
 	url := "http://" + g.addr + "/api/echo"

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
-	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -195,26 +194,7 @@ func BenchmarkRequestResponseTCPLimited(b *testing.B) {
 	cfg := newConfig(map[string]string{"demo": d.Addr().String()}, demoRoutes())
 	cfg.Backends["demo"].Connections = 2
 	cfg.Limits.MaxConnections, cfg.Limits.MaxConnectionsPerIP = 1<<20, 1<<10
-	g := startGatewayB(b, cfg, Options{Metrics: metrics.NewSet()})
-	client := &fasthttp.Client{MaxConnsPerHost: 64}
-	url := "http://" + g.addr + "/api/echo"
-	body := []byte(`{"hello":"rsgate","n":12345}`)
-	b.ReportAllocs()
-	b.SetParallelism(8)
-	b.RunParallel(func(pb *testing.PB) {
-		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-		defer fasthttp.ReleaseRequest(req)
-		defer fasthttp.ReleaseResponse(resp)
-		req.SetRequestURI(url)
-		req.Header.SetMethod("POST")
-		for pb.Next() {
-			req.SetBody(body)
-			if err := client.Do(req, resp); err != nil || resp.StatusCode() != 200 {
-				b.Errorf("%v %d", err, resp.StatusCode())
-				return
-			}
-		}
-	})
+	benchEchoTCP(b, cfg)
 }
 
 func startDemoB(b *testing.B) *demo.Server {

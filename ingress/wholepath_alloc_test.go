@@ -4,13 +4,11 @@ package ingress
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
-	"github.com/valyala/fasthttp/fasthttputil"
 
 	"github.com/rsgate/rsgate/mapping"
 	"github.com/rsgate/rsgate/rsocket"
@@ -23,14 +21,7 @@ import (
 // gateway side, HTTP parsing and writing included, allocates nothing per request.
 func TestWholePathAllocs(t *testing.T) {
 	p := newInProcess(t, metrics.NewSet())
-	ln := fasthttputil.NewInmemoryListener()
-	go func() { _ = p.srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		_ = p.srv.Shutdown(ctx)
-	})
-	client := &fasthttp.Client{Dial: func(string) (net.Conn, error) { return ln.Dial() }, MaxConnsPerHost: 1}
+	client := p.serveInMemory(t, 1)
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
