@@ -489,9 +489,15 @@ func startDemo(t *testing.T) *demo.Server {
 // startGatewayNoWait starts a gateway whose pools may never become ready.
 func startGatewayNoWait(t *testing.T, cfg *mapping.Config, table *mapping.Table) *gateway {
 	t.Helper()
+	return startGatewayWith(t, cfg, table, pool.Options{})
+}
+
+// startGatewayWith is startGatewayNoWait with pool options.
+func startGatewayWith(t *testing.T, cfg *mapping.Config, table *mapping.Table, po pool.Options) *gateway {
+	t.Helper()
 	g := &gateway{t: t, set: metrics.NewSet(), served: make(chan error, 1)}
 	var err error
-	g.pools, err = pool.NewGroup(cfg, pool.Options{})
+	g.pools, err = pool.NewGroup(cfg, po)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package ingress
 
 import (
 	"context"
-	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -103,27 +102,7 @@ func startGatewayPools(t *testing.T, cfg *mapping.Config, po pool.Options) *gate
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &gateway{t: t, served: make(chan error, 1)}
-	if g.pools, err = pool.NewGroup(cfg, po); err != nil {
-		t.Fatal(err)
-	}
-	g.pools.Start()
-	t.Cleanup(func() { _ = g.pools.Close() })
-	if g.srv, err = New(cfg, table, g.pools, Options{}); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g.addr = ln.Addr().String()
-	g.base = "http://" + g.addr
-	go func() { g.served <- g.srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		_ = g.srv.Shutdown(ctx)
-	})
+	g := startGatewayWith(t, cfg, table, po)
 	g.waitReady()
 	return g
 }
