@@ -5,15 +5,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/rsgate/rsgate/internal/demo"
-	"github.com/rsgate/rsgate/mapping"
 )
 
 // countingSink counts access lines by status class without keeping them.
@@ -71,19 +68,7 @@ routes:
   - {name: fail, method: POST, path: /api/fail, backend: demo, interaction: request-response, route: fail}
   - {name: echo, method: POST, path: /api/echo, backend: demo, interaction: request-response, route: echo}
 `, d.Addr())
-	path := filepath.Join(t.TempDir(), "gw.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f := &flags{config: path}
-	cfg, err := loadConfig(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	table, err := mapping.Compile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, cfg, table := loadYAML(t, yaml)
 	log, err := newLogger(cfg, "error") // the production logger, sampler included
 	if err != nil {
 		t.Fatal(err)

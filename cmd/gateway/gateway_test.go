@@ -58,6 +58,17 @@ func startTestGateway(t *testing.T) (*gateway, string) {
 // startFromYAML writes yaml to a config file and starts the process wiring with -config on it, as main does.
 func startFromYAML(t *testing.T, yaml string) (*gateway, string) {
 	t.Helper()
+	f, cfg, table := loadYAML(t, yaml)
+	g, err := start(f, cfg, table, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g, f.config
+}
+
+// loadYAML writes yaml to a config file and loads and compiles it as main does with -config.
+func loadYAML(t *testing.T, yaml string) (*flags, *mapping.Config, *mapping.Table) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "gw.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
@@ -71,11 +82,7 @@ func startFromYAML(t *testing.T, yaml string) (*gateway, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := start(f, cfg, table, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return g, path
+	return f, cfg, table
 }
 
 func get(t *testing.T, method, url, body string) (int, string) {
