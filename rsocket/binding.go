@@ -27,7 +27,25 @@ func newBinding(c *Conn, tc transport.Conn) *binding {
 	return &binding{c: c, tc: tc, readerDone: make(chan struct{})}
 }
 
-func (b *binding) close() { b.closeOnce.Do(func() { _ = b.tc.Close() }) }
+// close closes the transport without waiting for the peer: it stops the transport's waiting first
+// (transport.WaitStopper), so that a write blocked on a peer that does not read fails at once and the
+// transport's own Close sends no closing handshake that would wait.
+func (b *binding) close() {
+	b.closeOnce.Do(func() {
+		transport.StopWaiting(b.tc)
+		_ = b.tc.Close()
+	})
+}
+
+// stopWaiting makes the binding's remaining writes not wait (session shutdown, before the final flush):
+// what the transport takes at once is written, a write that would wait fails (and the writer's finish
+// closes the transport). A transport without that capability is closed at once instead: its final
+// frames are not sent.
+func (b *binding) stopWaiting() {
+	if !transport.StopWaiting(b.tc) {
+		b.close()
+	}
+}
 
 // bind makes b the session's binding and starts its reader and, for what is queued, the writer. The
 // previous binding (if any) must be detached and its reader gone.
@@ -134,7 +152,8 @@ func (c *Conn) writeFailed(error) bool {
 	return c.res != nil && c.loadState() != stateClosed
 }
 
-// finish runs on the writer after close: the final frames are out.
+// finish runs on the writer after close: the final frames are out, or the transport did not take them
+// without waiting (shutdown stopped its waiting).
 func (c *Conn) finish() {
 	c.closeBinding()
 	close(c.writerEnd)

@@ -6,7 +6,6 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -65,8 +64,7 @@ type Conn struct {
 	done      chan struct{}
 	ka        keepalive
 	gotFrame  atomic.Bool
-	inReader  atomic.Bool // the reader is dispatching a frame (Close called then does not wait)
-	forceStop *time.Timer
+	inReader  atomic.Bool   // the reader is dispatching a frame (Close called then does not wait)
 	writerEnd chan struct{} // closed by the writer's finish after close
 }
 
@@ -217,12 +215,14 @@ func (c *Conn) RemoteAddr() net.Addr {
 	return nil
 }
 
-// Close ends the session: it sends ERROR[CONNECTION_CLOSE], closes the transport once that frame is out
-// (at most closeFlushTimeout later, when the transport does not take it), fails every open stream with an
-// error matching ErrClosed, and waits until every goroutine of the session has returned. It returns nil,
-// or the cause if the session had already ended for another reason. While the reader goroutine is
-// dispatching a frame (for example when Close is called from a Handler or Subscriber method) Close does
-// not wait; use Done.
+// Close ends the session: it sends ERROR[CONNECTION_CLOSE] after the frames queued before it, as far as
+// the transport takes them without waiting, closes the transport, fails every open stream with an error
+// matching ErrClosed, and waits until every goroutine of the session has returned. It never waits for
+// the peer: when the peer does not read (the writer is blocked in a write, or the final frames would
+// block) the transport is closed at once and the final frames are lost (transport.WaitStopper); no
+// timer is involved. It returns nil, or the cause if the session had already ended for another reason.
+// While the reader goroutine is dispatching a frame (for example when Close is called from a Handler or
+// Subscriber method) Close does not wait; use Done.
 func (c *Conn) Close() error {
 	return c.CloseWithError(frame.CodeConnectionClose, "")
 }
@@ -246,13 +246,12 @@ func (c *Conn) CloseWithError(code frame.ErrorCode, msg string) error {
 	return c.err
 }
 
-// closeFlushTimeout bounds how long the writer may take to flush the final frames after shutdown before
-// the transport is closed under it.
-const closeFlushTimeout = 2 * time.Second
-
 // shutdown ends the session (the first call wins; it returns true): it records the cause, moves to
-// stateClosed, queues final (an ERROR on stream 0) when non-nil and closes the queue; the writer flushes
-// and closes the transport, and teardown fails every stream once the reader has stopped.
+// stateClosed, queues final (an ERROR on stream 0) when non-nil, closes the queue and stops the
+// binding's waiting (binding.stopWaiting): a write blocked on the peer fails at once, and the writer
+// writes what is left only as far as the transport takes it without waiting, then closes the
+// transport. teardown fails every stream once the writer and the reader have stopped. Nothing here
+// waits for the peer or for a timer.
 func (c *Conn) shutdown(cause error, final *control) bool {
 	c.smu.Lock()
 	if c.loadState() == stateClosed {
@@ -263,14 +262,20 @@ func (c *Conn) shutdown(cause error, final *control) bool {
 	c.state.Store(int32(stateClosed))
 	c.closeDrainLocked()
 	c.smu.Unlock()
-	c.forceStop = time.AfterFunc(closeFlushTimeout, c.closeBinding)
 	if c.res != nil {
 		c.res.stop(c)
 	}
-	if c.b.Load() == nil {
+	b := c.b.Load()
+	if b == nil {
 		final = nil // detached: nobody to tell
 	}
 	c.q.close(c.err, final)
+	if b != nil {
+		// After the final frame is queued: the writer (running or started by close) writes what the
+		// transport takes at once, and a write blocked now fails. A binding that replaces b later is
+		// closed by bind (stateClosed).
+		b.stopWaiting()
+	}
 	if ce := c.cfg.log.Check(zap.DebugLevel, "rsocket: session closing"); ce != nil {
 		ce.Write(zap.Error(cause))
 	}
@@ -320,7 +325,6 @@ func (c *Conn) teardown() {
 		delete(c.reasm, id)
 	}
 	c.stopKeepalive()
-	c.forceStop.Stop()
 	close(c.done)
 }
 

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 )
@@ -41,6 +42,11 @@ type Conn struct {
 	iov     []syscall.Iovec
 	wn      int64
 	werr    syscall.Errno
+
+	// StopWaiting: nowait is set once for good; waiting is set while a write found the socket full and
+	// is about to wait (or waits) for writability.
+	nowait  atomic.Bool
+	waiting atomic.Bool
 }
 
 // NewConn returns the raw reader and writer of tc.
@@ -151,6 +157,9 @@ func (c *Conn) writev(bufs [][]byte) (int64, error) {
 	c.wbufs, c.wn, c.werr = bufs, 0, 0
 	err := c.rc.Write(c.writeFn)
 	n, errno := c.wn, c.werr
+	if c.waiting.Load() {
+		c.waiting.Store(false)
+	}
 	c.wbufs = nil
 	clear(c.iov)
 	c.iov = c.iov[:0]
@@ -163,7 +172,32 @@ func (c *Conn) writev(bufs [][]byte) (int64, error) {
 	return n, nil
 }
 
+// StopWaiting makes writes stop waiting for writability, for good: from now on a write that finds the
+// socket full returns what it wrote and an error matching syscall.EAGAIN instead of waiting. It reports
+// whether a write is waiting for writability at this moment; that write goes on waiting (close the
+// connection to end it). Safe from any goroutine.
+//
+// With the write's own check the two cannot both miss each other: a write that finds the socket full
+// marks itself waiting before it looks at nowait, and StopWaiting sets nowait before it looks at waiting.
+func (c *Conn) StopWaiting() (waiting bool) {
+	c.nowait.Store(true)
+	return c.waiting.Load()
+}
+
+// full handles EAGAIN in writeFD: wait (false), or, after StopWaiting, end the write with EAGAIN (true).
+func (c *Conn) full() bool {
+	c.waiting.Store(true)
+	if c.nowait.Load() {
+		c.werr = syscall.EAGAIN
+		return true
+	}
+	return false
+}
+
 func (c *Conn) writeFD(fd uintptr) bool {
+	if c.waiting.Load() {
+		c.waiting.Store(false) // woken: writing, not waiting, until the socket is full again
+	}
 	for {
 		for len(c.wbufs) > 0 && len(c.wbufs[0]) == 0 {
 			c.wbufs = c.wbufs[1:]
@@ -174,7 +208,7 @@ func (c *Conn) writeFD(fd uintptr) bool {
 		if len(c.wbufs) == 1 { // write(2): no iovec to build and copy
 			n, errno := Write(fd, c.wbufs[0])
 			if errno == syscall.EAGAIN {
-				return false
+				return c.full()
 			}
 			if errno != 0 {
 				c.werr = errno
@@ -197,7 +231,7 @@ func (c *Conn) writeFD(fd uintptr) bool {
 		}
 		n, errno := Writev(fd, c.iov)
 		if errno == syscall.EAGAIN {
-			return false
+			return c.full()
 		}
 		if errno != 0 {
 			c.werr = errno

@@ -15,7 +15,8 @@ const PipeCapacity = 64
 // returns), Flush hands the queued frames to the peer, blocking while the peer's queue holds
 // PipeCapacity unread frames. Frames flushed before a Close are still delivered; after them the
 // peer's ReadFrame returns io.EOF. WriteFrame and Flush after the local Close return ErrClosed,
-// Flush after the peer's Close returns io.ErrClosedPipe. The maximum frame size is MaxFrameLen.
+// Flush after the peer's Close returns io.ErrClosedPipe, Flush after StopWaiting returns ErrWouldBlock
+// instead of waiting for a full queue. The maximum frame size is MaxFrameLen.
 func Pipe() (Conn, Conn) {
 	ab := make(chan []byte, PipeCapacity)
 	ba := make(chan []byte, PipeCapacity)
@@ -23,8 +24,8 @@ func Pipe() (Conn, Conn) {
 	// both free lists hold buffers of the sizes in use.
 	abFree := make(chan []byte, pipeFree)
 	baFree := make(chan []byte, pipeFree)
-	a := &pipeConn{in: ba, out: ab, inFree: baFree, outFree: abFree, done: make(chan struct{}), max: MaxFrameLen, name: "pipe-a"}
-	b := &pipeConn{in: ab, out: ba, inFree: abFree, outFree: baFree, done: make(chan struct{}), max: MaxFrameLen, name: "pipe-b"}
+	a := &pipeConn{in: ba, out: ab, inFree: baFree, outFree: abFree, done: make(chan struct{}), nowait: make(chan struct{}), max: MaxFrameLen, name: "pipe-a"}
+	b := &pipeConn{in: ab, out: ba, inFree: abFree, outFree: baFree, done: make(chan struct{}), nowait: make(chan struct{}), max: MaxFrameLen, name: "pipe-b"}
 	a.peer, b.peer = b, a
 	return a, b
 }
@@ -43,12 +44,14 @@ type pipeConn struct {
 	inFree, outFree chan []byte
 	last            []byte        // the frame ReadFrame returned last: recycled by the next ReadFrame
 	done            chan struct{} // closed by Close
+	nowait          chan struct{} // closed by StopWaiting
 	peer            *pipeConn
 	max             int
 	name            string
 
 	pending   [][]byte // written, not yet flushed; writer goroutine only
 	closeOnce sync.Once
+	stopOnce  sync.Once
 }
 
 func (p *pipeConn) ReadFrame() ([]byte, error) {
@@ -132,6 +135,16 @@ func (p *pipeConn) Flush() error {
 		case <-p.peer.done:
 			p.dropPending()
 			return io.ErrClosedPipe
+		case <-p.nowait:
+			// StopWaiting: hand over the frame if the peer's queue takes it now (select picked this
+			// case at random among the ready ones), else fail rather than wait.
+			select {
+			case p.out <- f:
+				p.pending[i] = nil
+			default:
+				p.dropPending()
+				return ErrWouldBlock
+			}
 		}
 	}
 	p.pending = p.pending[:0]
@@ -147,6 +160,10 @@ func (p *pipeConn) dropPending() {
 	clear(p.pending)
 	p.pending = p.pending[:0]
 }
+
+// StopWaiting implements WaitStopper: a Flush waiting for the peer's queue fails at once with
+// ErrWouldBlock, later ones hand over what the queue takes and fail with ErrWouldBlock for the rest.
+func (p *pipeConn) StopWaiting() { p.stopOnce.Do(func() { close(p.nowait) }) }
 
 func (p *pipeConn) Close() error {
 	p.closeOnce.Do(func() { close(p.done) })

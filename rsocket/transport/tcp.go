@@ -5,10 +5,13 @@ import (
 
 	"context"
 	"crypto/tls"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 )
 
 // Stream framing: every frame is preceded by its length as a 24-bit big-endian integer that does
@@ -114,6 +117,8 @@ func NewTCPConnWith(c net.Conn, opts Options) Conn {
 type rawReadWriter interface {
 	io.ReadWriter
 	Writev(bufs [][]byte) (int64, error)
+	// StopWaiting: later writes stop at a full socket (EAGAIN); true when a write waits right now.
+	StopWaiting() (waiting bool)
 }
 
 // streamConn implements length-prefixed framing over an io.ReadWriter.
@@ -136,6 +141,11 @@ type streamConn struct {
 	lastScratch bool        // bufs[len-1] is a slice of scratch ending at len(scratch)
 	copyMax     int
 	werr        error // sticky
+
+	// StopWaiting (stopwaiting.go): nowait is set once for good; inWrite is set while Flush writes
+	// through the net.Conn (not the raw path, which tracks waiting itself).
+	nowait  atomic.Bool
+	inWrite atomic.Bool
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -297,10 +307,19 @@ func (c *streamConn) Flush() error {
 	var err error
 	if c.raw != nil {
 		_, err = c.raw.Writev(c.bufs)
+		if err != nil && c.nowait.Load() && errors.Is(err, syscall.EAGAIN) {
+			err = fmt.Errorf("%w: %w", ErrWouldBlock, err)
+		}
 	} else {
-		c.out = c.bufs
-		_, err = c.out.WriteTo(c.rw)
-		c.out = nil
+		c.inWrite.Store(true)
+		if c.nowait.Load() && !writableNow(c.nc, c.queued()) {
+			err = ErrWouldBlock
+		} else {
+			c.out = c.bufs
+			_, err = c.out.WriteTo(c.rw)
+			c.out = nil
+		}
+		c.inWrite.Store(false)
 	}
 	clear(c.bufs) // drop references to the caller's slices (WriteTo resliced the entries)
 	c.bufs = c.bufs[:0]
@@ -320,13 +339,43 @@ func (c *streamConn) Flush() error {
 	return nil
 }
 
+// queued is the number of bytes of the queued batch.
+func (c *streamConn) queued() int {
+	n := 0
+	for _, b := range c.bufs {
+		n += len(b)
+	}
+	return n
+}
+
+// StopWaiting implements WaitStopper: a write waiting now is ended by closing the Conn; later ones stop
+// at a full socket (raw TCP path) or, over another net.Conn, write only a small batch to a writable
+// socket (writableNow). Close then skips TLS's close_notify unless the socket takes it at once.
+func (c *streamConn) StopWaiting() {
+	c.nowait.Store(true)
+	var busy bool
+	if c.raw != nil {
+		busy = c.raw.StopWaiting()
+	} else {
+		busy = c.inWrite.Load() // set before Flush looks at nowait: one of the two sees the other
+	}
+	if busy {
+		_ = c.Close()
+	}
+}
+
 func (c *streamConn) Close() error {
 	c.closeOnce.Do(func() {
 		c.closed.Store(true)
-		if c.nc != nil {
+		switch {
+		case isTLS(c.nc) && c.nowait.Load() && !writableNow(c.nc, FinalWriteMax):
+			c.closeErr = closeNow(c.nc) // no close_notify: it would wait up to 5 s
+		case c.nc != nil:
 			c.closeErr = c.nc.Close()
-		} else if cl, ok := c.rw.(io.Closer); ok {
-			c.closeErr = cl.Close()
+		default:
+			if cl, ok := c.rw.(io.Closer); ok {
+				c.closeErr = cl.Close()
+			}
 		}
 	})
 	return c.closeErr

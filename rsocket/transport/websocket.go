@@ -31,6 +31,8 @@ const (
 	wsIOBufferSize = 16 << 10
 	// wsCloseTimeout bounds how long Close waits to send the close message.
 	wsCloseTimeout = 250 * time.Millisecond
+	// wsMaxFrameHeader is the largest WebSocket frame header (8-byte length and client mask).
+	wsMaxFrameHeader = 14
 	// wsShutdownTimeout bounds the HTTP server shutdown in a WebSocket Listener's Close.
 	wsShutdownTimeout = 2 * time.Second
 )
@@ -51,6 +53,10 @@ type WebSocketConn struct {
 
 	// Write side.
 	werr error
+
+	// StopWaiting: nowait is set once for good; inWrite is set while WriteFrame writes.
+	nowait  atomic.Bool
+	inWrite atomic.Bool
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -149,16 +155,25 @@ func (c *WebSocketConn) readFailed(err error, atBoundary bool) error {
 
 // WriteFrame sends head+metadata+data as one binary message.
 func (c *WebSocketConn) WriteFrame(head, metadata, data []byte) error {
-	if err := writeCheck(c.werr, &c.closed, len(head)+len(metadata)+len(data), c.max); err != nil {
+	n := len(head) + len(metadata) + len(data)
+	if err := writeCheck(c.werr, &c.closed, n, c.max); err != nil {
 		return err
 	}
-	w, err := c.ws.NextWriter(websocket.BinaryMessage)
-	if err == nil {
-		err = writeAll(w, head, metadata, data)
-		if cerr := w.Close(); err == nil {
-			err = cerr
+	c.inWrite.Store(true)
+	var err error
+	if c.nowait.Load() && !writableNow(c.ws.UnderlyingConn(), n+wsMaxFrameHeader) {
+		err = ErrWouldBlock
+	} else {
+		var w io.WriteCloser
+		w, err = c.ws.NextWriter(websocket.BinaryMessage)
+		if err == nil {
+			err = writeAll(w, head, metadata, data)
+			if cerr := w.Close(); err == nil {
+				err = cerr
+			}
 		}
 	}
+	c.inWrite.Store(false)
 	if err != nil {
 		if c.closed.Load() {
 			err = ErrClosed
@@ -193,14 +208,31 @@ func (c *WebSocketConn) Flush() error {
 	return nil
 }
 
+// StopWaiting implements WaitStopper: a WriteFrame in progress is ended by closing the Conn (without
+// close message); later ones send a message only when it is small and the socket writable now
+// (FinalWriteMax), and fail with ErrWouldBlock otherwise.
+func (c *WebSocketConn) StopWaiting() {
+	c.nowait.Store(true)
+	if c.inWrite.Load() { // set before WriteFrame looks at nowait: one of the two sees the other
+		_ = c.Close()
+	}
+}
+
 // Close sends a close message (normal closure) and closes the network connection. It is safe
-// from any goroutine and idempotent.
+// from any goroutine and idempotent. After StopWaiting, the close message is sent only when no
+// WriteFrame is in progress and the socket takes it at once, and nothing waits (no TLS close_notify
+// either unless the socket takes it at once).
 func (c *WebSocketConn) Close() error {
 	c.closeOnce.Do(func() {
 		c.closed.Store(true)
-		msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
-		_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(wsCloseTimeout))
-		c.closeErr = c.ws.Close()
+		nc := c.ws.UnderlyingConn()
+		if c.nowait.Load() && (c.inWrite.Load() || !writableNow(nc, wsMaxFrameHeader+2)) {
+			c.closeErr = closeNow(nc)
+		} else {
+			msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+			_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(wsCloseTimeout))
+			c.closeErr = c.ws.Close()
+		}
 		close(c.done)
 	})
 	return c.closeErr
