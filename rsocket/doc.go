@@ -46,6 +46,8 @@
 // frame from the peer within the maximum lifetime); with resumption those detach it instead, and it ends
 // on a refused resume or after SessionDuration detached. Then every open stream fails with an error matching ErrClosed (and the cause, e.g.
 // the peer's *Error), every goroutine returns and every pooled buffer comes back; Done is closed last.
+// None of these waits for the peer or for a timer: the end stops the transport's waiting
+// (transport.WaitStopper), so a writer blocked on a peer that does not read fails at once.
 //
 // # Spec decisions
 //
@@ -61,7 +63,9 @@
 //   - Fragmentation: reassembly is always on and keyed on "this stream has fragments pending", not on N.
 //     A fragment with F and C set continues the sequence and completes it at its end (rsocket-go v0.8.12
 //     sets C on the first fragment); see onFragment.
-//   - Close sends ERROR[CONNECTION_CLOSE] and closes at once; streams in flight fail with ErrClosed.
+//   - Close sends ERROR[CONNECTION_CLOSE] and closes at once; streams in flight fail with ErrClosed. The
+//     ERROR (and what was queued before it) goes out only as far as the transport takes it without
+//     waiting: a peer that does not read never holds Close (transport.WaitStopper; no timer).
 //     Drain is the graceful form: it sends ERROR[CONNECTION_CLOSE], refuses new streams both ways and
 //     closes once the open streams have ended. A CONNECTION_CLOSE from the peer starts the same drain
 //     ("MUST wait for outstanding streams to terminate"); any other connection-level ERROR ends the

@@ -23,4 +23,8 @@
 //     frames over the configured limit in either direction, ErrClosed (net.ErrClosed) after the
 //     local Close. Read and write errors other than a too-large WriteFrame are sticky: the
 //     connection is unusable afterwards and should be closed.
+//   - StopWaiting (WaitStopper, every Conn here) is how a closing session avoids waiting for a peer
+//     that does not read: a write blocked on it fails at once, later writes write only what the
+//     transport takes without waiting (ErrWouldBlock otherwise), and Close sends no closing
+//     handshake the socket does not take at once.
 package transport
