@@ -247,8 +247,8 @@ func (c *Conn) CloseWithError(code frame.ErrorCode, msg string) error {
 }
 
 // shutdown ends the session (the first call wins; it returns true): it records the cause, moves to
-// stateClosed, queues final (an ERROR on stream 0) when non-nil, closes the queue and stops the
-// binding's waiting (binding.stopWaiting): a write blocked on the peer fails at once, and the writer
+// stateClosed, stops the binding's waiting (binding.stopWaiting), queues final (an ERROR on stream 0)
+// when non-nil and closes the queue: a write blocked on the peer fails at once, and the writer
 // writes what is left only as far as the transport takes it without waiting, then closes the
 // transport. teardown fails every stream once the writer and the reader have stopped. Nothing here
 // waits for the peer or for a timer.
@@ -268,14 +268,13 @@ func (c *Conn) shutdown(cause error, final *control) bool {
 	b := c.b.Load()
 	if b == nil {
 		final = nil // detached: nobody to tell
-	}
-	c.q.close(c.err, final)
-	if b != nil {
-		// After the final frame is queued: the writer (running or started by close) writes what the
-		// transport takes at once, and a write blocked now fails. A binding that replaces b later is
-		// closed by bind (stateClosed).
+	} else {
+		// Before the final frame is queued, so that the writer writes it (and what is left before it)
+		// only as far as the transport takes it at once; a write blocked now fails. A binding that
+		// replaces b later is closed by bind (stateClosed).
 		b.stopWaiting()
 	}
+	c.q.close(c.err, final)
 	if ce := c.cfg.log.Check(zap.DebugLevel, "rsocket: session closing"); ce != nil {
 		ce.Write(zap.Error(cause))
 	}

@@ -16,7 +16,8 @@ var ErrWouldBlock = errors.New("transport: write would block (the Conn stopped w
 // Close, so that neither blocks while the peer does not read (its receive window and our send buffer
 // full):
 //
-//   - a write that is waiting for the peer at that moment fails at once (the Conn may be closed for it);
+//   - a write that is waiting for the peer at that moment fails at once (the Conn may be closed for it;
+//     on WebSocket a write in progress is ended unless its message is small and the socket writable);
 //   - later writes write what the transport takes without waiting and fail with an error matching
 //     ErrWouldBlock otherwise: plain TCP (on Unix) writes up to what the kernel's send buffer takes; the
 //     pipe what fits in the peer's queue; TLS, WebSocket and other connections over a net.Conn, which
@@ -51,15 +52,8 @@ func writableNow(nc net.Conn, n int) bool {
 	if n > FinalWriteMax || nc == nil {
 		return false
 	}
-	if t, ok := nc.(*tls.Conn); ok {
-		nc = t.NetConn()
-	}
-	sc, ok := nc.(syscall.Conn)
-	if !ok {
-		return false
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
+	rc := rawConnOf(nc)
+	if rc == nil {
 		return false
 	}
 	writable := false
@@ -67,6 +61,31 @@ func writableNow(nc net.Conn, n int) bool {
 		return false
 	}
 	return writable
+}
+
+// rawConnOf finds the socket under nc: nc itself when it is a syscall.Conn, else what it wraps, through
+// a few layers of wrappers that expose it (tls.Conn and others: NetConn; fasthttp's hijacked connection:
+// UnsafeConn). nil when there is none.
+func rawConnOf(nc net.Conn) syscall.RawConn {
+	for range 4 {
+		if sc, ok := nc.(syscall.Conn); ok {
+			if rc, err := sc.SyscallConn(); err == nil {
+				return rc
+			}
+		}
+		switch u := nc.(type) {
+		case interface{ NetConn() net.Conn }:
+			nc = u.NetConn()
+		case interface{ UnsafeConn() net.Conn }:
+			nc = u.UnsafeConn()
+		default:
+			return nil
+		}
+		if nc == nil {
+			return nil
+		}
+	}
+	return nil
 }
 
 // closeNow closes nc without a closing handshake that could wait (TLS: the close_notify alert, which

@@ -54,9 +54,10 @@ type WebSocketConn struct {
 	// Write side.
 	werr error
 
-	// StopWaiting: nowait is set once for good; inWrite is set while WriteFrame writes.
+	// StopWaiting: nowait is set once for good; inWrite is the size on the wire (at most) of the message
+	// WriteFrame is writing, 0 when none.
 	nowait  atomic.Bool
-	inWrite atomic.Bool
+	inWrite atomic.Int64
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -159,7 +160,7 @@ func (c *WebSocketConn) WriteFrame(head, metadata, data []byte) error {
 	if err := writeCheck(c.werr, &c.closed, n, c.max); err != nil {
 		return err
 	}
-	c.inWrite.Store(true)
+	c.inWrite.Store(int64(n + wsMaxFrameHeader))
 	var err error
 	if c.nowait.Load() && !writableNow(c.ws.UnderlyingConn(), n+wsMaxFrameHeader) {
 		err = ErrWouldBlock
@@ -173,7 +174,7 @@ func (c *WebSocketConn) WriteFrame(head, metadata, data []byte) error {
 			}
 		}
 	}
-	c.inWrite.Store(false)
+	c.inWrite.Store(0)
 	if err != nil {
 		if c.closed.Load() {
 			err = ErrClosed
@@ -208,12 +209,15 @@ func (c *WebSocketConn) Flush() error {
 	return nil
 }
 
-// StopWaiting implements WaitStopper: a WriteFrame in progress is ended by closing the Conn (without
-// close message); later ones send a message only when it is small and the socket writable now
-// (FinalWriteMax), and fail with ErrWouldBlock otherwise.
+// StopWaiting implements WaitStopper: a WriteFrame in progress goes on when its message is small
+// (FinalWriteMax) and the socket writable now, so that it cannot wait; otherwise it is ended by closing
+// the Conn (without close message). Later ones send a message only when it is small and the socket
+// writable now, and fail with ErrWouldBlock otherwise. (The library sets the socket's write deadline
+// itself before every write, so a deadline cannot end a write in progress reliably.)
 func (c *WebSocketConn) StopWaiting() {
 	c.nowait.Store(true)
-	if c.inWrite.Load() { // set before WriteFrame looks at nowait: one of the two sees the other
+	// inWrite is set before WriteFrame looks at nowait: one of the two sees the other.
+	if m := c.inWrite.Load(); m > 0 && !writableNow(c.ws.UnderlyingConn(), int(m)) {
 		_ = c.Close()
 	}
 }
@@ -226,7 +230,7 @@ func (c *WebSocketConn) Close() error {
 	c.closeOnce.Do(func() {
 		c.closed.Store(true)
 		nc := c.ws.UnderlyingConn()
-		if c.nowait.Load() && (c.inWrite.Load() || !writableNow(nc, wsMaxFrameHeader+2)) {
+		if c.nowait.Load() && (c.inWrite.Load() > 0 || !writableNow(nc, wsMaxFrameHeader+2)) {
 			c.closeErr = closeNow(nc)
 		} else {
 			msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
