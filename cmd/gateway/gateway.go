@@ -70,8 +70,9 @@ func start(f *flags, cfg *mapping.Config, table *mapping.Table, log *zap.Logger)
 	inOpts := ingress.Options{Logger: log.Named("ingress"), Metrics: g.metrics, ReduceMemoryUsage: cfg.Limits.ReduceMemory}
 	inOpts.AccessLog, g.accessLog = newAccessLogger(cfg, g.metrics) // unsampled, asynchronous (accesslog.go)
 	if f.demo {
-		// The browser demo page answers GET / and /demo/ (requests no route matches).
-		inOpts.Fallback = webdemo.Handler
+		// The browser demo page answers GET / and /demo/ (requests no route matches), and its "cut
+		// connection" button POST /demo/cut (demo mode only: internal/webdemo/cut.go).
+		inOpts.Fallback = webdemo.WithCut(func(route string) int { return g.ingress.CutRSocketClients(route) })
 		if !webdemo.HasBundle() {
 			log.Warn(webdemo.BuildHint)
 		}
