@@ -266,6 +266,7 @@ func printDemoHelp(w io.Writer, listen string) {
 		"  curl -si -X POST -d '{\"msg\":\"hi\"}' " + base + "/api/log                 # fire-and-forget: 202",
 		"",
 		"Browser demo (rsocket-js clock stream and chat channel, plain WebSocket chat): " + base + "/",
+		"  its \"cut connection\" button cuts the page's WebSocket (POST " + base + "/demo/cut, -demo only); the clock resumes",
 		"WebSocket: " + strings.Replace(base, "http", "ws", 1) + "/ws/chat (JSON channel), " +
 			strings.Replace(base, "http", "ws", 1) + "/rsocket (RSocket over WebSocket)",
 		"",
