@@ -29,13 +29,14 @@ import (
 // service on a free port, with the demo page as fallback, and returns the gateway's address.
 func startGateway(t *testing.T) string {
 	t.Helper()
-	addr, _ := startDemoGateway(t)
+	addr, _, _ := startDemoGateway(t)
 	return addr
 }
 
-// startDemoGateway is startGateway that also returns the ingress server. The fallback is what
-// `gateway -demo` mounts: the page and its POST /demo/cut.
-func startDemoGateway(t *testing.T) (string, *ingress.Server) {
+// startDemoGateway is startGateway that also returns the ingress server and a reload (the configuration
+// applied again, as SIGHUP does: a new generation of routes, whose resume session tables start empty). The
+// fallback is what `gateway -demo` mounts: the page and its POST /demo/cut.
+func startDemoGateway(t *testing.T) (string, *ingress.Server, func() error) {
 	t.Helper()
 	d, err := demo.Serve("127.0.0.1:0", nil)
 	if err != nil {
@@ -80,7 +81,14 @@ func startDemoGateway(t *testing.T) (string, *ingress.Server) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	return ln.Addr().String(), srv
+	reload := func() error {
+		table, err := mapping.Compile(cfg)
+		if err != nil {
+			return err
+		}
+		return srv.Update(cfg, table)
+	}
+	return ln.Addr().String(), srv, reload
 }
 
 func TestPageServed(t *testing.T) {
@@ -190,8 +198,9 @@ func TestBrowser(t *testing.T) {
 // Chromium (js/test/browser-resume.mjs): one cut with the page's "cut connection" button (POST /demo/cut),
 // one with a POST to CutClientsHandler, the handler the admin listener mounts at /debug/cut-clients (its
 // guard is tested in cmd/gateway), here on a loopback listener of its own. After each the page shows a
-// resume and the ticks go on consecutively. Without resumption it fails: a refused resume starts a new
-// session whose clock restarts at tick 0 (a gap), and no RESUME_OK means no resume counted.
+// resume and the ticks go on consecutively. Then the control: a reload (the new route generation knows no
+// session) and a cut make the gateway refuse the resume; the page must show a new session and the tick
+// gap it causes, which is what the checks above would catch if resumption did not work.
 func TestBrowserResume(t *testing.T) {
 	dir := jsDir(t)
 	chromium := os.Getenv("CHROMIUM")
@@ -201,17 +210,25 @@ func TestBrowserResume(t *testing.T) {
 	if _, err := os.Stat(chromium); err != nil {
 		t.Skipf("no Chromium at %s: run internal/webdemo/test.sh (it installs the Debian package) or set CHROMIUM", chromium)
 	}
-	addr, srv := startDemoGateway(t)
+	addr, srv, reload := startDemoGateway(t)
 	adminLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin := &fasthttp.Server{Handler: srv.CutClientsHandler}
+	admin := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		if string(ctx.Path()) == "/reload" {
+			if err := reload(); err != nil {
+				ctx.Error(err.Error(), fasthttp.StatusInternalServerError)
+			}
+			return
+		}
+		srv.CutClientsHandler(ctx)
+	}}
 	go func() { _ = admin.Serve(adminLn) }()
 	t.Cleanup(func() { _ = admin.Shutdown() })
 	shot := filepath.Join(t.TempDir(), "resume.png")
 	out := runNode(t, dir, 2*time.Minute, "test/browser-resume.mjs", "http://"+addr+"/",
-		"http://"+adminLn.Addr().String()+"/debug/cut-clients", shot)
+		"http://"+adminLn.Addr().String()+"/debug/cut-clients", "http://"+adminLn.Addr().String()+"/reload", shot)
 	if !strings.Contains(out, "PASS browser resume") {
 		t.Fatal("browser resume test failed")
 	}
@@ -221,7 +238,7 @@ func TestBrowserResume(t *testing.T) {
 // POST /demo/cut (gateway -demo only): cuts the /rsocket clients' sockets and answers {"cut": N}; a
 // resuming client dials again. Cross-site POSTs and other methods cut nothing.
 func TestDemoCut(t *testing.T) {
-	addr, _ := startDemoGateway(t)
+	addr, _, _ := startDemoGateway(t)
 	var dials atomic.Int32
 	dial := func(ctx context.Context) (transport.Conn, error) {
 		tc, err := transport.DialWebSocket(ctx, "ws://"+addr+"/rsocket", nil, nil)

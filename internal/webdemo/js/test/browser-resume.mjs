@@ -4,15 +4,18 @@
 // CUT_URL (the handler the admin listener mounts at /debug/cut-clients). After each cut the page must show
 // a resume (RESUME_OK counted in #resumes, state "resumed") and the clock must go on: every tick the
 // previous one plus one, none lost or repeated (data-gaps on #clock unset, the listed ticks consecutive).
+// Then the control: POST RELOAD_URL (a configuration reload: the gateway forgets the session) and a cut;
+// the resume is refused, and the page must show a new session and the gap (the clock restarts at 0).
 //
-//   node test/browser-resume.mjs http://127.0.0.1:PORT/ http://127.0.0.1:PORT2/debug/cut-clients [screenshot.png]
+//   node test/browser-resume.mjs http://127.0.0.1:PORT/ http://127.0.0.1:PORT2/debug/cut-clients \
+//        http://127.0.0.1:PORT2/reload [screenshot.png]
 import { createRequire } from "node:module";
 const require = createRequire(import.meta.url);
 const { chromium } = require("playwright-core");
 
-const [base, cutURL, shot] = process.argv.slice(2);
-if (!base || !cutURL) {
-  console.error("usage: node test/browser-resume.mjs http://host:port/ http://admin/debug/cut-clients [screenshot.png]");
+const [base, cutURL, reloadURL, shot] = process.argv.slice(2);
+if (!base || !cutURL || !reloadURL) {
+  console.error("usage: node test/browser-resume.mjs http://host:port/ http://admin/debug/cut-clients http://admin/reload [screenshot.png]");
   process.exit(2);
 }
 const watchdog = setTimeout(() => {
@@ -112,6 +115,22 @@ try {
   if (st.resumes !== "2") throw new Error("resumes " + st.resumes + ", want 2");
   if (errors.length) throw new Error("page errors: " + errors.join("; "));
   if (shot) await page.screenshot({ path: shot });
+
+  // The control: a resume the gateway refuses is seen as such (new session, gap), not as a resume.
+  const rr = await fetch(reloadURL, { method: "POST" });
+  if (rr.status !== 200) throw new Error("reload answered " + rr.status);
+  await page.click("#cut");
+  await page.waitForFunction(() => document.getElementById("conn-state").dataset.state === "new-session", null, { timeout: 15000 })
+    .catch(async () => { throw new Error("no new session after a refused resume: " + (await page.$eval("#conn-state", (e) => e.textContent))); });
+  await page.waitForFunction(() => Number(document.getElementById("clock").dataset.gaps || 0) >= 1, null, { timeout: 15000 })
+    .catch(() => { throw new Error("no tick gap counted after a refused resume"); });
+  const after = await page.evaluate(() => ({
+    resumes: document.getElementById("resumes").textContent,
+    last: document.getElementById("clock").dataset.last,
+    status: document.getElementById("rs-status").textContent,
+  }));
+  console.log(`control (resume refused after a reload): state new-session, resumes ${after.resumes}, clock restarted at tick ${after.last}`);
+  if (after.resumes !== "2" || Number(after.last) > 2) throw new Error("control: " + JSON.stringify(after));
   console.log("PASS browser resume");
   ok = true;
 } catch (e) {
