@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"net"
 	"strconv"
 
 	"github.com/valyala/fasthttp"
@@ -49,11 +50,28 @@ func (ss *rsSession) cut() bool {
 		return false
 	}
 	nc := ss.ws.NetConn()
-	if l, ok := nc.(interface{ SetLinger(int) error }); ok {
-		_ = l.SetLinger(0) // RST instead of FIN: the peer sees a broken connection, as on a real flap
-	}
-	_ = nc.Close()
+	setLingerZero(nc)
+	_ = nc.Close() // the outermost wrapper: it also frees the max_connections slot
 	return true
+}
+
+// setLingerZero makes the close of c (or of the TCP connection under its wrappers: fasthttp's hijacked
+// connection, limits, TLS) send a reset instead of a FIN, so the peer sees a broken connection as on a
+// real network failure.
+func setLingerZero(c net.Conn) {
+	for i := 0; i < 8 && c != nil; i++ {
+		switch u := c.(type) {
+		case interface{ SetLinger(int) error }:
+			_ = u.SetLinger(0)
+			return
+		case interface{ UnsafeConn() net.Conn }: // fasthttp's hijackConn
+			c = u.UnsafeConn()
+		case interface{ NetConn() net.Conn }: // limitedConn, *tls.Conn
+			c = u.NetConn()
+		default:
+			return
+		}
+	}
 }
 
 // CutClientsHandler answers POST with CutRSocketClients(the "route" query argument, empty: every rsocket

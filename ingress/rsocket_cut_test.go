@@ -6,9 +6,11 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/fasthttp/websocket"
 	"github.com/valyala/fasthttp"
 
 	"github.com/rsgate/rsgate/internal/testutil"
@@ -173,5 +175,26 @@ func TestRSocketCutClientsHandler(t *testing.T) {
 	}
 	if _, _, err := c.RequestResponse(context.Background(), rsocket.Payload{Metadata: routeMD("users.1")}); !errors.Is(err, rsocket.ErrClosed) {
 		t.Fatalf("request on a cut connection: %v, want ErrClosed", err)
+	}
+}
+
+// A cut resets the TCP connection (no FIN, no WebSocket close frame): the client's next read fails with
+// ECONNRESET, as on a network failure.
+func TestRSocketCutResets(t *testing.T) {
+	d := startDemo(t)
+	g := rsGateway(t, map[string]string{"b": d.Addr().String()}, Options{}, nil)
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+g.addr+"/rsocket", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	testutil.Eventually(t, func() bool { return g.srv.wsSessionCount() == 1 }, "the session registered")
+	if n := g.srv.CutRSocketClients(""); n != 1 {
+		t.Fatalf("cut %d, want 1", n)
+	}
+	_ = ws.NetConn().SetReadDeadline(time.Now().Add(testTimeout))
+	_, err = ws.NetConn().Read(make([]byte, 64))
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("read after the cut: %v, want ECONNRESET", err)
 	}
 }
