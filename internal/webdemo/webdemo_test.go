@@ -198,7 +198,8 @@ func TestBrowser(t *testing.T) {
 // Chromium (js/test/browser-resume.mjs): one cut with the page's "cut connection" button (POST /demo/cut),
 // one with a POST to CutClientsHandler, the handler the admin listener mounts at /debug/cut-clients (its
 // guard is tested in cmd/gateway), here on a loopback listener of its own. After each the page shows a
-// resume and the ticks go on consecutively. Then the control: a reload (the new route generation knows no
+// resume and the ticks go on consecutively; the chat channel opened before the cuts echoes after them. Then
+// the control: a reload (the new route generation knows no
 // session) and a cut make the gateway refuse the resume; the page must show a new session and the tick
 // gap it causes, which is what the checks above would catch if resumption did not work.
 func TestBrowserResume(t *testing.T) {

@@ -1,5 +1,5 @@
 // Headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core): the demo page's clock stream
-// survives server-side cuts of its WebSocket. Loads the page, waits for clock ticks, then cuts twice: once
+// (and its chat channel) survives server-side cuts of its WebSocket. Loads the page, waits for clock ticks, then cuts twice: once
 // with the page's "cut connection" button (POST /demo/cut, served in -demo mode) and once with a POST to
 // CUT_URL (the handler the admin listener mounts at /debug/cut-clients). After each cut the page must show
 // a resume (RESUME_OK counted in #resumes, state "resumed") and the clock must go on: every tick the
@@ -64,6 +64,15 @@ try {
   await page.goto(base, { waitUntil: "load" });
   await page.waitForSelector("#rs-status.ok", { timeout: 10000 });
   await waitTicks(2, "before the cuts");
+  // The chat channel too: opened before the cuts, used again after them.
+  const chat = async (text, n) => {
+    await page.fill("#rs-input", text);
+    await page.click("#rs-form button");
+    await page.waitForFunction((w) => document.getElementById("rs-chat").children.length >= w, n, { timeout: 10000 })
+      .catch(() => { throw new Error("no echo of " + JSON.stringify(text)); });
+  };
+  await page.waitForSelector("#rs-form[data-ready]");
+  await chat("before the cuts", 1);
 
   // Cut 1: the page's button (POST /demo/cut).
   await page.click("#cut");
@@ -80,6 +89,13 @@ try {
   if (r.status !== 200 || !/"cut": [1-9]/.test(body)) throw new Error("admin cut answered " + r.status + " " + body);
   await waitResumes(2, "the admin cut");
   await waitTicks(2, "after the admin cut");
+
+  await chat("after the cuts", 2);
+  const echoes = await page.$$eval("#rs-chat li", (lis) => lis.map((l) => l.textContent).reverse());
+  console.log("rsocket chat across the cuts: " + JSON.stringify(echoes));
+  if (JSON.stringify(echoes) !== JSON.stringify(["echo: before the cuts", "echo: after the cuts"])) {
+    throw new Error("chat channel across the cuts: " + JSON.stringify(echoes));
+  }
 
   // The resumed session keeps confirming what it received (the gateway drops it from its resume buffer).
   for (let i = 0; i < 150 && resumedKeepalives.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
