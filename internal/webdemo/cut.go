@@ -1,9 +1,9 @@
 package webdemo
 
 import (
-	"net/url"
 	"strconv"
-	"strings"
+
+	"github.com/rsgate/rsgate/internal/csrf"
 
 	"github.com/valyala/fasthttp"
 )
@@ -30,7 +30,7 @@ func WithCut(cut func(route string) int) fasthttp.RequestHandler {
 			jsonError(ctx, fasthttp.StatusMethodNotAllowed, "use POST", "METHOD_NOT_ALLOWED")
 			return
 		}
-		if crossSite(ctx) {
+		if csrf.CrossSite(ctx) {
 			jsonError(ctx, fasthttp.StatusForbidden, "cross-site request refused", "FORBIDDEN_ORIGIN")
 			return
 		}
@@ -38,23 +38,6 @@ func WithCut(cut func(route string) int) fasthttp.RequestHandler {
 		ctx.Response.Header.Set("Cache-Control", "no-store")
 		ctx.SetBodyString(`{"cut": ` + strconv.Itoa(cut("")) + "}\n")
 	}
-}
-
-// crossSite reports a request a browser sent for another site (the same rule as the admin listener's).
-func crossSite(ctx *fasthttp.RequestCtx) bool {
-	switch string(ctx.Request.Header.Peek("Sec-Fetch-Site")) {
-	case "cross-site", "same-site":
-		return true
-	}
-	origin := ctx.Request.Header.Peek(fasthttp.HeaderOrigin)
-	if len(origin) == 0 {
-		return false
-	}
-	u, err := url.Parse(string(origin))
-	if err != nil || u.Host == "" {
-		return true
-	}
-	return !strings.EqualFold(u.Host, string(ctx.Host()))
 }
 
 func jsonError(ctx *fasthttp.RequestCtx, status int, msg, code string) {
