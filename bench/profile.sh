@@ -4,12 +4,19 @@
 # request, system calls per request by kind, context switches and CPU migrations per request (perf stat on
 # the process), and for the gateway a CPU profile (pprof from its admin /debug/pprof/profile) grouped into
 # budget lines: system calls, scheduler, GC and allocation, HTTP parsing/writing (fasthttp), ingress,
-# pool, rsocket, other. Writes bench/results/profile-<date>.md (ARCHITECTURE.md quotes it).
+# pool, rsocket, other. For the gateway also: GC cycles, GC CPU share and heap allocations per request (its
+# /metrics before and after), lock contention per request and its top sites (a mutex profile taken on demand,
+# see cmd/gateway/adminprofile.go), and the same load with one backend connection (gateway-c1) beside the
+# default `connections: auto`, to see whether one connection's writer and reader limit scaling. Last, a
+# connection-rate run (wrk with "Connection: close": one TCP connection per request) for the gateway and nginx,
+# which is where per-core SO_REUSEPORT listeners could pay. Writes bench/results/profile-<date>.md
+# (ARCHITECTURE.md quotes it).
 #
 #   bench/profile.sh              CORES="1 2", 64 connections, 1 KiB JSON POST, 10 s per measurement
 #   DURATION=5 bench/profile.sh   shorter
 #
-# Environment: CORES, CONNS (64), DURATION (10), WARMUP (3), PEERS ("gateway nginx"), RESULTS, GW_REF (build
+# Environment: CORES, CONNS (64), DURATION (10), WARMUP (3), PEERS ("gateway gateway-c1 nginx"), CONNRATE (1: the
+# connection-rate run; 0 skips it), RESULTS, GW_REF (build
 # from a clean copy of that commit), KEEP_TMP (1). Needs perf (linux-perf), wrk, nginx; installs them with
 # apt-get when missing and run as root. Only processes it started are stopped.
 set -euo pipefail
@@ -19,7 +26,8 @@ CORES=${CORES:-"1 2"}
 CONNS=${CONNS:-64}
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-3}
-PEERS=${PEERS:-"gateway nginx"}
+PEERS=${PEERS:-"gateway gateway-c1 nginx"}
+CONNRATE=${CONNRATE:-1}
 KEEP_TMP=${KEEP_TMP:-1}
 RESULTS=${RESULTS:-$HERE/results/profile-$(date +%Y-%m-%d).md}
 TMP=$(mktemp -d /tmp/rsgate-bench-profile.XXXXXX)
@@ -82,59 +90,73 @@ pids_of() { echo "$1" $(cat /proc/"$1"/task/*/children 2>/dev/null) | tr ' ' ','
 
 # One measurement: wrk against port for DURATION while perf stat counts on the given process (and children).
 EVENTS="raw_syscalls:sys_enter,syscalls:sys_enter_read,syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_readv,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_futex,syscalls:sys_enter_nanosleep,syscalls:sys_enter_sched_yield,syscalls:sys_enter_getsockopt,syscalls:sys_enter_setsockopt,syscalls:sys_enter_accept4,syscalls:sys_enter_recvfrom,syscalls:sys_enter_sendto,syscalls:sys_enter_tgkill,syscalls:sys_enter_madvise,syscalls:sys_enter_epoll_ctl,syscalls:sys_enter_close,context-switches,cpu-migrations"
-measure() { # name pid port
+metric() { # file name -> value of an unlabelled metric line
+	awk -v n="$2" '$1 == n { print $2; exit }' "$1"
+}
+measure() { # name pid port [wrk args...]
 	local name=$1 pid=$2 port=$3
-	wrk -t2 -c"$CONNS" -d"$WARMUP"s -s "$HERE/http/post.lua" "http://127.0.0.1:$port/api/echo" >/dev/null 2>&1 || true
-	local t0 t1
+	shift 3
+	wrk -t2 -c"$CONNS" -d"$WARMUP"s -s "$HERE/http/post.lua" "$@" "http://127.0.0.1:$port/api/echo" >/dev/null 2>&1 || true
+	local t0 t1 gw=
+	[ "${name#gateway}" = "$name" ] || gw=1
+	[ -z "$gw" ] || curl -s -o "$TMP/$name.metrics0" "http://127.0.0.1:$ADMIN/metrics"
 	t0=$(ticks "$pid")
 	perf stat -x, -e "$EVENTS" -p "$(pids_of "$pid")" -o "$TMP/$name.perf" -- sleep "$DURATION" &
-	local perfpid=$! curlpid=
-	if [ "${name#gateway}" != "$name" ]; then
+	local perfpid=$! curlpids=()
+	if [ -n "$gw" ]; then
 		curl -s -o "$TMP/$name.pprof" "http://127.0.0.1:$ADMIN/debug/pprof/profile?seconds=$((DURATION - 2))" &
-		curlpid=$!
+		curlpids+=($!)
+		curl -s -o "$TMP/$name.mutex" "http://127.0.0.1:$ADMIN/debug/pprof/mutex?seconds=$((DURATION - 2))" &
+		curlpids+=($!)
 	fi
-	wrk -t2 -c"$CONNS" -d"$DURATION"s -s "$HERE/http/post.lua" "http://127.0.0.1:$port/api/echo" >"$TMP/$name.wrk" 2>&1
+	wrk -t2 -c"$CONNS" -d"$DURATION"s -s "$HERE/http/post.lua" "$@" "http://127.0.0.1:$port/api/echo" >"$TMP/$name.wrk" 2>&1
 	wait "$perfpid" || true
-	[ -z "$curlpid" ] || wait "$curlpid" || true
+	for p in "${curlpids[@]}"; do wait "$p" || true; done
 	t1=$(ticks "$pid")
+	[ -z "$gw" ] || curl -s -o "$TMP/$name.metrics1" "http://127.0.0.1:$ADMIN/metrics"
 	echo $((t1 - t0)) >"$TMP/$name.ticks"
 }
 
-ROWS=()
-for n in $CORES; do
-	for peer in $PEERS; do
-		case $peer in
-		gateway)
-			RS=$(port) GW=$(port) ADMIN=$(port)
-			env GOMAXPROCS="$n" "$TMP/rsbackend" -listen "127.0.0.1:$RS" >"$TMP/rsbackend.log" 2>&1 &
-			PID[rsbackend]=$!
-			wait_port "$RS"
-			cat >"$TMP/gateway.yaml" <<EOF
+# run_peer peer cores [wrk args...]: start the system under test, measure it as "$peer-$cores" (with wrk
+# arguments: "$peer-close-$cores"), stop it.
+run_peer() {
+	local peer=$1 n=$2 conns=
+	shift 2
+	local tag=$peer-$n
+	[ $# -eq 0 ] || tag=$peer-close-$n
+	case $peer in
+	gateway | gateway-c1)
+		[ "$peer" = gateway-c1 ] && conns=", connections: 1"
+		RS=$(port) GW=$(port) ADMIN=$(port)
+		env GOMAXPROCS="$n" "$TMP/rsbackend" -listen "127.0.0.1:$RS" >"$TMP/rsbackend.log" 2>&1 &
+		PID[rsbackend]=$!
+		wait_port "$RS"
+		cat >"$TMP/gateway.yaml" <<EOF
 listen: "127.0.0.1:$GW"
 admin: "127.0.0.1:$ADMIN"
 log: {level: warn}
 backends:
-  demo: {transport: tcp, addresses: ["127.0.0.1:$RS"]}
+  demo: {transport: tcp, addresses: ["127.0.0.1:$RS"]$conns}
 routes:
   - {name: echo, method: POST, path: /api/echo, backend: demo, interaction: request-response, route: echo}
 EOF
-			env GOMAXPROCS="$n" "$TMP/gateway" -config "$TMP/gateway.yaml" >"$TMP/gateway.log" 2>&1 &
-			PID[gateway]=$!
-			wait_port "$GW"
-			sleep 0.5
-			log "gateway GOMAXPROCS=$n: measuring ${DURATION}s"
-			measure "gateway-$n" "${PID[gateway]}" "$GW"
-			kill "${PID[gateway]}" "${PID[rsbackend]}" 2>/dev/null || true
-			wait "${PID[gateway]}" "${PID[rsbackend]}" 2>/dev/null || true
-			unset 'PID[gateway]' 'PID[rsbackend]'
-			;;
-		nginx)
-			HB=$(port) NG=$(port)
-			env GOMAXPROCS="$n" "$TMP/httpbackend" -listen "127.0.0.1:$HB" >"$TMP/httpbackend.log" 2>&1 &
-			PID[httpbackend]=$!
-			wait_port "$HB"
-			mkdir -p "$TMP/nginx/tmp"
-			cat >"$TMP/nginx/nginx.conf" <<EOF
+		env GOMAXPROCS="$n" "$TMP/gateway" -config "$TMP/gateway.yaml" >"$TMP/gateway.log" 2>&1 &
+		PID[gateway]=$!
+		wait_port "$GW"
+		sleep 0.5
+		log "$tag (GOMAXPROCS=$n): measuring ${DURATION}s"
+		measure "$tag" "${PID[gateway]}" "$GW" "$@"
+		kill "${PID[gateway]}" "${PID[rsbackend]}" 2>/dev/null || true
+		wait "${PID[gateway]}" "${PID[rsbackend]}" 2>/dev/null || true
+		unset 'PID[gateway]' 'PID[rsbackend]'
+		;;
+	nginx)
+		HB=$(port) NG=$(port)
+		env GOMAXPROCS="$n" "$TMP/httpbackend" -listen "127.0.0.1:$HB" >"$TMP/httpbackend.log" 2>&1 &
+		PID[httpbackend]=$!
+		wait_port "$HB"
+		mkdir -p "$TMP/nginx/tmp"
+		cat >"$TMP/nginx/nginx.conf" <<EOF
 daemon off;
 worker_processes $n;
 pid $TMP/nginx/nginx.pid;
@@ -152,20 +174,37 @@ http {
     }
 }
 EOF
-			nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log" &
-			PID[nginx]=$!
-			wait_port "$NG"
-			sleep 0.5
-			log "nginx worker_processes=$n: measuring ${DURATION}s"
-			measure "nginx-$n" "${PID[nginx]}" "$NG"
-			kill "${PID[nginx]}" "${PID[httpbackend]}" 2>/dev/null || true
-			wait "${PID[nginx]}" "${PID[httpbackend]}" 2>/dev/null || true
-			unset 'PID[nginx]' 'PID[httpbackend]'
-			;;
-		esac
-		ROWS+=("$peer-$n")
-	done
+		nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log" &
+		PID[nginx]=$!
+		wait_port "$NG"
+		sleep 0.5
+		log "$tag (worker_processes=$n): measuring ${DURATION}s"
+		measure "$tag" "${PID[nginx]}" "$NG" "$@"
+		kill "${PID[nginx]}" "${PID[httpbackend]}" 2>/dev/null || true
+		wait "${PID[nginx]}" "${PID[httpbackend]}" 2>/dev/null || true
+		unset 'PID[nginx]' 'PID[httpbackend]'
+		;;
+	*)
+		echo "profile.sh: unknown peer $peer" >&2
+		exit 2
+		;;
+	esac
+	ROWS+=("$tag")
+}
+
+ROWS=()
+for n in $CORES; do
+	for peer in $PEERS; do run_peer "$peer" "$n"; done
 done
+CLOSE_ROWS=()
+if [ "$CONNRATE" = 1 ]; then
+	for n in $CORES; do
+		for peer in gateway nginx; do
+			run_peer "$peer" "$n" -H "Connection: close"
+			CLOSE_ROWS+=("$peer-close-$n")
+		done
+	done
+fi
 
 # ---- report
 reqs_of() { awk '/requests in/ {print $1}' "$TMP/$1.wrk"; }
@@ -198,6 +237,60 @@ count() { # file event -> count
 			printf "| %s | %.0f | %.1f | %.2f | %.2f | %.2f | %.2f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.4f |\n", r, req / d, tk / clk * 1e6 / req,
 				all / req, rd / req, wr / req, wv / req, ep / req, fx / req, ns / req, sy / req, o / req, cs / req, mg / req }'
 	done
+	echo
+	echo "## The gateway's GC, allocation and lock contention"
+	echo
+	echo "From its /metrics before and after each measurement (GC cycles, GC CPU, heap allocations) and a mutex profile over the measurement's last $((DURATION - 2)) s (taken on demand: cmd/gateway/adminprofile.go; delays are the profile's scaled totals)."
+	echo
+	echo "| run | GC cycles/s | GC CPU share | heap allocs/req | heap bytes/req | lock wait µs/req |"
+	echo "|---|---:|---:|---:|---:|---:|"
+	for r in "${ROWS[@]}"; do
+		[ -s "$TMP/$r.metrics1" ] || continue
+		req=$(reqs_of "$r")
+		[ -n "$req" ] && [ "$req" -gt 0 ] || continue
+		m0=$TMP/$r.metrics0 m1=$TMP/$r.metrics1
+		delay=
+		if [ -s "$TMP/$r.mutex" ]; then
+			delay=$(go tool pprof -top -sample_index=delay "$TMP/gateway" "$TMP/$r.mutex" 2>/dev/null | sed -n 's/.* of \([0-9.]*\)\([a-zµ]*\) total.*/\1 \2/p' | head -1)
+		fi
+		awk -v r="$r" -v req="$req" -v d="$DURATION" -v tk="$(cat "$TMP/$r.ticks")" -v clk="$CLK" \
+			-v gc0="$(metric "$m0" go_gc_duration_seconds_count)" -v gc1="$(metric "$m1" go_gc_duration_seconds_count)" \
+			-v gcs0="$(metric "$m0" go_gc_cpu_seconds_total)" -v gcs1="$(metric "$m1" go_gc_cpu_seconds_total)" \
+			-v ma0="$(metric "$m0" go_memstats_mallocs_total)" -v ma1="$(metric "$m1" go_memstats_mallocs_total)" \
+			-v by0="$(metric "$m0" go_memstats_alloc_bytes_total)" -v by1="$(metric "$m1" go_memstats_alloc_bytes_total)" \
+			-v delay="$delay" 'BEGIN {
+			split(delay, dv, " "); u = dv[2]
+			us = dv[1] * (u == "s" ? 1e6 : u == "ms" ? 1e3 : u == "ns" ? 1e-3 : 1)
+			lw = (delay == "") ? "–" : sprintf("%.3f", us / (req * (d - 2) / d))
+			cpu = tk / clk
+			printf "| %s | %.2f | %.2f%% | %.3f | %.1f | %s |\n", r, (gc1 - gc0) / d, (cpu > 0 ? 100 * (gcs1 - gcs0) / cpu : 0),
+				(ma1 - ma0) / req, (by1 - by0) / req, lw }'
+	done
+	for r in "${ROWS[@]}"; do
+		[ -s "$TMP/$r.mutex" ] || continue
+		echo
+		echo "Top lock-contention sites, $r (pprof -top -sample_index=delay):"
+		echo
+		echo '```'
+		go tool pprof -top -sample_index=delay -nodecount=6 "$TMP/gateway" "$TMP/$r.mutex" 2>/dev/null | sed -n '/flat%/,$p' | head -7
+		echo '```'
+	done
+	if [ ${#CLOSE_ROWS[@]} -gt 0 ]; then
+		echo
+		echo "## Connection rate: one TCP connection per request"
+		echo
+		echo "wrk with \"Connection: close\" (otherwise as above): every request is an accept, a request and a close, where per-core SO_REUSEPORT listeners could pay. Requests/s is connections/s."
+		echo
+		echo "| run | connections/s | CPU µs per connection | syscalls per connection | ctx switches per connection |"
+		echo "|---|---:|---:|---:|---:|"
+		for r in "${CLOSE_ROWS[@]}"; do
+			req=$(reqs_of "$r")
+			[ -n "$req" ] && [ "$req" -gt 0 ] || { echo "| $r | no wrk result |"; continue; }
+			awk -v r="$r" -v req="$req" -v d="$DURATION" -v tk="$(cat "$TMP/$r.ticks")" -v clk="$CLK" \
+				-v all="$(count "$TMP/$r.perf" raw_syscalls:sys_enter)" -v cs="$(count "$TMP/$r.perf" context-switches)" 'BEGIN {
+				printf "| %s | %.0f | %.1f | %.2f | %.3f |\n", r, req / d, tk / clk * 1e6 / req, all / req, cs / req }'
+		done
+	fi
 	for r in "${ROWS[@]}"; do
 		[ -s "$TMP/$r.pprof" ] || continue
 		echo
@@ -207,6 +300,7 @@ count() { # file event -> count
 			function cat(stack) {
 				if (stack ~ /gcBgMarkWorker|gcDrain|markroot|scanobject|bgsweep|sweepone|gcAssist/) return "GC (mark, sweep, assists)"
 				if (stack ~ /mallocgc|newobject|makeslice|growslice/) return "allocation"
+				if (stack ~ /acceptConn|netFD\)\.accept|accept4/) return "accepting connections (listener)"
 				if (stack ~ /internal\/runtime\/syscall|syscall\.RawSyscall|syscall\.Syscall|rawio|netpoll|epollwait/) {
 					if (stack ~ /netpoll|epollwait/) return "network poller (epoll)"
 					return "system calls (read, write, writev)"

@@ -141,7 +141,7 @@ func (l *edgeListener) admit(c net.Conn) (net.Conn, bool) {
 	}
 	tc := &limitedConn{Conn: c, l: l}
 	var out net.Conn = tc
-	if tlsc, ok := c.(*tls.Conn); ok {
+	if tlsc, ok := c.(tlsConnection); ok { // *tls.Conn, or the certConn around one (tls_principal.go)
 		out = &limitedTLSConn{limitedConn: tc, tls: tlsc} // fasthttp's IsTLS and TLSConnectionState see it
 	}
 	if l.maxPerIP > 0 {
@@ -291,7 +291,13 @@ func (c *limitedConn) NetConn() net.Conn { return c.Conn }
 // limitedTLSConn is a limitedConn over a TLS connection: it keeps the TLS methods fasthttp looks for.
 type limitedTLSConn struct {
 	*limitedConn
-	tls *tls.Conn
+	tls tlsConnection
+}
+
+// tlsConnection is what fasthttp looks for on a TLS connection.
+type tlsConnection interface {
+	Handshake() error
+	ConnectionState() tls.ConnectionState
 }
 
 func (c *limitedTLSConn) Handshake() error                     { return c.tls.Handshake() }

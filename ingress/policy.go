@@ -39,6 +39,9 @@ func (s *Server) applyPolicies(ctx *fasthttp.RequestCtx, st *state, rt *route, r
 			rq.subject = unsafeBytes(id.Subject) // read-only, for the rate limit key
 		}
 	}
+	if s.certs != nil && !s.attachClientCert(ctx, rq) { // tls_principal.go: the mTLS principal when auth gave none
+		return false
+	}
 	if rt.limit != nil && !rt.limit.allow(ctx, rq) {
 		return false
 	}

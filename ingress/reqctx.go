@@ -22,7 +22,9 @@ type callCtx struct {
 	timer    *time.Timer
 	armed    bool // the timer was started for this call
 
-	// Registry links and the slow-call watch, guarded by calls.mu.
+	// Registry links and the slow-call watch, guarded by the mutex of the calls shard the context belongs
+	// to (shard, fixed when the context is made).
+	shard      uint8
 	prev, next *callCtx
 	listed     bool
 	started    time.Time
@@ -30,8 +32,12 @@ type callCtx struct {
 	watch      *disconnectWatch // started by calls.scan
 }
 
+// nextCallShard spreads new call contexts over the shards of the calls registry. Contexts are pooled, so
+// it moves only when one is made, not per call.
+var nextCallShard atomic.Uint32
+
 func newCallCtx() *callCtx {
-	return &callCtx{done: make(chan struct{})}
+	return &callCtx{done: make(chan struct{}), shard: uint8(nextCallShard.Add(1) % callShards)}
 }
 
 // Deadline implements context.Context.
@@ -113,36 +119,50 @@ func (c *callCtx) finish() bool {
 
 // calls is the registry of running calls, so that Shutdown can cancel what is left when its grace period
 // ends, and so that slow request-response calls get their client connection watched (scan).
+//
+// Every call is added and removed once, from whatever goroutine serves it, so one mutex for the registry
+// was a lock every request took twice on every core (the top lock-contention site in bench/profile.sh at
+// 2 cores). The registry is therefore split into callShards lists, each with its own mutex on its own
+// cache line; a call context belongs to one shard for its whole (pooled) life.
 type calls struct {
-	mu         sync.Mutex
-	head       *callCtx
-	n          int
-	killed     bool          // after Shutdown's grace period: new calls are canceled at once
+	shards     [callShards]callShard
+	killed     atomic.Bool   // after Shutdown's grace period: new calls are canceled at once
+	scanning   atomic.Bool   // a scan goroutine runs
 	watchAfter time.Duration // watch the client of calls running this long (0: never)
-	scanning   bool          // a scan goroutine runs
+}
+
+// callShards is the number of registry shards: enough that 16 cores rarely meet on one lock.
+const callShards = 32
+
+type callShard struct {
+	mu   sync.Mutex
+	head *callCtx
+	n    int
+	_    [40]byte // pad to a cache line: shards are locked from different cores
 }
 
 // add registers c (started by callCtx.start). A call with a client connection (c.conn) that is still running after watchAfter gets a
 // disconnectWatch, so that a client that goes away cancels it (and the backend gets CANCEL).
 func (r *calls) add(c *callCtx) {
-	r.mu.Lock()
-	if r.killed {
-		r.mu.Unlock()
+	sh := &r.shards[c.shard]
+	sh.mu.Lock()
+	// killAll sets killed before it walks the shards, so a call added after its walk sees it here.
+	if r.killed.Load() {
+		sh.mu.Unlock()
 		c.cancel(&ErrShutdown)
 		return
 	}
-	c.next = r.head
-	if r.head != nil {
-		r.head.prev = c
+	c.next = sh.head
+	if sh.head != nil {
+		sh.head.prev = c
 	}
-	r.head = c
+	sh.head = c
 	c.listed = true
-	r.n++
-	if c.conn != nil && r.watchAfter > 0 && !r.scanning {
-		r.scanning = true
+	sh.n++
+	sh.mu.Unlock()
+	if c.conn != nil && r.watchAfter > 0 && !r.scanning.Load() && r.scanning.CompareAndSwap(false, true) {
 		go r.scan()
 	}
-	r.mu.Unlock()
 }
 
 // scan starts watches on the connections of slow calls. It runs while calls are registered: a fast
@@ -151,57 +171,74 @@ func (r *calls) scan() {
 	t := time.NewTicker(r.watchAfter / 2)
 	defer t.Stop()
 	for now := range t.C {
-		r.mu.Lock()
-		if r.n == 0 {
-			r.scanning = false
-			r.mu.Unlock()
-			return
-		}
-		for c := r.head; c != nil; c = c.next {
-			if c.conn != nil && c.watch == nil && now.Sub(c.started) >= r.watchAfter {
-				if c.watch = watchDisconnect(c.conn, c); c.watch == nil {
-					c.conn = nil // not a watchable connection: do not try again
+		n := 0
+		for i := range r.shards {
+			sh := &r.shards[i]
+			sh.mu.Lock()
+			n += sh.n
+			for c := sh.head; c != nil; c = c.next {
+				if c.conn != nil && c.watch == nil && now.Sub(c.started) >= r.watchAfter {
+					if c.watch = watchDisconnect(c.conn, c); c.watch == nil {
+						c.conn = nil // not a watchable connection: do not try again
+					}
 				}
 			}
+			sh.mu.Unlock()
 		}
-		r.mu.Unlock()
+		if n == 0 {
+			r.scanning.Store(false)
+			// A call added between the count and the Store saw scanning still set and started no
+			// scan: look again, and keep scanning if one did (and no other scan took over).
+			if r.len() == 0 || !r.scanning.CompareAndSwap(false, true) {
+				return
+			}
+		}
 	}
 }
 
 // remove unregisters c and returns its watch, if one was started; the caller stops it before the handler
 // returns (fasthttp reads the connection again afterwards).
 func (r *calls) remove(c *callCtx) *disconnectWatch {
-	r.mu.Lock()
+	sh := &r.shards[c.shard]
+	sh.mu.Lock()
 	w := c.watch
 	c.watch, c.conn = nil, nil
 	if c.listed {
 		if c.prev != nil {
 			c.prev.next = c.next
 		} else {
-			r.head = c.next
+			sh.head = c.next
 		}
 		if c.next != nil {
 			c.next.prev = c.prev
 		}
 		c.prev, c.next, c.listed = nil, nil, false
-		r.n--
+		sh.n--
 	}
-	r.mu.Unlock()
+	sh.mu.Unlock()
 	return w
 }
 
 // killAll cancels every running call with ErrShutdown, and every call started from now on.
 func (r *calls) killAll() {
-	r.mu.Lock()
-	r.killed = true
-	for c := r.head; c != nil; c = c.next {
-		c.cancel(&ErrShutdown)
+	r.killed.Store(true)
+	for i := range r.shards {
+		sh := &r.shards[i]
+		sh.mu.Lock()
+		for c := sh.head; c != nil; c = c.next {
+			c.cancel(&ErrShutdown)
+		}
+		sh.mu.Unlock()
 	}
-	r.mu.Unlock()
 }
 
 func (r *calls) len() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.n
+	n := 0
+	for i := range r.shards {
+		sh := &r.shards[i]
+		sh.mu.Lock()
+		n += sh.n
+		sh.mu.Unlock()
+	}
+	return n
 }

@@ -175,7 +175,7 @@ func New(cfg *mapping.Config, table *mapping.Table, pools Pools, opts Options) (
 // the configuration it serves HTTPS (and WSS) on ln.
 func (s *Server) Serve(ln net.Listener) error {
 	if s.tlsConfig != nil {
-		ln = tls.NewListener(ln, s.tlsConfig)
+		ln = certListener{tls.NewListener(ln, s.tlsConfig)} // client certificate identity per connection (tls_principal.go)
 	} else {
 		// raw reads and writes; with ReduceMemoryUsage one read per request (leanconn_unix.go)
 		ln = leanListener{Listener: ln, yields: new(atomic.Int32)}

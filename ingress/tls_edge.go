@@ -29,12 +29,15 @@ import (
 //     default) refuses a handshake without a certificate that chains to client_ca; request verifies a
 //     certificate when one is given and lets clients without one in.
 //   - The verified subject (the leaf certificate's subject, RFC 2253 string form such as
-//     "CN=alice,O=Example") reaches backends like a principal: on RSocket routes as the gateway-set header
-//     x-client-cert-subject in the message/x.rsgate.http.v0 entry (written for every request that has a
-//     verified client certificate, also on routes without forward_headers), and on interaction http as
-//     the request header X-Client-Cert-Subject. A client can never set it: the header is removed from what
-//     a client sends (forward_headers never forwards it; the http proxy deletes it). The /rsocket relay
-//     passes the client's own metadata and does not add it.
+//     "CN=alice,O=Example") reaches backends as a principal: on RSocket routes, the /rsocket relay
+//     included, as the principal entry message/x.rsgate.principal.v0 with provider "mtls" when the route's
+//     auth gave no principal of its own (tls_principal.go). For compatibility it also goes, on the HTTP-facing
+//     RSocket routes, as the gateway-set header x-client-cert-subject in the message/x.rsgate.http.v0 entry
+//     (written for every request that has a verified client certificate, also on routes without
+//     forward_headers, and also when a token's principal won), and on interaction http as the request
+//     header X-Client-Cert-Subject. A client can never set either: the header is removed from what a client
+//     sends (forward_headers never forwards it; the http proxy deletes it), and the relay strips client
+//     message/x.rsgate.* entries. Subject and entry are computed once per connection.
 
 // HeaderClientCertSubject is the gateway-set header that carries the verified client certificate subject.
 const HeaderClientCertSubject = "x-client-cert-subject"
@@ -170,29 +173,12 @@ func (s *Server) updateTLS(cfg *mapping.Config) error {
 }
 
 // clientSubject is the verified client certificate's subject, or nil (no TLS, no client_ca, no verified
-// certificate). It allocates only for requests that have one.
+// certificate). Computed once per connection (tls_principal.go): it does not allocate.
 func (s *Server) clientSubject(ctx *fasthttp.RequestCtx) []byte {
-	if s.certs == nil || !s.certs.mTLS.Load() {
-		return nil
+	if id := s.clientCert(ctx); id != nil {
+		return id.subject
 	}
-	return verifiedSubject(ctx)
-}
-
-func verifiedSubject(ctx *fasthttp.RequestCtx) []byte {
-	st := ctx.TLSConnectionState()
-	if st == nil || len(st.VerifiedChains) == 0 || len(st.VerifiedChains[0]) == 0 {
-		return nil
-	}
-	return forwardClientCert(st.VerifiedChains[0][0].Subject.String(), "mtls")
-}
-
-// forwardClientCert is the value forwarded for a verified client certificate subject authenticated by
-// provider ("mtls"). Today it is the subject itself, sent as the x-client-cert-subject header of the
-// gateway entry; when the gateway writes principal entries (message/x.rsgate.principal.v0), this is the
-// one place to switch to them.
-func forwardClientCert(subject, provider string) []byte {
-	_ = provider
-	return []byte(subject)
+	return nil
 }
 
 // stripGatewayHeaders removes the headers only the gateway may set from a route's forward_headers.
@@ -219,7 +205,7 @@ func applyClientCertHeader(ctx *fasthttp.RequestCtx, h *fasthttp.RequestHeader) 
 	if !ctx.IsTLS() {
 		return
 	}
-	if subj := verifiedSubject(ctx); subj != nil {
-		h.SetBytesKV(strClientCertSubject, subj)
+	if id := connCertIdentity(ctx); id != nil {
+		h.SetBytesKV(strClientCertSubject, id.subject)
 	}
 }

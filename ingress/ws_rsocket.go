@@ -96,7 +96,7 @@ func (s *Server) serveRSocket(ctx *fasthttp.RequestCtx, rt *route) int {
 		return fasthttp.StatusServiceUnavailable
 	}
 	// id: verified on the upgrade (auth.go), or nil
-	sess := &rsSession{s: s, rt: rt, slot: slot, bucket: rt.wsLimit.bucket(), id: IdentityOf(ctx)}
+	sess := &rsSession{s: s, rt: rt, slot: slot, bucket: rt.wsLimit.bucket(), id: IdentityOf(ctx), cert: s.clientCertEntry(ctx)}
 	if err := w.upgrader.Upgrade(ctx, sess.run); err != nil || ctx.Response.StatusCode() != fasthttp.StatusSwitchingProtocols {
 		slot.release() // a failed upgrade has answered the request itself
 	}
@@ -117,6 +117,7 @@ type rsSession struct {
 	routing       bool           // the client's metadata is routing metadata, not composite
 	leased        bool           // the client's SETUP set L: it gets leases (ws_lease.go)
 	id            *auth.Identity // verified client identity (upgrade or SETUP); nil: none (ws_rsocket_trust.go)
+	cert          []byte         // the connection's mTLS principal entry, used when id is nil (tls_principal.go)
 	maxStreams    int32
 	bucket        *sessionBucket // websocket.rate_limit: new requests of this session (ratelimit.go)
 	active        atomic.Int32

@@ -31,7 +31,8 @@ import (
 //     "prefix.*" pattern, or "*"); otherwise ERROR[REJECTED] "rsgate: routing tag "x" is not allowed on this
 //     route". A request without a routing tag is refused unless allow holds "*". A fire-and-forget that is
 //     refused is dropped (there is no stream to answer on).
-//   - The verified identity (route auth, from the upgrade or the SETUP) is appended to every request's
+//   - The verified identity (route auth, from the upgrade or the SETUP; without one, the connection's
+//     verified TLS client certificate, provider "mtls": tls_principal.go) is appended to every request's
 //     composite metadata as message/x.rsgate.principal.v0.
 //
 // When there is nothing to remove and no identity to add, the request's metadata is relayed as it is,
@@ -200,8 +201,8 @@ func (ss *rsSession) filter(md []byte, push, addID bool) ([]byte, error) {
 		return nil, errReservedMetadata
 	}
 	var entry []byte
-	if ss.id != nil && addID {
-		entry = ss.id.Entry
+	if addID {
+		entry = ss.principalEntry() // route auth's identity, else the mTLS one (tls_principal.go)
 	}
 	if reserved == 0 && entry == nil {
 		return md, nil

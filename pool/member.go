@@ -128,9 +128,21 @@ func (m *Member) done(start time.Time, err error) {
 // observe folds one latency sample into the peak EWMA: a sample above the current cost replaces it at once
 // (peak sensitivity), lower samples are averaged in with weight 1-exp(-dt/tau), dt being the time since the
 // previous sample. A failed request faster than the estimate leaves the estimate where it is.
+//
+// Every request of a member ends here, from whatever core served it, so the lock is contended when many
+// cores serve one connection. A sample that finds the lock taken is dropped unless it is a new peak:
+// another sample is being folded in at this instant, so dt is about 0 and a lower sample's weight 1-w (in
+// the estimate and in the success average) is about 0 as well; only a peak would change the estimate, and
+// a peak waits for the lock. Whether a sample is dropped does not depend on its outcome, so the success
+// average stays unbiased (outlier ejection counts outcomes apart, in recordOutcome).
 func (m *Member) observe(now int64, rtt float64, failed bool) {
 	tau := m.pool.tau
-	m.mu.Lock()
+	if !m.mu.TryLock() {
+		if rtt <= math.Float64frombits(m.costBits.Load()) {
+			return
+		}
+		m.mu.Lock()
+	}
 	cost := math.Float64frombits(m.costBits.Load())
 	dt := now - m.stamp.Load()
 	if dt < 0 {

@@ -85,6 +85,7 @@ type resumeState struct {
 	buf     resumeBuffer
 	asked   atomic.Bool // a KEEPALIVE(R) asking the peer's position is out
 
+	handover   sync.Mutex // serializes server-side resumes of the session (resumeServer)
 	mu         sync.Mutex // serializes resumes; guards the fields below
 	stopped    bool
 	expiry     *time.Timer
@@ -354,10 +355,11 @@ func (c *Conn) rebind(tc transport.Conn) error {
 // ERROR[REJECTED_RESUME] and ends the session.
 func (c *Conn) resumeServer(tc transport.Conn, f frame.Frame) error {
 	r := c.res
-	// Under the resume lock from here: resumes of one session run one at a time, and each takes the
-	// session over from whatever binding it has, waiting for that binding's reader and writer.
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	// Resumes of one session run one at a time (handover), and each takes the session over from whatever
+	// binding it has, waiting for that binding's reader and writer (quiesce). Not under mu: a reader that
+	// ends the session on its way out (a bad frame: shutdown -> stop) takes mu, and quiesce waits for it.
+	r.handover.Lock()
+	defer r.handover.Unlock()
 	c.bmu.Lock()
 	old := c.b.Load()
 	if old != nil && c.b.CompareAndSwap(old, nil) {
@@ -368,6 +370,8 @@ func (c *Conn) resumeServer(tc transport.Conn, f frame.Frame) error {
 		old.close()
 	}
 	c.quiesce()
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.stopped {
 		return rejectSetup(tc, &Error{Code: frame.CodeRejectedResume, Message: "session closed"})
 	}

@@ -3,6 +3,9 @@ package rsocket
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
@@ -37,9 +40,14 @@ func FuzzResumeServer(f *testing.F) {
 		if len(positions) < 16 {
 			return
 		}
-		watchdog := time.AfterFunc(10*time.Second, func() {
+		// Under 10 s: the fuzzing engine declares a worker deadlocked at 10 s and shows nothing of it, so
+		// the stacks go to a file first (a worker's own output is lost while the engine minimizes).
+		watchdog := time.AfterFunc(7*time.Second, func() {
 			buf := make([]byte, 1<<20)
-			panic("fuzz iteration hung:\n" + string(buf[:runtime.Stack(buf, true)]))
+			stacks := buf[:runtime.Stack(buf, true)]
+			name := filepath.Join(os.TempDir(), fmt.Sprintf("rsgate-fuzz-hang-%d.txt", os.Getpid()))
+			_ = os.WriteFile(name, stacks, 0o644)
+			panic("fuzz iteration hung (stacks in " + name + "):\n" + string(stacks))
 		})
 		defer watchdog.Stop()
 		base := bufpool.Outstanding()

@@ -30,6 +30,7 @@ type writeQueue struct {
 	closeErr     error
 	paused       bool
 	writing      bool // a writer goroutine runs (or is about to)
+	finished     bool // the last writer wrote what was queued before close and ran the sink's finish
 	space        chan struct{}
 	spaceWaiters int
 	maxQueued    int         // bytes of buf beyond which lockSpace waits
@@ -250,11 +251,12 @@ func (q *writeQueue) pause() {
 	q.mu.Unlock()
 }
 
-// idle reports whether no writer runs (after pause: the binding may be replaced).
+// idle reports whether no writer runs (after pause: the binding may be replaced). After close, the last
+// writer keeps writing set (so that no other one starts) and is idle once it has finished.
 func (q *writeQueue) idle() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return !q.writing
+	return !q.writing || q.finished
 }
 
 // resume ends a pause and starts a writer for what waits.
@@ -336,6 +338,9 @@ func (q *writeQueue) run() {
 		q.spare, q.spareBuf = batch[:0], buf[:0]
 		if closed {
 			q.sink.finish()
+			q.mu.Lock()
+			q.finished = true
+			q.mu.Unlock()
 			return
 		}
 	}

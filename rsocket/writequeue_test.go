@@ -226,3 +226,40 @@ func TestWriteQueueBackPressure(t *testing.T) {
 	q.close(ErrClosed, nil)
 	<-s.finished
 }
+
+// TestWriteQueueIdleAfterClose: once the last writer has written what was queued before close (here its
+// write fails and the sink pauses, as a resumable session losing its transport does) and finished, the
+// queue is idle, so a resume taking over the session (quiesce) does not wait for a writer that is gone.
+// The writer keeps writing set, so no second writer starts.
+func TestWriteQueueIdleAfterClose(t *testing.T) {
+	for _, pause := range []bool{false, true} {
+		s := newFakeSink()
+		s.fail, s.pause = errors.New("transport gone"), pause
+		var q writeQueue
+		q.init(s, 1<<20)
+		if err := q.lock(); err != nil {
+			t.Fatal(err)
+		}
+		q.appendControl(&control{t: frame.TypeRequestN, id: 1, n: 1})
+		q.mu.Unlock() // queued, no writer yet
+		q.close(ErrClosed, &control{t: frame.TypeError, code: frame.CodeConnectionClose})
+		select {
+		case <-s.finished:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("pause=%v: the writer did not finish", pause)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for !q.idle() {
+			if time.Now().After(deadline) {
+				t.Fatalf("pause=%v: queue not idle after its writer finished", pause)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		q.mu.Lock()
+		writing := q.writing
+		q.mu.Unlock()
+		if !writing {
+			t.Errorf("pause=%v: writing reset after close: a second writer could start", pause)
+		}
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"net"
 
 	"github.com/valyala/fasthttp"
-	"github.com/valyala/fasthttp/pprofhandler"
 	"go.uber.org/zap"
 
 	"github.com/rsgate/rsgate/ingress"
@@ -23,7 +22,10 @@ import (
 //	GET  /backends  per backend: its configuration and, per connection, state, in-flight, EWMA latency,
 //	                lease, reconnects (JSON, adminview.go)
 //	POST /reload    re-read the configuration file (as SIGHUP); 200 or 400 with the errors
-//	GET  /debug/pprof/...  Go profiles (CPU, heap, goroutines) for diagnosing a running gateway
+//	POST /debug/cut-clients[?route=NAME]  cut the WebSocket of every /rsocket client (of that route):
+//	                resumable sessions wait for their RESUME; {"cut": N} (ingress/rsocket_cut.go)
+//	GET  /debug/pprof/...  Go profiles (CPU, heap, goroutines) for diagnosing a running gateway; mutex and
+//	                block with ?seconds=N turn contention sampling on for those N seconds (adminprofile.go)
 type adminServer struct {
 	g   *gateway
 	ln  net.Listener
@@ -54,7 +56,7 @@ func (a *adminServer) close() error { return a.srv.Shutdown() }
 
 func (a *adminServer) handle(ctx *fasthttp.RequestCtx) {
 	if bytes.HasPrefix(ctx.Path(), []byte("/debug/pprof/")) {
-		pprofhandler.PprofHandler(ctx)
+		servePprof(ctx) // adminprofile.go: mutex and block profiles on demand
 		return
 	}
 	switch string(ctx.Path()) {
@@ -85,10 +87,12 @@ func (a *adminServer) handle(ctx *fasthttp.RequestCtx) {
 			return
 		}
 		writeJSON(ctx, map[string]string{"status": "reloaded"})
+	case "/debug/cut-clients":
+		a.g.ingress.CutClientsHandler(ctx) // POST only: the guard refuses cross-site POSTs
 	default:
 		ctx.SetStatusCode(fasthttp.StatusNotFound)
 		ctx.SetContentType("text/plain; charset=utf-8")
-		ctx.WriteString("admin endpoints: /metrics /healthz /readyz /routes /backends /reload /debug/pprof/\n")
+		ctx.WriteString("admin endpoints: /metrics /healthz /readyz /routes /backends /reload /debug/cut-clients /debug/pprof/\n")
 	}
 }
 

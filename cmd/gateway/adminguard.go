@@ -8,10 +8,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"net/url"
 	"os"
 	"strings"
 	"sync/atomic"
+
+	"github.com/rsgate/rsgate/internal/csrf"
 
 	"github.com/valyala/fasthttp"
 
@@ -80,7 +81,7 @@ func (a *adminServer) guard(next fasthttp.RequestHandler) fasthttp.RequestHandle
 			adminError(ctx, fasthttp.StatusForbidden, "host not allowed on the admin listener", codeAdminHost)
 			return
 		}
-		if !isSafeMethod(ctx.Method()) && crossSite(ctx) {
+		if !isSafeMethod(ctx.Method()) && csrf.CrossSite(ctx) {
 			adminError(ctx, fasthttp.StatusForbidden, "cross-site request refused", codeAdminOrigin)
 			return
 		}
@@ -142,22 +143,4 @@ func (g *adminGuard) hostAllowed(hostport []byte) bool {
 		return true
 	}
 	return g.hostName != "" && host == g.hostName
-}
-
-// crossSite reports a request a browser sent on behalf of another site: Sec-Fetch-Site cross-site or
-// same-site, or an Origin whose host is not the request's Host (an opaque "null" Origin included).
-func crossSite(ctx *fasthttp.RequestCtx) bool {
-	switch string(ctx.Request.Header.Peek("Sec-Fetch-Site")) {
-	case "cross-site", "same-site":
-		return true
-	}
-	origin := ctx.Request.Header.Peek(fasthttp.HeaderOrigin)
-	if len(origin) == 0 {
-		return false
-	}
-	u, err := url.Parse(string(origin))
-	if err != nil || u.Host == "" {
-		return true
-	}
-	return !strings.EqualFold(u.Host, string(ctx.Host()))
 }

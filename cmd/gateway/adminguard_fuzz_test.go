@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rsgate/rsgate/internal/csrf"
+
 	"github.com/valyala/fasthttp"
 )
 
@@ -44,11 +46,11 @@ func FuzzAdminGuard(f *testing.F) {
 		ctx.Request.Header.SetHost("admin.internal:9901")
 		if origin != "" {
 			ctx.Request.Header.Set("Origin", origin)
-			if strings.HasPrefix(origin, "https://evil.") && !crossSite(&ctx) {
+			if strings.HasPrefix(origin, "https://evil.") && !csrf.CrossSite(&ctx) {
 				t.Fatalf("Origin %q not cross-site", origin)
 			}
 		}
-		_ = crossSite(&ctx)
+		_ = csrf.CrossSite(&ctx)
 	})
 }
 

@@ -70,8 +70,9 @@ func start(f *flags, cfg *mapping.Config, table *mapping.Table, log *zap.Logger)
 	inOpts := ingress.Options{Logger: log.Named("ingress"), Metrics: g.metrics, ReduceMemoryUsage: cfg.Limits.ReduceMemory}
 	inOpts.AccessLog, g.accessLog = newAccessLogger(cfg, g.metrics) // unsampled, asynchronous (accesslog.go)
 	if f.demo {
-		// The browser demo page answers GET / and /demo/ (requests no route matches).
-		inOpts.Fallback = webdemo.Handler
+		// The browser demo page answers GET / and /demo/ (requests no route matches), and its "cut
+		// connection" button POST /demo/cut (demo mode only: internal/webdemo/cut.go).
+		inOpts.Fallback = webdemo.WithCut(func(route string) int { return g.ingress.CutRSocketClients(route) })
 		if !webdemo.HasBundle() {
 			log.Warn(webdemo.BuildHint)
 		}
@@ -265,6 +266,7 @@ func printDemoHelp(w io.Writer, listen string) {
 		"  curl -si -X POST -d '{\"msg\":\"hi\"}' " + base + "/api/log                 # fire-and-forget: 202",
 		"",
 		"Browser demo (rsocket-js clock stream and chat channel, plain WebSocket chat): " + base + "/",
+		"  its \"cut connection\" button cuts the page's WebSocket (POST " + base + "/demo/cut, -demo only); the clock resumes",
 		"WebSocket: " + strings.Replace(base, "http", "ws", 1) + "/ws/chat (JSON channel), " +
 			strings.Replace(base, "http", "ws", 1) + "/rsocket (RSocket over WebSocket)",
 		"",

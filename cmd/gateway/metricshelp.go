@@ -56,6 +56,7 @@ var metricHelp = map[string]string{
 	"rsgate_linger_refused_total":              "Connections reset at once after a 413 or parse error instead of lingering (max_connections/16 linger at most).",
 	"rsgate_access_log_dropped_total":          "Access log lines dropped because the log writer could not keep up (the request never waits for it).",
 	"rsgate_rsocket_protocol_violations_total": "RSocket protocol violations by /rsocket clients, by route and kind (stream_zero, even_stream_id, stream_in_use, second_setup).",
+	"rsgate_rsocket_clients_cut_total":         "/rsocket client connections cut by POST /debug/cut-clients (or the -demo page's button), by route.",
 }
 
 // writeMetrics writes the Prometheus text of every registered set, with a HELP text on every family.

@@ -3,7 +3,9 @@
 //
 // The gateway (package ingress) writes one such entry on every request of a route with authentication,
 // after verifying the client's credentials: the subject, the name of the provider that verified it, the
-// granted scopes and the claims the provider forwards. Clients cannot forge it: on HTTP routes the gateway
+// granted scopes and the claims the provider forwards. A request without such an identity on a connection
+// with a verified TLS client certificate gets the certificate's entry instead (FromClientCert: provider
+// "mtls", the subject, no scopes or claims). Clients cannot forge it: on HTTP routes the gateway
 // builds all metadata itself, and on rsocket routes it strips (or rejects) client entries of every
 // message/x.rsgate.* type before relaying.
 //

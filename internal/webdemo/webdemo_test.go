@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,11 +20,23 @@ import (
 	"github.com/rsgate/rsgate/internal/webdemo"
 	"github.com/rsgate/rsgate/mapping"
 	"github.com/rsgate/rsgate/pool"
+	"github.com/rsgate/rsgate/rsocket"
+	"github.com/rsgate/rsgate/rsocket/extension"
+	"github.com/rsgate/rsgate/rsocket/transport"
 )
 
 // startGateway runs the example configuration (routes /rsocket and /ws/chat among others) against a demo
 // service on a free port, with the demo page as fallback, and returns the gateway's address.
 func startGateway(t *testing.T) string {
+	t.Helper()
+	addr, _, _ := startDemoGateway(t)
+	return addr
+}
+
+// startDemoGateway is startGateway that also returns the ingress server and a reload (the configuration
+// applied again, as SIGHUP does: a new generation of routes, whose resume session tables start empty). The
+// fallback is what `gateway -demo` mounts: the page and its POST /demo/cut.
+func startDemoGateway(t *testing.T) (string, *ingress.Server, func() error) {
 	t.Helper()
 	d, err := demo.Serve("127.0.0.1:0", nil)
 	if err != nil {
@@ -45,7 +58,9 @@ func startGateway(t *testing.T) string {
 	}
 	pools.Start()
 	t.Cleanup(func() { _ = pools.Close() })
-	srv, err := ingress.New(cfg, table, pools, ingress.Options{Fallback: webdemo.Handler})
+	var srv *ingress.Server
+	cut := func(route string) int { return srv.CutRSocketClients(route) }
+	srv, err = ingress.New(cfg, table, pools, ingress.Options{Fallback: webdemo.WithCut(cut)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +81,14 @@ func startGateway(t *testing.T) string {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	return ln.Addr().String()
+	reload := func() error {
+		table, err := mapping.Compile(cfg)
+		if err != nil {
+			return err
+		}
+		return srv.Update(cfg, table)
+	}
+	return ln.Addr().String(), srv, reload
 }
 
 func TestPageServed(t *testing.T) {
@@ -170,4 +192,127 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("no screenshot: %v", err)
 	}
 	t.Logf("screenshot: %s", shot)
+}
+
+// TestBrowserResume: the demo page's clock stream survives server-side cuts of its WebSocket in headless
+// Chromium (js/test/browser-resume.mjs): one cut with the page's "cut connection" button (POST /demo/cut),
+// one with a POST to CutClientsHandler, the handler the admin listener mounts at /debug/cut-clients (its
+// guard is tested in cmd/gateway), here on a loopback listener of its own. After each the page shows a
+// resume and the ticks go on consecutively; the chat channel opened before the cuts echoes after them. Then
+// the control: a reload (the new route generation knows no
+// session) and a cut make the gateway refuse the resume; the page must show a new session and the tick
+// gap it causes, which is what the checks above would catch if resumption did not work.
+func TestBrowserResume(t *testing.T) {
+	dir := jsDir(t)
+	chromium := os.Getenv("CHROMIUM")
+	if chromium == "" {
+		chromium = "/usr/bin/chromium"
+	}
+	if _, err := os.Stat(chromium); err != nil {
+		t.Skipf("no Chromium at %s: run internal/webdemo/test.sh (it installs the Debian package) or set CHROMIUM", chromium)
+	}
+	addr, srv, reload := startDemoGateway(t)
+	adminLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		if string(ctx.Path()) == "/reload" {
+			if err := reload(); err != nil {
+				ctx.Error(err.Error(), fasthttp.StatusInternalServerError)
+			}
+			return
+		}
+		srv.CutClientsHandler(ctx)
+	}}
+	go func() { _ = admin.Serve(adminLn) }()
+	t.Cleanup(func() { _ = admin.Shutdown() })
+	shot := filepath.Join(t.TempDir(), "resume.png")
+	out := runNode(t, dir, 2*time.Minute, "test/browser-resume.mjs", "http://"+addr+"/",
+		"http://"+adminLn.Addr().String()+"/debug/cut-clients", "http://"+adminLn.Addr().String()+"/reload", shot)
+	if !strings.Contains(out, "PASS browser resume") {
+		t.Fatal("browser resume test failed")
+	}
+	t.Logf("screenshot: %s", shot)
+}
+
+// POST /demo/cut (gateway -demo only): cuts the /rsocket clients' sockets and answers {"cut": N}; a
+// resuming client dials again. Cross-site POSTs and other methods cut nothing.
+func TestDemoCut(t *testing.T) {
+	addr, _, _ := startDemoGateway(t)
+	var dials atomic.Int32
+	dial := func(ctx context.Context) (transport.Conn, error) {
+		tc, err := transport.DialWebSocket(ctx, "ws://"+addr+"/rsocket", nil, nil)
+		if err == nil {
+			dials.Add(1)
+		}
+		return tc, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tc, err := dial(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := rsocket.Connect(ctx, tc, rsocket.Options{DataMIME: "application/json",
+		MetadataMIME: extension.MimeComposite, Resume: rsocket.ResumeOptions{Enabled: true, Dial: dial}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	echo := func() string {
+		m, _, err := c.RequestResponse(ctx, rsocket.Payload{Metadata: extension.AppendCompositeEntry(nil, extension.MimeRouting, extension.AppendRouting(nil, "echo")), Data: []byte(`"hi"`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Release()
+		return string(m.Data)
+	}
+	if got := echo(); got != `"hi"` {
+		t.Fatalf("echo: %q", got)
+	}
+	post := func(method string, hdr ...string) (int, string) {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(resp)
+		req.SetRequestURI("http://" + addr + webdemo.CutPath)
+		req.Header.SetMethod(method)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		if err := fasthttp.DoTimeout(req, resp, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode(), string(resp.Body())
+	}
+	for _, tc := range []struct {
+		method string
+		hdr    []string
+		want   int
+	}{
+		{"GET", nil, 405},
+		{"POST", []string{"Origin", "https://evil.example"}, 403},
+		{"POST", []string{"Origin", "null"}, 403},
+		{"POST", []string{"Sec-Fetch-Site", "cross-site"}, 403},
+	} {
+		if code, body := post(tc.method, tc.hdr...); code != tc.want {
+			t.Fatalf("%s %s %v: %d %s, want %d", tc.method, webdemo.CutPath, tc.hdr, code, body, tc.want)
+		}
+	}
+	if dials.Load() != 1 {
+		t.Fatalf("a refused cut request cut the client (%d dials)", dials.Load())
+	}
+	if code, body := post("POST", "Origin", "http://"+addr); code != 200 || body != "{\"cut\": 1}\n" {
+		t.Fatalf("POST %s: %d %q", webdemo.CutPath, code, body)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for dials.Load() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the client did not dial again after the cut")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := echo(); got != `"hi"` {
+		t.Fatalf("echo after the resume: %q", got)
+	}
 }
