@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -84,8 +83,7 @@ type Server struct {
 	admOn  atomic.Bool  // the admission controller runs (admission.go)
 	resume *resumeStore // parked SSE streams (stream_resume.go)
 
-	connsMu   sync.Mutex
-	conns     map[net.Conn]struct{}
+	conns     *connSet    // open client connections (connset.go)
 	closeIdle atomic.Bool // after the grace period: a connection whose response is out is closed
 
 	// Base limits the fasthttp server was built with; a reload cannot change them (logged).
@@ -115,7 +113,7 @@ func New(cfg *mapping.Config, table *mapping.Table, pools Pools, opts Options) (
 	if opts.SlowCallWatch == 0 {
 		opts.SlowCallWatch = DefaultSlowCallWatch
 	}
-	s := &Server{log: opts.Logger, set: opts.Metrics, pools: pools, opts: opts, conns: map[net.Conn]struct{}{}}
+	s := &Server{log: opts.Logger, set: opts.Metrics, pools: pools, opts: opts, conns: newConnSet()}
 	if opts.Metrics != nil {
 		s.lingers.refused = opts.Metrics.GetOrCreateCounter(`rsgate_linger_refused_total`) // limits.go
 	}
@@ -237,20 +235,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for (s.calls.len() > 0 || s.openConns() > 0) && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	s.connsMu.Lock()
-	for c := range s.conns {
-		_ = c.Close()
-	}
-	s.connsMu.Unlock()
+	s.conns.closeAll()
 	// fasthttp leaves the listener closed; the Server is not reused.
 	return err
 }
 
 // openConns is the number of client connections fasthttp has not closed yet (hijacked ones excluded).
 func (s *Server) openConns() int {
-	s.connsMu.Lock()
-	defer s.connsMu.Unlock()
-	return len(s.conns)
+	return s.conns.len()
 }
 
 // Update swaps in a new configuration and route table. Requests already running finish with the old ones.
@@ -366,21 +358,15 @@ func (s *Server) handleParseError(ctx *fasthttp.RequestCtx, err error) {
 func (s *Server) connState(c net.Conn, cs fasthttp.ConnState) {
 	switch cs {
 	case fasthttp.StateNew:
-		s.connsMu.Lock()
-		s.conns[c] = struct{}{}
-		s.connsMu.Unlock()
+		s.conns.add(c)
 	case fasthttp.StateClosed, fasthttp.StateHijacked:
-		s.connsMu.Lock()
-		delete(s.conns, c)
-		s.connsMu.Unlock()
+		s.conns.remove(c)
 		s.lingers.closed(c)
 	case fasthttp.StateIdle:
 		// fasthttp keeps serving keep-alive connections once ShutdownWithContext has given up; after the
 		// grace period a connection whose answer is out is done.
 		if s.closeIdle.Load() {
-			s.connsMu.Lock()
-			delete(s.conns, c)
-			s.connsMu.Unlock()
+			s.conns.remove(c)
 			_ = c.Close()
 		}
 	}
