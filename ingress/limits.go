@@ -63,20 +63,10 @@ type filer interface {
 	File() (*os.File, error)
 }
 
-// socketOf finds the socket under c: c itself when it can be duplicated, else what its NetConn method
-// wraps (*tls.Conn, listener wrappers), a few levels deep.
+// socketOf finds the socket under c: c itself when it can be duplicated, else what it wraps (*tls.Conn,
+// listener wrappers), a few levels deep.
 func socketOf(c net.Conn) filer {
-	for range 4 {
-		if fc, ok := c.(filer); ok {
-			return fc
-		}
-		u, ok := c.(interface{ NetConn() net.Conn })
-		if !ok {
-			return nil
-		}
-		c = u.NetConn()
-	}
-	return nil
+	return under(c, func(c net.Conn) (filer, bool) { fc, ok := c.(filer); return fc, ok })
 }
 
 // add registers c to linger after its close. Over TLS the lingering is on the TCP socket, after the TLS
@@ -121,17 +111,7 @@ func (l *lingerSet) refuse(c net.Conn) {
 	if l.refused != nil {
 		l.refused.Inc()
 	}
-	for range 4 {
-		if tc, ok := c.(interface{ SetLinger(sec int) error }); ok { // *net.TCPConn, leanConn
-			_ = tc.SetLinger(0)
-			return
-		}
-		u, ok := c.(interface{ NetConn() net.Conn })
-		if !ok {
-			return
-		}
-		c = u.NetConn()
-	}
+	setLingerZero(c)
 }
 
 // closed starts the lingering of c, if registered; fasthttp has written the answer and closed c.

@@ -250,22 +250,17 @@ func (c *limitedConn) lingerCap() int32 {
 }
 
 // limitedOf finds the limitedConn under c (fasthttp may hand out c itself, a limitedTLSConn, or a wrapper
-// with NetConn), or nil.
+// around one), or nil.
 func limitedOf(c net.Conn) *limitedConn {
-	for range 4 {
+	return under(c, func(c net.Conn) (*limitedConn, bool) {
 		switch lc := c.(type) {
 		case *limitedConn:
-			return lc
+			return lc, true
 		case *limitedTLSConn:
-			return lc.limitedConn
+			return lc.limitedConn, true
 		}
-		u, ok := c.(interface{ NetConn() net.Conn })
-		if !ok {
-			return nil
-		}
-		c = u.NetConn()
-	}
-	return nil
+		return nil, false
+	})
 }
 
 // SyscallConn exposes the socket of the wrapped connection (the slow-call watch uses it).

@@ -1,7 +1,6 @@
 package ingress
 
 import (
-	"net"
 	"strconv"
 
 	"github.com/valyala/fasthttp"
@@ -53,25 +52,6 @@ func (ss *rsSession) cut() bool {
 	setLingerZero(nc)
 	_ = nc.Close() // the outermost wrapper: it also frees the max_connections slot
 	return true
-}
-
-// setLingerZero makes the close of c (or of the TCP connection under its wrappers: fasthttp's hijacked
-// connection, limits, TLS) send a reset instead of a FIN, so the peer sees a broken connection as on a
-// real network failure.
-func setLingerZero(c net.Conn) {
-	for i := 0; i < 8 && c != nil; i++ {
-		switch u := c.(type) {
-		case interface{ SetLinger(int) error }:
-			_ = u.SetLinger(0)
-			return
-		case interface{ UnsafeConn() net.Conn }: // fasthttp's hijackConn
-			c = u.UnsafeConn()
-		case interface{ NetConn() net.Conn }: // limitedConn, *tls.Conn
-			c = u.NetConn()
-		default:
-			return
-		}
-	}
 }
 
 // CutClientsHandler answers POST with CutRSocketClients(the "route" query argument, empty: every rsocket
