@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 
 	"github.com/rsgate/rsgate/ingress"
@@ -72,7 +73,7 @@ func start(f *flags, cfg *mapping.Config, table *mapping.Table, log *zap.Logger)
 	if f.demo {
 		// The browser demo page answers GET / and /demo/ (requests no route matches), and its "cut
 		// connection" button POST /demo/cut (demo mode only: internal/webdemo/cut.go).
-		inOpts.Fallback = webdemo.WithCut(func(route string) int { return g.ingress.CutRSocketClients(route) })
+		inOpts.Fallback = webdemo.WithCut(func(ctx *fasthttp.RequestCtx) { g.ingress.CutClientsHandler(ctx) })
 		if !webdemo.HasBundle() {
 			log.Warn(webdemo.BuildHint)
 		}

@@ -59,7 +59,7 @@ func startDemoGateway(t *testing.T) (string, *ingress.Server, func() error) {
 	pools.Start()
 	t.Cleanup(func() { _ = pools.Close() })
 	var srv *ingress.Server
-	cut := func(route string) int { return srv.CutRSocketClients(route) }
+	cut := func(ctx *fasthttp.RequestCtx) { srv.CutClientsHandler(ctx) }
 	srv, err = ingress.New(cfg, table, pools, ingress.Options{Fallback: webdemo.WithCut(cut)})
 	if err != nil {
 		t.Fatal(err)
