@@ -120,7 +120,7 @@ measure() { # name pid port [wrk args...]
 # run_peer peer cores [wrk args...]: start the system under test, measure it as "$peer-$cores" (with wrk
 # arguments: "$peer-close-$cores"), stop it.
 run_peer() {
-	local peer=$1 n=$2 conns=
+	local peer=$1 n=$2 conns= proxy backend listen what
 	shift 2
 	local tag=$peer-$n
 	[ $# -eq 0 ] || tag=$peer-close-$n
@@ -142,13 +142,7 @@ routes:
 EOF
 		env GOMAXPROCS="$n" "$TMP/gateway" -config "$TMP/gateway.yaml" >"$TMP/gateway.log" 2>&1 &
 		PID[gateway]=$!
-		wait_port "$GW"
-		sleep 0.5
-		log "$tag (GOMAXPROCS=$n): measuring ${DURATION}s"
-		measure "$tag" "${PID[gateway]}" "$GW" "$@"
-		kill "${PID[gateway]}" "${PID[rsbackend]}" 2>/dev/null || true
-		wait "${PID[gateway]}" "${PID[rsbackend]}" 2>/dev/null || true
-		unset 'PID[gateway]' 'PID[rsbackend]'
+		proxy=gateway backend=rsbackend listen=$GW what=GOMAXPROCS
 		;;
 	nginx)
 		HB=$(port) NG=$(port)
@@ -176,19 +170,20 @@ http {
 EOF
 		nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log" &
 		PID[nginx]=$!
-		wait_port "$NG"
-		sleep 0.5
-		log "$tag (worker_processes=$n): measuring ${DURATION}s"
-		measure "$tag" "${PID[nginx]}" "$NG" "$@"
-		kill "${PID[nginx]}" "${PID[httpbackend]}" 2>/dev/null || true
-		wait "${PID[nginx]}" "${PID[httpbackend]}" 2>/dev/null || true
-		unset 'PID[nginx]' 'PID[httpbackend]'
+		proxy=nginx backend=httpbackend listen=$NG what=worker_processes
 		;;
 	*)
 		echo "profile.sh: unknown peer $peer" >&2
 		exit 2
 		;;
 	esac
+	wait_port "$listen"
+	sleep 0.5
+	log "$tag ($what=$n): measuring ${DURATION}s"
+	measure "$tag" "${PID[$proxy]}" "$listen" "$@"
+	kill "${PID[$proxy]}" "${PID[$backend]}" 2>/dev/null || true
+	wait "${PID[$proxy]}" "${PID[$backend]}" 2>/dev/null || true
+	unset "PID[$proxy]" "PID[$backend]"
 	ROWS+=("$tag")
 }
 
