@@ -3,6 +3,8 @@ package ingress
 import (
 	"net"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,8 +18,10 @@ import (
 // Answers to requests over the size limits (413 body, 431 headers), and how their connections close.
 //
 //   - The status is counted under the matched route's label (rsgate_http_requests_total{route="users"}),
-//     as any other answer of that route. A 431 is counted under route="_unmatched": fasthttp cannot read a
-//     header block larger than its buffer and keeps nothing of it, so the path is unknown.
+//     as any other answer of that route. For a 431, fasthttp keeps no parsed header (the block did not fit
+//     its buffer); its error quotes the first 200 bytes of the buffer, and the request line is read from
+//     there (requestLineOf). A request line longer than that, or one that does not parse, counts under
+//     route="_unmatched".
 //   - Expect: 100-continue with a Content-Length over the route's limit is answered 413 at once, without
 //     "100 Continue" first (expectContinue): the client never sends the body.
 //   - A 413 or another parse error leaves unread request bytes on the socket. Closing a socket with unread
@@ -154,6 +158,55 @@ func (l *lingerSet) drain(e lingering) {
 			return
 		}
 	}
+}
+
+// routeForLine matches the request line quoted in a fasthttp header error (a 431: ErrSmallBuffer) and
+// returns the route's metrics, or the unmatched metrics when the line cannot be read or matches nothing.
+func (st *state) routeForLine(err error) *routeMetrics {
+	method, target, ok := requestLineOf(err.Error())
+	if !ok {
+		return st.unmatched
+	}
+	u := fasthttp.AcquireURI()
+	defer fasthttp.ReleaseURI(u)
+	if u.Parse(nil, target) != nil {
+		return st.unmatched
+	}
+	var ps mapping.Params
+	cr, res := st.table.Match(method, u.Path(), &ps) // u.Path: normalised as ctx.Path() is
+	if res != mapping.MatchOK {
+		return st.unmatched
+	}
+	return st.routes[cr.Index].m
+}
+
+// requestLineOf reads the method and request target from fasthttp's header error text, which ends with
+// `contents: "<first 200 bytes, Go-quoted>"...`: the line must be whole there ("METHOD SP target SP
+// HTTP/"), else ok is false.
+func requestLineOf(msg string) (method, target []byte, ok bool) {
+	i := strings.LastIndex(msg, "contents: ")
+	if i < 0 {
+		return nil, nil, false
+	}
+	q, err := strconv.QuotedPrefix(msg[i+len("contents: "):])
+	if err != nil {
+		return nil, nil, false
+	}
+	b, err := strconv.Unquote(q)
+	if err != nil {
+		return nil, nil, false
+	}
+	line, _, whole := strings.Cut(b, "\n")
+	if !whole {
+		return nil, nil, false
+	}
+	line = strings.TrimSuffix(line, "\r")
+	m, rest, ok1 := strings.Cut(line, " ")
+	t, proto, ok2 := strings.Cut(rest, " ")
+	if !ok1 || !ok2 || m == "" || t == "" || !strings.HasPrefix(proto, "HTTP/") {
+		return nil, nil, false
+	}
+	return []byte(m), []byte(t), true
 }
 
 // routeFor matches the request of ctx (its header has been read) and returns the route's metrics and

@@ -348,8 +348,11 @@ func (s *Server) handleParseError(ctx *fasthttp.RequestCtx, err error) {
 	writeJSONError(ctx, status, msg, code, nil)
 	st := s.state.Load()
 	m := st.unmatched
-	if status == fasthttp.StatusRequestEntityTooLarge {
+	switch status {
+	case fasthttp.StatusRequestEntityTooLarge:
 		m, _ = st.routeFor(ctx) // the header was read: count under the route (limits.go)
+	case fasthttp.StatusRequestHeaderFieldsTooLarge:
+		m = st.routeForLine(err) // the request line from the error's quote of the buffer (limits.go)
 	}
 	m.count(status, 0)
 	s.lingers.add(ctx.Conn()) // unread request bytes: close gracefully (limits.go)
