@@ -17,7 +17,8 @@ var ErrWouldBlock = errors.New("transport: write would block (the Conn stopped w
 // full):
 //
 //   - a write that is waiting for the peer at that moment fails at once (the Conn may be closed for it;
-//     on WebSocket a write in progress is ended unless its message is small and the socket writable);
+//     over TLS and WebSocket a write in progress is ended unless its batch is small and the socket
+//     writable);
 //   - later writes write what the transport takes without waiting and fail with an error matching
 //     ErrWouldBlock otherwise: plain TCP (on Unix) writes up to what the kernel's send buffer takes; the
 //     pipe what fits in the peer's queue; TLS, WebSocket and other connections over a net.Conn, which
@@ -36,6 +37,11 @@ type WaitStopper interface {
 // StopWaiting, and only when the socket is writable: a socket that polls writable has at least a third
 // of its send buffer (4.6 KiB at the very least) free, so a write this small never waits.
 const FinalWriteMax = 1 << 10
+
+// recordOverhead bounds what TLS adds on the wire to each buffer of a batch written through a
+// net.Conn (net.Buffers writes them one by one, one record each): a 5-byte header, an 8-byte explicit
+// nonce (TLS 1.2 AES-GCM) or a content type byte (TLS 1.3), and a 16-byte tag.
+const recordOverhead = 32
 
 // StopWaiting calls tc's StopWaiting when tc implements WaitStopper and reports whether it did.
 func StopWaiting(tc Conn) bool {

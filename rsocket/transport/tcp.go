@@ -142,10 +142,11 @@ type streamConn struct {
 	copyMax     int
 	werr        error // sticky
 
-	// StopWaiting (stopwaiting.go): nowait is set once for good; inWrite is set while Flush writes
-	// through the net.Conn (not the raw path, which tracks waiting itself).
+	// StopWaiting (stopwaiting.go): nowait is set once for good; inWrite is the size on the wire (at
+	// most) of the batch Flush is writing through the net.Conn, 0 when none (the raw path tracks its
+	// waiting itself).
 	nowait  atomic.Bool
-	inWrite atomic.Bool
+	inWrite atomic.Int64
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -311,15 +312,16 @@ func (c *streamConn) Flush() error {
 			err = fmt.Errorf("%w: %w", ErrWouldBlock, err)
 		}
 	} else {
-		c.inWrite.Store(true)
-		if c.nowait.Load() && !writableNow(c.nc, c.queued()) {
+		wire := c.queued() + len(c.bufs)*recordOverhead
+		c.inWrite.Store(int64(wire))
+		if c.nowait.Load() && !writableNow(c.nc, wire) {
 			err = ErrWouldBlock
 		} else {
 			c.out = c.bufs
 			_, err = c.out.WriteTo(c.rw)
 			c.out = nil
 		}
-		c.inWrite.Store(false)
+		c.inWrite.Store(0)
 	}
 	clear(c.bufs) // drop references to the caller's slices (WriteTo resliced the entries)
 	c.bufs = c.bufs[:0]
@@ -350,14 +352,17 @@ func (c *streamConn) queued() int {
 
 // StopWaiting implements WaitStopper: a write waiting now is ended by closing the Conn; later ones stop
 // at a full socket (raw TCP path) or, over another net.Conn, write only a small batch to a writable
-// socket (writableNow). Close then skips TLS's close_notify unless the socket takes it at once.
+// socket (writableNow). Over another net.Conn (TLS), a write in progress goes on when its batch is small
+// and the socket writable now, so that it cannot wait (the final frames queued before Close reach a
+// reading peer); otherwise it is ended by closing the Conn. Close then skips TLS's close_notify unless
+// the socket takes it at once.
 func (c *streamConn) StopWaiting() {
 	c.nowait.Store(true)
 	var busy bool
 	if c.raw != nil {
 		busy = c.raw.StopWaiting()
-	} else {
-		busy = c.inWrite.Load() // set before Flush looks at nowait: one of the two sees the other
+	} else if m := c.inWrite.Load(); m > 0 { // set before Flush looks at nowait: one of the two sees the other
+		busy = !writableNow(c.nc, int(m))
 	}
 	if busy {
 		_ = c.Close()
