@@ -237,9 +237,16 @@ func (s *Suite) report() {
 		} else {
 			name = "gateway: " + name
 		}
-		goals = append(goals, goal{name, fmt.Sprintf("%.2fx (p99 %s µs loaded vs %s µs unloaded)", r.med, f(s.stat("tail", "slow saturated", pe, "p99").med, 0), f(s.stat("tail", "unloaded", pe, "p99").med, 0)), verdict(r.med <= 2, true)})
+		// control: the same load on a second gateway pair (overload.go, tailControlCase)
+		control := func(pin string) string {
+			if c := s.ratio("tail", tailControlCase+pin, pe, "unloaded"+pin, pe, "p99"); c.n > 0 {
+				return fmt.Sprintf("; control, the same load on a second gateway pair: %.2fx", c.med)
+			}
+			return ""
+		}
+		goals = append(goals, goal{name, fmt.Sprintf("%.2fx (p99 %s µs loaded vs %s µs unloaded)%s", r.med, f(s.stat("tail", "slow saturated", pe, "p99").med, 0), f(s.stat("tail", "unloaded", pe, "p99").med, 0), control("")), verdict(r.med <= 2, true)})
 		if u := s.ratio("tail", "slow saturated unpinned", pe, "unloaded unpinned", pe, "p99"); u.n > 0 {
-			goals = append(goals, goal{name + " (unpinned)", fmt.Sprintf("%.2fx (p99 %s µs loaded vs %s µs unloaded)", u.med, f(s.stat("tail", "slow saturated unpinned", pe, "p99").med, 0), f(s.stat("tail", "unloaded unpinned", pe, "p99").med, 0)), verdict(u.med <= 2, true)})
+			goals = append(goals, goal{name + " (unpinned)", fmt.Sprintf("%.2fx (p99 %s µs loaded vs %s µs unloaded)%s", u.med, f(s.stat("tail", "slow saturated unpinned", pe, "p99").med, 0), f(s.stat("tail", "unloaded unpinned", pe, "p99").med, 0), control(" unpinned")), verdict(u.med <= 2, true)})
 		}
 	}
 	if g := s.stat("streams", "SSE slow readers", "gateway", "rss_growth_mib"); g.n > 0 {
@@ -306,7 +313,10 @@ func (s *Suite) report() {
 		w("| system | fast route | p50 | p90 | p99 | p99.9 | max | achieved req/s | errors | slow route req/s (wrk) | slow-route errors | SUT cores | foreign cores |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		var cs []curveSeries
 		for _, p := range tp {
-			for _, c := range []string{"unloaded", "slow busy", "slow saturated"} {
+			for _, c := range []string{"unloaded", "slow busy", "slow saturated", tailControlCase} {
+				if s.stat("tail", c, p, "p99").n == 0 {
+					continue
+				}
 				w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", p, c, s.stat("tail", c, p, "p50").str(0), s.stat("tail", c, p, "p90").str(0), s.stat("tail", c, p, "p99").str(0),
 					s.stat("tail", c, p, "p999").str(0), s.stat("tail", c, p, "max").str(0), s.stat("tail", c, p, "rps").str(0), s.stat("tail", c, p, "errors").str(0), s.stat("tail", c, p, "slow_rps").str(0), s.stat("tail", c, p, "slow_errors").str(0),
 					s.stat("tail", c, p, "sut_cores").str(2), s.stat("tail", c, p, "foreign_sut_cores").str(2))

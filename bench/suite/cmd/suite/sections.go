@@ -120,10 +120,16 @@ func (s *Suite) tailTrials(suffix string) {
 		p         tp
 		slowConns int
 		name      string
+		slowPort  int // where the slow-route load goes: p.port, or the control pair's gateway
 	}
 	var jobs []job
 	for _, p := range peers {
-		jobs = append(jobs, job{p, 0, "unloaded"}, job{p, busyConns, "slow busy"}, job{p, satConns, "slow saturated"})
+		jobs = append(jobs, job{p, 0, "unloaded", p.port}, job{p, busyConns, "slow busy", p.port}, job{p, satConns, "slow saturated", p.port})
+		if p.name == "gateway" {
+			if port := s.startTailControl(); port != 0 {
+				jobs = append(jobs, job{p, satConns, tailControlCase, port})
+			}
+		}
 	}
 	for rep := 1; rep <= s.reps; rep++ {
 		for _, j := range rotate(jobs, n) {
@@ -133,7 +139,7 @@ func (s *Suite) tailTrials(suffix string) {
 				wrkDone = make(chan wrkResult, 1)
 				slowDur := s.warm + s.dur + 2*time.Second
 				go func() {
-					r, err := s.wrkT(1, fmt.Sprintf("tail-slow-%s-c%d-r%d", j.p.name, j.slowConns, rep), j.p.port, j.slowConns, slowDur, "GET", j.p.slow, false)
+					r, err := s.wrkT(1, fmt.Sprintf("tail-slow-%s-%s-r%d", j.p.name, strings.ReplaceAll(j.name+suffix, " ", "-"), rep), j.slowPort, j.slowConns, slowDur, "GET", j.p.slow, false)
 					if err != nil {
 						s.note(fmt.Sprintf("tail %s slow-route wrk: %v", j.p.name, err))
 					}

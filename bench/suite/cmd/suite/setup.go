@@ -26,7 +26,7 @@ const slowMS = 50
 var userID = strings.Repeat("u", 92) // GET /api/users/<id>: a 100-byte JSON answer {"id":"uuu..."}
 
 func (s *Suite) setup() {
-	for _, n := range []string{"httpbackend", "rsbackend", "rsgo", "upfast", "upslow", "gw", "gwadmin", "gwrsgo", "gwrsgoadmin", "nginx", "haproxy", "caddy"} {
+	for _, n := range []string{"httpbackend", "rsbackend", "rsgo", "upfast", "upslow", "gw", "gwadmin", "gwrsgo", "gwrsgoadmin", "nginx", "haproxy", "caddy", "gwctl", "gwctladmin", "rsbackendctl"} {
 		s.ports[n] = freePort()
 	}
 	p := s.ports
@@ -35,39 +35,9 @@ func (s *Suite) setup() {
 	wsMax := strconv.Itoa(4 << 20)
 	_ = wsMax
 
-	gwcfg := fmt.Sprintf(`# rsgate benchmark suite: the gateway in front of the demo RSocket service (bench/http/cmd/rsbackend).
-listen: "127.0.0.1:%d"
-admin: "127.0.0.1:%d"
-log: {level: warn, format: json, access_log: {enabled: false}}
-limits: {idle_timeout: 600s}
-backends:
-  demo:
-    transport: tcp
-    addresses: ["127.0.0.1:%d"]
-    connections: 2
-    data_mime: application/json
-    metadata_mime: message/x.rsocket.composite-metadata.v0
-    max_inflight: 100000
-routes:
-  - {name: echo, method: POST, path: /api/echo, backend: demo, interaction: request-response, route: echo, timeout: 10s}
-  - {name: users, method: GET, path: "/api/users/{id}", backend: demo, interaction: request-response, route: "users.{id}", timeout: 10s}
-  - {name: slow, method: GET, path: "/api/slow/{ms}", backend: demo, interaction: request-response, route: "slow.{ms}", timeout: 30s}
-  - name: ticks
-    method: GET
-    path: "/api/ticks/{count}"
-    backend: demo
-    interaction: request-stream
-    route: "ticks.{count}"
-    stream: {format: sse, window: 64}
-  - name: chat
-    path: /ws/chat
-    backend: demo
-    interaction: request-channel
-    route: chat
-    websocket: {origins: ["*"]}
-  - {name: browser, path: /rsocket, backend: demo, interaction: rsocket, rsocket: {allow: ["*"]}, websocket: {origins: ["*"]}}
-`, p["gw"], p["gwadmin"], p["rsbackend"])
-	writeFile("gateway.yaml", gwcfg)
+	writeFile("gateway.yaml", gatewayConfig(p["gw"], p["gwadmin"], p["rsbackend"]))
+	// the tail section's control pair (a second gateway and demo service, started there)
+	writeFile("gateway-control.yaml", gatewayConfig(p["gwctl"], p["gwctladmin"], p["rsbackendctl"]))
 	writeFile("gateway-rsgo.yaml", fmt.Sprintf(`# rsgate benchmark suite: the gateway in front of an rsocket-go v0.8.12 server (bench/suite/cmd/rsgoserver).
 listen: "127.0.0.1:%d"
 admin: "127.0.0.1:%d"
@@ -185,6 +155,42 @@ http://127.0.0.1:%d {
 	}
 	httpPeers = ok
 	logf("HTTP peers: %v", peerNames(httpPeers))
+}
+
+// gatewayConfig is the suite's gateway config: listen and admin ports, and the demo service's port.
+func gatewayConfig(listen, admin, demo int) string {
+	return fmt.Sprintf(`# rsgate benchmark suite: the gateway in front of the demo RSocket service (bench/http/cmd/rsbackend).
+listen: "127.0.0.1:%d"
+admin: "127.0.0.1:%d"
+log: {level: warn, format: json, access_log: {enabled: false}}
+limits: {idle_timeout: 600s}
+backends:
+  demo:
+    transport: tcp
+    addresses: ["127.0.0.1:%d"]
+    connections: 2
+    data_mime: application/json
+    metadata_mime: message/x.rsocket.composite-metadata.v0
+    max_inflight: 100000
+routes:
+  - {name: echo, method: POST, path: /api/echo, backend: demo, interaction: request-response, route: echo, timeout: 10s}
+  - {name: users, method: GET, path: "/api/users/{id}", backend: demo, interaction: request-response, route: "users.{id}", timeout: 10s}
+  - {name: slow, method: GET, path: "/api/slow/{ms}", backend: demo, interaction: request-response, route: "slow.{ms}", timeout: 30s}
+  - name: ticks
+    method: GET
+    path: "/api/ticks/{count}"
+    backend: demo
+    interaction: request-stream
+    route: "ticks.{count}"
+    stream: {format: sse, window: 64}
+  - name: chat
+    path: /ws/chat
+    backend: demo
+    interaction: request-channel
+    route: chat
+    websocket: {origins: ["*"]}
+  - {name: browser, path: /rsocket, backend: demo, interaction: rsocket, rsocket: {allow: ["*"]}, websocket: {origins: ["*"]}}
+`, listen, admin, demo)
 }
 
 func peerNames(ps []peer) []string {
