@@ -20,7 +20,8 @@ import (
 //   - The status is counted under the matched route's label (rsgate_http_requests_total{route="users"}),
 //     as any other answer of that route. For a 431, fasthttp keeps no parsed header (the block did not fit
 //     its buffer); its error quotes the first 200 bytes of the buffer, and the request line is read from
-//     there (requestLineOf). A request line longer than that, or one that does not parse, counts under
+//     there (requestLineOf). A longer line still counts under its route when its path ends within those
+//     bytes (at a '?': a long query string); a path cut there, or a line that does not parse, counts under
 //     route="_unmatched".
 //   - Expect: 100-continue with a Content-Length over the route's limit is answered 413 at once, without
 //     "100 Continue" first (expectContinue): the client never sends the body.
@@ -181,8 +182,10 @@ func (st *state) routeForLine(err error) *routeMetrics {
 }
 
 // requestLineOf reads the method and request target from fasthttp's header error text, which ends with
-// `contents: "<first 200 bytes, Go-quoted>"...`: the line must be whole there ("METHOD SP target SP
-// HTTP/"), else ok is false.
+// `contents: "<first 200 bytes, Go-quoted>"...`. A whole line there ("METHOD SP target SP HTTP/") gives
+// its target. A line cut there gives its target only when the path ended before the cut (a '?' follows
+// it: the query is cut, which routing does not read); a cut path could match the wrong route, so ok is
+// false then.
 func requestLineOf(msg string) (method, target []byte, ok bool) {
 	i := strings.LastIndex(msg, "contents: ")
 	if i < 0 {
@@ -197,13 +200,20 @@ func requestLineOf(msg string) (method, target []byte, ok bool) {
 		return nil, nil, false
 	}
 	line, _, whole := strings.Cut(b, "\n")
-	if !whole {
+	m, rest, ok1 := strings.Cut(line, " ")
+	if !ok1 || m == "" {
 		return nil, nil, false
 	}
-	line = strings.TrimSuffix(line, "\r")
-	m, rest, ok1 := strings.Cut(line, " ")
+	if !whole {
+		// The line is cut: "METHOD SP path?query-cut", no second space.
+		if rest == "" || strings.IndexByte(rest, ' ') >= 0 || strings.IndexByte(rest, '?') <= 0 {
+			return nil, nil, false
+		}
+		return []byte(m), []byte(rest), true
+	}
+	rest = strings.TrimSuffix(rest, "\r")
 	t, proto, ok2 := strings.Cut(rest, " ")
-	if !ok1 || !ok2 || m == "" || t == "" || !strings.HasPrefix(proto, "HTTP/") {
+	if !ok2 || t == "" || !strings.HasPrefix(proto, "HTTP/") {
 		return nil, nil, false
 	}
 	return []byte(m), []byte(t), true
