@@ -4,22 +4,16 @@ import (
 	"context"
 	"errors"
 	"math"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/rsgate/rsgate/internal/testutil"
 	"github.com/rsgate/rsgate/rsocket"
 )
 
-type fakeClock struct{ ns atomic.Int64 }
-
-func (c *fakeClock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *fakeClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
-
 func TestPeakEWMA(t *testing.T) {
-	clk := &fakeClock{}
-	clk.ns.Store(int64(time.Hour))
-	p := newPool(t, testBackend("ewma", "127.0.0.1:1"), Options{Now: clk.now, DecayTime: time.Second})
+	clk := &testutil.Clock{}
+	p := newPool(t, testBackend("ewma", "127.0.0.1:1"), Options{Now: clk.Now, DecayTime: time.Second})
 	m := &Member{pool: p}
 	near := func(what string, got time.Duration, want float64) {
 		t.Helper()
@@ -27,36 +21,36 @@ func TestPeakEWMA(t *testing.T) {
 			t.Fatalf("%s: got %v, want %v", what, got, time.Duration(want))
 		}
 	}
-	now := func() int64 { return int64(clk.now().Sub(p.epoch)) }
+	now := func() int64 { return int64(clk.Now().Sub(p.epoch)) }
 
 	m.outstanding.Add(1)
-	m.Done(clk.now().Add(-100*time.Millisecond), nil)
+	m.Done(clk.Now().Add(-100*time.Millisecond), nil)
 	near("first sample", time.Duration(m.ewma(now())), float64(100*time.Millisecond))
 
 	// Lower samples are averaged in with weight 1-exp(-dt/tau).
-	clk.advance(time.Second)
+	clk.Advance(time.Second)
 	m.outstanding.Add(1)
-	m.Done(clk.now().Add(-10*time.Millisecond), nil)
+	m.Done(clk.Now().Add(-10*time.Millisecond), nil)
 	w := math.Exp(-1)
 	want := float64(100*time.Millisecond)*w + float64(10*time.Millisecond)*(1-w)
 	near("decayed average", time.Duration(m.ewma(now())), want)
 
 	// A peak replaces the estimate at once.
-	clk.advance(10 * time.Millisecond)
+	clk.Advance(10 * time.Millisecond)
 	m.outstanding.Add(1)
-	m.Done(clk.now().Add(-500*time.Millisecond), nil)
+	m.Done(clk.Now().Add(-500*time.Millisecond), nil)
 	near("peak", time.Duration(m.ewma(now())), float64(500*time.Millisecond))
 
 	// Idle, the estimate decays (so a slow member is probed again eventually).
-	clk.advance(2 * time.Second)
+	clk.Advance(2 * time.Second)
 	near("idle decay", time.Duration(m.ewma(now())), float64(500*time.Millisecond)*math.Exp(-2))
 
 	// A fast failure does not make the member look faster; cancellations are not measured.
 	before := m.ewma(now())
 	m.outstanding.Add(2)
-	m.Done(clk.now(), &rsocket.Error{Code: 0x202, Message: "rejected"})
+	m.Done(clk.Now(), &rsocket.Error{Code: 0x202, Message: "rejected"})
 	near("fast failure", time.Duration(m.ewma(now())), before)
-	m.Done(clk.now().Add(-time.Hour), context.Canceled)
+	m.Done(clk.Now().Add(-time.Hour), context.Canceled)
 	near("canceled", time.Duration(m.ewma(now())), before)
 	if m.errors.Load() != 2 || m.outstanding.Load() != 0 {
 		t.Fatalf("errors %d, outstanding %d", m.errors.Load(), m.outstanding.Load())

@@ -62,20 +62,19 @@ func TestQuantileSketch(t *testing.T) {
 // requests fail, loses the comparison; a new connection with a request outstanding carries the startup
 // penalty.
 func TestWeightedPrefersFastAndAnswering(t *testing.T) {
-	clk := &fakeClock{}
-	clk.ns.Store(int64(time.Hour))
-	p := newPool(t, testBackend("w", "127.0.0.1:1"), Options{Now: clk.now})
+	clk := &testutil.Clock{}
+	p := newPool(t, testBackend("w", "127.0.0.1:1"), Options{Now: clk.Now})
 	fast, slow := &Member{pool: p}, &Member{pool: p}
 	fast.quant.reset()
 	slow.quant.reset()
 	feed := func(m *Member, d time.Duration, err error) {
 		m.outstanding.Add(1)
-		m.Done(clk.now().Add(-d), err)
+		m.Done(clk.Now().Add(-d), err)
 	}
 	for i := 0; i < 50; i++ {
 		feed(fast, time.Millisecond, nil)
 		feed(slow, 10*time.Millisecond, nil)
-		clk.advance(time.Millisecond)
+		clk.Advance(time.Millisecond)
 	}
 	if better(fast, slow) != fast || better(slow, fast) != fast {
 		t.Fatal("the 10x slower connection won")
@@ -94,7 +93,7 @@ func TestWeightedPrefersFastAndAnswering(t *testing.T) {
 		feed(failing, time.Millisecond, nil)
 	}
 	for i := 0; i < 20; i++ {
-		clk.advance(100 * time.Millisecond)
+		clk.Advance(100 * time.Millisecond)
 		feed(failing, time.Millisecond, rsocket.ErrClosed)
 		feed(fast, time.Millisecond, nil)
 	}
@@ -117,11 +116,10 @@ func TestWeightedPrefersFastAndAnswering(t *testing.T) {
 // TestWeightedSpreadsAwayFromSlowAddress: with one of three addresses 10x slower, Pick sends it only a
 // small share of the requests (the P2C pair never consists of that address alone).
 func TestWeightedSpreadsAwayFromSlowAddress(t *testing.T) {
-	clk := &fakeClock{}
-	clk.ns.Store(int64(time.Hour))
+	clk := &testutil.Clock{}
 	bk := testBackend("spread3", "10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1")
 	bk.Connections = 2
-	p := readyPipePool(t, bk, Options{Now: clk.now})
+	p := readyPipePool(t, bk, Options{Now: clk.Now})
 	lat := func(m *Member) time.Duration {
 		if strings.HasPrefix(m.Addr(), "10.0.0.3") {
 			return 10 * time.Millisecond
@@ -138,8 +136,8 @@ func TestWeightedSpreadsAwayFromSlowAddress(t *testing.T) {
 		if i >= 300 && lat(m) > time.Millisecond { // after warm-up
 			slowPicks++
 		}
-		clk.advance(100 * time.Microsecond)
-		m.Done(clk.now().Add(-lat(m)), nil)
+		clk.Advance(100 * time.Microsecond)
+		m.Done(clk.Now().Add(-lat(m)), nil)
 	}
 	if share := float64(slowPicks) / (n - 300); share > 0.01 {
 		t.Errorf("slow address got %.2f%% of the picks, want under 1%%", share*100)

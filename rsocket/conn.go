@@ -82,6 +82,7 @@ func (c *Conn) loadState() connState { return connState(c.state.Load()) }
 
 func newConn(cfg config, server bool, handler Handler) *Conn {
 	c := &Conn{
+		lease:     leaseState{now: cfg.now},
 		cfg:       cfg,
 		server:    server,
 		handler:   handler,
@@ -107,7 +108,7 @@ func Connect(ctx context.Context, tc transport.Conn, opts Options) (*Conn, error
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	cfg, err := normalize(opts.MTU, opts.MaxReassembledSize, opts.MaxQueuedBytes, opts.Logger)
+	cfg, err := normalize(opts.MTU, opts.MaxReassembledSize, opts.MaxQueuedBytes, opts.Logger, opts.Now)
 	if err != nil {
 		return nil, err
 	}

@@ -10,8 +10,9 @@ import (
 // leaseState is the LEASE accounting of both directions ("Lease Semantics"). required and enforce are
 // fixed when the connection is set up (the client's L flag); the rest is guarded by mu.
 type leaseState struct {
-	required bool // we must hold a lease from the peer to send requests
-	enforce  bool // requests from the peer need a lease we issued (else ERROR[REJECTED])
+	required bool             // we must hold a lease from the peer to send requests
+	enforce  bool             // requests from the peer need a lease we issued (else ERROR[REJECTED])
+	now      func() time.Time // the clock of expiry (Options.Now)
 
 	mu           sync.Mutex
 	left         uint32    // requests the peer's newest LEASE still allows
@@ -28,7 +29,7 @@ func (l *leaseState) take() error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.left == 0 || !time.Now().Before(l.expiry) {
+	if l.left == 0 || !l.now().Before(l.expiry) {
 		return ErrNoLease
 	}
 	l.left--
@@ -39,7 +40,7 @@ func (l *leaseState) take() error {
 func (l *leaseState) takeIssued() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.issuedLeft == 0 || !time.Now().Before(l.issuedExpiry) {
+	if l.issuedLeft == 0 || !l.now().Before(l.issuedExpiry) {
 		return false
 	}
 	l.issuedLeft--
@@ -53,7 +54,7 @@ func (c *Conn) onLease(ttlMillis, requests uint32) {
 	}
 	c.lease.mu.Lock()
 	c.lease.left = requests
-	c.lease.expiry = time.Now().Add(time.Duration(ttlMillis) * time.Millisecond)
+	c.lease.expiry = c.lease.now().Add(time.Duration(ttlMillis) * time.Millisecond)
 	c.lease.mu.Unlock()
 }
 
@@ -68,7 +69,7 @@ func (c *Conn) LeaseAvailable() bool {
 	}
 	c.lease.mu.Lock()
 	defer c.lease.mu.Unlock()
-	return c.lease.left > 0 && time.Now().Before(c.lease.expiry)
+	return c.lease.left > 0 && c.lease.now().Before(c.lease.expiry)
 }
 
 // SendLease issues a lease to the peer: it may send up to requests requests within ttl (millisecond
@@ -81,7 +82,7 @@ func (c *Conn) SendLease(ttl time.Duration, requests uint32, md []byte) error {
 	ms := durationMillis(ttl)
 	c.lease.mu.Lock()
 	c.lease.issuedLeft = requests
-	c.lease.issuedExpiry = time.Now().Add(time.Duration(ms) * time.Millisecond)
+	c.lease.issuedExpiry = c.lease.now().Add(time.Duration(ms) * time.Millisecond)
 	c.lease.mu.Unlock()
 	return c.sendControl(control{t: frame.TypeLease, ttl: ms, n: requests, data: md})
 }

@@ -3,6 +3,7 @@ package rsocket
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/rsgate/rsgate/internal/testutil"
 	"github.com/rsgate/rsgate/rsocket/frame"
@@ -12,7 +13,8 @@ import (
 // says whether leases were negotiated at all.
 func TestLeaseLeft(t *testing.T) {
 	leakCheck(t)
-	p, c := rawServer(t, Options{Lease: true})
+	clk := &testutil.Clock{}
+	p, c := rawServer(t, Options{Lease: true, Now: clk.Now})
 	if n, leased := c.LeaseLeft(); n != 0 || !leased {
 		t.Fatalf("before any LEASE: %d, %v", n, leased)
 	}
@@ -30,7 +32,10 @@ func TestLeaseLeft(t *testing.T) {
 	p.expect(frame.TypeRequestFNF, 1)
 	p.send(frame.AppendLease(nil, 300, 100, nil))
 	testutil.Eventually(t, func() bool { n, _ := c.LeaseLeft(); return n == 100 }, "lease 2")
-	testutil.Eventually(t, func() bool { n, _ := c.LeaseLeft(); return n == 0 }, "lease 2 to expire")
+	clk.Advance(300 * time.Millisecond) // its TTL, on the manual clock
+	if n, _ := c.LeaseLeft(); n != 0 {
+		t.Fatalf("after lease 2's TTL: %d left", n)
+	}
 	p.send(frame.AppendLease(nil, 10000, 5, nil))
 	testutil.Eventually(t, func() bool { n, _ := c.LeaseLeft(); return n == 5 }, "lease 3")
 	_ = c.Close()

@@ -65,6 +65,8 @@ type Options struct {
 	Handler Handler
 	// Logger receives protocol-level diagnostics; nil = no logging.
 	Logger *zap.Logger
+	// Now is the clock lease expiry is read from (tests). Default time.Now.
+	Now func() time.Time
 }
 
 // LeaseGrant is the lease a server issues right after accepting a SETUP with the L flag (the spec
@@ -92,6 +94,8 @@ type ServerOptions struct {
 	// Sessions holds the resumable sessions; it must be shared by every Accept of one server. Server
 	// creates it when nil; callers of Accept with Resume.Enabled must set it.
 	Sessions *Sessions
+	// Now is the clock lease expiry is read from (tests). Default time.Now.
+	Now func() time.Time
 }
 
 // config is the normalized, side-independent configuration of a Conn.
@@ -101,9 +105,10 @@ type config struct {
 	maxReassembled      int
 	maxQueued           int
 	log                 *zap.Logger
+	now                 func() time.Time // lease expiry
 }
 
-func normalize(mtu, maxReassembled, maxQueued int, log *zap.Logger) (config, error) {
+func normalize(mtu, maxReassembled, maxQueued int, log *zap.Logger, now func() time.Time) (config, error) {
 	if mtu != 0 && mtu < frame.MinMTU {
 		return config{}, fmt.Errorf("rsocket: MTU %d is below the minimum of %d bytes", mtu, frame.MinMTU)
 	}
@@ -119,7 +124,10 @@ func normalize(mtu, maxReassembled, maxQueued int, log *zap.Logger) (config, err
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return config{mtu: mtu, maxReassembled: maxReassembled, maxQueued: maxQueued, log: log}, nil
+	if now == nil {
+		now = time.Now
+	}
+	return config{mtu: mtu, maxReassembled: maxReassembled, maxQueued: maxQueued, log: log, now: now}, nil
 }
 
 // durationMillis converts d to whole milliseconds for a 31-bit SETUP field (at least 1).

@@ -74,7 +74,8 @@ func TestLifetimeExpiry(t *testing.T) {
 
 func TestLeaseHonoured(t *testing.T) {
 	leakCheck(t)
-	p, c := rawServer(t, Options{Lease: true})
+	clk := &testutil.Clock{}
+	p, c := rawServer(t, Options{Lease: true, Now: clk.Now})
 	if c.LeaseAvailable() {
 		t.Fatal("lease available before any LEASE")
 	}
@@ -100,15 +101,23 @@ func TestLeaseHonoured(t *testing.T) {
 	p.expect(frame.TypeRequestFNF, 3)
 	p.quiet(20 * time.Millisecond)
 
-	// The newest LEASE replaces; it expires after its TTL.
+	// The newest LEASE replaces; it expires after its TTL (60 ms on the manual clock: valid until the
+	// last nanosecond before, gone at the TTL).
 	p.send(frame.AppendLease(nil, 60, 100, nil))
 	testutil.Eventually(t, c.LeaseAvailable, "lease 2")
 	if err := fnfErr(c.FireAndForget(context.Background(), Payload{}, FireAndForgetOptions{})); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(80 * time.Millisecond)
+	clk.Advance(60*time.Millisecond - 1)
+	if n, leased := c.LeaseLeft(); !c.LeaseAvailable() || n != 99 || !leased {
+		t.Fatalf("lease before its TTL: available %v, left %d %v", c.LeaseAvailable(), n, leased)
+	}
+	clk.Advance(1)
 	if c.LeaseAvailable() {
 		t.Fatal("lease available after TTL")
+	}
+	if n, leased := c.LeaseLeft(); n != 0 || !leased {
+		t.Fatalf("LeaseLeft after TTL = %d %v", n, leased)
 	}
 	mustErrIs(t, fnfErr(c.FireAndForget(context.Background(), Payload{}, FireAndForgetOptions{})), ErrNoLease)
 }

@@ -35,7 +35,7 @@ type Acceptor func(setup *SetupInfo, c *Conn) (Handler, error)
 //     the SETUP with an ERROR[REJECTED_SETUP]");
 //   - acceptor error: as described on Acceptor.
 func Accept(ctx context.Context, tc transport.Conn, opts ServerOptions, acceptor Acceptor) (*Conn, error) {
-	cfg, err := normalize(opts.MTU, opts.MaxReassembledSize, opts.MaxQueuedBytes, opts.Logger)
+	cfg, err := normalize(opts.MTU, opts.MaxReassembledSize, opts.MaxQueuedBytes, opts.Logger, opts.Now)
 	if err != nil {
 		_ = tc.Close()
 		return nil, err

@@ -87,7 +87,7 @@ func TestCloseInAcceptor(t *testing.T) {
 // for the binding instead of being dropped by a writer that finds none.
 func TestFramesQueuedBeforeBind(t *testing.T) {
 	leakCheck(t)
-	cfg, err := normalize(0, 0, 0, nil)
+	cfg, err := normalize(0, 0, 0, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,10 +1,11 @@
 // Package testutil holds the helpers the tests of several packages share: Eventually (poll a condition
-// until it holds or a deadline passes). It imports nothing of rsgate, so any package's internal tests can
+// until it holds or a deadline passes) and Clock (a manual clock). It imports nothing of rsgate, so any package's internal tests can
 // use it without an import cycle; the RSocket helpers (an echo handler, a collecting subscriber) are in
 // testutil/rstest, which imports rsocket and so serves every package but rsocket itself.
 package testutil
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -42,3 +43,14 @@ func poll(wait time.Duration, cond func() bool) bool {
 	}
 	return true
 }
+
+// Clock is a manual clock for code that takes a `Now func() time.Time` (lease expiry in rsocket, latency
+// decay in pool): time moves only by Advance, so a test of a TTL or a decay needs no sleep. The zero
+// Clock reads one hour after the Unix epoch (never the zero time.Time). Safe for concurrent use.
+type Clock struct{ ns atomic.Int64 }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time { return time.Unix(0, int64(time.Hour)+c.ns.Load()) }
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }

@@ -36,3 +36,15 @@ func TestEventuallyFailsWithTheMessage(t *testing.T) {
 		t.Fatalf("failed=%v msg=%q", ft.failed.Load(), ft.msg)
 	}
 }
+
+func TestClock(t *testing.T) {
+	var c Clock
+	t0 := c.Now()
+	if t0.IsZero() || !c.Now().Equal(t0) {
+		t.Fatalf("zero Clock reads %v, then %v", t0, c.Now())
+	}
+	c.Advance(1500 * time.Millisecond)
+	if d := c.Now().Sub(t0); d != 1500*time.Millisecond {
+		t.Fatalf("after Advance(1.5s): moved %v", d)
+	}
+}
