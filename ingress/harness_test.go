@@ -17,6 +17,7 @@ import (
 
 	"github.com/rsgate/rsgate/internal/demo"
 	"github.com/rsgate/rsgate/internal/httpmeta"
+	"github.com/rsgate/rsgate/internal/testutil"
 	"github.com/rsgate/rsgate/mapping"
 	"github.com/rsgate/rsgate/pool"
 	"github.com/rsgate/rsgate/rsocket"
@@ -416,13 +417,7 @@ func startGatewayB(b *testing.B, cfg *mapping.Config, opts Options) *gateway {
 
 func (g *gateway) waitReady() {
 	g.t.Helper()
-	deadline := time.Now().Add(testTimeout)
-	for !g.pools.Ready() {
-		if time.Now().After(deadline) {
-			g.t.Fatal("pools not ready")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.EventuallyWithin(g.t, testTimeout, g.pools.Ready, "pools ready")
 }
 
 var httpClient = &http.Client{Timeout: testTimeout, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}

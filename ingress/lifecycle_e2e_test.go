@@ -184,9 +184,12 @@ func TestUpdate(t *testing.T) {
 		t.Fatalf("new route: %d %q", r.status, r.body)
 	}
 	jsonError(t, g.do("GET", "/api/users/1", ""), 404, CodeNoRoute)
-	routesJSON := g.srv.Routes().([]RouteInfo)
-	if len(routesJSON) != 1 || routesJSON[0].Name != "people" || routesJSON[0].Path != "/api/people/{id}" {
-		t.Fatalf("Routes() = %+v", routesJSON)
+	rts := g.srv.state.Load().routes
+	if len(rts) != 1 {
+		t.Fatalf("served routes after Update: %d, want 1", len(rts))
+	}
+	if rts[0].name != "people" || rts[0].cr.Path != "/api/people/{id}" {
+		t.Fatalf("served route after Update: %q %q", rts[0].name, rts[0].cr.Path)
 	}
 }
 

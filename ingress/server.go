@@ -282,41 +282,6 @@ func (s *Server) Update(cfg *mapping.Config, table *mapping.Table) error {
 	return nil
 }
 
-// RouteInfo describes one served route (the /routes admin endpoint).
-type RouteInfo struct {
-	Name        string `json:"name"`
-	Method      string `json:"method"`
-	Path        string `json:"path"`
-	Interaction string `json:"interaction"`
-	Backend     string `json:"backend"`
-	Route       string `json:"route,omitempty"`
-	Timeout     string `json:"timeout,omitempty"`
-	MaxBody     int    `json:"max_body"`
-	Stream      string `json:"stream,omitempty"`
-	Window      int    `json:"window,omitempty"`
-	Served      bool   `json:"served"` // false: answered 501 by this build
-}
-
-// Routes returns the routes being served, for JSON encoding ([]RouteInfo).
-func (s *Server) Routes() any {
-	st := s.state.Load()
-	out := make([]RouteInfo, 0, len(st.routes))
-	for _, rt := range st.routes {
-		ri := RouteInfo{
-			Name: rt.name, Method: rt.cr.Method, Path: rt.cr.Path, Interaction: rt.cr.Interaction,
-			Backend: rt.backend, Route: rt.cr.Route.Route, MaxBody: rt.maxBody, Served: rt.kind != kindNotImplemented,
-		}
-		if rt.timeout > 0 {
-			ri.Timeout = rt.timeout.String()
-		}
-		if rt.kind == kindRequestStream {
-			ri.Stream, ri.Window = rt.cr.Stream.Format, int(rt.window)
-		}
-		out = append(out, ri)
-	}
-	return out
-}
-
 // InFlight returns the number of backend calls and streams in progress.
 func (s *Server) InFlight() int { return s.calls.len() }
 

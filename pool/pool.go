@@ -34,7 +34,7 @@ type Options struct {
 	// Resolver looks up the addresses of a host name (re-resolution every resolve_interval). It returns
 	// IP addresses. Default: net.DefaultResolver.LookupHost.
 	Resolver func(ctx context.Context, host string) ([]string, error)
-	// Now is the clock (tests). Default: time.Now.
+	// Now is the clock (tests): latency decay, and lease expiry on the connections. Default: time.Now.
 	Now func() time.Time
 	// Metrics is the set the per-backend metrics are registered on (rsgate_backend_*{backend="name"}).
 	// Default: no metrics.
@@ -201,6 +201,7 @@ func New(b *mapping.Backend, opts Options) (*Pool, error) {
 		MTU:               bk.MTU,
 		Handler:           opts.Handler,
 		Logger:            p.log,
+		Now:               opts.Now, // lease expiry on the pool's clock (nil: time.Now)
 	}
 	if s := bk.Setup; s != nil {
 		if s.Metadata != "" {

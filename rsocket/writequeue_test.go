@@ -3,10 +3,12 @@ package rsocket
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/rsgate/rsgate/internal/testutil"
 	"github.com/rsgate/rsgate/rsocket/frame"
 )
 
@@ -49,16 +51,8 @@ func (s *fakeSink) snapshot() [][]byte {
 
 func waitFrames(t *testing.T, s *fakeSink, n int) [][]byte {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if got := s.snapshot(); len(got) >= n {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("writer wrote %d frames, want %d", len(s.snapshot()), n)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testutil.EventuallyWithin(t, 5*time.Second, func() bool { return len(s.snapshot()) >= n }, fmt.Sprintf("the writer to write %d frames", n))
+	return s.snapshot()
 }
 
 func TestWriteQueueOrderAndZeroCopy(t *testing.T) {

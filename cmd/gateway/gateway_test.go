@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rsgate/rsgate/internal/demo"
+	"github.com/rsgate/rsgate/internal/testutil"
 	"github.com/rsgate/rsgate/mapping"
 )
 
@@ -103,14 +104,10 @@ func get(t *testing.T, method, url, body string) (int, string) {
 
 func waitReady(t *testing.T, admin string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if code, _ := get(t, "GET", admin+"/readyz", ""); code == 200 {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatal("gateway never became ready")
+	testutil.EventuallyWithin(t, 5*time.Second, func() bool {
+		code, _ := get(t, "GET", admin+"/readyz", "")
+		return code == 200
+	}, "the gateway to become ready (/readyz 200)")
 }
 
 func TestGatewayServesReloadsAndDrains(t *testing.T) {

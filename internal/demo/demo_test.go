@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rsgate/rsgate/internal/testutil"
 	"github.com/rsgate/rsgate/rsocket"
 	"github.com/rsgate/rsgate/rsocket/extension"
 	"github.com/rsgate/rsgate/rsocket/frame"
@@ -83,10 +84,7 @@ func TestFireAndForgetCounted(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for s.Stats.FireAndForget.Load() < 3 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(t, func() bool { return s.Stats.FireAndForget.Load() >= 3 }, "3 fire-and-forget requests")
 	if n := s.Stats.FireAndForget.Load(); n != 3 {
 		t.Fatalf("fire-and-forget count %d, want 3", n)
 	}
@@ -153,18 +151,13 @@ func TestTicksStopsWithoutCredit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for s.Stats.StreamItems.Load() < 3 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(t, func() bool { return s.Stats.StreamItems.Load() >= 3 }, "3 stream items")
 	time.Sleep(50 * time.Millisecond) // would the producer overrun its credit?
 	if n := s.Stats.StreamItems.Load(); n != 3 {
 		t.Fatalf("producer sent %d items with credit 3", n)
 	}
 	st.Cancel()
-	for s.Stats.Cancels.Load() < 1 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(t, func() bool { return s.Stats.Cancels.Load() >= 1 }, "the producer to see the cancel")
 	if s.Stats.Cancels.Load() != 1 {
 		t.Fatal("producer did not see the cancel")
 	}
