@@ -8,9 +8,12 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rsgate/rsgate/internal/demo"
 	"github.com/rsgate/rsgate/internal/testutil"
+	"github.com/rsgate/rsgate/rsocket"
+	"github.com/rsgate/rsgate/rsocket/transport"
 )
 
 func getJSON(t *testing.T, url string, v any) {
@@ -141,5 +144,45 @@ func TestFillHelpKeepsExistingText(t *testing.T) {
 	want := "# HELP a_total a total.\n# TYPE a_total counter\na_total 1\n# HELP b has text\nb 2"
 	if b.String() != want {
 		t.Fatalf("got %q\nwant %q", b.String(), want)
+	}
+}
+
+// A backend configured `lease: true` shows it in its config, and each connection says whether a request
+// may be sent under its current lease (issue 13: /backends showed "lease": true for `lease: false`).
+func TestAdminBackendsLease(t *testing.T) {
+	l, err := transport.ListenTCP("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &rsocket.Server{
+		Acceptor: func(*rsocket.SetupInfo, *rsocket.Conn) (rsocket.Handler, error) { return nil, nil },
+		Options:  rsocket.ServerOptions{Lease: &rsocket.LeaseGrant{TTL: time.Hour, Requests: 100}},
+	}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	cfgYAML := strings.Replace(fmt.Sprintf(testConfig, l.Addr(), ""), "    connections: 2\n", "    connections: 2\n    lease: true\n", 1)
+	g, _ := startFromYAML(t, cfgYAML)
+	t.Cleanup(func() { _ = g.shutdown() })
+	admin := "http://" + g.admin.ln.Addr().String()
+
+	var backends []map[string]any
+	testutil.Eventually(t, func() bool {
+		getJSON(t, admin+"/backends", &backends)
+		if len(backends) != 1 {
+			return false
+		}
+		conns, _ := backends[0]["connections"].([]any)
+		if len(conns) != 2 {
+			return false
+		}
+		for _, c := range conns {
+			if c.(map[string]any)["lease_available"] != true {
+				return false
+			}
+		}
+		return true
+	}, "both connections to hold a lease")
+	if cfg, _ := backends[0]["config"].(map[string]any); cfg["lease"] != true {
+		t.Errorf("config %v", cfg)
 	}
 }
