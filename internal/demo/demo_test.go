@@ -3,11 +3,11 @@ package demo
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rsgate/rsgate/internal/testutil"
+	"github.com/rsgate/rsgate/internal/testutil/rstest"
 	"github.com/rsgate/rsgate/rsocket"
 	"github.com/rsgate/rsgate/rsocket/extension"
 	"github.com/rsgate/rsgate/rsocket/frame"
@@ -90,54 +90,17 @@ func TestFireAndForgetCounted(t *testing.T) {
 	}
 }
 
-// collector gathers a stream's items and grants one credit per item when oneByOne is set.
-type collector struct {
-	mu       sync.Mutex
-	items    []string
-	err      error
-	done     chan struct{}
-	stream   *rsocket.Stream
-	oneByOne bool
-}
-
-func (c *collector) OnNext(p rsocket.Payload, complete bool) {
-	c.mu.Lock()
-	c.items = append(c.items, string(p.Data))
-	s := c.stream
-	c.mu.Unlock()
-	if complete {
-		close(c.done)
-		return
-	}
-	if c.oneByOne && s != nil {
-		s.Request(1)
-	}
-}
-func (c *collector) OnComplete()       { close(c.done) }
-func (c *collector) OnError(err error) { c.err = err; close(c.done) }
-
-func (c *collector) wait(t *testing.T) {
-	t.Helper()
-	select {
-	case <-c.done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("stream did not end")
-	}
-}
-
 func TestTicksRespectsCredit(t *testing.T) {
 	s, c := dial(t)
-	col := &collector{done: make(chan struct{}), oneByOne: true}
-	col.mu.Lock()
+	col := rstest.NewCreditEachCollector()
 	st, err := c.RequestStream(rsocket.Payload{Metadata: route("ticks.50")}, 1, col)
-	col.stream = st
-	col.mu.Unlock()
 	if err != nil {
 		t.Fatal(err)
 	}
-	col.wait(t)
-	if col.err != nil || len(col.items) != 50 || col.items[0] != `{"tick":0}` || col.items[49] != `{"tick":49}` {
-		t.Fatalf("got %d items, err %v", len(col.items), col.err)
+	col.SetStream(st)
+	items, err := col.Wait(t)
+	if err != nil || len(items) != 50 || items[0] != `{"tick":0}` || items[49] != `{"tick":49}` {
+		t.Fatalf("got %d items, err %v", len(items), err)
 	}
 	if n := s.Stats.StreamItems.Load(); n != 50 {
 		t.Fatalf("server sent %d items", n)
@@ -146,7 +109,7 @@ func TestTicksRespectsCredit(t *testing.T) {
 
 func TestTicksStopsWithoutCredit(t *testing.T) {
 	s, c := dial(t)
-	col := &collector{done: make(chan struct{})}
+	col := rstest.NewCollector()
 	st, err := c.RequestStream(rsocket.Payload{Metadata: route("ticks.1000")}, 3, col)
 	if err != nil {
 		t.Fatal(err)
@@ -165,7 +128,7 @@ func TestTicksStopsWithoutCredit(t *testing.T) {
 
 func TestChatEchoes(t *testing.T) {
 	_, c := dial(t)
-	col := &collector{done: make(chan struct{})}
+	col := rstest.NewCollector()
 	st, err := c.RequestChannel(rsocket.Payload{Metadata: route("chat"), Data: []byte("m0")}, 100, false, col)
 	if err != nil {
 		t.Fatal(err)
@@ -180,11 +143,11 @@ func TestChatEchoes(t *testing.T) {
 	if err := st.Complete(); err != nil {
 		t.Fatal(err)
 	}
-	col.wait(t)
-	if col.err != nil || len(col.items) != 60 {
-		t.Fatalf("got %d echoes, err %v", len(col.items), col.err)
+	items, err := col.Wait(t)
+	if err != nil || len(items) != 60 {
+		t.Fatalf("got %d echoes, err %v", len(items), err)
 	}
-	for i, it := range col.items {
+	for i, it := range items {
 		if it != "m"+itoa(i) {
 			t.Fatalf("echo %d = %q", i, it)
 		}
@@ -193,14 +156,14 @@ func TestChatEchoes(t *testing.T) {
 
 func TestClockValidatesInterval(t *testing.T) {
 	_, c := dial(t)
-	col := &collector{done: make(chan struct{})}
+	col := rstest.NewCollector()
 	if _, err := c.RequestStream(rsocket.Payload{Metadata: route("clock.1")}, 1, col); err != nil {
 		t.Fatal(err)
 	}
-	col.wait(t)
+	_, err := col.Wait(t)
 	var rerr *rsocket.Error
-	if !errors.As(col.err, &rerr) || rerr.Code != frame.CodeInvalid {
-		t.Fatalf("clock.1: %v", col.err)
+	if !errors.As(err, &rerr) || rerr.Code != frame.CodeInvalid {
+		t.Fatalf("clock.1: %v", err)
 	}
 }
 

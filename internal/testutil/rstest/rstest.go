@@ -23,21 +23,51 @@ func EchoHandler() *rsocket.HandlerFuncs {
 
 // Collector is a Subscriber that records the data of every item and how the stream ended.
 type Collector struct {
-	mu    sync.Mutex
-	items []string
-	err   error
-	done  chan struct{}
-	once  sync.Once
+	mu     sync.Mutex
+	items  []string
+	err    error
+	done   chan struct{}
+	once   sync.Once
+	each   bool            // request one more item per item received (NewCreditEachCollector)
+	stream *rsocket.Stream // set by SetStream
+	owed   uint32          // credits for items that arrived before SetStream
 }
 
 // NewCollector returns an empty Collector.
 func NewCollector() *Collector { return &Collector{done: make(chan struct{})} }
 
+// NewCreditEachCollector returns a Collector that requests one more item for each item it receives (a
+// slow, credit-by-credit reader), once its stream is known: pass the Stream that RequestStream returned
+// to SetStream.
+func NewCreditEachCollector() *Collector { return &Collector{done: make(chan struct{}), each: true} }
+
+// SetStream tells a credit-each Collector its stream, and grants the credits owed for items that arrived
+// before.
+func (c *Collector) SetStream(s *rsocket.Stream) {
+	c.mu.Lock()
+	c.stream = s
+	n := c.owed
+	c.owed = 0
+	c.mu.Unlock()
+	if n > 0 {
+		s.Request(n)
+	}
+}
+
 // OnNext implements rsocket.Subscriber.
 func (c *Collector) OnNext(p rsocket.Payload, complete bool) {
 	c.mu.Lock()
 	c.items = append(c.items, string(p.Data))
+	var s *rsocket.Stream
+	if c.each && !complete {
+		if s = c.stream; s == nil {
+			c.owed++
+		}
+	}
 	c.mu.Unlock()
+	if s != nil {
+		s.Request(1)
+	}
 	if complete {
 		c.end(nil)
 	}
