@@ -407,11 +407,7 @@ func startGatewayB(b *testing.B, cfg *mapping.Config, opts Options) *gateway {
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	})
-	for deadline := time.Now().Add(testTimeout); !pools.Ready(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			b.Fatal("pools not ready")
-		}
-	}
+	testutil.EventuallyWithin(b, testTimeout, pools.Ready, "pools ready")
 	return &gateway{srv: srv, pools: pools, addr: ln.Addr().String()}
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rsgate/rsgate/internal/testcert"
+	"github.com/rsgate/rsgate/internal/testutil"
 	"github.com/rsgate/rsgate/rsocket/frame"
 	"github.com/rsgate/rsgate/rsocket/internal/bufpool"
 	"github.com/rsgate/rsgate/rsocket/transport"
@@ -382,13 +383,8 @@ func TestDetachStuckPeer(t *testing.T) {
 			})
 			sub, rr := openCalls(t, c)
 			fnf := fillUntilStuck(t, c)
-			deadline := time.Now().Add(lifetime + closeBound)
-			for c.Bound() {
-				if time.Now().After(deadline) {
-					t.Fatalf("binding not dropped %v after the writer blocked", lifetime+closeBound)
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
+			testutil.EventuallyWithin(t, lifetime+closeBound, func() bool { return !c.Bound() },
+				"the binding to be dropped after the writer blocked")
 			select {
 			case <-dialed:
 			case <-time.After(5 * time.Second):

@@ -219,11 +219,8 @@ func TestRequestStream(t *testing.T) {
 		}
 		waitDone(t, s.Done(), "stream")
 		// Done closes when the stream ends; the table entry goes right after (Stream.finish).
-		for deadline := time.Now().Add(time.Second); client.InFlight() != 0; time.Sleep(time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatal("stream still in table")
-			}
-		}
+		testutil.EventuallyWithin(t, time.Second, func() bool { return client.InFlight() == 0 },
+			"the stream to leave the table")
 	})
 }
 
@@ -269,19 +266,11 @@ func TestRequestStreamBackpressure(t *testing.T) {
 				t.Fatalf("item %d sent without credit", j)
 			case <-time.After(2 * time.Millisecond):
 			}
-			deadline := time.Now().Add(5 * time.Second)
-			for {
+			testutil.EventuallyWithin(t, 5*time.Second, func() bool {
 				mu.Lock()
-				r := received
-				mu.Unlock()
-				if r == i+1 {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("item %d not received", i)
-				}
-				time.Sleep(100 * time.Microsecond)
-			}
+				defer mu.Unlock()
+				return received == i+1
+			}, fmt.Sprintf("item %d to be received", i))
 			st.Request(1)
 		}
 		sub.wait(t)
@@ -308,17 +297,10 @@ func TestRequestStreamCancelByRequester(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testutil.EventuallyWithin(t, 5*time.Second, func() bool {
 		items, _, _ := sub.snapshot()
-		if len(items) == 5 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("items not received")
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return len(items) == 5
+	}, "5 items to be received")
 	st.Cancel()
 	waitDone(t, st.Done(), "requester stream")
 	select {

@@ -155,13 +155,8 @@ func TestWriteQueuePauseResume(t *testing.T) {
 	_ = q.lock()
 	q.appendControl(&control{t: frame.TypeCancel, id: 9})
 	q.unlock()
-	deadline := time.Now().Add(5 * time.Second)
-	for !q.idle() || !q.paused {
-		if time.Now().After(deadline) {
-			t.Fatal("queue did not pause after a failed write")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testutil.EventuallyWithin(t, 5*time.Second, func() bool { return q.idle() && q.paused },
+		"the queue to pause after a failed write")
 	if err := q.lock(); err != nil {
 		t.Fatalf("paused queue refuses frames: %v", err)
 	}
@@ -242,13 +237,8 @@ func TestWriteQueueIdleAfterClose(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("pause=%v: the writer did not finish", pause)
 		}
-		deadline := time.Now().Add(5 * time.Second)
-		for !q.idle() {
-			if time.Now().After(deadline) {
-				t.Fatalf("pause=%v: queue not idle after its writer finished", pause)
-			}
-			time.Sleep(time.Millisecond)
-		}
+		testutil.EventuallyWithin(t, 5*time.Second, q.idle,
+			fmt.Sprintf("pause=%v: the queue to be idle after its writer finished", pause))
 		q.mu.Lock()
 		writing := q.writing
 		q.mu.Unlock()

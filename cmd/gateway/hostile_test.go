@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/rsgate/rsgate/internal/demo"
+	"github.com/rsgate/rsgate/internal/testutil"
 )
 
 // Hostile-client test for issue 10 item 1: the gateway runs as a child process with a low open-files
@@ -136,21 +137,18 @@ routes:
 			t.Logf("child log:\n%s", c.log.String())
 		}
 	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testutil.EventuallyWithin(t, 20*time.Second, func() bool {
 		if code, _, err := c.get("/readyz"); err == nil && code == 200 {
-			return c
+			return true
 		}
 		select {
 		case <-c.exited:
 			t.Fatalf("gateway exited at start: %v\n%s", c.err, c.log.String())
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gateway never became ready\n%s", c.log.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return false
+	}, "the child gateway to become ready (/readyz 200)")
+	return c
 }
 
 func (c *child) get(path string) (int, string, error) {

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/rsgate/rsgate/internal/demo"
+	"github.com/rsgate/rsgate/internal/testutil"
 )
 
 // opsRoutes are the routes of the ops tests besides testConfig's echo: every interaction of the demo
@@ -161,20 +162,13 @@ func (r *sseReader) count() (int, string) {
 
 func (r *sseReader) waitTicks(t *testing.T, n int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.Eventually(t, func() bool {
 		got, failed := r.count()
 		if failed != "" {
 			t.Fatalf("clock stream: %s", failed)
 		}
-		if got >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("clock stream: %d ticks, want %d", got, n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return got >= n
+	}, fmt.Sprintf("clock stream: %d ticks", n))
 }
 
 func dialChat(t *testing.T, base string) *websocket.Conn {
@@ -313,13 +307,8 @@ func TestSIGTERMDrainsInFlight(t *testing.T) {
 			answers <- answer{code: resp.StatusCode, body: b.String(), err: err}
 		}()
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for g.ingress.InFlight() < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d requests in flight", g.ingress.InFlight(), n)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	testutil.EventuallyWithin(t, 5*time.Second, func() bool { return g.ingress.InFlight() >= n },
+		fmt.Sprintf("%d requests in flight", n))
 
 	sig := make(chan os.Signal, 1)
 	sig <- syscall.SIGTERM
@@ -328,19 +317,14 @@ func TestSIGTERMDrainsInFlight(t *testing.T) {
 
 	// New connections are refused while the requests are still running.
 	addr := g.listenAddr()
-	refused := false
-	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
+	testutil.EventuallyWithin(t, time.Second, func() bool {
 		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
 		if err != nil {
-			refused = true
-			break
+			return true
 		}
 		c.Close()
-		time.Sleep(2 * time.Millisecond)
-	}
-	if !refused {
-		t.Fatal("the listener still accepts connections a second into the drain")
-	}
+		return false
+	}, "the listener to refuse new connections during the drain")
 	if len(answers) == n || g.ingress.InFlight() == 0 {
 		t.Fatal("the requests finished before the drain could be observed; make them slower")
 	}
@@ -386,12 +370,8 @@ func TestMetricsParseWithPrometheusParser(t *testing.T) {
 	}
 
 	// The finished requests have given their pool slots back (a stream's slot is released by its writer).
-	for deadline := time.Now().Add(5 * time.Second); g.pools.Get("demo").InFlight() != 2; {
-		if time.Now().After(deadline) {
-			t.Fatalf("backend in flight: %d, want 2", g.pools.Get("demo").InFlight())
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	testutil.EventuallyWithin(t, 5*time.Second, func() bool { return g.pools.Get("demo").InFlight() == 2 },
+		"backend in flight to be 2")
 	resp, err := http.Get(admin + "/metrics")
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rsgate/rsgate/internal/testutil"
 )
 
 // After StopWaiting a write to a full socket stops at EAGAIN with what it wrote, instead of waiting.
@@ -38,13 +40,7 @@ func TestStopWaitingReportsWaitingWrite(t *testing.T) {
 		_, err := c.Write(make([]byte, 64<<20))
 		errc <- err
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for !c.waiting.Load() {
-		if time.Now().After(deadline) {
-			t.Fatal("the write never waited")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testutil.Eventually(t, c.waiting.Load, "the write to wait for writability")
 	if !c.StopWaiting() {
 		t.Fatal("StopWaiting does not report the waiting write")
 	}

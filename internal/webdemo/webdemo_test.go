@@ -17,6 +17,7 @@ import (
 	"github.com/rsgate/rsgate"
 	"github.com/rsgate/rsgate/ingress"
 	"github.com/rsgate/rsgate/internal/demo"
+	"github.com/rsgate/rsgate/internal/testutil"
 	"github.com/rsgate/rsgate/internal/webdemo"
 	"github.com/rsgate/rsgate/mapping"
 	"github.com/rsgate/rsgate/pool"
@@ -74,13 +75,7 @@ func startDemoGateway(t *testing.T) (string, *ingress.Server, func() error) {
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for !pools.Ready() {
-		if time.Now().After(deadline) {
-			t.Fatal("backend pool not ready")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(t, pools.Ready, "the backend pool to become ready")
 	reload := func() error {
 		table, err := mapping.Compile(cfg)
 		if err != nil {
@@ -305,13 +300,7 @@ func TestDemoCut(t *testing.T) {
 	if code, body := post("POST", "Origin", "http://"+addr); code != 200 || body != "{\"cut\": 1}\n" {
 		t.Fatalf("POST %s: %d %q", webdemo.CutPath, code, body)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for dials.Load() < 2 {
-		if time.Now().After(deadline) {
-			t.Fatal("the client did not dial again after the cut")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(t, func() bool { return dials.Load() >= 2 }, "the client to dial again after the cut")
 	if got := echo(); got != `"hi"` {
 		t.Fatalf("echo after the resume: %q", got)
 	}
