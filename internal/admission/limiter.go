@@ -127,11 +127,22 @@ func (l *Limiter) TryAcquire(prio Priority) bool {
 	if l.cfg.Mode == Off {
 		return true
 	}
-	if l.inflight.Add(1) <= l.shareOf(prio) {
-		return true
+	return l.takeBelow(l.shareOf(prio))
+}
+
+// takeBelow counts one more request in flight if fewer than max are. A compare-and-swap, not an add
+// that is taken back on failure: a failed attempt never shows in inflight, so it cannot refuse a
+// concurrent request that fits, nor report more in flight than the limit (Stats, metrics).
+func (l *Limiter) takeBelow(max int64) bool {
+	for {
+		v := l.inflight.Load()
+		if v >= max {
+			return false
+		}
+		if l.inflight.CompareAndSwap(v, v+1) {
+			return true
+		}
 	}
-	l.inflight.Add(-1)
-	return false
 }
 
 // Acquire takes a slot, waiting in the queue until one frees, deadline passes or the limiter's
@@ -256,8 +267,7 @@ func (l *Limiter) handOver() bool {
 // wake hands free slots to waiters (after a release, an enqueue or a limit increase).
 func (l *Limiter) wake() {
 	for l.queued.Load() > 0 {
-		if l.inflight.Add(1) > l.limit.Load() {
-			l.inflight.Add(-1)
+		if !l.takeBelow(l.limit.Load()) {
 			return
 		}
 		if !l.handOver() {

@@ -3,6 +3,7 @@ package admission
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -259,4 +260,54 @@ func BenchmarkAcquireRelease(b *testing.B) {
 			}
 		}
 	})
+}
+
+// Under contention, a failed TryAcquire never shows in InFlight: it stays within the limit for every
+// reader (metrics, the e2e isolation test), and a failed attempt cannot make a concurrent one that fits
+// fail. (An add taken back on failure let InFlight read more than the limit for a moment.)
+func TestInFlightNeverOverLimit(t *testing.T) {
+	const limit = 4
+	l := New(Config{Mode: Fixed, Max: limit, Min: 1, Priority: Critical})
+	for i := 0; i < limit; i++ { // the limiter is full: every attempt below fails
+		if !l.TryAcquire(Critical) {
+			t.Fatalf("slot %d refused", i)
+		}
+	}
+	stop := make(chan struct{})
+	var attempts atomic.Int64
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if l.TryAcquire(Critical) {
+					t.Error("a slot over the limit was granted")
+					l.Release(-1)
+				}
+				attempts.Add(1)
+			}
+		}()
+	}
+	var worst int64
+	deadline := time.Now().Add(5 * time.Second)
+	for attempts.Load() < 200000 && time.Now().Before(deadline) {
+		worst = max(worst, l.Stats().InFlight)
+	}
+	close(stop)
+	wg.Wait()
+	if worst > limit {
+		t.Fatalf("InFlight read %d with a limit of %d (%d failed attempts)", worst, limit, attempts.Load())
+	}
+	for i := 0; i < limit; i++ {
+		l.Release(-1)
+	}
+	if n := l.Stats().InFlight; n != 0 {
+		t.Fatalf("InFlight %d after every slot was released", n)
+	}
 }
