@@ -3,7 +3,7 @@
 // Envoy's adaptive concurrency filter do), with a bounded wait queue, and a gateway-wide CPU pressure signal
 // (goroutine scheduling latency) that shrinks the limits of saturated routes, background routes first.
 //
-// The fast path (a free slot) is one atomic add and one atomic load; Release is a few atomic adds. A request
+// The fast path (a free slot) is two atomic loads and a compare-and-swap; Release is a few atomic adds. A request
 // over the limit waits on a channel (its goroutine parks: it holds no CPU and its connection is not read)
 // until a slot frees, its deadline passes or the queue is full.
 package admission
