@@ -161,30 +161,17 @@ func TestSaturatedSlowRouteDoesNotStarveFastRoute(t *testing.T) {
 		{name: "users", method: "GET", path: "/api/users/{id}", backend: "demo", interaction: mapping.InteractionRequestResponse, tag: "users.{id}"},
 	}), Options{})
 	ra := g.routeAdm("slow")
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
 	var mu sync.Mutex
 	statuses := map[int]int{}
-	for i := 0; i < 32; i++ { // closed-loop clients on the slow route, far over its limit
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				r := g.do("GET", "/slow/100", "")
-				mu.Lock()
-				statuses[r.status]++
-				mu.Unlock()
-				if r.status == 503 && r.header.Get("Retry-After") == "" {
-					t.Error("503 without Retry-After")
-				}
-			}
-		}()
-	}
+	stop := testutil.Repeat(t, 32, func() { // closed-loop clients on the slow route, far over its limit
+		r := g.do("GET", "/slow/100", "")
+		mu.Lock()
+		statuses[r.status]++
+		mu.Unlock()
+		if r.status == 503 && r.header.Get("Retry-After") == "" {
+			t.Error("503 without Retry-After")
+		}
+	})
 	testutil.Eventually(t, func() bool { return ra.l.Stats().Shed > 0 }, "the slow route to shed")
 	for i := 0; i < 50; i++ {
 		if r := g.do("GET", "/api/users/1", ""); r.status != 200 {
@@ -194,8 +181,7 @@ func TestSaturatedSlowRouteDoesNotStarveFastRoute(t *testing.T) {
 			t.Fatalf("slow route over its limit or queue: %+v", s)
 		}
 	}
-	close(stop)
-	wg.Wait()
+	stop()
 	if statuses[200] == 0 || statuses[503] == 0 {
 		t.Fatalf("slow route statuses %v: want both served and shed requests", statuses)
 	}

@@ -32,40 +32,27 @@ func TestBackendRestartUnderLoad(t *testing.T) {
 		okAfter  atomic.Int64
 		failDur  atomic.Int64
 	)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := 0; w < 4; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				start := time.Now()
-				resp, err := httpClient.Post(g.base+"/echo", "application/json", strings.NewReader("{}"))
-				d := time.Since(start)
-				code := -1
-				if err == nil {
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					code = resp.StatusCode
-				}
-				mu.Lock()
-				statuses[code]++
-				slowest = max(slowest, d)
-				mu.Unlock()
-				switch {
-				case phase.Load() == 1 && code != 200:
-					failDur.Add(1)
-				case phase.Load() == 2 && code == 200:
-					okAfter.Add(1)
-				}
-			}
-		}()
-	}
+	stop := testutil.Repeat(t, 4, func() {
+		start := time.Now()
+		resp, err := httpClient.Post(g.base+"/echo", "application/json", strings.NewReader("{}"))
+		d := time.Since(start)
+		code := -1
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			code = resp.StatusCode
+		}
+		mu.Lock()
+		statuses[code]++
+		slowest = max(slowest, d)
+		mu.Unlock()
+		switch {
+		case phase.Load() == 1 && code != 200:
+			failDur.Add(1)
+		case phase.Load() == 2 && code == 200:
+			okAfter.Add(1)
+		}
+	})
 	time.Sleep(50 * time.Millisecond)
 	b.stop()
 	phase.Store(1)
@@ -75,14 +62,12 @@ func TestBackendRestartUnderLoad(t *testing.T) {
 	deadline := time.Now().Add(testTimeout)
 	for okAfter.Load() < 10 {
 		if time.Now().After(deadline) {
-			close(stop)
-			wg.Wait()
+			stop()
 			t.Fatalf("requests did not succeed after the restart: statuses %v, pool %+v", statuses, g.pools.Stats())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	close(stop)
-	wg.Wait()
+	stop()
 	mu.Lock()
 	defer mu.Unlock()
 	t.Logf("statuses %v, slowest %v", statuses, slowest)

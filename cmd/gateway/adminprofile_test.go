@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rsgate/rsgate/internal/testutil"
 )
 
 // TestContentionProfileOnDemand: a timed mutex or block profile turns sampling on only for its duration,
@@ -16,25 +18,12 @@ func TestContentionProfileOnDemand(t *testing.T) {
 	if r := runtime.SetMutexProfileFraction(-1); r != 0 {
 		t.Fatalf("mutex profile fraction %d before, want 0", r)
 	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
 	var mu sync.Mutex
-	for i := 0; i < 4; i++ { // contention to record
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				mu.Lock()
-				time.Sleep(50 * time.Microsecond)
-				mu.Unlock()
-			}
-		}()
-	}
+	stop := testutil.Repeat(t, 4, func() { // contention to record
+		mu.Lock()
+		time.Sleep(50 * time.Microsecond)
+		mu.Unlock()
+	})
 	done := make(chan struct{})
 	var code int
 	var body string
@@ -53,8 +42,7 @@ func TestContentionProfileOnDemand(t *testing.T) {
 		t.Errorf("second contention profile at once: %d, want 409", c)
 	}
 	<-done
-	close(stop)
-	wg.Wait()
+	stop()
 	if code != 200 || len(body) == 0 {
 		t.Fatalf("mutex profile: %d, %d bytes", code, len(body))
 	}

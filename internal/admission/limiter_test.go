@@ -273,34 +273,20 @@ func TestInFlightNeverOverLimit(t *testing.T) {
 			t.Fatalf("slot %d refused", i)
 		}
 	}
-	stop := make(chan struct{})
 	var attempts atomic.Int64
-	var wg sync.WaitGroup
-	for i := 0; i < 4; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if l.TryAcquire(Critical) {
-					t.Error("a slot over the limit was granted")
-					l.Release(-1)
-				}
-				attempts.Add(1)
-			}
-		}()
-	}
+	stop := testutil.Repeat(t, 4, func() {
+		if l.TryAcquire(Critical) {
+			t.Error("a slot over the limit was granted")
+			l.Release(-1)
+		}
+		attempts.Add(1)
+	})
 	var worst int64
 	deadline := time.Now().Add(5 * time.Second)
 	for attempts.Load() < 200000 && time.Now().Before(deadline) {
 		worst = max(worst, l.Stats().InFlight)
 	}
-	close(stop)
-	wg.Wait()
+	stop()
 	if worst > limit {
 		t.Fatalf("InFlight read %d with a limit of %d (%d failed attempts)", worst, limit, attempts.Load())
 	}

@@ -1,10 +1,11 @@
 // Package testutil holds the helpers the tests of several packages share: Eventually (poll a condition
-// until it holds or a deadline passes) and Clock (a manual clock). It imports nothing of rsgate, so any package's internal tests can
-// use it without an import cycle; the RSocket helpers (an echo handler, a collecting subscriber) are in
+// until it holds or a deadline passes), Repeat (load from n goroutines until stopped) and Clock (a manual
+// clock). It imports nothing of rsgate, so any package's internal tests can use it without an import cycle; the RSocket helpers (an echo handler, a collecting subscriber) are in
 // testutil/rstest, which imports rsocket and so serves every package but rsocket itself.
 package testutil
 
 import (
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -54,3 +55,32 @@ func (c *Clock) Now() time.Time { return time.Unix(0, int64(time.Hour)+c.ns.Load
 
 // Advance moves the clock forward by d.
 func (c *Clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// Repeat calls f over and over from n goroutines until stop is called, and returns stop: it ends the
+// loops and waits until every goroutine has returned (a call of f in progress finishes first). stop may be
+// called more than once; it also runs when the test ends, so a test that fails early leaves no goroutine.
+func Repeat(t testing.TB, n int, f func()) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				f()
+			}
+		})
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			close(done)
+			wg.Wait()
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}

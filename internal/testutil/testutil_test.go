@@ -48,3 +48,29 @@ func TestClock(t *testing.T) {
 		t.Fatalf("after Advance(1.5s): moved %v", d)
 	}
 }
+
+func TestRepeat(t *testing.T) {
+	var calls, running, most atomic.Int64
+	stop := Repeat(t, 3, func() {
+		n := running.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		calls.Add(1)
+		time.Sleep(100 * time.Microsecond)
+		running.Add(-1)
+	})
+	Eventually(t, func() bool { return calls.Load() >= 30 }, "30 calls")
+	stop()
+	n := calls.Load()
+	if running.Load() != 0 {
+		t.Fatalf("%d calls still running after stop", running.Load())
+	}
+	time.Sleep(5 * time.Millisecond)
+	if calls.Load() != n {
+		t.Fatalf("calls went on after stop: %d, then %d", n, calls.Load())
+	}
+	if m := most.Load(); m < 1 || m > 3 {
+		t.Fatalf("at most %d calls at once, want 1..3", m)
+	}
+	stop() // again: no panic
+}
