@@ -38,22 +38,7 @@ func (s *Suite) setup() {
 	writeFile("gateway.yaml", gatewayConfig(p["gw"], p["gwadmin"], p["rsbackend"]))
 	// the tail section's control pair (a second gateway and demo service, started there)
 	writeFile("gateway-control.yaml", gatewayConfig(p["gwctl"], p["gwctladmin"], p["rsbackendctl"]))
-	writeFile("gateway-rsgo.yaml", fmt.Sprintf(`# rsgate benchmark suite: the gateway in front of an rsocket-go v0.8.12 server (bench/suite/cmd/rsgoserver).
-listen: "127.0.0.1:%d"
-admin: "127.0.0.1:%d"
-log: {level: warn, format: json, access_log: {enabled: false}}
-backends:
-  rsgo:
-    transport: tcp
-    addresses: ["127.0.0.1:%d"]
-    connections: 2
-    data_mime: application/json
-    metadata_mime: message/x.rsocket.composite-metadata.v0
-    max_inflight: 100000
-routes:
-  - {name: echo, method: POST, path: /api/echo, backend: rsgo, interaction: request-response, route: echo, timeout: 10s}
-  - {name: users, method: GET, path: "/api/users/{id}", backend: rsgo, interaction: request-response, route: "users.{id}", timeout: 10s}
-`, p["gwrsgo"], p["gwrsgoadmin"], p["rsgo"]))
+	writeFile("gateway-rsgo.yaml", gatewayYAML("an rsocket-go v0.8.12 server (bench/suite/cmd/rsgoserver)", p["gwrsgo"], p["gwrsgoadmin"], "rsgo", p["rsgo"], ""))
 
 	nginxDir := *tmpDir + "/nginx"
 	_ = os.MkdirAll(nginxDir+"/tmp", 0o755)
@@ -159,23 +144,7 @@ http://127.0.0.1:%d {
 
 // gatewayConfig is the suite's gateway config: listen and admin ports, and the demo service's port.
 func gatewayConfig(listen, admin, demo int) string {
-	return fmt.Sprintf(`# rsgate benchmark suite: the gateway in front of the demo RSocket service (bench/http/cmd/rsbackend).
-listen: "127.0.0.1:%d"
-admin: "127.0.0.1:%d"
-log: {level: warn, format: json, access_log: {enabled: false}}
-limits: {idle_timeout: 600s}
-backends:
-  demo:
-    transport: tcp
-    addresses: ["127.0.0.1:%d"]
-    connections: 2
-    data_mime: application/json
-    metadata_mime: message/x.rsocket.composite-metadata.v0
-    max_inflight: 100000
-routes:
-  - {name: echo, method: POST, path: /api/echo, backend: demo, interaction: request-response, route: echo, timeout: 10s}
-  - {name: users, method: GET, path: "/api/users/{id}", backend: demo, interaction: request-response, route: "users.{id}", timeout: 10s}
-  - {name: slow, method: GET, path: "/api/slow/{ms}", backend: demo, interaction: request-response, route: "slow.{ms}", timeout: 30s}
+	return gatewayYAML("the demo RSocket service (bench/http/cmd/rsbackend)", listen, admin, "demo", demo, `  - {name: slow, method: GET, path: "/api/slow/{ms}", backend: demo, interaction: request-response, route: "slow.{ms}", timeout: 30s}
   - name: ticks
     method: GET
     path: "/api/ticks/{count}"
@@ -190,7 +159,29 @@ routes:
     route: chat
     websocket: {origins: ["*"]}
   - {name: browser, path: /rsocket, backend: demo, interaction: rsocket, rsocket: {allow: ["*"]}, websocket: {origins: ["*"]}}
-`, listen, admin, demo)
+`)
+}
+
+// gatewayYAML is a suite gateway config in front of one RSocket backend (name, port) with the echo and
+// users routes, then more routes (YAML list items).
+func gatewayYAML(about string, listen, admin int, backend string, port int, moreRoutes string) string {
+	return fmt.Sprintf(`# rsgate benchmark suite: the gateway in front of %[1]s.
+listen: "127.0.0.1:%[2]d"
+admin: "127.0.0.1:%[3]d"
+log: {level: warn, format: json, access_log: {enabled: false}}
+limits: {idle_timeout: 600s}
+backends:
+  %[4]s:
+    transport: tcp
+    addresses: ["127.0.0.1:%[5]d"]
+    connections: 2
+    data_mime: application/json
+    metadata_mime: message/x.rsocket.composite-metadata.v0
+    max_inflight: 100000
+routes:
+  - {name: echo, method: POST, path: /api/echo, backend: %[4]s, interaction: request-response, route: echo, timeout: 10s}
+  - {name: users, method: GET, path: "/api/users/{id}", backend: %[4]s, interaction: request-response, route: "users.{id}", timeout: 10s}
+%[6]s`, about, listen, admin, backend, port, moreRoutes)
 }
 
 func peerNames(ps []peer) []string {
