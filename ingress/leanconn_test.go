@@ -17,7 +17,7 @@ import (
 )
 
 // tcpPair returns a leanConn (server side) and the raw client side of one loopback TCP connection.
-func tcpPair(t *testing.T) (*leanConn, net.Conn) {
+func tcpPair(t testing.TB) (*leanConn, net.Conn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -247,5 +247,128 @@ func TestLeanConnYieldBudget(t *testing.T) {
 	}
 	if got := lc.yields.Load(); got != 0 {
 		t.Fatalf("yields after a poller wake-up = %d, want 0 (budget renewed)", got)
+	}
+}
+
+// countingDeadliner counts the deadlines a lazyDeadline arms.
+type countingDeadliner struct {
+	armed []time.Time
+}
+
+func (c *countingDeadliner) SetReadDeadline(t time.Time) error {
+	c.armed = append(c.armed, t)
+	return nil
+}
+
+// TestLazyDeadlineArmsOnlyEarlier: fasthttp's idle/read alternation re-arms the socket only when a
+// deadline earlier than the armed one is asked for; later ones are recorded and left to early.
+func TestLazyDeadlineArmsOnlyEarlier(t *testing.T) {
+	var d lazyDeadline
+	var c countingDeadliner
+	now := time.Now()
+	idle, read := 120*time.Second, 30*time.Second
+	for i := range 1000 {
+		at := now.Add(time.Duration(i) * time.Millisecond)
+		if err := d.set(at.Add(idle), &c); err != nil { // waiting for the next request
+			t.Fatal(err)
+		}
+		if err := d.set(at.Add(read), &c); err != nil { // its first byte came
+			t.Fatal(err)
+		}
+	}
+	// The first idle deadline, then the first read deadline (earlier); every later one fires after it.
+	if len(c.armed) != 2 || !c.armed[1].Equal(now.Add(read)) {
+		t.Fatalf("armed %d deadlines (%v), want 2: the first idle and the first read one", len(c.armed), c.armed)
+	}
+	if !d.want.Equal(now.Add(999*time.Millisecond + read)) {
+		t.Fatalf("want = %v, not the last deadline asked for", d.want)
+	}
+	// An earlier deadline (an interrupt) is armed at once; removing the deadline is lazy.
+	past := now.Add(-time.Second)
+	if err := d.set(past, &c); err != nil || len(c.armed) != 3 || !c.armed[2].Equal(past) {
+		t.Fatalf("a past deadline: armed %v, err %v", c.armed, err)
+	}
+	if err := d.set(time.Time{}, &c); err != nil || len(c.armed) != 3 {
+		t.Fatalf("no deadline: armed %v, err %v; want nothing re-armed", c.armed, err)
+	}
+	// The armed (past) deadline fires: early re-arms with the wanted one (none) and the read goes on.
+	timeout := &net.OpError{Op: "read", Err: os.ErrDeadlineExceeded}
+	if !d.early(timeout, &c) || len(c.armed) != 4 || !c.armed[3].IsZero() {
+		t.Fatalf("early with no deadline wanted: armed %v", c.armed)
+	}
+	if d.early(io.EOF, &c) {
+		t.Fatal("early(EOF) = true")
+	}
+	// A wanted deadline that has passed is a real timeout.
+	d.want = past
+	if d.early(timeout, &c) {
+		t.Fatal("early after the wanted deadline = true")
+	}
+}
+
+// TestLeanConnEarlyDeadlineWaits: the socket keeps an earlier (read-timeout) deadline when a later (idle)
+// one is set; when it fires, the read goes on until the later one, and only then times out.
+func TestLeanConnEarlyDeadlineWaits(t *testing.T) {
+	lc, client := tcpPair(t)
+	start := time.Now()
+	if err := lc.SetReadDeadline(start.Add(40 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if err := lc.SetReadDeadline(start.Add(250 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	var one [1]byte
+	_, err := lc.Read(one[:])
+	if el := time.Since(start); !errors.Is(err, os.ErrDeadlineExceeded) || el < 250*time.Millisecond {
+		t.Fatalf("Read = %v after %v, want a timeout at the later deadline (250ms)", err, el)
+	}
+	// Data that comes after an early wake-up is read.
+	if err := lc.SetReadDeadline(time.Now().Add(20 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if err := lc.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		client.Write([]byte("x"))
+	}()
+	if n, err := lc.Read(one[:]); n != 1 || err != nil {
+		t.Fatalf("Read after an early wake-up = %d, %v, want the byte", n, err)
+	}
+	// A deadline in the past set by another goroutine interrupts a read at once.
+	if err := lc.SetReadDeadline(time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		lc.SetReadDeadline(time.Now().Add(-time.Second))
+	}()
+	start = time.Now()
+	if _, err := lc.Read(one[:]); !errors.Is(err, os.ErrDeadlineExceeded) || time.Since(start) > 3*time.Second {
+		t.Fatalf("Read interrupted by a past deadline = %v after %v", err, time.Since(start))
+	}
+}
+
+// BenchmarkReadDeadlines: the two read deadlines fasthttp sets per keep-alive request (idle, then read
+// timeout), on a lean connection against the plain TCP connection under it.
+func BenchmarkReadDeadlines(b *testing.B) {
+	lc, _ := tcpPair(b)
+	for _, bc := range []struct {
+		name string
+		c    interface{ SetReadDeadline(time.Time) error }
+	}{{"tcp", lc.TCPConn}, {"lean", lc}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				now := time.Now()
+				if err := bc.c.SetReadDeadline(now.Add(120 * time.Second)); err != nil {
+					b.Fatal(err)
+				}
+				if err := bc.c.SetReadDeadline(now.Add(30 * time.Second)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

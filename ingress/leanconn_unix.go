@@ -3,11 +3,14 @@
 package ingress
 
 import (
+	"errors"
 	"io"
 	"net"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/rsgate/rsgate/internal/rawio"
 )
@@ -44,6 +47,7 @@ type leanConn struct {
 	chunk  *[]byte // bytes read from the socket and not yet handed out: (*chunk)[r:w]; nil when none
 	r, w   int
 	yields *atomic.Int32 // yields since the last poller wake-up, shared by the listener's connections
+	rd     lazyDeadline  // the read deadline (see lazyDeadline)
 }
 
 // newLeanConn wraps c when it is a plain TCP connection; any other connection is returned as it is.
@@ -72,7 +76,12 @@ func (c *leanConn) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	if len(p) >= leanChunkSize {
-		return c.raw.Read(p)
+		for {
+			n, err := c.raw.Read(p)
+			if err == nil || !c.rd.early(err, c.TCPConn) {
+				return n, err
+			}
+		}
 	}
 	if len(p) == 0 {
 		return 0, nil
@@ -89,6 +98,9 @@ func (c *leanConn) Read(p []byte) (int, error) {
 		runtime.Gosched()
 	}
 	chunk, n, err := c.raw.ReadPooled(&leanChunks)
+	for err != nil && c.rd.early(err, c.TCPConn) {
+		chunk, n, err = c.raw.ReadPooled(&leanChunks)
+	}
 	if c.raw.Waited() && c.yields.Load() != 0 { // woken by the network poller: it runs, yielding may go on
 		c.yields.Store(0)
 	}
@@ -104,6 +116,17 @@ func (c *leanConn) Read(p []byte) (int, error) {
 	return k, nil
 }
 
+// SetReadDeadline implements net.Conn through lazyDeadline.
+func (c *leanConn) SetReadDeadline(t time.Time) error { return c.rd.set(t, c.TCPConn) }
+
+// SetDeadline implements net.Conn: the read deadline through lazyDeadline, the write deadline as it is.
+func (c *leanConn) SetDeadline(t time.Time) error {
+	if err := c.rd.set(t, c.TCPConn); err != nil {
+		return err
+	}
+	return c.TCPConn.SetWriteDeadline(t)
+}
+
 // Write implements net.Conn: all of p, waiting for writability (and within the write deadline) as needed.
 func (c *leanConn) Write(p []byte) (int, error) { return c.raw.Write(p) }
 
@@ -113,3 +136,50 @@ func (c *leanConn) WriteTo(w io.Writer) (int64, error) { return io.Copy(w, reade
 
 // readerOnly hides every method but Read (io.Copy would otherwise call WriteTo again).
 type readerOnly struct{ io.Reader }
+
+// lazyDeadline keeps a socket's read deadline armed lazily. fasthttp sets it twice per request on a
+// keep-alive connection (the idle timeout before waiting for the next request, the read timeout once its
+// first byte came), and each set re-arms the socket's runtime timer: a lock, a timer-heap update (often on
+// another P's heap) and a clock read, for deadlines tens of seconds away that almost never fire.
+//
+// Instead, the deadline the caller asked for (want) is only recorded, and the socket keeps the one it has
+// (armed) as long as that fires no later than want. An earlier one that fires while want is still ahead is
+// an early wake-up: the read sees the timeout, early re-arms the socket with want, and the read is tried
+// again. A deadline therefore never fires late, and a connection that alternates between the idle (120 s)
+// and read (30 s) timeouts re-arms about once per read timeout instead of twice per request. A deadline
+// earlier than the armed one (a past one that interrupts a read, say) is armed at once.
+type lazyDeadline struct {
+	mu    sync.Mutex
+	want  time.Time // zero: none
+	armed time.Time // what the socket has; zero: none
+}
+
+// readDeadliner is the socket a lazyDeadline arms (*net.TCPConn).
+type readDeadliner interface{ SetReadDeadline(time.Time) error }
+
+// set records t as the read deadline and re-arms c only when its armed deadline would fire after t.
+func (d *lazyDeadline) set(t time.Time, c readDeadliner) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.want = t
+	if !d.armed.IsZero() && (t.IsZero() || !d.armed.After(t)) {
+		return nil // fires no later than t; if early, the read re-arms (early)
+	}
+	d.armed = t
+	return c.SetReadDeadline(t)
+}
+
+// early reports whether err is the armed deadline firing before the wanted one; it then re-arms c with
+// the wanted deadline, and the caller reads again.
+func (d *lazyDeadline) early(err error, c readDeadliner) bool {
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		return false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.want.IsZero() && !time.Now().Before(d.want) {
+		return false // the wanted deadline has passed: a real timeout
+	}
+	d.armed = d.want
+	return c.SetReadDeadline(d.want) == nil
+}
