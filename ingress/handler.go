@@ -24,6 +24,9 @@ type request struct {
 	// subject is the authenticated subject, set by authentication before the policies run; rate limits
 	// with key subject use it (ratelimit.go). nil: anonymous.
 	subject []byte
+	// certSubject is the verified client certificate's subject (tls_principal.go), for rate limits with
+	// key subject when auth gave no subject. nil: no verified certificate.
+	certSubject []byte
 	// policy is the route whose policies admitted the request, and rl the RateLimit values they answered
 	// (policy.go: reapplied after a proxied response replaced the headers).
 	policy *route
@@ -48,7 +51,7 @@ func acquireRequest() *request { return requestPool.Get().(*request) }
 
 func releaseRequest(rq *request) {
 	rq.ps.Reset()
-	rq.upstream, rq.streamID, rq.subject, rq.policy, rq.principal = nil, 0, nil, nil, nil
+	rq.upstream, rq.streamID, rq.subject, rq.certSubject, rq.policy, rq.principal = nil, 0, nil, nil, nil, nil
 	rq.admitted, rq.admitWait = false, 0
 	if !rq.call.finish() {
 		rq.call = newCallCtx() // its timer may still fire: never reuse it

@@ -135,7 +135,8 @@ func newKeyedLimiter(c *mapping.RateLimitConfig, name string, set *metrics.Set) 
 	return l
 }
 
-// hashKey returns the bucket key of the request: the subject, the header's value or the client address
+// hashKey returns the bucket key of the request: the subject (auth's, else the verified client
+// certificate's), the header's value or the client address
 // (IPv6 by /64 prefix, since one client commonly holds a whole /64), tagged by kind so that the three
 // spaces cannot collide on purpose.
 func (l *keyedLimiter) hashKey(ctx *fasthttp.RequestCtx, rq *request) uint64 {
@@ -143,6 +144,9 @@ func (l *keyedLimiter) hashKey(ctx *fasthttp.RequestCtx, rq *request) uint64 {
 	case keySubject:
 		if len(rq.subject) > 0 {
 			return maphash.Bytes(l.seed, rq.subject) ^ 0x5b5b5b5b5b5b5b5b
+		}
+		if len(rq.certSubject) > 0 { // mTLS only: the certificate's subject, its own key space
+			return maphash.Bytes(l.seed, rq.certSubject) ^ 0x6d6d6d6d6d6d6d6d
 		}
 	case keyHeader:
 		if v := ctx.Request.Header.PeekBytes(l.header); len(v) > 0 {

@@ -152,6 +152,7 @@ func (s *Server) attachClientCert(ctx *fasthttp.RequestCtx, rq *request) bool {
 	if rq.principal == nil {
 		rq.principal = id.entry
 	}
+	rq.certSubject = id.subject
 	return true
 }
 

@@ -354,3 +354,62 @@ func TestTLSClientCertPrincipalPerConnection(t *testing.T) {
 		wantPrincipal(t, "bob", post(cb1, brb), principal.ProviderMTLS, "CN=bob")
 	}
 }
+
+// TestRateLimitSubjectClientCert: with key subject and no auth, mTLS clients are keyed by their
+// certificate's subject, not their (shared) address: alice's second request is limited, bob's first is not,
+// and a client without a certificate is keyed by IP.
+func TestRateLimitSubjectClientCert(t *testing.T) {
+	addr, _ := certBackend(t)
+	server := testcert.New(t, "gw.example")
+	alice, bob := testcert.New(t, "alice"), testcert.New(t, "bob")
+	certFile, keyFile := server.WriteFiles(t)
+	ca := filepath.Join(t.TempDir(), "clients-ca.pem")
+	if err := os.WriteFile(ca, append(append([]byte(nil), alice.CertPEM...), bob.CertPEM...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := newConfig(map[string]string{"b": addr}, []routeSpec{
+		{name: "rr", method: "POST", path: "/rr", backend: "b", interaction: mapping.InteractionRequestResponse, tag: "rr",
+			mutate: func(r *mapping.Route) {
+				r.RateLimit = &mapping.RateLimitConfig{Rate: "1/h", Burst: 1, Key: mapping.RateKeySubject}
+			}},
+	})
+	cfg.TLS = &mapping.IngressTLS{Cert: certFile, Key: keyFile, ClientCA: ca, ClientAuth: "request"}
+	g := startGateway(t, cfg, Options{})
+	g.waitReady()
+	post := func(cert *testcert.Cert) int {
+		t.Helper()
+		tc := &tls.Config{RootCAs: server.Roots}
+		if cert != nil {
+			tc.Certificates = []tls.Certificate{cert.Pair}
+		}
+		c, err := tls.Dial("tcp", g.addr, tc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(testTimeout))
+		if _, err := io.WriteString(c, "POST /rr HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, step := range []struct {
+		who  string
+		cert *testcert.Cert
+		want int
+	}{
+		{"alice", alice, 200}, {"alice again", alice, 429},
+		{"bob, same address", bob, 200}, {"bob again", bob, 429},
+		{"no certificate (keyed by IP)", nil, 200}, {"no certificate again", nil, 429},
+	} {
+		if got := post(step.cert); got != step.want {
+			t.Fatalf("%s: status %d, want %d", step.who, got, step.want)
+		}
+	}
+}

@@ -34,7 +34,8 @@ type RateLimitConfig struct {
 	// default N of the rate (100/s: 100); 1..1,000,000.
 	Burst int `yaml:"burst"`
 	// Key is what a bucket belongs to: ip (the client connection's address), subject (the authenticated
-	// subject; ip when the request has none) or header:NAME (that header's value; ip when absent). Key
+	// subject; without one the verified client certificate's subject (tls.client_ca); ip when the request
+	// has neither) or header:NAME (that header's value; ip when absent). Key
 	// "key", default ip. Not for websocket.rate_limit (one bucket per session).
 	Key string `yaml:"key"`
 	// MaxKeys bounds the number of buckets kept; beyond it the least recently used idle bucket is
