@@ -413,3 +413,43 @@ func TestRateLimitSubjectClientCert(t *testing.T) {
 		}
 	}
 }
+
+// TestShadowCarriesClientCert: a shadow copy to an RSocket backend carries what the served request carries
+// for an mTLS client: the principal entry and the gateway-set x-client-cert-subject header.
+func TestShadowCarriesClientCert(t *testing.T) {
+	addr, fnfs := certBackend(t)
+	server := testcert.New(t, "gw.example")
+	alice := testcert.New(t, "alice")
+	certFile, keyFile := server.WriteFiles(t)
+	caFile, _ := alice.WriteFiles(t)
+	cfg := newConfig(map[string]string{"b": addr, "copy": addr}, []routeSpec{
+		{name: "rr", method: "POST", path: "/rr", backend: "b", interaction: mapping.InteractionRequestResponse, tag: "rr",
+			mutate: func(r *mapping.Route) {
+				r.Shadow = mapping.NewShadow("copy")
+				r.Shadow.Mode, r.Shadow.Compare = mapping.InteractionFireAndForget, false
+			}},
+	})
+	cfg.TLS = &mapping.IngressTLS{Cert: certFile, Key: keyFile, ClientCA: caFile, ClientAuth: mapping.ClientAuthRequest}
+	g := startGateway(t, cfg, Options{})
+	g.waitReady()
+	hc := &http.Client{Timeout: testTimeout, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		RootCAs: server.Roots, Certificates: []tls.Certificate{alice.Pair}}}}
+	resp, err := hc.Post("https://"+g.addr+"/rr", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("served: %d %s", resp.StatusCode, body)
+	}
+	select {
+	case s := <-fnfs:
+		wantPrincipal(t, "shadow copy", s, principal.ProviderMTLS, "CN=alice")
+		if s.CertHeader != "CN=alice" {
+			t.Fatalf("shadow copy: x-client-cert-subject %q, want CN=alice", s.CertHeader)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("the shadow copy did not arrive")
+	}
+}
