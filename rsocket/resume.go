@@ -268,9 +268,7 @@ func (c *Conn) quiesce() {
 	if last != nil {
 		<-last
 	}
-	for !c.q.idle() {
-		time.Sleep(time.Millisecond) // the paused writer is finishing its last batch
-	}
+	c.q.waitIdle() // the paused writer may be finishing its last batch
 }
 
 // resumeClient runs the client side of a resume on tc.

@@ -33,13 +33,14 @@ type writeQueue struct {
 	finished     bool // the last writer wrote what was queued before close and ran the sink's finish
 	space        chan struct{}
 	spaceWaiters int
-	maxQueued    int         // bytes of buf beyond which lockSpace waits
-	full         func() bool // lockSpace also waits while this reports true (resume buffer); may be nil
-	sink         batchWriter // set once before the first frame
-	runFn        func()      // q.run, bound once: "go q.runFn()" does not allocate
-	spare        []wframe    // writer-owned: the batch buffers swapped with frames and buf
-	spareBuf     []byte      //
-	smallRun     int         // writer-owned: batches in a row that were small (see run)
+	maxQueued    int           // bytes of buf beyond which lockSpace waits
+	full         func() bool   // lockSpace also waits while this reports true (resume buffer); may be nil
+	sink         batchWriter   // set once before the first frame
+	runFn        func()        // q.run, bound once: "go q.runFn()" does not allocate
+	spare        []wframe      // writer-owned: the batch buffers swapped with frames and buf
+	spareBuf     []byte        //
+	smallRun     int           // writer-owned: batches in a row that were small (see run)
+	idleWait     chan struct{} // closed when the writer stops (waitIdle); nil: nobody waits
 }
 
 // wframe is one queued frame (see writeQueue).
@@ -259,6 +260,30 @@ func (q *writeQueue) idle() bool {
 	return !q.writing || q.finished
 }
 
+// waitIdle blocks until no writer runs (see idle): a resume waits there for the paused writer to finish
+// its last batch.
+func (q *writeQueue) waitIdle() {
+	q.mu.Lock()
+	for q.writing && !q.finished {
+		if q.idleWait == nil {
+			q.idleWait = make(chan struct{})
+		}
+		ch := q.idleWait
+		q.mu.Unlock()
+		<-ch
+		q.mu.Lock()
+	}
+	q.mu.Unlock()
+}
+
+// wakeIdleLocked releases the waitIdle callers after the writer stopped. mu must be held.
+func (q *writeQueue) wakeIdleLocked() {
+	if q.idleWait != nil {
+		close(q.idleWait)
+		q.idleWait = nil
+	}
+}
+
 // resume ends a pause and starts a writer for what waits.
 func (q *writeQueue) resume() {
 	q.mu.Lock()
@@ -287,6 +312,7 @@ func (q *writeQueue) run() {
 				continue
 			}
 			q.writing = false
+			q.wakeIdleLocked()
 			q.mu.Unlock()
 			return
 		}
@@ -340,6 +366,7 @@ func (q *writeQueue) run() {
 			q.sink.finish()
 			q.mu.Lock()
 			q.finished = true
+			q.wakeIdleLocked()
 			q.mu.Unlock()
 			return
 		}

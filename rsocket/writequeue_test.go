@@ -247,3 +247,49 @@ func TestWriteQueueIdleAfterClose(t *testing.T) {
 		}
 	}
 }
+
+// blockingSink holds every batch until release is closed, and reports each batch it starts on started.
+type blockingSink struct {
+	fakeSink
+	started chan struct{}
+	release chan struct{}
+}
+
+func (s *blockingSink) writeBatch(q []wframe, buf []byte) error {
+	s.started <- struct{}{}
+	<-s.release
+	return s.fakeSink.writeBatch(q, buf)
+}
+
+// TestWriteQueueWaitIdle: waitIdle returns only once the writer has stopped (here: after its blocked batch),
+// and at once when no writer runs; a resume waits there for the paused writer (quiesce).
+func TestWriteQueueWaitIdle(t *testing.T) {
+	s := &blockingSink{fakeSink: fakeSink{finished: make(chan struct{})}, started: make(chan struct{}, 4), release: make(chan struct{})}
+	var q writeQueue
+	q.init(s, 1<<20)
+	q.waitIdle() // no writer yet
+	_ = q.lock()
+	q.appendControl(&control{t: frame.TypeCancel, id: 1})
+	q.unlock()
+	<-s.started // the writer is in its batch
+	q.pause()
+	done := make(chan struct{})
+	go func() { q.waitIdle(); close(done) }()
+	select {
+	case <-done:
+		t.Fatal("waitIdle returned while the writer was writing")
+	case <-time.After(20 * time.Millisecond):
+	}
+	close(s.release)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("waitIdle did not return after the writer stopped")
+	}
+	if !q.idle() || len(s.snapshot()) != 1 {
+		t.Fatalf("after waitIdle: idle %v, frames %d", q.idle(), len(s.snapshot()))
+	}
+	q.close(ErrClosed, nil)
+	<-s.finished
+	q.waitIdle() // finished: at once
+}
