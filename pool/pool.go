@@ -71,11 +71,16 @@ type Pool struct {
 	outlierTime       time.Duration // outlier.ejection_time
 	probes            atomic.Int32  // addresses waiting for their outlier probe
 
+	members atomic.Pointer[[]*Member]
+	closed  atomic.Bool // Pick refuses (Close or Shutdown began)
+	metrics atomic.Pointer[metricsEntry]
+
+	// Written by every Pick and Done (inflight) or session pick: on cache lines of their own, so that
+	// these writes do not evict the read-only fields above from the other cores' caches.
+	_        [64]byte
 	inflight atomic.Int64 // only maintained when maxInflight > 0
 	sessions atomic.Int64 // PickSession picks not yet done (session.go)
-	members  atomic.Pointer[[]*Member]
-	closed   atomic.Bool // Pick refuses (Close or Shutdown began)
-	metrics  atomic.Pointer[metricsEntry]
+	_        [64]byte
 
 	errNoConn, errOverloaded, errNoLease, errClosed *PickError
 	errRefused                                      [3]*PickError // INVALID_SETUP, UNSUPPORTED_SETUP, REJECTED_SETUP

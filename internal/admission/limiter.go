@@ -60,16 +60,21 @@ var (
 
 // Limiter is a concurrency limit with a wait queue. The zero value is not usable: use New.
 type Limiter struct {
-	inflight atomic.Int64
-	limit    atomic.Int64
-	queued   atomic.Int64 // waiters in the queue
-	shed     atomic.Uint64
+	// Read by every request, written rarely (Adjust, overload).
+	limit  atomic.Int64
+	queued atomic.Int64 // waiters in the queue
+	cfg    Config
 
+	// Written by every request: on cache lines of their own, so that these writes do not evict the
+	// fields above from the other cores' caches.
+	_        [64]byte
+	inflight atomic.Int64
 	// Latency samples since the last adjustment (adaptive only): sum in ns and count.
 	sumRTT atomic.Int64
 	nRTT   atomic.Int64
+	_      [64]byte
 
-	cfg Config
+	shed atomic.Uint64
 
 	mu      sync.Mutex // guards the queue
 	waiters []*waiter  // FIFO
