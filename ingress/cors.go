@@ -224,7 +224,7 @@ func (s *Server) preflight(ctx *fasthttp.RequestCtx, st *state, rq *request) boo
 		rq.ps.Reset()
 		return false
 	}
-	rt.m.begin()
+	rt.m.begin(rq)
 	resp := &ctx.Response.Header
 	resp.AddBytesKV(strVary, strVaryPreflight)
 	acrh := h.PeekBytes(strACRH)

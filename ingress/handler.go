@@ -103,7 +103,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	if rt.split != nil {
 		rt = rt.split.pick(ctx) // a variant of the route bound to the chosen backend (split.go)
 	}
-	rt.m.begin()
+	rt.m.begin(rq)
 	if !s.applyPolicies(ctx, st, st.routes[cr.Index], rq) { // policy.go: CORS, parameters, auth (401/403), rate limit
 		s.finish(ctx, st, rt, rq, ctx.Response.StatusCode())
 		return
@@ -165,7 +165,7 @@ func (s *Server) finish(ctx *fasthttp.RequestCtx, st *state, rt *route, rq *requ
 	if rq.admitted {
 		rq.releaseAdmission(rt, d)
 	}
-	rt.m.end(status, d)
+	rt.m.end(rq, status, d)
 	if st.accessLog {
 		s.accessLog(st, ctx.Method(), ctx.Path(), rt.name, rt.backend, status, responseSize(&ctx.Response), d, rq.upstream, rq.streamID)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -110,5 +111,56 @@ func TestStreamerCreditOverflow(t *testing.T) {
 	sr.OnNext(rsocket.Payload{Data: []byte("late")}, false)
 	if len(sr.queue) != 3 {
 		t.Fatal("item queued after the stream ended")
+	}
+}
+
+// BenchmarkRouteMetrics: what every request does to its route's shared series (in-flight gauge, status
+// counter, duration histogram), from parallel goroutines (-cpu 1,2,...): whether one busy route's
+// metrics stop scaling with cores (bench/README.md, the 16-core projection).
+func BenchmarkRouteMetrics(b *testing.B) {
+	m := newRouteMetrics(metrics.NewSet(), "echo")
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		rq := acquireRequest() // from the per-P pool, as in handle
+		defer releaseRequest(rq)
+		for pb.Next() {
+			m.begin(rq)
+			m.end(rq, 200, 1200*time.Microsecond)
+		}
+	})
+}
+
+// TestInflightGaugeAcrossReload: the route in-flight gauge sums its shards, and a route rebuilt by a
+// reload (newRouteMetrics again, same set and name) counts on the same shards the registered gauge reads:
+// a request begun before the reload and ended after it leaves the gauge at 0.
+func TestInflightGaugeAcrossReload(t *testing.T) {
+	set := metrics.NewSet()
+	read := func() string {
+		var b bytes.Buffer
+		set.WritePrometheus(&b)
+		for _, l := range strings.Split(b.String(), "\n") {
+			if strings.HasPrefix(l, `rsgate_http_inflight_requests{route="r"}`) {
+				return l
+			}
+		}
+		return ""
+	}
+	old := newRouteMetrics(set, "r")
+	a, b := acquireRequest(), acquireRequest()
+	defer releaseRequest(a)
+	defer releaseRequest(b)
+	old.begin(a)
+	old.begin(b)
+	if got := read(); got != `rsgate_http_inflight_requests{route="r"} 2` {
+		t.Fatalf("two in flight: %q", got)
+	}
+	reloaded := newRouteMetrics(set, "r")
+	if reloaded.inflight != old.inflight {
+		t.Fatal("the reloaded route counts on other shards than the gauge reads")
+	}
+	reloaded.end(a, 200, time.Millisecond)
+	old.end(b, 200, time.Millisecond)
+	if got := read(); got != `rsgate_http_inflight_requests{route="r"} 0` {
+		t.Fatalf("all ended: %q", got)
 	}
 }

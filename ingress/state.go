@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -98,7 +100,7 @@ type state struct {
 type routeMetrics struct {
 	byClass  [6]*metrics.Counter // rsgate_http_requests_total{route,status="1xx".."5xx"}; [0] other
 	duration *metrics.PrometheusHistogram
-	inflight *metrics.Gauge
+	inflight *inflightCount   // rsgate_http_inflight_requests{route}
 	items    *metrics.Counter // rsgate_stream_items_total
 	set      *metrics.Set
 }
@@ -114,24 +116,66 @@ func newRouteMetrics(set *metrics.Set, name string) *routeMetrics {
 		m.byClass[i] = set.GetOrCreateCounter(`rsgate_http_requests_total{` + label + `,status="` + c + `"}`)
 	}
 	m.duration = set.GetOrCreatePrometheusHistogram(`rsgate_http_request_duration_seconds{` + label + `}`)
-	m.inflight = set.GetOrCreateGauge(`rsgate_http_inflight_requests{`+label+`}`, nil)
+	m.inflight = inflightCountOf(set, `rsgate_http_inflight_requests{`+label+`}`)
 	m.items = set.GetOrCreateCounter(`rsgate_stream_items_total{` + label + `}`)
 	return m
 }
 
-func (m *routeMetrics) begin() {
+// begin counts a request or stream in flight; rq is the pooled request (its call context's shard picks
+// the in-flight counter, see inflightCount).
+func (m *routeMetrics) begin(rq *request) {
 	if m.set != nil {
-		m.inflight.Inc()
+		m.inflight[rq.call.shard].n.Add(1)
 	}
 }
 
-// end counts a finished request or stream.
-func (m *routeMetrics) end(status int, d time.Duration) {
+// end counts a finished request or stream; rq as given to begin.
+func (m *routeMetrics) end(rq *request, status int, d time.Duration) {
 	if m.set == nil {
 		return
 	}
-	m.inflight.Dec()
+	m.inflight[rq.call.shard].n.Add(-1)
 	m.count(status, d)
+}
+
+// inflightCount is a route's in-flight gauge, split into one counter per calls-registry shard, each on a
+// cache line of its own; the gauge reports their sum. Every request adds to it and takes away again, from
+// whatever core serves it: one shared float gauge (a compare-and-swap loop) made that a cache line that
+// every core wrote twice per request. A request uses the shard of its pooled call context; requests come
+// from a per-P pool, so a core mostly meets the same few shards. BenchmarkRouteMetrics.
+type inflightCount [callShards]struct {
+	n atomic.Int64
+	_ [56]byte
+}
+
+func (c *inflightCount) sum() float64 {
+	var n int64
+	for i := range c {
+		n += c[i].n.Load()
+	}
+	return float64(n)
+}
+
+// inflightCounts keeps one inflightCount per set and series name, so that a route rebuilt by a reload
+// counts on the same shards that the series' gauge (created once, with its callback) reports.
+var inflightCounts sync.Map // inflightKey -> *inflightCount
+
+type inflightKey struct {
+	set  *metrics.Set
+	name string
+}
+
+func inflightCountOf(set *metrics.Set, name string) *inflightCount {
+	k := inflightKey{set, name}
+	if c, ok := inflightCounts.Load(k); ok {
+		return c.(*inflightCount)
+	}
+	c, loaded := inflightCounts.LoadOrStore(k, new(inflightCount))
+	ic := c.(*inflightCount)
+	if !loaded {
+		set.GetOrCreateGauge(name, ic.sum)
+	}
+	return ic
 }
 
 // count counts a request that was never in flight (404/405, errors before dispatch).

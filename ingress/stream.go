@@ -480,7 +480,7 @@ func (sr *streamer) detach(cause error) {
 		sr.status = 499
 	}
 	d := time.Since(sr.start)
-	sr.rt.m.end(sr.status, d)
+	sr.rt.m.end(sr.rq, sr.status, d)
 	if sr.st.accessLog {
 		sr.s.accessLog(sr.st, sr.method, sr.path, sr.rt.name, sr.rt.backend, sr.status, sr.bytes, d, sr.member, sr.rq.streamID)
 	}
