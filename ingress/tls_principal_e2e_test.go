@@ -310,21 +310,33 @@ func TestTLSClientCertPrincipalE2E(t *testing.T) {
 // A certificate verified on a connection stays that connection's: two connections with different
 // certificates, requests interleaved, each see their own subject (the per-connection cache is per
 // connection, not per server).
-func TestTLSClientCertPrincipalPerConnection(t *testing.T) {
-	addr, _ := certBackend(t)
+// mtlsGateway starts a gateway serving routes over TLS that asks for client certificates (client_auth
+// request) and trusts those of clients; it returns the gateway and its server certificate.
+func mtlsGateway(t *testing.T, backends map[string]string, routes []routeSpec, clients ...*testcert.Cert) (*gateway, *testcert.Cert) {
+	t.Helper()
 	server := testcert.New(t, "gw.example")
-	alice, bob := testcert.New(t, "alice"), testcert.New(t, "bob")
 	certFile, keyFile := server.WriteFiles(t)
+	var pem []byte
+	for _, c := range clients {
+		pem = append(pem, c.CertPEM...)
+	}
 	ca := filepath.Join(t.TempDir(), "clients-ca.pem")
-	if err := os.WriteFile(ca, append(append([]byte(nil), alice.CertPEM...), bob.CertPEM...), 0o600); err != nil {
+	if err := os.WriteFile(ca, pem, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := newConfig(map[string]string{"b": addr}, []routeSpec{
-		{name: "rr", method: "POST", path: "/rr", backend: "b", interaction: mapping.InteractionRequestResponse, tag: "rr"},
-	})
-	cfg.TLS = &mapping.IngressTLS{Cert: certFile, Key: keyFile, ClientCA: ca}
+	cfg := newConfig(backends, routes)
+	cfg.TLS = &mapping.IngressTLS{Cert: certFile, Key: keyFile, ClientCA: ca, ClientAuth: mapping.ClientAuthRequest}
 	g := startGateway(t, cfg, Options{})
 	g.waitReady()
+	return g, server
+}
+
+func TestTLSClientCertPrincipalPerConnection(t *testing.T) {
+	addr, _ := certBackend(t)
+	alice, bob := testcert.New(t, "alice"), testcert.New(t, "bob")
+	g, server := mtlsGateway(t, map[string]string{"b": addr}, []routeSpec{
+		{name: "rr", method: "POST", path: "/rr", backend: "b", interaction: mapping.InteractionRequestResponse, tag: "rr"},
+	}, alice, bob)
 	dial := func(cert *testcert.Cert) (*tls.Conn, *bufio.Reader) {
 		c, err := tls.Dial("tcp", g.addr, &tls.Config{RootCAs: server.Roots, Certificates: []tls.Certificate{cert.Pair}})
 		if err != nil {
@@ -360,22 +372,13 @@ func TestTLSClientCertPrincipalPerConnection(t *testing.T) {
 // and a client without a certificate is keyed by IP.
 func TestRateLimitSubjectClientCert(t *testing.T) {
 	addr, _ := certBackend(t)
-	server := testcert.New(t, "gw.example")
 	alice, bob := testcert.New(t, "alice"), testcert.New(t, "bob")
-	certFile, keyFile := server.WriteFiles(t)
-	ca := filepath.Join(t.TempDir(), "clients-ca.pem")
-	if err := os.WriteFile(ca, append(append([]byte(nil), alice.CertPEM...), bob.CertPEM...), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := newConfig(map[string]string{"b": addr}, []routeSpec{
+	g, server := mtlsGateway(t, map[string]string{"b": addr}, []routeSpec{
 		{name: "rr", method: "POST", path: "/rr", backend: "b", interaction: mapping.InteractionRequestResponse, tag: "rr",
 			mutate: func(r *mapping.Route) {
 				r.RateLimit = &mapping.RateLimitConfig{Rate: "1/h", Burst: 1, Key: mapping.RateKeySubject}
 			}},
-	})
-	cfg.TLS = &mapping.IngressTLS{Cert: certFile, Key: keyFile, ClientCA: ca, ClientAuth: "request"}
-	g := startGateway(t, cfg, Options{})
-	g.waitReady()
+	}, alice, bob)
 	post := func(cert *testcert.Cert) int {
 		t.Helper()
 		tc := &tls.Config{RootCAs: server.Roots}
@@ -418,20 +421,14 @@ func TestRateLimitSubjectClientCert(t *testing.T) {
 // for an mTLS client: the principal entry and the gateway-set x-client-cert-subject header.
 func TestShadowCarriesClientCert(t *testing.T) {
 	addr, fnfs := certBackend(t)
-	server := testcert.New(t, "gw.example")
 	alice := testcert.New(t, "alice")
-	certFile, keyFile := server.WriteFiles(t)
-	caFile, _ := alice.WriteFiles(t)
-	cfg := newConfig(map[string]string{"b": addr, "copy": addr}, []routeSpec{
+	g, server := mtlsGateway(t, map[string]string{"b": addr, "copy": addr}, []routeSpec{
 		{name: "rr", method: "POST", path: "/rr", backend: "b", interaction: mapping.InteractionRequestResponse, tag: "rr",
 			mutate: func(r *mapping.Route) {
 				r.Shadow = mapping.NewShadow("copy")
 				r.Shadow.Mode, r.Shadow.Compare = mapping.InteractionFireAndForget, false
 			}},
-	})
-	cfg.TLS = &mapping.IngressTLS{Cert: certFile, Key: keyFile, ClientCA: caFile, ClientAuth: mapping.ClientAuthRequest}
-	g := startGateway(t, cfg, Options{})
-	g.waitReady()
+	}, alice)
 	hc := &http.Client{Timeout: testTimeout, Transport: &http.Transport{TLSClientConfig: &tls.Config{
 		RootCAs: server.Roots, Certificates: []tls.Certificate{alice.Pair}}}}
 	resp, err := hc.Post("https://"+g.addr+"/rr", "application/json", strings.NewReader("{}"))
