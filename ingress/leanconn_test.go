@@ -7,12 +7,14 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/rsgate/rsgate/mapping"
 	"github.com/valyala/fasthttp"
 )
 
@@ -370,5 +372,74 @@ func BenchmarkReadDeadlines(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestClientTimeoutsE2E: the read and idle timeouts of client connections (lazy deadlines underneath)
+// fire when they should, neither early nor late: a keep-alive connection idle after a request is closed
+// after idle_timeout, not after the shorter read_timeout still armed from its request; a request whose
+// headers never end is cut after read_timeout.
+func TestClientTimeoutsE2E(t *testing.T) {
+	const readTimeout, idleTimeout = 300 * time.Millisecond, 900 * time.Millisecond
+	d := startDemo(t)
+	cfg := newConfig(map[string]string{"demo": d.Addr().String()}, demoRoutes())
+	cfg.Limits.ReadTimeout, cfg.Limits.IdleTimeout = mapping.Duration(readTimeout), mapping.Duration(idleTimeout)
+	g := startGateway(t, cfg, Options{})
+	g.waitReady()
+	closedAfter := func(c net.Conn, br *bufio.Reader) time.Duration {
+		t.Helper()
+		start := time.Now()
+		_ = c.SetReadDeadline(start.Add(10 * time.Second))
+		if _, err := br.ReadByte(); err == nil {
+			t.Fatal("the gateway sent more bytes instead of closing")
+		}
+		return time.Since(start)
+	}
+
+	c, err := net.Dial("tcp", g.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for range 3 { // a few requests: the deadlines alternate between idle and read on one socket
+		if _, err := io.WriteString(c, "POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	if el := closedAfter(c, br); el < idleTimeout-100*time.Millisecond || el > idleTimeout+3*time.Second {
+		t.Fatalf("idle keep-alive connection closed after %v, want about idle_timeout %v (read_timeout %v)", el, idleTimeout, readTimeout)
+	}
+
+	c2, err := net.Dial("tcp", g.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if _, err := io.WriteString(c2, "GET /api/users/1 HTTP/1.1\r\nHost: x\r\nX-Slow: "); err != nil {
+		t.Fatal(err)
+	}
+	br2 := bufio.NewReader(c2)
+	start := time.Now()
+	_ = c2.SetReadDeadline(start.Add(10 * time.Second))
+	resp, err := http.ReadResponse(br2, nil)
+	el := time.Since(start)
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestTimeout {
+			t.Fatalf("unfinished headers: status %d, want 408 or a close", resp.StatusCode)
+		}
+	}
+	if el < readTimeout-100*time.Millisecond || el > readTimeout+3*time.Second {
+		t.Fatalf("unfinished headers answered or cut after %v, want about read_timeout %v", el, readTimeout)
 	}
 }
