@@ -403,17 +403,8 @@ func TestClientTimeoutsE2E(t *testing.T) {
 	defer c.Close()
 	br := bufio.NewReader(c)
 	for range 3 { // a few requests: the deadlines alternate between idle and read on one socket
-		if _, err := io.WriteString(c, "POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"); err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("status %d", resp.StatusCode)
+		if st := exchange(t, c, br, "POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"); st != 200 {
+			t.Fatalf("status %d", st)
 		}
 	}
 	if el := closedAfter(c, br); el < idleTimeout-100*time.Millisecond || el > idleTimeout+3*time.Second {

@@ -4,8 +4,8 @@ import (
 	"bufio"
 	"crypto/tls"
 	"encoding/json"
-	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -31,8 +31,15 @@ func peerCN(t *testing.T, addr string) string {
 // getOn sends GET path on an open connection and returns the status.
 func getOn(t *testing.T, c *tls.Conn, br *bufio.Reader, path string) int {
 	t.Helper()
+	return exchange(t, c, br, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n")
+}
+
+// exchange writes the raw request on an open connection (br reads it), reads the whole response and
+// returns its status.
+func exchange(t *testing.T, c net.Conn, br *bufio.Reader, request string) int {
+	t.Helper()
 	_ = c.SetDeadline(time.Now().Add(testTimeout))
-	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path); err != nil {
+	if _, err := io.WriteString(c, request); err != nil {
 		t.Fatal(err)
 	}
 	resp, err := http.ReadResponse(br, nil)

@@ -390,17 +390,7 @@ func TestRateLimitSubjectClientCert(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(testTimeout))
-		if _, err := io.WriteString(c, "POST /rr HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"); err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
+		return exchange(t, c, bufio.NewReader(c), "POST /rr HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
 	}
 	for _, step := range []struct {
 		who  string
