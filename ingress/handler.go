@@ -227,8 +227,7 @@ func streamIDField(id uint32) zap.Field {
 // it answers the error (400 for a request the metadata cannot be built from, else the pool's error) and
 // returns false.
 func (s *Server) prepare(ctx *fasthttp.RequestCtx, rt *route, rq *request) ([]byte, *poolMember, bool) {
-	mr := metaRequest{method: ctx.Method(), target: ctx.RequestURI(), header: &ctx.Request.Header,
-		clientSubject: s.clientSubject(ctx), principal: rq.principal}
+	mr := s.metaRequestOf(ctx, rq)
 	md, err := appendRequestMetadata(rq.md, rt, &rq.ps, &mr)
 	if err != nil {
 		writeJSONError(ctx, fasthttp.StatusBadRequest, err.Error(), CodeBadRequest, nil)

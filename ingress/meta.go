@@ -40,6 +40,13 @@ type metaRequest struct {
 	principal      []byte // the whole principal entry of the verified identity (auth.go), or nil
 }
 
+// metaRequestOf is what the metadata of rq is built from: the one place that reads it from the HTTP
+// request, for the served request (prepare) and its shadow copy alike.
+func (s *Server) metaRequestOf(ctx *fasthttp.RequestCtx, rq *request) metaRequest {
+	return metaRequest{method: ctx.Method(), target: ctx.RequestURI(), header: &ctx.Request.Header,
+		clientSubject: s.clientSubject(ctx), principal: rq.principal}
+}
+
 // appendRequestMetadata appends the request metadata for route rt to dst (normally dst[:0] of a pooled
 // buffer) and returns it; the result is nil when there is nothing to send (M flag clear). For composite
 // metadata it writes, in this order: the routing entry (when the route has a tag), the bearer

@@ -185,8 +185,7 @@ func (s *Server) startShadow(ctx *fasthttp.RequestCtx, rt *route, rq *request) *
 		c.scratch = buildUpstreamRequest(ctx, t, rq, hp, c.req, c.scratch)
 		c.req.SetBody(ctx.PostBody()) // a copy: the shadow outlives the handler
 	} else {
-		mr := metaRequest{method: ctx.Method(), target: ctx.RequestURI(), header: &ctx.Request.Header,
-			clientSubject: s.clientSubject(ctx), principal: rq.principal} // as prepare builds it for the served request
+		mr := s.metaRequestOf(ctx, rq) // what the served request's metadata is built from
 		md, err := appendRequestMetadata(c.md, t, &rq.ps, &mr)
 		if err != nil {
 			<-sh.sem
