@@ -136,9 +136,8 @@ func newKeyedLimiter(c *mapping.RateLimitConfig, name string, set *metrics.Set) 
 }
 
 // hashKey returns the bucket key of the request: the subject (auth's, else the verified client
-// certificate's), the header's value or the client address
-// (IPv6 by /64 prefix, since one client commonly holds a whole /64), tagged by kind so that the three
-// spaces cannot collide on purpose.
+// certificate's), the header's value or the client address (IPv6 by /64 prefix, since one client commonly
+// holds a whole /64), tagged by kind so that the key spaces cannot collide on purpose.
 func (l *keyedLimiter) hashKey(ctx *fasthttp.RequestCtx, rq *request) uint64 {
 	switch l.keyKind {
 	case keySubject:

@@ -252,19 +252,16 @@ func (q *writeQueue) pause() {
 	q.mu.Unlock()
 }
 
-// idle reports whether no writer runs (after pause: the binding may be replaced). After close, the last
-// writer keeps writing set (so that no other one starts) and is idle once it has finished.
-func (q *writeQueue) idle() bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return !q.writing || q.finished
-}
+// idleLocked reports whether no writer runs (after pause: the binding may be replaced). After close, the
+// last writer keeps writing set (so that no other one starts) and is idle once it has finished. mu must
+// be held.
+func (q *writeQueue) idleLocked() bool { return !q.writing || q.finished }
 
-// waitIdle blocks until no writer runs (see idle): a resume waits there for the paused writer to finish
-// its last batch.
+// waitIdle blocks until no writer runs (see idleLocked): a resume waits there for the paused writer to
+// finish its last batch.
 func (q *writeQueue) waitIdle() {
 	q.mu.Lock()
-	for q.writing && !q.finished {
+	for !q.idleLocked() {
 		if q.idleWait == nil {
 			q.idleWait = make(chan struct{})
 		}

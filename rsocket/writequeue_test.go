@@ -49,6 +49,13 @@ func (s *fakeSink) snapshot() [][]byte {
 	return append([][]byte{}, s.frames...)
 }
 
+// idle reports idleLocked under mu.
+func (q *writeQueue) idle() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.idleLocked()
+}
+
 func waitFrames(t *testing.T, s *fakeSink, n int) [][]byte {
 	t.Helper()
 	testutil.EventuallyWithin(t, 5*time.Second, func() bool { return len(s.snapshot()) >= n }, fmt.Sprintf("the writer to write %d frames", n))
