@@ -16,6 +16,7 @@ import (
 type binding struct {
 	c          *Conn
 	tc         transport.Conn
+	rf         transport.ReaderFlusher // tc when its reader can write without waiting, else nil
 	closeOnce  sync.Once
 	readerDone chan struct{}
 }
@@ -24,7 +25,7 @@ type binding struct {
 var errDetached = errors.New("rsocket: session detached from its transport")
 
 func newBinding(c *Conn, tc transport.Conn) *binding {
-	return &binding{c: c, tc: tc, readerDone: make(chan struct{})}
+	return &binding{c: c, tc: tc, rf: transport.ReaderFlusherOf(tc), readerDone: make(chan struct{})}
 }
 
 // close closes the transport without waiting for the peer: it stops the transport's waiting first
@@ -90,11 +91,20 @@ func (c *Conn) detach(b *binding, cause error) {
 
 // readLoop is the binding's reader; the session's reader-owned state is handed from one binding's reader
 // to the next (a new binding starts only after the old reader has returned).
+//
+// Over a transport that lets it (transport.ReaderFlusher), the reader also writes: the frames queued while
+// it dispatches the whole frames of one read (a handler's answer given at once, credit, and whatever other
+// goroutines queue meanwhile) go out in one batch that the reader writes itself before it reads again
+// (writeQueue.flushFromReader), not through a writer goroutine woken for them.
 func (b *binding) readLoop() {
 	c := b.c
+	deferred := false // the queue waits for this reader's flushFromReader
 	for {
 		buf, err := b.tc.ReadFrame()
 		if err != nil {
+			if deferred {
+				c.q.stopDeferring()
+			}
 			// Done with the session's reader-owned state: a resume waiting for this reader may go on.
 			close(b.readerDone)
 			if c.loadState() == stateClosed {
@@ -109,9 +119,19 @@ func (b *binding) readLoop() {
 		if !c.gotFrame.Load() {
 			c.gotFrame.Store(true)
 		}
+		if b.rf != nil && !deferred {
+			c.q.deferToReader()
+			deferred = true
+		}
 		c.inReader.Store(true)
 		ok := c.handleFrame(buf)
 		c.inReader.Store(false)
+		if deferred && !ok {
+			c.q.stopDeferring()
+		} else if deferred && !b.rf.Buffered() {
+			deferred = false
+			c.q.flushFromReader()
+		}
 		if !ok {
 			close(b.readerDone)
 			return
@@ -135,6 +155,48 @@ func (c *Conn) writeBatch(q []wframe, buf []byte) error {
 			return b.failed(err)
 		}
 	}
+	if err := b.tc.Flush(); err != nil {
+		return b.failed(err)
+	}
+	return nil
+}
+
+// tryWriteBatch is writeBatch without waiting for the peer (the reader's flush, writeQueue.flushFromReader):
+// done false leaves the rest of the batch in the transport for flushRest.
+func (c *Conn) tryWriteBatch(q []wframe, buf []byte) (bool, error) {
+	if c.res != nil {
+		c.res.record(c, q, buf)
+	}
+	b := c.b.Load()
+	if b == nil {
+		return false, errDetached
+	}
+	for i := range q {
+		f := &q[i]
+		if err := b.tc.WriteFrame(buf[f.off:f.end], f.md, f.data); err != nil {
+			return false, b.failed(err)
+		}
+	}
+	if b.rf == nil {
+		if err := b.tc.Flush(); err != nil {
+			return false, b.failed(err)
+		}
+		return true, nil
+	}
+	done, err := b.rf.TryFlush()
+	if err != nil {
+		return false, b.failed(err)
+	}
+	if !done {
+		c.rest = b
+	}
+	return done, nil
+}
+
+// flushRest writes what tryWriteBatch left in its binding's transport, waiting for the peer as needed.
+func (c *Conn) flushRest() error {
+	b := c.rest
+	c.rest = nil
 	if err := b.tc.Flush(); err != nil {
 		return b.failed(err)
 	}

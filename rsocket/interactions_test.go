@@ -541,3 +541,47 @@ func TestSendQueueBackpressure(t *testing.T) {
 		t.Fatalf("%d items sent, %d arrived", sent, got)
 	}
 }
+
+// TestHandlerSendsOnReader: a stream handler that sends every item before it returns, on the reader
+// goroutine, more than the write queue holds (MaxQueuedBytes): over TCP the reader writes what its
+// frames produce itself (writeQueue.flushFromReader), so a Send that waits for queue space there must
+// start a writer rather than wait for the reader. All items arrive, and request-responses answered on
+// the reader go on after it.
+func TestHandlerSendsOnReader(t *testing.T) {
+	forBoth(t, func(t *testing.T, tcp bool) {
+		leakCheck(t)
+		const items = 200
+		item := bytes.Repeat([]byte("i"), 1024)
+		h := echoHandler()
+		h.RequestStreamFunc = func(req Payload, n uint32, s *Stream) {
+			for range items {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				err := s.Send(ctx, Payload{Data: item})
+				cancel()
+				if err != nil {
+					_ = s.Error(frame.CodeApplicationError, err.Error())
+					return
+				}
+			}
+			_ = s.Complete()
+		}
+		client, _ := pair(t, pairCfg{tcp: tcp, handler: h, server: ServerOptions{MaxQueuedBytes: 8 << 10}})
+		sub := newCollector()
+		if _, err := client.RequestStream(Payload{Data: []byte("go")}, frame.MaxRequestN, sub); err != nil {
+			t.Fatal(err)
+		}
+		sub.wait(t)
+		got, complete, err := sub.snapshot()
+		if err != nil || !complete || len(got) != items {
+			t.Fatalf("%d items, complete %v, err %v; want %d, true, nil", len(got), complete, err, items)
+		}
+		for i := range 50 {
+			msg := []byte(strconv.Itoa(i))
+			resp, _, err := client.RequestResponse(context.Background(), Payload{Data: msg})
+			if err != nil || !bytes.Equal(resp.Data, msg) {
+				t.Fatalf("request-response %d after the stream: %q, %v", i, resp.Data, err)
+			}
+			resp.Release()
+		}
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/rsgate/rsgate/rsocket/frame"
 )
@@ -41,6 +42,7 @@ type writeQueue struct {
 	spareBuf     []byte        //
 	smallRun     int           // writer-owned: batches in a row that were small (see run)
 	idleWait     chan struct{} // closed when the writer stops (waitIdle); nil: nobody waits
+	deferStart   atomic.Bool   // the reader writes what is queued (deferToReader): unlock starts no writer
 }
 
 // wframe is one queued frame (see writeQueue).
@@ -61,6 +63,11 @@ type notifier struct {
 type batchWriter interface {
 	// writeBatch writes the frames and flushes. An error means the batch may be partly written.
 	writeBatch(q []wframe, buf []byte) error
+	// tryWriteBatch is writeBatch without waiting for the peer: done false (and no error) means the rest
+	// waits in the transport for flushRest, which the caller must call next.
+	tryWriteBatch(q []wframe, buf []byte) (done bool, err error)
+	// flushRest writes what tryWriteBatch left, waiting as writeBatch does.
+	flushRest() error
 	// writeFailed is told about the first error of writeBatch; it returns true when the queue should
 	// pause (keep accepting frames, write nothing until resumed) rather than drop what is queued.
 	writeFailed(err error) (pause bool)
@@ -71,6 +78,9 @@ type batchWriter interface {
 const (
 	// yieldBelow: the writer yields once before taking a batch of fewer frames.
 	yieldBelow = 16
+	// deferMax: with this many frames queued, a writer goroutine starts even while the reader is to write
+	// them (deferToReader), so that a long read batch does not hold back a burst from other goroutines.
+	deferMax = 256
 	// maxRetainedBatch: batch buffers with a larger capacity are dropped after a run of batches that
 	// were all smaller than this.
 	maxRetainedBatch = 256 << 10
@@ -105,7 +115,15 @@ func (q *writeQueue) lockSpace(ctx context.Context) error {
 	q.mu.Lock()
 	for !q.closed && q.fullLocked() {
 		q.spaceWaiters++
+		// What fills the queue may wait for the reader (deferToReader), and this may be the reader.
+		start := !q.writing && !q.paused && len(q.frames) > 0
+		if start {
+			q.writing = true
+		}
 		q.mu.Unlock()
+		if start {
+			go q.runFn()
+		}
 		select {
 		case <-q.space:
 		case <-ctx.Done():
@@ -148,6 +166,9 @@ func (q *writeQueue) spaceFreed() {
 // at the queue under mu before it exits, so it takes whatever was queued before that.
 func (q *writeQueue) unlock() {
 	start := !q.writing && !q.paused && (len(q.frames) > 0 || q.closed)
+	if start && !q.closed && len(q.frames) < deferMax && q.deferStart.Load() {
+		start = false // the reader writes them (flushFromReader)
+	}
 	if start {
 		q.writing = true
 	}
@@ -288,15 +309,14 @@ func (q *writeQueue) resume() {
 	q.unlock()
 }
 
-// run is the queue's only writer: at most one runs at a time (writing, under mu). It writes batches until
-// the queue is empty (or paused) and returns; after close it writes everything queued before and calls
-// the sink's finish.
-func (q *writeQueue) run() {
-	var (
-		failed   bool // a write failed and the queue is closed: drop the rest
-		yielded  bool
-		lingered bool
-	)
+// run is the queue's writer goroutine: at most one writer runs at a time (writing, under mu). It writes
+// batches until the queue is empty (or paused) and returns; after close it writes everything queued before
+// and calls the sink's finish.
+func (q *writeQueue) run() { q.loop(false) }
+
+// loop is run's body; failed: a write failed and the queue is closed: drop the rest.
+func (q *writeQueue) loop(failed bool) {
+	var yielded, lingered bool
 	for {
 		q.mu.Lock()
 		if q.paused || (len(q.frames) == 0 && !q.closed) {
@@ -323,42 +343,18 @@ func (q *writeQueue) run() {
 			continue
 		}
 		yielded = false
-		batch, buf := q.frames, q.buf
-		q.frames, q.buf = q.spare[:0], q.spareBuf[:0]
-		closed := q.closed
-		if q.spaceWaiters > 0 {
-			q.signalSpaceLocked()
-		}
+		batch, buf, closed := q.takeLocked()
 		q.mu.Unlock()
 
 		dropped := failed
 		if !failed {
-			if err := q.sink.writeBatch(batch, buf); err != nil {
-				if q.sink.writeFailed(err) {
-					// Paused by the sink: the frames are kept by it (resume buffer) or lost with the
-					// binding (frames that do not survive a resume); either way the callers are free.
-					q.pause()
-				} else {
-					failed, dropped = true, true
-					closed = false // drain what was queued meanwhile on the next round
-				}
+			err := q.sink.writeBatch(batch, buf)
+			dropped, failed = q.wrote(err)
+			if failed {
+				closed = false // drain what was queued meanwhile on the next round
 			}
 		}
-		for i := range batch {
-			if n := batch[i].notify; n != nil {
-				n.dropped = dropped // read by the waiter after the token
-				n.wr <- struct{}{}
-			}
-			batch[i] = wframe{}
-		}
-		// Keep big batch buffers while batches are big (streaming); drop them after a run of small
-		// batches, so that a session back to light traffic does not pin megabytes.
-		if len(buf) > maxRetainedBatch {
-			q.smallRun = 0
-		} else if q.smallRun++; q.smallRun > 64 && cap(buf) > maxRetainedBatch {
-			buf = nil
-		}
-		q.spare, q.spareBuf = batch[:0], buf[:0]
+		q.release(batch, buf, dropped)
 		if closed {
 			q.sink.finish()
 			q.mu.Lock()
@@ -368,4 +364,100 @@ func (q *writeQueue) run() {
 			return
 		}
 	}
+}
+
+// takeLocked swaps the queue out as the next batch. mu must be held, by the writer.
+func (q *writeQueue) takeLocked() (batch []wframe, buf []byte, closed bool) {
+	batch, buf = q.frames, q.buf
+	q.frames, q.buf = q.spare[:0], q.spareBuf[:0]
+	if q.spaceWaiters > 0 {
+		q.signalSpaceLocked()
+	}
+	return batch, buf, q.closed
+}
+
+// wrote handles the outcome of a batch's write: on error the queue pauses (the sink keeps the frames:
+// resume buffer, or they are lost with the binding, which frees their callers either way) or fails
+// (failed: drop all that follows). dropped: the batch's frames were not (surely) written.
+func (q *writeQueue) wrote(err error) (dropped, failed bool) {
+	if err == nil {
+		return false, false
+	}
+	if q.sink.writeFailed(err) {
+		q.pause()
+		return false, false
+	}
+	return true, true
+}
+
+// release signals a written (or dropped) batch's notifications and keeps its buffers for the next one.
+func (q *writeQueue) release(batch []wframe, buf []byte, dropped bool) {
+	for i := range batch {
+		if n := batch[i].notify; n != nil {
+			n.dropped = dropped // read by the waiter after the token
+			n.wr <- struct{}{}
+		}
+		batch[i] = wframe{}
+	}
+	// Keep big batch buffers while batches are big (streaming); drop them after a run of small
+	// batches, so that a session back to light traffic does not pin megabytes.
+	if len(buf) > maxRetainedBatch {
+		q.smallRun = 0
+	} else if q.smallRun++; q.smallRun > 64 && cap(buf) > maxRetainedBatch {
+		buf = nil
+	}
+	q.spare, q.spareBuf = batch[:0], buf[:0]
+}
+
+// deferToReader makes the session's reader the writer of what is queued from now until its
+// flushFromReader: while it dispatches the frames of one read, the frames they produce (and any other)
+// wait for it instead of starting a writer goroutine. Reader goroutine only.
+func (q *writeQueue) deferToReader() { q.deferStart.Store(true) }
+
+// flushFromReader ends deferToReader; the reader calls it once no whole frame is left in its read buffer,
+// before it reads again, or when it stops. When frames wait and no writer runs, the reader writes them
+// itself, without waiting for the peer (sink.tryWriteBatch): this saves the wake-up of a writer
+// goroutine (and, with more than one P, often of a second thread) between a request and its answer. What
+// the socket does not take at once is finished by a writer goroutine, so the reader never waits to write
+// and keeps reading.
+func (q *writeQueue) flushFromReader() {
+	q.mu.Lock()
+	q.deferStart.Store(false)
+	if q.writing || q.paused || q.closed || len(q.frames) == 0 {
+		q.unlock() // starts a writer for what waits, if any
+		return
+	}
+	q.writing = true
+	batch, buf, _ := q.takeLocked()
+	q.mu.Unlock()
+	done, err := q.sink.tryWriteBatch(batch, buf)
+	if err == nil && !done {
+		go q.finishBatch(batch, buf)
+		return
+	}
+	dropped, failed := q.wrote(err)
+	q.release(batch, buf, dropped)
+	if failed {
+		go q.loop(true)
+		return
+	}
+	q.mu.Lock()
+	q.writing = false
+	q.wakeIdleLocked()
+	q.unlock() // frames queued meanwhile: a writer goroutine takes them
+}
+
+// stopDeferring ends deferToReader without writing: a reader that stops leaves what waits to a writer
+// goroutine.
+func (q *writeQueue) stopDeferring() {
+	q.mu.Lock()
+	q.deferStart.Store(false)
+	q.unlock()
+}
+
+// finishBatch is a writer goroutine that starts with the rest of a batch that tryWriteBatch left.
+func (q *writeQueue) finishBatch(batch []wframe, buf []byte) {
+	dropped, failed := q.wrote(q.sink.flushRest())
+	q.release(batch, buf, dropped)
+	q.loop(failed)
 }

@@ -20,6 +20,12 @@ type fakeSink struct {
 	fail     error // writeBatch fails with it (once)
 	pause    bool  // writeFailed answer
 	finished chan struct{}
+
+	// tryWriteBatch (the reader's flush)
+	tries, rests int
+	partial      bool // the next tryWriteBatch writes nothing and leaves its batch to flushRest
+	held         []wframe
+	heldBuf      []byte
 }
 
 func newFakeSink() *fakeSink { return &fakeSink{finished: make(chan struct{})} }
@@ -38,6 +44,37 @@ func (s *fakeSink) writeBatch(q []wframe, buf []byte) error {
 		s.frames = append(s.frames, b)
 	}
 	return nil
+}
+
+func (s *fakeSink) tryWriteBatch(q []wframe, buf []byte) (bool, error) {
+	s.mu.Lock()
+	s.tries++
+	if s.partial {
+		s.partial = false
+		s.held, s.heldBuf = q, buf
+		s.mu.Unlock()
+		return false, nil
+	}
+	s.mu.Unlock()
+	if err := s.writeBatch(q, buf); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func (s *fakeSink) flushRest() error {
+	s.mu.Lock()
+	q, buf := s.held, s.heldBuf
+	s.held, s.heldBuf = nil, nil
+	s.rests++
+	s.mu.Unlock()
+	return s.writeBatch(q, buf)
+}
+
+func (s *fakeSink) counts() (batches, tries, rests int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.batches, s.tries, s.rests
 }
 
 func (s *fakeSink) writeFailed(error) bool { return s.pause }
@@ -299,4 +336,124 @@ func TestWriteQueueWaitIdle(t *testing.T) {
 	q.close(ErrClosed, nil)
 	<-s.finished
 	q.waitIdle() // finished: at once
+}
+
+// queueCancels queues n CANCEL frames (ids from..from+n-1), each with its own lock/unlock.
+func queueCancels(t *testing.T, q *writeQueue, from, n uint32) {
+	t.Helper()
+	for id := from; id < from+n; id++ {
+		if err := q.lock(); err != nil {
+			t.Fatal(err)
+		}
+		q.appendControl(&control{t: frame.TypeCancel, id: id})
+		q.unlock()
+	}
+}
+
+// TestWriteQueueReaderFlush: while the reader defers (deferToReader), queued frames start no writer;
+// flushFromReader writes them itself, on the calling goroutine, in one batch, and leaves the queue idle.
+func TestWriteQueueReaderFlush(t *testing.T) {
+	s := newFakeSink()
+	var q writeQueue
+	q.init(s, 1<<20)
+	q.deferToReader()
+	queueCancels(t, &q, 1, 3)
+	time.Sleep(20 * time.Millisecond) // a writer goroutine, if one had started, would have written by now
+	if b, tries, _ := s.counts(); b != 0 || tries != 0 {
+		t.Fatalf("while deferred: %d batches written, %d tries; want none", b, tries)
+	}
+	q.flushFromReader()
+	if b, tries, rests := s.counts(); b != 1 || tries != 1 || rests != 0 {
+		t.Fatalf("after flushFromReader: %d batches, %d tries, %d rests; want 1, 1, 0 (written inline)", b, tries, rests)
+	}
+	if got := len(s.snapshot()); got != 3 {
+		t.Fatalf("%d frames written, want 3", got)
+	}
+	if !q.idle() {
+		t.Fatal("a writer still runs after the reader's flush")
+	}
+	// Not deferred any more: the next frame starts a writer goroutine as usual.
+	queueCancels(t, &q, 4, 1)
+	waitFrames(t, s, 4)
+	if _, tries, _ := s.counts(); tries != 1 {
+		t.Fatalf("%d tries, want 1: the frame after the flush was written by the reader", tries)
+	}
+}
+
+// TestWriteQueueReaderFlushRest: when the socket does not take the reader's batch at once, a writer
+// goroutine finishes it (flushRest) and signals the zero-copy frame only then; the reader does not wait.
+func TestWriteQueueReaderFlushRest(t *testing.T) {
+	s := newFakeSink()
+	s.partial = true
+	var q writeQueue
+	q.init(s, 1<<20)
+	q.deferToReader()
+	n := &notifier{wr: make(chan struct{}, 1)}
+	if err := q.lock(); err != nil {
+		t.Fatal(err)
+	}
+	q.appendPayload(0, frame.TypeRequestResponse, 1, 0, 0, nil, []byte("data"), true, n)
+	q.unlock()
+	q.flushFromReader()
+	select {
+	case <-n.wr:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the zero-copy frame was never signalled")
+	}
+	if n.dropped {
+		t.Fatal("frame reported dropped")
+	}
+	if _, tries, rests := s.counts(); tries != 1 || rests != 1 {
+		t.Fatalf("%d tries, %d rests; want 1 and 1", tries, rests)
+	}
+	if got := waitFrames(t, s, 1); len(got) != 1 {
+		t.Fatalf("%d frames, want 1", len(got))
+	}
+	testutil.EventuallyWithin(t, 5*time.Second, q.idle, "the writer that finished the batch to stop")
+	queueCancels(t, &q, 2, 1) // the queue goes on with a writer goroutine
+	waitFrames(t, s, 2)
+}
+
+// TestWriteQueueDeferLimits: what is queued while the reader defers still goes out without it when
+// waiting for it could stall: a burst of deferMax frames, a sender waiting for queue space (which may be
+// the reader itself, in a handler), and a reader that stops (stopDeferring).
+func TestWriteQueueDeferLimits(t *testing.T) {
+	t.Run("burst", func(t *testing.T) {
+		s := newFakeSink()
+		var q writeQueue
+		q.init(s, 1<<20)
+		q.deferToReader()
+		queueCancels(t, &q, 1, deferMax)
+		waitFrames(t, s, deferMax)
+	})
+	t.Run("space", func(t *testing.T) {
+		s := newFakeSink()
+		var q writeQueue
+		q.init(s, 64) // copied bytes beyond which lockSpace waits
+		q.deferToReader()
+		data := make([]byte, 100)
+		for i := range 2 {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			err := q.lockSpace(ctx)
+			cancel()
+			if err != nil {
+				t.Fatalf("send %d: %v: a full queue waited for the deferring reader", i, err)
+			}
+			q.appendPayload(0, frame.TypePayload, 1, frame.FlagNext, 0, nil, data, false, nil)
+			q.unlock()
+		}
+		waitFrames(t, s, 2)
+	})
+	t.Run("stop", func(t *testing.T) {
+		s := newFakeSink()
+		var q writeQueue
+		q.init(s, 1<<20)
+		q.deferToReader()
+		queueCancels(t, &q, 1, 2)
+		q.stopDeferring()
+		waitFrames(t, s, 2)
+		if _, tries, _ := s.counts(); tries != 0 {
+			t.Fatalf("%d tries: stopDeferring wrote on the reader", tries)
+		}
+	})
 }

@@ -47,6 +47,9 @@ type Conn struct {
 	// is about to wait (or waits) for writability.
 	nowait  atomic.Bool
 	waiting atomic.Bool
+
+	// TryWritev, under wmu: try makes a full socket end the write (blocked) instead of waiting.
+	try, blocked bool
 }
 
 // NewConn returns the raw reader and writer of tc.
@@ -172,6 +175,19 @@ func (c *Conn) writev(bufs [][]byte) (int64, error) {
 	return n, nil
 }
 
+// TryWritev is Writev without waiting: it writes what the socket takes now and reports done = false,
+// with a nil error, when the socket filled up before the end. The entries of bufs are resliced as they go
+// out, so a later Writev of the same bufs writes the rest.
+func (c *Conn) TryWritev(bufs [][]byte) (n int64, done bool, err error) {
+	c.wmu.Lock()
+	c.try, c.blocked = true, false
+	n, err = c.writev(bufs)
+	done = err == nil && !c.blocked
+	c.try = false
+	c.wmu.Unlock()
+	return n, done, err
+}
+
 // StopWaiting makes writes stop waiting for writability, for good: from now on a write that finds the
 // socket full returns what it wrote and an error matching syscall.EAGAIN instead of waiting. It reports
 // whether a write is waiting for writability at this moment; that write goes on waiting (close the
@@ -184,8 +200,13 @@ func (c *Conn) StopWaiting() (waiting bool) {
 	return c.waiting.Load()
 }
 
-// full handles EAGAIN in writeFD: wait (false), or, after StopWaiting, end the write with EAGAIN (true).
+// full handles EAGAIN in writeFD: wait (false), or end the write (true): in TryWritev, and after
+// StopWaiting with EAGAIN.
 func (c *Conn) full() bool {
+	if c.try {
+		c.blocked = true
+		return true
+	}
 	c.waiting.Store(true)
 	if c.nowait.Load() {
 		c.werr = syscall.EAGAIN

@@ -33,6 +33,28 @@ type Conn interface {
 	RemoteAddr() net.Addr
 }
 
+// ReaderFlusher is implemented by Conns that let the reading goroutine write as well, without waiting
+// for the peer: plain TCP on Unix (see ReaderFlusherOf). A session's reader uses it to write the frames
+// that the frames it has just read produced (the answers of handlers that answer at once) itself, once
+// it has read every whole frame received, instead of waking a writer goroutine for them.
+type ReaderFlusher interface {
+	// Buffered reports whether the next ReadFrame returns a frame without reading the connection.
+	// Only the reading goroutine calls it.
+	Buffered() bool
+	// TryFlush is Flush that does not wait: it writes what the socket takes now. done false with a nil
+	// error means the rest is still queued and a Flush (which may wait) must follow before anything is
+	// queued again. It is called by the one goroutine writing at the time, as Flush.
+	TryFlush() (done bool, err error)
+}
+
+// ReaderFlusherOf returns tc as a ReaderFlusher when its writes can stop at a full socket, or nil.
+func ReaderFlusherOf(tc Conn) ReaderFlusher {
+	if sc, ok := tc.(*streamConn); ok && sc.raw != nil {
+		return sc
+	}
+	return nil
+}
+
 // Listener yields server-side Conns.
 type Listener interface {
 	// Accept waits for the next connection. After Close it returns an error matching ErrClosed.

@@ -5,6 +5,7 @@ package transport
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"testing"
 	"time"
 )
@@ -74,5 +75,64 @@ func TestRawTCPFlushAllocs(t *testing.T) {
 	<-done
 	if allocs > 0 {
 		t.Fatalf("%.1f allocations per Flush, want 0", allocs)
+	}
+}
+
+// TestRawTCPTryFlush: TryFlush writes what the socket takes and returns at once when it is full (done
+// false, no error, no wait); a Flush afterwards writes the rest, and the peer gets every frame whole and
+// in order. With room in the socket TryFlush writes the whole batch (done true).
+func TestRawTCPTryFlush(t *testing.T) {
+	client, server := loopbackPair(t, Options{WriteCopyThreshold: -1})
+	rf := ReaderFlusherOf(client)
+	if rf == nil {
+		t.Fatalf("client %T is not a ReaderFlusher", client)
+	}
+	if err := client.WriteFrame([]byte("small!"), nil, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if done, err := rf.TryFlush(); !done || err != nil {
+		t.Fatalf("TryFlush of one small frame: done=%v err=%v, want done", done, err)
+	}
+	if f, err := server.ReadFrame(); err != nil || string(f) != "small!x" {
+		t.Fatalf("small frame: %q, %v", f, err)
+	}
+
+	// More than the socket buffers hold (set small: no autotuning), nobody reading: TryFlush must stop
+	// at a full socket.
+	_ = server.(*streamConn).nc.(*net.TCPConn).SetReadBuffer(64 << 10)
+	_ = client.(*streamConn).nc.(*net.TCPConn).SetWriteBuffer(64 << 10)
+	const frames = 200
+	payload := func(i int) []byte { return bytes.Repeat([]byte{byte(i)}, 64<<10) }
+	for i := range frames {
+		if err := client.WriteFrame([]byte(fmt.Sprintf("h%05d", i)), nil, payload(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	done, err := rf.TryFlush()
+	if err != nil || done {
+		t.Fatalf("TryFlush of 12.5 MiB to a peer that does not read: done=%v err=%v, want not done", done, err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("TryFlush took %v: it waited for the peer", d)
+	}
+	flushed := make(chan error, 1)
+	go func() { flushed <- client.Flush() }()
+	for i := range frames {
+		f, err := server.ReadFrame()
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if want := append([]byte(fmt.Sprintf("h%05d", i)), payload(i)...); !bytes.Equal(f, want) {
+			t.Fatalf("frame %d: %d bytes, want %d (head %q)", i, len(f), len(want), f[:min(len(f), 6)])
+		}
+	}
+	select {
+	case err := <-flushed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Flush did not return")
 	}
 }

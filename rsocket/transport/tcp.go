@@ -117,6 +117,8 @@ func NewTCPConnWith(c net.Conn, opts Options) Conn {
 type rawReadWriter interface {
 	io.ReadWriter
 	Writev(bufs [][]byte) (int64, error)
+	// TryWritev: Writev that stops at a full socket (done false) instead of waiting.
+	TryWritev(bufs [][]byte) (n int64, done bool, err error)
 	// StopWaiting: later writes stop at a full socket (EAGAIN); true when a write waits right now.
 	StopWaiting() (waiting bool)
 }
@@ -214,6 +216,16 @@ func (c *streamConn) ReadFrame() ([]byte, error) {
 	return f, nil
 }
 
+// Buffered implements ReaderFlusher: a whole frame is buffered.
+func (c *streamConn) Buffered() bool {
+	k := c.rend - c.rpos
+	if k < prefixLen || c.rerr != nil {
+		return false
+	}
+	p := c.rbuf[c.rpos:]
+	return k-prefixLen >= int(p[0])<<16|int(p[1])<<8|int(p[2])
+}
+
 // fill reads until at least need (<= len(rbuf)) bytes are buffered from rpos.
 func (c *streamConn) fill(need int) error {
 	if c.rpos == c.rend {
@@ -308,9 +320,6 @@ func (c *streamConn) Flush() error {
 	var err error
 	if c.raw != nil {
 		_, err = c.raw.Writev(c.bufs)
-		if err != nil && c.nowait.Load() && errors.Is(err, syscall.EAGAIN) {
-			err = fmt.Errorf("%w: %w", ErrWouldBlock, err)
-		}
 	} else {
 		wire := c.queued() + len(c.bufs)*recordOverhead
 		c.inWrite.Store(int64(wire))
@@ -322,6 +331,27 @@ func (c *streamConn) Flush() error {
 			c.out = nil
 		}
 		c.inWrite.Store(0)
+	}
+	return c.flushed(err)
+}
+
+// TryFlush implements ReaderFlusher. Without the raw TCP path it writes nothing (done false): a write
+// through the net package cannot stop at a full socket.
+func (c *streamConn) TryFlush() (done bool, err error) {
+	if c.raw == nil || c.werr != nil || len(c.bufs) == 0 {
+		return false, nil // Flush reports what there is to report
+	}
+	_, done, err = c.raw.TryWritev(c.bufs)
+	if err == nil && !done {
+		return false, nil // the socket is full: bufs hold the rest (resliced as they went out)
+	}
+	return err == nil, c.flushed(err)
+}
+
+// flushed ends a batch that Flush or TryFlush wrote (err nil) or failed to write.
+func (c *streamConn) flushed(err error) error {
+	if err != nil && c.raw != nil && c.nowait.Load() && errors.Is(err, syscall.EAGAIN) {
+		err = fmt.Errorf("%w: %w", ErrWouldBlock, err)
 	}
 	clear(c.bufs) // drop references to the caller's slices (WriteTo resliced the entries)
 	c.bufs = c.bufs[:0]

@@ -283,3 +283,29 @@ func TestTCPLargeBufferReleased(t *testing.T) {
 		t.Fatalf("after a small frame: big buffer held=%v, read buffer %d bytes", c.big != nil, len(c.rbuf))
 	}
 }
+
+// TestTCPBuffered: Buffered reports a whole frame in the read buffer (the next ReadFrame reads nothing from
+// the connection), not a prefix alone or a frame cut short.
+func TestTCPBuffered(t *testing.T) {
+	// goldenTwoFrames, then the prefix and part of a third frame of 6 bytes.
+	wire := goldenTwoFrames + "\x00\x00\x06" + "\x00\x00"
+	c := newStreamConn(rwc{Reader: bytes.NewReader([]byte(wire)), Writer: io.Discard}, Options{}, false)
+	if c.Buffered() {
+		t.Fatal("Buffered before any read")
+	}
+	for i, want := range []bool{true, false} {
+		if _, err := c.ReadFrame(); err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if got := c.Buffered(); got != want {
+			t.Fatalf("after frame %d: Buffered %v, want %v (buffered %q)", i, got, want, c.rbuf[c.rpos:c.rend])
+		}
+	}
+	if ReaderFlusherOf(c) != nil {
+		t.Fatal("a stream Conn without the raw TCP path is a ReaderFlusher: its writes cannot stop at a full socket")
+	}
+	p, _ := Pipe()
+	if ReaderFlusherOf(p) != nil {
+		t.Fatal("the pipe is a ReaderFlusher")
+	}
+}
