@@ -22,7 +22,11 @@
 // Any goroutine may queue frames (mutex + slice swap). Exactly one writer runs at a time: a flag under
 // the queue mutex says whether one is running, and whoever queues a frame while none is starts it
 // (shutdown likewise, to flush the final frames); the writer clears the flag under the same mutex when it
-// finds the queue empty. No channel is ever closed while others may send on it. Handler and Subscriber
+// finds the queue empty. Over plain TCP the reader takes the writer's part for what is queued while it
+// dispatches the whole frames of one read: it writes that batch itself before it reads again, without
+// waiting for the peer (a writer goroutine finishes what the socket does not take at once), so that an
+// answer given at once by a handler needs no goroutine hand-off. No channel is ever closed while others
+// may send on it. Handler and Subscriber
 // methods run on the reader goroutine: they must not block, and must not wait for an answer on the same
 // connection.
 //
