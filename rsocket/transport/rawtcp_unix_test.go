@@ -28,14 +28,22 @@ func TestRawTCPBigBatch(t *testing.T) {
 	flushed := make(chan error, 1)
 	go func() { flushed <- client.Flush() }()
 	time.Sleep(50 * time.Millisecond) // let the writer fill the socket buffers and wait
+	readAllThenFlushed(t, server, frames, func(i int) []byte {
+		return append(append([]byte(fmt.Sprintf("h%05d", i)), "md"...), payload(i)...)
+	}, flushed)
+}
+
+// readAllThenFlushed reads frames frames from server, each equal to want(i), then waits for the
+// concurrent Flush to report on flushed.
+func readAllThenFlushed(t *testing.T, server Conn, frames int, want func(i int) []byte, flushed <-chan error) {
+	t.Helper()
 	for i := range frames {
 		f, err := server.ReadFrame()
 		if err != nil {
 			t.Fatalf("frame %d: %v", i, err)
 		}
-		want := append(append([]byte(fmt.Sprintf("h%05d", i)), "md"...), payload(i)...)
-		if !bytes.Equal(f, want) {
-			t.Fatalf("frame %d: %d bytes, want %d (head %q)", i, len(f), len(want), f[:min(len(f), 6)])
+		if w := want(i); !bytes.Equal(f, w) {
+			t.Fatalf("frame %d: %d bytes, want %d (head %q)", i, len(f), len(w), f[:min(len(f), 6)])
 		}
 	}
 	select {
@@ -118,21 +126,7 @@ func TestRawTCPTryFlush(t *testing.T) {
 	}
 	flushed := make(chan error, 1)
 	go func() { flushed <- client.Flush() }()
-	for i := range frames {
-		f, err := server.ReadFrame()
-		if err != nil {
-			t.Fatalf("frame %d: %v", i, err)
-		}
-		if want := append([]byte(fmt.Sprintf("h%05d", i)), payload(i)...); !bytes.Equal(f, want) {
-			t.Fatalf("frame %d: %d bytes, want %d (head %q)", i, len(f), len(want), f[:min(len(f), 6)])
-		}
-	}
-	select {
-	case err := <-flushed:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Flush did not return")
-	}
+	readAllThenFlushed(t, server, frames, func(i int) []byte {
+		return append([]byte(fmt.Sprintf("h%05d", i)), payload(i)...)
+	}, flushed)
 }
