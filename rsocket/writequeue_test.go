@@ -442,6 +442,9 @@ func TestWriteQueueDeferLimits(t *testing.T) {
 			q.appendPayload(0, frame.TypePayload, 1, frame.FlagNext, 0, nil, data, false, nil)
 			q.unlock()
 		}
+		// The writer started for the first send may have stopped before the second was queued: that one
+		// waits for the reader, whose flush at the end of its read writes it.
+		q.flushFromReader()
 		waitFrames(t, s, 2)
 	})
 	t.Run("stop", func(t *testing.T) {
