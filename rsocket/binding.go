@@ -139,21 +139,11 @@ func (b *binding) readLoop() {
 	}
 }
 
-// writeBatch writes a batch to the current binding (the writeQueue's sink). With resumption, the
-// resumable frames of the batch enter the resume buffer first, so that a failed write loses none.
+// writeBatch writes a batch to the current binding (the writeQueue's sink) and flushes it.
 func (c *Conn) writeBatch(q []wframe, buf []byte) error {
-	if c.res != nil {
-		c.res.record(c, q, buf)
-	}
-	b := c.b.Load()
-	if b == nil {
-		return errDetached
-	}
-	for i := range q {
-		f := &q[i]
-		if err := b.tc.WriteFrame(buf[f.off:f.end], f.md, f.data); err != nil {
-			return b.failed(err)
-		}
+	b, err := c.queueBatch(q, buf)
+	if err != nil {
+		return err
 	}
 	if err := b.tc.Flush(); err != nil {
 		return b.failed(err)
@@ -164,20 +154,11 @@ func (c *Conn) writeBatch(q []wframe, buf []byte) error {
 // tryWriteBatch is writeBatch without waiting for the peer (the reader's flush, writeQueue.flushFromReader):
 // done false leaves the rest of the batch in the transport for flushRest.
 func (c *Conn) tryWriteBatch(q []wframe, buf []byte) (bool, error) {
-	if c.res != nil {
-		c.res.record(c, q, buf)
+	b, err := c.queueBatch(q, buf)
+	if err != nil {
+		return false, err
 	}
-	b := c.b.Load()
-	if b == nil {
-		return false, errDetached
-	}
-	for i := range q {
-		f := &q[i]
-		if err := b.tc.WriteFrame(buf[f.off:f.end], f.md, f.data); err != nil {
-			return false, b.failed(err)
-		}
-	}
-	if b.rf == nil {
+	if b.rf == nil { // cannot stop at a full socket: write it all
 		if err := b.tc.Flush(); err != nil {
 			return false, b.failed(err)
 		}
@@ -187,20 +168,39 @@ func (c *Conn) tryWriteBatch(q []wframe, buf []byte) (bool, error) {
 	if err != nil {
 		return false, b.failed(err)
 	}
-	if !done {
-		c.rest = b
-	}
 	return done, nil
 }
 
-// flushRest writes what tryWriteBatch left in its binding's transport, waiting for the peer as needed.
+// flushRest writes what tryWriteBatch left in the transport, waiting for the peer as needed. The binding
+// is still the one tryWriteBatch wrote to (a new one is bound only once the writer is idle), or none.
 func (c *Conn) flushRest() error {
-	b := c.rest
-	c.rest = nil
+	b := c.b.Load()
+	if b == nil {
+		return errDetached
+	}
 	if err := b.tc.Flush(); err != nil {
 		return b.failed(err)
 	}
 	return nil
+}
+
+// queueBatch hands a batch's frames to the current binding's transport, unflushed. With resumption, the
+// resumable frames of the batch enter the resume buffer first, so that a failed write loses none.
+func (c *Conn) queueBatch(q []wframe, buf []byte) (*binding, error) {
+	if c.res != nil {
+		c.res.record(c, q, buf)
+	}
+	b := c.b.Load()
+	if b == nil {
+		return nil, errDetached
+	}
+	for i := range q {
+		f := &q[i]
+		if err := b.tc.WriteFrame(buf[f.off:f.end], f.md, f.data); err != nil {
+			return nil, b.failed(err)
+		}
+	}
+	return b, nil
 }
 
 // failed reports a write error of this binding to the session: detach (resume) or end.

@@ -66,7 +66,6 @@ type Conn struct {
 	gotFrame  atomic.Bool
 	inReader  atomic.Bool   // the reader is dispatching a frame (Close called then does not wait)
 	writerEnd chan struct{} // closed by the writer's finish after close
-	rest      *binding      // writer-owned: the binding whose transport holds the rest of a tryWriteBatch
 }
 
 // connState is the lifecycle of a session. It only moves forward: open -> draining -> closed. Whether a

@@ -116,7 +116,7 @@ func (q *writeQueue) lockSpace(ctx context.Context) error {
 	for !q.closed && q.fullLocked() {
 		q.spaceWaiters++
 		// What fills the queue may wait for the reader (deferToReader), and this may be the reader.
-		start := !q.writing && !q.paused && len(q.frames) > 0
+		start := q.canStartLocked()
 		if start {
 			q.writing = true
 		}
@@ -165,7 +165,7 @@ func (q *writeQueue) spaceFreed() {
 // unlock releases mu and starts a writer when frames wait and none is running. A running writer looks
 // at the queue under mu before it exits, so it takes whatever was queued before that.
 func (q *writeQueue) unlock() {
-	start := !q.writing && !q.paused && (len(q.frames) > 0 || q.closed)
+	start := q.canStartLocked()
 	if start && !q.closed && len(q.frames) < deferMax && q.deferStart.Load() {
 		start = false // the reader writes them (flushFromReader)
 	}
@@ -176,6 +176,12 @@ func (q *writeQueue) unlock() {
 	if start {
 		go q.runFn()
 	}
+}
+
+// canStartLocked reports whether a writer is needed and none runs: frames wait (or the queue closed and
+// its sink must finish) and the queue is not paused. mu must be held.
+func (q *writeQueue) canStartLocked() bool {
+	return !q.writing && !q.paused && (len(q.frames) > 0 || q.closed)
 }
 
 // push queues buf[off:] plus md and data. mu must be held.
