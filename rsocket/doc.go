@@ -26,9 +26,8 @@
 // dispatches the whole frames of one read: it writes that batch itself before it reads again, without
 // waiting for the peer (a writer goroutine finishes what the socket does not take at once), so that an
 // answer given at once by a handler needs no goroutine hand-off. No channel is ever closed while others
-// may send on it. Handler and Subscriber
-// methods run on the reader goroutine: they must not block, and must not wait for an answer on the same
-// connection.
+// may send on it. Handler and Subscriber methods run on the reader goroutine: they must not block, and
+// must not wait for an answer on the same connection.
 //
 // # Ownership and lifetimes
 //
