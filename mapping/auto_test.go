@@ -42,3 +42,37 @@ func TestConnectionsAuto(t *testing.T) {
 		}
 	}
 }
+
+func TestWorkers(t *testing.T) {
+	const rest = "backends:\n  b:\n    addresses: [\"127.0.0.1:1\"]\n" +
+		"routes:\n  - {name: r, method: GET, path: /r, backend: b, interaction: request-response, route: r}\n"
+	parse := func(workers string) (*Config, error) { return Parse([]byte(workers+rest), "c.yaml") }
+	c, err := parse("")
+	if err != nil || c.Workers != 1 {
+		t.Fatalf("default: workers %v, %v; want 1 (one process)", c, err)
+	}
+	if runtime.GOOS == "linux" {
+		for _, procs := range []int{1, 2, 5} {
+			old := runtime.GOMAXPROCS(procs)
+			c, err := parse("workers: auto\n")
+			runtime.GOMAXPROCS(old)
+			if err != nil || c.Workers != procs {
+				t.Errorf("GOMAXPROCS=%d, workers: auto -> %v, %v; want %d", procs, c, err, procs)
+			}
+		}
+		if c, err := parse("workers: 3\n"); err != nil || c.Workers != 3 {
+			t.Errorf("workers: 3 -> %v, %v", c, err)
+		}
+	} else if _, err := parse("workers: 2\n"); err == nil || !strings.Contains(err.Error(), "need Linux") {
+		t.Errorf("workers: 2 on %s: %v, want a need-Linux error", runtime.GOOS, err)
+	}
+	for workers, want := range map[string]string{
+		"workers: many\n": `c.yaml:1: workers: expected an integer or "auto", got string "many"`,
+		"workers: 0\n":    `c.yaml:1: workers: must be between 1 and 1024, or "auto" (one per core), got 0`,
+		"workers: 2000\n": `c.yaml:1: workers: must be between 1 and 1024, or "auto" (one per core), got 2000`,
+	} {
+		if _, err := parse(workers); err == nil || err.Error() != want {
+			t.Errorf("%q:\ngot  %v\nwant %s", workers, err, want)
+		}
+	}
+}

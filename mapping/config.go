@@ -42,6 +42,7 @@ const (
 	DefaultListen          = ":8080"
 	DefaultAdmin           = "127.0.0.1:9901"
 	DefaultShutdownGrace   = 15 * time.Second
+	MaxWorkers             = 1024
 	DefaultMaxBody         = 4 << 20
 	DefaultReadTimeout     = 30 * time.Second
 	DefaultIdleTimeout     = 120 * time.Second
@@ -89,6 +90,14 @@ type Config struct {
 	// ShutdownGrace is how long a SIGTERM drain waits for in-flight requests and streams before closing
 	// them. Key "shutdown_grace", default 15s.
 	ShutdownGrace Duration `yaml:"shutdown_grace"`
+
+	// Workers is the number of gateway processes serving the listen address (Linux only): 1 runs everything
+	// in this process; N > 1 makes this process a supervisor of N workers, each a whole gateway on its own
+	// share of the cores, the kernel spreading client connections over them (SO_REUSEPORT). Workers share
+	// nothing, like replicas on one host: limits, rate-limit buckets and resumable sessions are per worker.
+	// Key "workers", 1..1024 or "auto"; default 1. "auto" = AutoWorkers() (one per core GOMAXPROCS allows).
+	// See cmd/gateway/workers.go.
+	Workers int `yaml:"workers" unit:"workers"`
 
 	// Log configures logging. Key "log".
 	Log LogConfig `yaml:"log"`
@@ -495,6 +504,7 @@ func NewConfig() *Config {
 		Listen:        DefaultListen,
 		Admin:         DefaultAdmin,
 		ShutdownGrace: Duration(DefaultShutdownGrace),
+		Workers:       1,
 		Log:           LogConfig{Level: "info", Format: "json", AccessLog: AccessLogConfig{Sample: 1}},
 		Limits: Limits{
 			MaxBody:           DefaultMaxBody,

@@ -53,8 +53,8 @@ func TestParseDesignExample(t *testing.T) {
 	want := &Config{
 		Listen:        ":8080",
 		Admin:         "127.0.0.1:9901",
-		ShutdownGrace: Duration(15 * time.Second),
-		Log:           LogConfig{Level: "info", Format: "json", AccessLog: AccessLogConfig{Enabled: false, Sample: 1}},
+		ShutdownGrace: Duration(15 * time.Second), Workers: 1,
+		Log: LogConfig{Level: "info", Format: "json", AccessLog: AccessLogConfig{Enabled: false, Sample: 1}},
 		Limits: Limits{
 			MaxBody:           4 << 20,
 			ReadTimeout:       Duration(30 * time.Second),

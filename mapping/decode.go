@@ -101,7 +101,7 @@ var durationType = reflect.TypeFor[Duration]()
 type structField struct {
 	key   string
 	index int
-	unit  string // "bytes": integer or size string; "connections": integer or "auto" (AutoConnections)
+	unit  string // "bytes": integer or size string; "connections"/"workers": integer or "auto" (AutoConnections, AutoWorkers)
 }
 
 var structFieldsCache sync.Map // reflect.Type -> []structField
@@ -278,6 +278,10 @@ func (d *decoder) integer(n *yaml.Node, v reflect.Value, field, unit string) {
 		v.SetInt(int64(AutoConnections()))
 		return
 	}
+	if unit == "workers" && n.ShortTag() == "!!str" && n.Value == "auto" {
+		v.SetInt(int64(AutoWorkers()))
+		return
+	}
 	if unit == "bytes" && n.ShortTag() != "!!bool" && n.ShortTag() != "!!null" {
 		size, err := parseSize(n.Value)
 		if err != nil {
@@ -288,7 +292,7 @@ func (d *decoder) integer(n *yaml.Node, v reflect.Value, field, unit string) {
 		return
 	}
 	if n.ShortTag() != "!!int" {
-		if unit == "connections" {
+		if unit == "connections" || unit == "workers" {
 			d.fail(n.Line, field, "expected an integer or \"auto\", got %s", kindName(n))
 			return
 		}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"net"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -101,6 +102,11 @@ func (c *Config) validate(errs *errorList) {
 	}
 	if c.Limits.StreamIdleTimeout < 0 {
 		v.add("limits.stream_idle_timeout", "must not be negative (0 turns it off)")
+	}
+	if c.Workers < 1 || c.Workers > MaxWorkers {
+		v.add("workers", "must be between 1 and %d, or \"auto\" (one per core), got %d", MaxWorkers, c.Workers)
+	} else if c.Workers > 1 && runtime.GOOS != "linux" {
+		v.add("workers", "%d workers need Linux (the kernel spreads connections over the workers' SO_REUSEPORT sockets); use 1 on %s", c.Workers, runtime.GOOS)
 	}
 	if c.Limits.MaxConnections < 0 {
 		v.add("limits.max_connections", "must not be negative")

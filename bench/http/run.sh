@@ -22,7 +22,8 @@
 # CPU per request: utime+stime deltas from /proc/PID/stat (nginx: master + workers) over the measured trial.
 #
 # Environment overrides: DURATION (s), WARMUP (s), REPS, CONNS ("64 256"), THREADS, PEERS ("gateway nginx
-# haproxy caddy"; add nginx-auto and haproxy-auto for the peers as shipped; add gateway-jwt for the same gateway
+# haproxy caddy"; add nginx-auto and haproxy-auto for the peers as shipped; add gateway-workers for the gateway
+# with "workers: auto" (one process per CPU, SO_REUSEPORT; needs the gateway peer); add gateway-jwt for the same gateway
 # on a route with JWT auth: POST /api/echo-jwt with an RS256 bearer token, REF=gateway gives its ratio), PIN (1: wrk on the first half of the
 # CPUs, everything under test on the other half; 0: no pinning), CORES (same as -cores N), REF (reference peer(s)
 # for ratios, "nginx" or e.g. "nginx,nginx-auto"), BIN_DIR (take gateway, rsbackend, httpbackend and benchreport
@@ -133,7 +134,7 @@ export PATH=$PATH:/usr/sbin:/sbin
 command -v wrk >/dev/null || { echo "run.sh: wrk is required" >&2; exit 1; }
 have_peer() {
 	case $1 in
-	gateway | gateway-jwt) return 0 ;;
+	gateway | gateway-jwt | gateway-workers) return 0 ;;
 	*) command -v "${1%-auto}" >/dev/null ;;
 	esac
 }
@@ -145,6 +146,11 @@ done
 # auth, JWK Set file, verified-token cache on): the cost of JWT authentication against peer gateway.
 if [[ " ${peers[*]} " == *" gateway-jwt "* ]] && [[ " ${peers[*]} " != *" gateway "* ]]; then
 	drop_peer gateway-jwt "needs the gateway peer (PEERS=\"gateway gateway-jwt ...\")"
+fi
+# gateway-workers: the same gateway binary and configuration plus "workers: auto" (one process per SUT CPU,
+# GOMAXPROCS=1 each, SO_REUSEPORT), in front of the gateway peer's RSocket backend.
+if [[ " ${peers[*]} " == *" gateway-workers "* ]] && [[ " ${peers[*]} " != *" gateway "* ]]; then
+	drop_peer gateway-workers "needs the gateway peer (PEERS=\"gateway gateway-workers ...\")"
 fi
 peer_path() { if [ "$1" = gateway-jwt ]; then echo /api/echo-jwt; else echo /api/echo; fi; }
 
@@ -256,7 +262,7 @@ pick_port() { # name: a random free high port into PORT[name]
 		fi
 	done
 }
-for n in httpbackend rsbackend gateway gwadmin nginx nginx-auto haproxy haproxy-auto caddy; do pick_port $n; done
+for n in httpbackend rsbackend gateway gwadmin gateway-workers gwwadmin nginx nginx-auto haproxy haproxy-auto caddy; do pick_port $n; done
 
 # ---------------------------------------------------------------- request body (1 KiB JSON)
 make_body() {
@@ -471,6 +477,20 @@ for p in "${peers[@]}"; do
 		BACKEND[caddy]=httpbackend
 		wait_port caddy "${PORT[caddy]}" || drop_peer caddy "did not start"
 		;;
+	gateway-workers)
+		if [ "$GW_MODE" != separate ] || [ -z "${PID[gateway]:-}" ]; then
+			drop_peer gateway-workers "needs the gateway peer with its backend in its own process"
+			continue
+		fi
+		sed -e "s/^listen: .*/listen: \"127.0.0.1:${PORT[gateway-workers]}\"/" -e "s/^admin: .*/admin: \"127.0.0.1:${PORT[gwwadmin]}\"/" \
+			"$TMP/gateway.yaml" >"$TMP/gateway-workers.yaml"
+		printf 'workers: auto\n' >>"$TMP/gateway-workers.yaml"
+		"$TMP/gateway" -check -config "$TMP/gateway-workers.yaml" >"$TMP/gateway-workers-check.log" 2>&1 ||
+			{ drop_peer gateway-workers "gateway -check rejected the config ($TMP/gateway-workers-check.log)"; continue; }
+		start gateway-workers env GOMAXPROCS="$SUT_N" "${SUT_PREFIX[@]}" "$TMP/gateway" -config "$TMP/gateway-workers.yaml"
+		BACKEND[gateway-workers]=rsbackend
+		wait_port gateway-workers "${PORT[gateway-workers]}" || drop_peer gateway-workers "did not start"
+		;;
 	gateway-jwt)
 		PID[gateway-jwt]=${PID[gateway]:-}
 		BACKEND[gateway-jwt]=${BACKEND[gateway]:-}
@@ -603,7 +623,7 @@ ver() { "$@" 2>&1 | head -1 | tr -d '\r' || true; }
 	echo "- Gateway built from: $TREE; $(go version 2>/dev/null | cut -d' ' -f3- || echo 'Go toolchain not installed here (prebuilt binaries)')"
 	echo "- Machine: $NCPU CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')), $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
 	echo "- Load average at start / end: $LOADAVG_START / $LOADAVG_END (other work on the machine shows up here and in the *other load* column)"
-	echo "- Pinning: $PINNING. Gateway GOMAXPROCS=$SUT_N, nginx worker_processes $SUT_N, haproxy nbthread $SUT_N, caddy and backends GOMAXPROCS=$SUT_N; nginx-auto and haproxy-auto (when measured) run as shipped: worker_processes auto, no nbthread."
+	echo "- Pinning: $PINNING. Gateway GOMAXPROCS=$SUT_N, nginx worker_processes $SUT_N, haproxy nbthread $SUT_N, caddy and backends GOMAXPROCS=$SUT_N; nginx-auto and haproxy-auto (when measured) run as shipped: worker_processes auto, no nbthread.$([[ " ${peers[*]} " == *" gateway-workers "* ]] && echo " gateway-workers: the gateway with \`workers: auto\` ($SUT_N worker processes, GOMAXPROCS=1 each), CPU of the supervisor and its workers.")"
 	echo "- Load: wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}'), $THREADS threads, connections $CONNS, ${DURATION}s per trial after a ${WARMUP}s warm-up on the same connections count, $REPS repetition(s), order rotated per repetition; POST /api/echo with a ${BODY_SIZE}-byte JSON body (Content-Type: application/json), keep-alive."
 	echo "- gateway: $([ -x "$TMP/gateway" ] && ver "$TMP/gateway" -version || echo 'not built'); RSocket TCP, $GW_CONNECTIONS connections to $([ "$GW_MODE" = separate ] && echo 'the demo service in its own process (bench/http/cmd/rsbackend)' || echo 'the in-process demo service (-demo): its CPU includes the backend')."
 	echo "- nginx: $(ver nginx -v | sed 's/.*nginx\///'), upstream keepalive $NGINX_KEEPALIVE, proxy_http_version 1.1, access_log off, keepalive_requests unlimited (10M). haproxy: $(ver haproxy -v | awk '{print $3}'), http-reuse always. caddy: $(ver caddy version | awk '{print $1}'), reverse_proxy, keepalive_idle_conns_per_host $NGINX_KEEPALIVE. All three proxy to bench/http/cmd/httpbackend (fasthttp)."
@@ -611,7 +631,7 @@ ver() { "$@" 2>&1 | head -1 | tr -d '\r' || true; }
 	echo "- Wall time: $(((END_TS - START_TS) / 60)) min $(((END_TS - START_TS) % 60)) s. Raw wrk outputs: $TMP"
 	for n in "${NOTES[@]}"; do echo "- Note: $n"; done
 	echo
-	"$TMP/benchreport" -in "$TSV" -clk "$CLK" -unpinned="$([ "$PINNED" = 1 ] && echo false || echo true)" -peers "gateway,gateway-jwt,nginx,nginx-auto,haproxy,haproxy-auto,caddy" -ref "${REF:-nginx}" -cores "${CORES:-0}"
+	"$TMP/benchreport" -in "$TSV" -clk "$CLK" -unpinned="$([ "$PINNED" = 1 ] && echo false || echo true)" -peers "gateway,gateway-workers,gateway-jwt,nginx,nginx-auto,haproxy,haproxy-auto,caddy" -ref "${REF:-nginx}" -cores "${CORES:-0}"
 } >"$TMP/report.md"
 mkdir -p "$(dirname "$RESULTS")"
 cp "$TMP/report.md" "$RESULTS"

@@ -34,7 +34,13 @@ type adminServer struct {
 }
 
 func newAdmin(g *gateway, addr string) (*adminServer, error) {
-	ln, err := net.Listen("tcp", addr)
+	var ln net.Listener
+	var err error
+	if w := g.flags.worker; w != nil {
+		ln, err = w.adminListener() // the supervisor serves addr and forwards here (workers.go)
+	} else {
+		ln, err = net.Listen("tcp", addr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("admin listen %s: %w", addr, err)
 	}

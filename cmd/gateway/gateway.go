@@ -85,7 +85,7 @@ func start(f *flags, cfg *mapping.Config, table *mapping.Table, log *zap.Logger)
 		return nil, err
 	}
 	g.ingress = in
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ln, err := listenIngress(f, cfg)
 	if err != nil {
 		pools.Close()
 		g.closeDemo()
@@ -97,7 +97,7 @@ func start(f *flags, cfg *mapping.Config, table *mapping.Table, log *zap.Logger)
 			g.errc <- fmt.Errorf("ingress: %w", err)
 		}
 	}()
-	if cfg.Admin != "" {
+	if cfg.Admin != "" && (f.worker == nil || f.worker.adminSock != "") {
 		a, err := newAdmin(g, cfg.Admin)
 		if err != nil {
 			_ = ln.Close()
@@ -136,6 +136,14 @@ func retargetDemo(cfg *mapping.Config, addr string) {
 }
 
 func (g *gateway) listenAddr() string { return g.ln.Addr().String() }
+
+// listenIngress is the ingress listener: a worker's socket from its supervisor (workers.go), else a new one.
+func listenIngress(f *flags, cfg *mapping.Config) (net.Listener, error) {
+	if f.worker != nil {
+		return f.worker.ln, nil
+	}
+	return net.Listen("tcp", cfg.Listen)
+}
 
 // wait runs until SIGTERM/SIGINT (drain, exit 0) or a fatal listener error (exit 1). SIGHUP reloads.
 func (g *gateway) wait(sig <-chan os.Signal) int {

@@ -37,6 +37,9 @@ const (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(envWorker) != "" { // a worker started by TestWorkers' supervisor: the gateway's main
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
 	if v := os.Getenv(childNoFileEnv); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {

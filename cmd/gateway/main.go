@@ -20,6 +20,7 @@ import (
 	"io/fs"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -48,6 +49,8 @@ type flags struct {
 	listen   string
 	admin    string
 	logLevel string
+
+	worker *workerEnv // set in a worker process (workers.go), not a flag
 }
 
 func parseFlags(args []string, stderr io.Writer) (*flags, error) {
@@ -107,33 +110,54 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, versionString())
 		return 0
 	}
+	if f.worker, err = workerFromEnv(); err != nil {
+		fmt.Fprintln(stderr, "gateway:", err)
+		return 1
+	}
 	cfg, err := loadConfig(f)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
+		f.worker.report(err)
 		return 1
 	}
 	table, err := mapping.Compile(cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
+		f.worker.report(err)
 		return 1
 	}
 	if f.check {
 		printRouteTable(stdout, cfg, table)
 		fmt.Fprintf(stdout, "%s: configuration is valid (%d routes, %d backends)\n", cfg.File, len(cfg.Routes), len(cfg.Backends))
+		if cfg.Workers > 1 {
+			fmt.Fprintf(stdout, "workers: %d processes with GOMAXPROCS=%d each; limits, rate limits and resumable sessions are per worker\n",
+				cfg.Workers, max(1, runtime.GOMAXPROCS(0)/cfg.Workers))
+		}
 		return 0
 	}
 	log, err := newLogger(cfg, f.logLevel)
 	if err != nil {
 		fmt.Fprintln(stderr, "gateway:", err)
+		f.worker.report(err)
 		return 1
 	}
 	defer log.Sync() //nolint:errcheck // nothing useful to do on a failed sync at exit
 
+	switch {
+	case f.worker != nil:
+		log = log.With(zap.Int("worker", f.worker.index))
+	case cfg.Workers > 1 && f.demo:
+		log.Warn("-demo runs one process: workers ignored", zap.Int("workers", cfg.Workers))
+	case cfg.Workers > 1:
+		return supervise(f, args, cfg, log, stdout, stderr, signals())
+	}
 	g, err := start(f, cfg, table, log)
 	if err != nil {
 		log.Error("start failed", zap.Error(err))
+		f.worker.report(err)
 		return 1
 	}
+	f.worker.report(nil)
 	if f.demo {
 		printDemoHelp(stdout, g.listenAddr())
 	}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -39,7 +40,7 @@ func main() {
 	in := flag.String("in", "", "trials TSV written by run.sh")
 	clk := flag.Float64("clk", 100, "clock ticks per second (getconf CLK_TCK)")
 	ref := flag.String("ref", "nginx", "reference peer(s) for ratios, comma-separated (e.g. nginx,nginx-auto)")
-	target := flag.String("target", "gateway", "peer the goal is checked for")
+	target := flag.String("target", "gateway,gateway-workers", "peers the goal is checked for (comma-separated)")
 	unpinned := flag.Bool("unpinned", false, "wrk shares the SUT's CPUs (PIN=0): count its CPU out of the foreign load")
 	order := flag.String("peers", "gateway,nginx,haproxy,caddy", "peer order in tables")
 	_ = flag.Int("cores", 0, "CPUs the system under test was limited to (run.sh -cores; 0 = not limited); for the record")
@@ -290,7 +291,7 @@ func report(w io.Writer, trials []trial, clk float64, refs []string, target stri
 			// the worst same-repetition ratios: the goal holds in every repetition when these meet it
 			worstRPS, worstP99, worstCPU float64
 		}
-		var goals []goal
+		goals := map[string][]goal{}
 		for _, c := range conns {
 			rt := sel(ref, c)
 			if len(rt) == 0 {
@@ -321,12 +322,16 @@ func report(w io.Writer, trials []trial, clk float64, refs []string, target stri
 					cpu = -1
 				}
 				fmt.Fprintf(w, "| %d | %s | %s | %s | %s | %s |\n", c, p, a, b, cp, ct)
-				if p == target {
-					goals = append(goals, goal{c, rps, p99, cpu, cpuTot, inProc(ts), rpsSame.min, p99Same.max, worstCPU})
+				if slices.Contains(strings.Split(target, ","), p) {
+					goals[p] = append(goals[p], goal{c, rps, p99, cpu, cpuTot, inProc(ts), rpsSame.min, p99Same.max, worstCPU})
 				}
 			}
 		}
-		if len(goals) > 0 {
+		for _, target := range strings.Split(target, ",") {
+			goals := goals[target]
+			if len(goals) == 0 {
+				continue
+			}
 			fmt.Fprintf(w, "\n### Goal check: %s vs %s (req/s >= 1.3x, p99 <= 1.0x, CPU/request <= 0.8x; ratios of medians)\n\n", target, ref)
 			fmt.Fprintf(w, "| conns | req/s x | p99 x | proxy CPU/req x | proxy+backend CPU/req x | met (medians) | worst repetition: req/s x, p99 x, CPU x | met in every repetition |\n|---:|---|---|---|---|---|---|---|\n")
 			for _, g := range goals {
