@@ -129,7 +129,7 @@ fi
 # ---- 6, 7: peers as shipped (pinned and unpinned) and core scaling, appended to the report
 quick=()
 [ "$QUICK" = 1 ] && quick=(-quick)
-shipped_peers="gateway nginx nginx-auto haproxy haproxy-auto"
+shipped_peers="gateway gateway-workers nginx nginx-auto haproxy haproxy-auto"
 if has_section shipped; then
 	for pin in 1 0; do
 		log "section 6: bench/http/run.sh PIN=$pin, peers $shipped_peers"

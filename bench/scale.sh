@@ -9,7 +9,7 @@
 #
 # On a big machine without Go or network: copy the bundle made by bench/pack.sh, then run
 # `./scale.sh -cores "1 2 4 8 16"` inside it (see bench/README.md, "Scaling on a bigger machine").
-# Environment: as bench/http/run.sh (PEERS default "gateway nginx nginx-auto", CONNS, DURATION, REPS, BIN_DIR,
+# Environment: as bench/http/run.sh (PEERS default "gateway gateway-workers nginx nginx-auto", CONNS, DURATION, REPS, BIN_DIR,
 # NICE, ...); RESULTS (default bench/results/scale-<date>.md).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -32,7 +32,7 @@ if [ -z "$CORES_LIST" ]; then
 	done
 	CORES_LIST="$CORES_LIST $NCPU"
 fi
-export PEERS=${PEERS:-"gateway nginx nginx-auto"} REF=${REF:-nginx,nginx-auto}
+export PEERS=${PEERS:-"gateway gateway-workers nginx nginx-auto"} REF=${REF:-nginx,nginx-auto}
 OUT=$(mktemp -d /tmp/rsgate-bench-scale.XXXXXX)
 DAY=$(date +%Y-%m-%d)
 if [ -d "$HERE/results" ]; then RESULTS=${RESULTS:-$HERE/results/scale-$DAY.md}; else RESULTS=${RESULTS:-$HERE/scale-$DAY.md}; fi
@@ -57,7 +57,7 @@ fi
 	echo "haproxy threads = N; nginx-auto as shipped), wrk on the others. When N is every CPU, wrk shares them and the"
 	echo "figure understates the proxy. The per-N reports follow the table."
 	echo
-	"$BENCHREPORT" -scale "${spec[*]}" -peers "gateway,nginx,nginx-auto,haproxy,haproxy-auto,caddy"
+	"$BENCHREPORT" -scale "${spec[*]}" -peers "gateway,gateway-workers,nginx,nginx-auto,haproxy,haproxy-auto,caddy"
 	for r in "${reports[@]}"; do
 		echo
 		echo "---"
