@@ -132,6 +132,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if cfg.Workers > 1 {
 			fmt.Fprintf(stdout, "workers: %d processes with GOMAXPROCS=%d each; limits, rate limits and resumable sessions are per worker\n",
 				cfg.Workers, max(1, runtime.GOMAXPROCS(0)/cfg.Workers))
+			for _, c := range workerCaveats(cfg) {
+				fmt.Fprintln(stdout, "warning:", c)
+			}
 		}
 		return 0
 	}

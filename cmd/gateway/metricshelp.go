@@ -13,7 +13,10 @@ import (
 // VictoriaMetrics/metrics writes "# HELP name" with no text; writeMetrics fills it in from here, and for
 // the Go runtime and process families, which the library defines, from what their names say.
 var metricHelp = map[string]string{
-	"rsgate_http_requests_total":           "Finished HTTP requests and streams by route and status class (route=\"_unmatched\": no route matched).",
+	"rsgate_http_requests_total": "Finished HTTP requests and streams by route and status class (route=\"_unmatched\": no route matched).",
+	// With workers > 1, written by the supervisor (workers.go) after the workers' merged families.
+	"rsgate_workers":                       "Worker processes running (workers > 1).",
+	"rsgate_worker_restarts_total":         "Workers that exited on their own and were started again.",
 	"rsgate_http_request_duration_seconds": "HTTP request duration by route, in seconds (streams: to their end).",
 	"rsgate_http_inflight_requests":        "HTTP requests and streams in progress by route.",
 	"rsgate_stream_items_total":            "Stream items written to clients by route (SSE events, NDJSON lines, WebSocket messages).",

@@ -111,6 +111,32 @@ func (w *workerEnv) adminListener() (net.Listener, error) {
 	return net.Listen("unix", w.adminSock)
 }
 
+// workerCaveats lists what workers change for cfg's routes: a resumable session lives in one worker, and the
+// kernel picks the worker of a new connection by a hash of its addresses, so a client's reconnect (a new
+// source port) reaches the worker holding its session 1 time in N.
+func workerCaveats(cfg *mapping.Config) []string {
+	if cfg.Workers < 2 {
+		return nil
+	}
+	var sse, rs []string
+	for _, r := range cfg.Routes {
+		if r.Interaction == mapping.InteractionRequestStream && r.Stream.ResumeWindow > 0 {
+			sse = append(sse, r.Name)
+		}
+		if r.RSocket != nil && r.RSocket.Resume != nil {
+			rs = append(rs, r.Name)
+		}
+	}
+	var out []string
+	if len(sse) > 0 {
+		out = append(out, fmt.Sprintf("SSE resumption (stream.resume_window) on routes %s is per worker: an EventSource reconnect reaches the worker that parked its stream 1 time in %d (set stream.resume_window: 0 there, or run workers: 1)", strings.Join(sse, ", "), cfg.Workers))
+	}
+	if len(rs) > 0 {
+		out = append(out, fmt.Sprintf("rsocket.resume on routes %s is per worker: a RESUME reaches the worker holding its session 1 time in %d", strings.Join(rs, ", "), cfg.Workers))
+	}
+	return out
+}
+
 // supervisor runs the workers.
 type supervisor struct {
 	log     *zap.Logger
@@ -213,6 +239,9 @@ func (s *supervisor) start() error {
 	s.log.Info("gateway started", zap.String("version", version), zap.String("listen", s.addr),
 		zap.String("admin", s.cfg.Admin), zap.Int("workers", s.n), zap.Int("gomaxprocs_per_worker", s.procs),
 		zap.Int("routes", len(s.cfg.Routes)), zap.Int("backends", len(s.cfg.Backends)))
+	for _, c := range workerCaveats(s.cfg) {
+		s.log.Warn(c)
+	}
 	return nil
 }
 
@@ -254,7 +283,8 @@ func (s *supervisor) startWorker(w *workerProc) error {
 		return err
 	}
 	defer rd.Close()
-	cmd := exec.Command(s.args[0], s.args[1:]...)
+	cmd := exec.Command(selfExe(s.args[0]), s.args[1:]...)
+	cmd.Args[0] = s.args[0]
 	cmd.Env = append(os.Environ(),
 		envWorker+"="+strconv.Itoa(w.index)+"/"+strconv.Itoa(s.n),
 		envWorkerAdmin+"="+s.adminSock(w.index),
@@ -413,12 +443,15 @@ func (s *supervisor) running() int {
 }
 
 // reloadToken re-reads admin_token_file for the supervisor's admin listener (SIGHUP); a file that does
-// not load keeps the old token, as the workers keep their configuration.
+// not load keeps the old token, as the workers keep their configuration. A new worker count only warns.
 func (s *supervisor) reloadToken() {
+	cfg, err := loadConfig(s.flags)
+	if err == nil && cfg.Workers != s.n {
+		s.log.Warn("workers changes need a restart; keeping the running workers", zap.Int("running", s.n), zap.Int("new", cfg.Workers))
+	}
 	if s.admin == nil {
 		return
 	}
-	cfg, err := loadConfig(s.flags)
 	if err == nil {
 		var tok *adminToken
 		if tok, err = readAdminToken(cfg); err == nil {
@@ -533,8 +566,9 @@ func (s *supervisor) metrics(ctx *fasthttp.RequestCtx) {
 	}
 	ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
 	mergeMetrics(ctx, texts)
-	fmt.Fprintf(ctx, "# HELP rsgate_workers Worker processes running (workers: %d).\n# TYPE rsgate_workers gauge\nrsgate_workers %d\n", s.n, s.running())
-	fmt.Fprintf(ctx, "# HELP rsgate_worker_restarts_total Workers that exited on their own and were started again.\n# TYPE rsgate_worker_restarts_total counter\nrsgate_worker_restarts_total %d\n", s.restarts.Load())
+	fmt.Fprintf(ctx, "# HELP rsgate_workers %s\n# TYPE rsgate_workers gauge\nrsgate_workers %d\n", metricHelp["rsgate_workers"], s.running())
+	fmt.Fprintf(ctx, "# HELP rsgate_worker_restarts_total %s\n# TYPE rsgate_worker_restarts_total counter\nrsgate_worker_restarts_total %d\n",
+		metricHelp["rsgate_worker_restarts_total"], s.restarts.Load())
 }
 
 type lockedWriter struct {

@@ -27,3 +27,7 @@ func listenReusePort(addr string) (net.Listener, error) {
 func workerSysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 }
+
+// selfExe is the file a worker is started from: this process's own executable, even when the file at its
+// path was replaced since (an upgrade in place), so that a restarted worker runs the supervisor's version.
+func selfExe(string) string { return "/proc/self/exe" }

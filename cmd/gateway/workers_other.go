@@ -14,3 +14,5 @@ func listenReusePort(string) (net.Listener, error) {
 }
 
 func workerSysProcAttr() *syscall.SysProcAttr { return nil }
+
+func selfExe(path string) string { return path }

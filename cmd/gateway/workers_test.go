@@ -263,3 +263,27 @@ func TestWorkersStartFailure(t *testing.T) {
 		t.Fatalf("start: %v, want worker 1's admin_token_file error\n%s", err, logs.String())
 	}
 }
+
+// -check and the supervisor's start name the routes whose resumable sessions workers split.
+func TestWorkerCaveats(t *testing.T) {
+	const cfg = `workers: %d
+backends:
+  demo:
+    addresses: ["127.0.0.1:7878"]
+routes:
+  - {name: ticks, method: GET, path: /t, backend: demo, interaction: request-stream, route: t}
+  - {name: quiet, method: GET, path: /q, backend: demo, interaction: request-stream, route: q, stream: {resume_window: 0}}
+  - {name: echo, method: POST, path: /e, backend: demo, interaction: request-response, route: e}
+  - {name: browser, method: GET, path: /rsocket, backend: demo, interaction: rsocket, rsocket: {allow: ["*"], resume: {}}}
+`
+	_, one, _ := loadYAML(t, fmt.Sprintf(cfg, 1))
+	if c := workerCaveats(one); c != nil {
+		t.Errorf("workers: 1: %q, want none", c)
+	}
+	_, two, _ := loadYAML(t, fmt.Sprintf(cfg, 2))
+	c := workerCaveats(two)
+	if len(c) != 2 || !strings.Contains(c[0], "routes ticks is per worker") || strings.Contains(c[0], "quiet") ||
+		!strings.Contains(c[1], "rsocket.resume on routes browser") || !strings.Contains(c[1], "1 time in 2") {
+		t.Errorf("workers: 2: %q", c)
+	}
+}
