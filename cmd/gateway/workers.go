@@ -45,6 +45,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 
+	"github.com/rsgate/rsgate/ingress"
 	"github.com/rsgate/rsgate/mapping"
 )
 
@@ -468,7 +469,8 @@ func newSupervisorAdmin(s *supervisor) (*adminServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin listen %s: %w", s.cfg.Admin, err)
 	}
-	a := &adminServer{ln: ln, gd: newAdminGuard(s.cfg.Admin)}
+	// Accept errors (EMFILE) are retried, never fatal, as on a worker's admin listener.
+	a := &adminServer{ln: ingress.RetryAccept(ln, "admin", s.log, nil), gd: newAdminGuard(s.cfg.Admin)}
 	tok, err := readAdminToken(s.cfg)
 	if err != nil {
 		_ = ln.Close()

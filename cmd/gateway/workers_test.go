@@ -287,3 +287,44 @@ routes:
 		t.Errorf("workers: 2: %q", c)
 	}
 }
+
+// With the admin listener off, the workers serve and stop without admin sockets.
+func TestWorkersAdminOff(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("workers need Linux")
+	}
+	d, err := demo.Serve("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	f, cfg, _ := loadYAML(t, "workers: 2\n"+strings.Replace(fmt.Sprintf(testConfig, d.Addr(), ""), `admin: "127.0.0.1:0"`, `admin: "off"`, 1))
+	var logs bytes.Buffer
+	s := newSupervisor(f, []string{"-config", f.config}, cfg, zap.NewNop(), &logs, &logs)
+	if err := s.start(); err != nil {
+		t.Fatalf("start: %v\n%s", err, logs.String())
+	}
+	sig := make(chan os.Signal, 1)
+	done := make(chan int, 1)
+	go func() { done <- s.wait(sig) }()
+	if s.admin != nil {
+		t.Error("admin: off, yet the supervisor serves an admin listener")
+	}
+	testutil.EventuallyWithin(t, 5*time.Second, func() bool {
+		code, body := get(t, "POST", "http://"+s.addr+"/api/echo", `{"a":1}`)
+		return code == 200 && body == `{"a":1}`
+	}, "an echo through the workers")
+	entries, _ := os.ReadDir(s.dir)
+	if len(entries) != 0 {
+		t.Errorf("admin sockets with admin off: %v", entries)
+	}
+	sig <- syscall.SIGTERM
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d\n%s", code, logs.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the workers did not stop")
+	}
+}
