@@ -85,10 +85,21 @@ rsgate_untyped{} 1
 	}
 }
 
-// A gateway with workers: 2 serves from both workers on one port, merges their metrics, forwards the admin
-// endpoints, starts a killed worker again, reloads every worker on SIGHUP and drains on SIGTERM. The
-// workers are this test binary (TestMain runs the gateway's main when RSGATE_WORKER is set).
-func TestWorkers(t *testing.T) {
+// runWorkers starts a supervisor for the configuration edit(demo address) returns, with its workers (this
+// test binary), and waits for it on a signal channel of its own. stop sends SIGTERM and wants exit 0 within
+// 20 s; the test's cleanup stops it if the test did not.
+type runningWorkers struct {
+	*supervisor
+	sig    chan os.Signal
+	done   chan int
+	logs   *bytes.Buffer
+	f      *flags
+	demo   string
+	stopFn func()
+}
+
+func runWorkers(t *testing.T, edit func(demoAddr string) string) *runningWorkers {
+	t.Helper()
 	if runtime.GOOS != "linux" {
 		t.Skip("workers need Linux")
 	}
@@ -97,23 +108,46 @@ func TestWorkers(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
-	yaml := "workers: 2\n" + fmt.Sprintf(testConfig, d.Addr(), "")
-	f, cfg, _ := loadYAML(t, yaml)
-	var logs bytes.Buffer
-	s := newSupervisor(f, []string{"-config", f.config}, cfg, zap.NewNop(), &logs, &logs)
-	if err := s.start(); err != nil {
-		t.Fatalf("start: %v\n%s", err, logs.String())
+	f, cfg, _ := loadYAML(t, edit(d.Addr().String()))
+	r := &runningWorkers{sig: make(chan os.Signal, 1), done: make(chan int, 1), logs: new(bytes.Buffer), f: f, demo: d.Addr().String()}
+	r.supervisor = newSupervisor(f, []string{"-config", f.config}, cfg, zap.NewNop(), r.logs, r.logs)
+	if err := r.start(); err != nil {
+		t.Fatalf("start: %v\n%s", err, r.logs.String())
 	}
-	sig := make(chan os.Signal, 1)
-	done := make(chan int, 1)
-	go func() { done <- s.wait(sig) }()
+	go func() { r.done <- r.wait(r.sig) }()
 	stopped := false
 	t.Cleanup(func() {
 		if !stopped {
-			sig <- syscall.SIGTERM
-			<-done
+			r.sig <- syscall.SIGTERM
+			<-r.done
 		}
 	})
+	r.stopFn = func() {
+		t.Helper()
+		r.sig <- syscall.SIGTERM
+		select {
+		case code := <-r.done:
+			stopped = true
+			if code != 0 {
+				t.Fatalf("exit %d\n%s", code, r.logs.String())
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("the workers did not stop")
+		}
+	}
+	return r
+}
+
+// A gateway with workers: 2 serves from both workers on one port, merges their metrics, forwards the admin
+// endpoints, starts a killed worker again, reloads every worker on SIGHUP and drains on SIGTERM. The
+// workers are this test binary (TestMain runs the gateway's main when RSGATE_WORKER is set).
+func TestWorkers(t *testing.T) {
+	var yaml string
+	s := runWorkers(t, func(demo string) string {
+		yaml = "workers: 2\n" + fmt.Sprintf(testConfig, demo, "")
+		return yaml
+	})
+	f, sig, logs := s.f, s.sig, s.logs
 	base, admin := "http://"+s.addr, "http://"+s.admin.ln.Addr().String()
 	waitReady(t, admin)
 
@@ -179,7 +213,7 @@ func TestWorkers(t *testing.T) {
 
 	// A second gateway on the same address fails instead of sharing the port.
 	f2, cfg2, _ := loadYAML(t, strings.Replace(yaml, `listen: "127.0.0.1:0"`, `listen: "`+s.addr+`"`, 1))
-	s2 := newSupervisor(f2, []string{"-config", f2.config}, cfg2, zap.NewNop(), &logs, &logs)
+	s2 := newSupervisor(f2, []string{"-config", f2.config}, cfg2, zap.NewNop(), logs, logs)
 	if err := s2.listen(); err == nil || !strings.Contains(err.Error(), "address already in use") {
 		t.Errorf("a second gateway on %s: %v, want address already in use", s.addr, err)
 	}
@@ -202,7 +236,7 @@ func TestWorkers(t *testing.T) {
 	echoAll(50)
 
 	// SIGHUP reloads every worker: the new route answers on every connection.
-	if err := os.WriteFile(f.config, []byte("workers: 2\n"+fmt.Sprintf(testConfig, d.Addr(), extraRoute)), 0o644); err != nil {
+	if err := os.WriteFile(f.config, []byte("workers: 2\n"+fmt.Sprintf(testConfig, s.demo, extraRoute)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	sig <- syscall.SIGHUP
@@ -221,16 +255,7 @@ func TestWorkers(t *testing.T) {
 	}, "every worker to serve the reloaded route")
 
 	// SIGTERM drains every worker; then the port is closed.
-	sig <- syscall.SIGTERM
-	select {
-	case code := <-done:
-		stopped = true
-		if code != 0 {
-			t.Fatalf("exit %d\n%s", code, logs.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("the workers did not stop")
-	}
+	s.stopFn()
 	if c, err := net.DialTimeout("tcp", s.addr, time.Second); err == nil {
 		c.Close()
 		t.Fatal("the listen address still accepts after the workers stopped")
@@ -290,23 +315,9 @@ routes:
 
 // With the admin listener off, the workers serve and stop without admin sockets.
 func TestWorkersAdminOff(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("workers need Linux")
-	}
-	d, err := demo.Serve("127.0.0.1:0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	f, cfg, _ := loadYAML(t, "workers: 2\n"+strings.Replace(fmt.Sprintf(testConfig, d.Addr(), ""), `admin: "127.0.0.1:0"`, `admin: "off"`, 1))
-	var logs bytes.Buffer
-	s := newSupervisor(f, []string{"-config", f.config}, cfg, zap.NewNop(), &logs, &logs)
-	if err := s.start(); err != nil {
-		t.Fatalf("start: %v\n%s", err, logs.String())
-	}
-	sig := make(chan os.Signal, 1)
-	done := make(chan int, 1)
-	go func() { done <- s.wait(sig) }()
+	s := runWorkers(t, func(demo string) string {
+		return "workers: 2\n" + strings.Replace(fmt.Sprintf(testConfig, demo, ""), `admin: "127.0.0.1:0"`, `admin: "off"`, 1)
+	})
 	if s.admin != nil {
 		t.Error("admin: off, yet the supervisor serves an admin listener")
 	}
@@ -318,13 +329,5 @@ func TestWorkersAdminOff(t *testing.T) {
 	if len(entries) != 0 {
 		t.Errorf("admin sockets with admin off: %v", entries)
 	}
-	sig <- syscall.SIGTERM
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Fatalf("exit %d\n%s", code, logs.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("the workers did not stop")
-	}
+	s.stopFn()
 }
