@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 
 	"github.com/rsgate/rsgate/ingress"
+	"github.com/rsgate/rsgate/mapping"
 )
 
 // adminServer serves the operator endpoints on the admin listener (never on the public one):
@@ -44,17 +46,27 @@ func newAdmin(g *gateway, addr string) (*adminServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin listen %s: %w", addr, err)
 	}
-	// Accept errors (EMFILE under a connection flood) are retried, never fatal; the guard checks the
-	// token, Host and Origin before any handler (adminguard.go).
-	a := &adminServer{g: g, ln: ingress.RetryAccept(ln, "admin", g.log, g.metrics), gd: newAdminGuard(addr)}
-	tok, err := readAdminToken(g.cfg)
-	if err != nil {
-		_ = ln.Close()
+	a := &adminServer{g: g}
+	if err := a.init(ln, g.cfg, g.log, g.metrics, a.handle); err != nil {
 		return nil, err
 	}
-	a.gd.token.Store(tok)
-	a.srv = &fasthttp.Server{Handler: a.guard(a.handle), Name: "rsgate-admin", NoDefaultServerHeader: false}
 	return a, nil
+}
+
+// init serves handle on ln behind the guard for cfg.Admin (the gateway's admin listener, or the supervisor's
+// with workers). Accept errors (EMFILE under a connection flood) are retried, never fatal; the guard checks
+// the token, Host and Origin before any handler (adminguard.go). ln is closed when init fails.
+func (a *adminServer) init(ln net.Listener, cfg *mapping.Config, log *zap.Logger, set *metrics.Set, handle fasthttp.RequestHandler) error {
+	tok, err := readAdminToken(cfg)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	a.ln = ingress.RetryAccept(ln, "admin", log, set)
+	a.gd = newAdminGuard(cfg.Admin)
+	a.gd.token.Store(tok)
+	a.srv = &fasthttp.Server{Handler: a.guard(handle), Name: "rsgate-admin"}
+	return nil
 }
 
 func (a *adminServer) serve() error { return a.srv.Serve(a.ln) }

@@ -20,7 +20,6 @@ import (
 	"io/fs"
 	"os"
 	"os/signal"
-	"runtime"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -131,7 +130,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s: configuration is valid (%d routes, %d backends)\n", cfg.File, len(cfg.Routes), len(cfg.Backends))
 		if cfg.Workers > 1 {
 			fmt.Fprintf(stdout, "workers: %d processes with GOMAXPROCS=%d each; limits, rate limits and resumable sessions are per worker\n",
-				cfg.Workers, max(1, runtime.GOMAXPROCS(0)/cfg.Workers))
+				cfg.Workers, workerProcs(cfg.Workers))
 			for _, c := range workerCaveats(cfg) {
 				fmt.Fprintln(stdout, "warning:", c)
 			}

@@ -45,7 +45,6 @@ import (
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 
-	"github.com/rsgate/rsgate/ingress"
 	"github.com/rsgate/rsgate/mapping"
 )
 
@@ -111,6 +110,9 @@ func (w *workerEnv) adminListener() (net.Listener, error) {
 	_ = os.Remove(w.adminSock)
 	return net.Listen("unix", w.adminSock)
 }
+
+// workerProcs is each of n workers' GOMAXPROCS: this process's share, at least 1.
+func workerProcs(n int) int { return max(1, runtime.GOMAXPROCS(0)/n) }
 
 // workerCaveats lists what workers change for cfg's routes: a resumable session lives in one worker, and the
 // kernel picks the worker of a new connection by a hash of its addresses, so a client's reconnect (a new
@@ -195,7 +197,7 @@ func newSupervisor(f *flags, args []string, cfg *mapping.Config, log *zap.Logger
 	}
 	return &supervisor{
 		log: log, flags: f, args: args, stdout: stdout, stderr: stderr, cfg: cfg, n: cfg.Workers,
-		procs: max(1, runtime.GOMAXPROCS(0)/cfg.Workers), exited: make(chan *workerProc, cfg.Workers),
+		procs: workerProcs(cfg.Workers), exited: make(chan *workerProc, cfg.Workers),
 	}
 }
 
@@ -221,7 +223,7 @@ func (s *supervisor) start() error {
 		}
 		w := &workerProc{index: i + 1, backoff: workerBackoffMin}
 		s.workers[i] = w
-		if err := s.startWorker(w); err != nil {
+		if _, err := s.startWorker(w); err != nil {
 			return err
 		}
 	}
@@ -277,11 +279,13 @@ func (s *supervisor) adminSock(i int) string {
 	return filepath.Join(s.dir, "worker-"+strconv.Itoa(i)+".sock")
 }
 
-// startWorker starts w's process and waits until it reports that it serves (or why it cannot).
-func (s *supervisor) startWorker(w *workerProc) error {
+// startWorker starts w's process and waits until it reports that it serves (or why it cannot). On an error
+// no process of w is left; ran says whether one was started, and so whether its exit reaches s.exited.
+func (s *supervisor) startWorker(w *workerProc) (ran bool, err error) {
+	w.started = time.Now()
 	rd, wr, err := os.Pipe()
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer rd.Close()
 	cmd := exec.Command(selfExe(s.args[0]), s.args[1:]...)
@@ -296,10 +300,10 @@ func (s *supervisor) startWorker(w *workerProc) error {
 	err = cmd.Start()
 	_ = wr.Close()
 	if err != nil {
-		return fmt.Errorf("worker %d: %w", w.index, err)
+		return false, fmt.Errorf("worker %d: %w", w.index, err)
 	}
 	s.mu.Lock()
-	w.cmd, w.started, w.err, w.done = cmd, time.Now(), nil, make(chan struct{})
+	w.cmd, w.err, w.done = cmd, nil, make(chan struct{})
 	s.mu.Unlock()
 	go func() {
 		w.err = cmd.Wait()
@@ -314,17 +318,30 @@ func (s *supervisor) startWorker(w *workerProc) error {
 	select {
 	case l := <-line:
 		if l == "ok" {
-			return nil
+			return true, nil
 		}
 		<-w.done
 		if l == "" {
-			return fmt.Errorf("worker %d exited while starting: %v", w.index, w.err)
+			return true, fmt.Errorf("worker %d exited while starting: %v", w.index, w.err)
 		}
-		return fmt.Errorf("worker %d: %s", w.index, l)
+		return true, fmt.Errorf("worker %d: %s", w.index, l)
 	case <-time.After(workerStartTimeout):
 		_ = cmd.Process.Kill()
-		return fmt.Errorf("worker %d did not start within %s", w.index, workerStartTimeout)
+		<-w.done
+		return true, fmt.Errorf("worker %d did not start within %s", w.index, workerStartTimeout)
 	}
+}
+
+// retryLater sends w to restart after its backoff, which doubles with every try unless w ran for
+// workerStableAfter.
+func (w *workerProc) retryLater(restart chan<- *workerProc) time.Duration {
+	if time.Since(w.started) > workerStableAfter {
+		w.backoff = workerBackoffMin
+	}
+	d := w.backoff
+	w.backoff = min(2*w.backoff, workerBackoffMax)
+	time.AfterFunc(d, func() { restart <- w })
+	return d
 }
 
 // wait supervises until SIGTERM/SIGINT; a worker that exits on its own is started again after a backoff.
@@ -342,14 +359,9 @@ func (s *supervisor) wait(sig <-chan os.Signal) int {
 			return s.stopAll()
 		case w := <-s.exited:
 			s.restarts.Add(1)
-			if time.Since(w.started) > workerStableAfter {
-				w.backoff = workerBackoffMin
-			}
-			s.log.Error("worker exited; starting it again", zap.Int("worker", w.index), zap.Int("pid", w.cmd.Process.Pid),
-				zap.NamedError("exit", w.err), zap.Duration("after", w.backoff))
-			d := w.backoff
-			w.backoff = min(2*w.backoff, workerBackoffMax)
-			time.AfterFunc(d, func() { restart <- w })
+			pid := w.cmd.Process.Pid
+			s.log.Error("worker exited; starting it again", zap.Int("worker", w.index), zap.Int("pid", pid),
+				zap.NamedError("exit", w.err), zap.Duration("after", w.retryLater(restart)))
 		case w := <-restart:
 			s.mu.Lock()
 			stopping := s.stopping
@@ -357,16 +369,10 @@ func (s *supervisor) wait(sig <-chan os.Signal) int {
 			if stopping {
 				continue
 			}
-			if err := s.startWorker(w); err != nil {
-				// It counts as another exit: the next try waits longer.
+			if ran, err := s.startWorker(w); err != nil {
 				s.log.Error("worker did not start", zap.Int("worker", w.index), zap.Error(err))
-				if w.done != nil {
-					select {
-					case <-w.done:
-					default:
-						_ = w.cmd.Process.Kill()
-						<-w.done
-					}
+				if !ran { // no exit will come to try again from
+					w.retryLater(restart)
 				}
 			}
 		}
@@ -469,15 +475,10 @@ func newSupervisorAdmin(s *supervisor) (*adminServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin listen %s: %w", s.cfg.Admin, err)
 	}
-	// Accept errors (EMFILE) are retried, never fatal, as on a worker's admin listener.
-	a := &adminServer{ln: ingress.RetryAccept(ln, "admin", s.log, nil), gd: newAdminGuard(s.cfg.Admin)}
-	tok, err := readAdminToken(s.cfg)
-	if err != nil {
-		_ = ln.Close()
+	a := &adminServer{}
+	if err := a.init(ln, s.cfg, s.log, nil, s.handleAdmin); err != nil {
 		return nil, err
 	}
-	a.gd.token.Store(tok)
-	a.srv = &fasthttp.Server{Handler: a.guard(s.handleAdmin), Name: "rsgate-admin"}
 	return a, nil
 }
 
@@ -564,7 +565,7 @@ func (s *supervisor) metrics(ctx *fasthttp.RequestCtx) {
 			s.log.Warn("metrics: a worker did not answer", zap.Int("worker", i), zap.Error(err))
 			continue
 		}
-		texts[i-1] = append([]byte(nil), resp.Body()...)
+		texts[i-1] = resp.Body() // resp is not pooled: its body stays valid
 	}
 	ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
 	mergeMetrics(ctx, texts)

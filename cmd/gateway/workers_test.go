@@ -90,12 +90,12 @@ rsgate_untyped{} 1
 // 20 s; the test's cleanup stops it if the test did not.
 type runningWorkers struct {
 	*supervisor
-	sig    chan os.Signal
-	done   chan int
-	logs   *bytes.Buffer
-	f      *flags
-	demo   string
-	stopFn func()
+	sig     chan os.Signal
+	done    chan int
+	logs    *bytes.Buffer
+	f       *flags
+	demo    string
+	stopped bool
 }
 
 func runWorkers(t *testing.T, edit func(demoAddr string) string) *runningWorkers {
@@ -115,27 +115,28 @@ func runWorkers(t *testing.T, edit func(demoAddr string) string) *runningWorkers
 		t.Fatalf("start: %v\n%s", err, r.logs.String())
 	}
 	go func() { r.done <- r.wait(r.sig) }()
-	stopped := false
 	t.Cleanup(func() {
-		if !stopped {
+		if !r.stopped {
 			r.sig <- syscall.SIGTERM
 			<-r.done
 		}
 	})
-	r.stopFn = func() {
-		t.Helper()
-		r.sig <- syscall.SIGTERM
-		select {
-		case code := <-r.done:
-			stopped = true
-			if code != 0 {
-				t.Fatalf("exit %d\n%s", code, r.logs.String())
-			}
-		case <-time.After(20 * time.Second):
-			t.Fatal("the workers did not stop")
-		}
-	}
 	return r
+}
+
+// stop sends SIGTERM and wants exit 0 within 20 s.
+func (r *runningWorkers) stop(t *testing.T) {
+	t.Helper()
+	r.sig <- syscall.SIGTERM
+	select {
+	case code := <-r.done:
+		r.stopped = true
+		if code != 0 {
+			t.Fatalf("exit %d\n%s", code, r.logs.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the workers did not stop")
+	}
 }
 
 // A gateway with workers: 2 serves from both workers on one port, merges their metrics, forwards the admin
@@ -255,7 +256,7 @@ func TestWorkers(t *testing.T) {
 	}, "every worker to serve the reloaded route")
 
 	// SIGTERM drains every worker; then the port is closed.
-	s.stopFn()
+	s.stop(t)
 	if c, err := net.DialTimeout("tcp", s.addr, time.Second); err == nil {
 		c.Close()
 		t.Fatal("the listen address still accepts after the workers stopped")
@@ -329,5 +330,5 @@ func TestWorkersAdminOff(t *testing.T) {
 	if len(entries) != 0 {
 		t.Errorf("admin sockets with admin off: %v", entries)
 	}
-	s.stopFn()
+	s.stop(t)
 }
